@@ -1,0 +1,20 @@
+"""Command-line interface: a thin layer over the library (flags → config → run → exit code)."""
+
+from __future__ import annotations
+
+import click
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="uploader")
+def main() -> None:
+    """Stream CRM profile data from CSV/Parquet into Adobe Target's Bulk Profile Update API."""
+
+
+def _register_subcommands() -> None:
+    from uploader.mock.cli import mock_server
+
+    main.add_command(mock_server)
+
+
+_register_subcommands()

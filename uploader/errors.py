@@ -1,0 +1,84 @@
+"""The one exception tree of the uploader.
+
+Per-batch results are values (``BatchOutcome``); only conditions that end a run raise.
+
+::
+
+    UploaderError
+    ├── ConfigError          bad flag, setting or config file (exit 2)
+    ├── InputError           unreadable / malformed source, missing column (exit 2)
+    ├── LedgerError          ledger unreadable, or does not match the source on --resume (exit 2)
+    ├── TransportError       timeout, connection refused / reset (transient)
+    └── RemoteError(status)  the server answered, and not with success
+        ├── Throttled(retry_after)   503 throttle / 429 (transient)
+        ├── ServerError              other 5xx, garbled body (transient)
+        ├── BatchRejected            HTTP 200 + <success>false</success> (permanent)
+        └── AuthError                401 / 403 / token invalid (stops the run, exit 3)
+
+aiohttp exceptions are mapped to this tree in exactly one place (``uploader.transport``).
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AuthError",
+    "BatchRejected",
+    "ConfigError",
+    "InputError",
+    "LedgerError",
+    "RemoteError",
+    "ServerError",
+    "Throttled",
+    "TransportError",
+    "UploaderError",
+]
+
+
+class UploaderError(Exception):
+    """Base of every error the uploader raises on purpose."""
+
+
+class ConfigError(UploaderError):
+    """A flag, setting or config file is wrong. Nothing was sent."""
+
+
+class InputError(UploaderError):
+    """The input cannot be read as a whole (file, column, encoding, type). Nothing was sent."""
+
+
+class LedgerError(UploaderError):
+    """The ledger cannot be read, or does not describe this source and these settings."""
+
+
+class TransportError(UploaderError):
+    """No answer from the server: timeout, connection refused or reset. Transient."""
+
+
+class RemoteError(UploaderError):
+    """The server answered with something other than success."""
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class Throttled(RemoteError):
+    """503 throttle or 429. Transient; ``retry_after`` seconds if the server said."""
+
+    def __init__(
+        self, message: str, *, status: int | None = None, retry_after: float | None = None
+    ) -> None:
+        super().__init__(message, status=status)
+        self.retry_after = retry_after
+
+
+class ServerError(RemoteError):
+    """Any other 5xx, or a body that cannot be parsed. Transient."""
+
+
+class BatchRejected(RemoteError):
+    """HTTP 200 with ``<success>false</success>``: Target refused the batch. Not retried."""
+
+
+class AuthError(RemoteError):
+    """401/403 or a token-invalid body: the token is missing, expired or was regenerated."""
