@@ -1,0 +1,59 @@
+"""Deterministic synthetic CRM data: realistic columns, awkward characters, CSV and Parquet.
+
+    python -m benchmarks.gen --rows 2000000 --out benchmarks/data/crm-2m.csv [--parquet]
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+TIERS = ["bronze", "silver", "gold", "platinum", ""]
+CITIES = ["Paris", "Lyon", "São Paulo", "Zürich", "New York, NY", "Köln", "東京", "Saint-Étienne"]
+SEGMENTS = ["a&b", "high+value", "50%off", "x=y", 'say "hi"', "plain", "multi\nline", "c,d"]
+
+
+def generate(rows: int, seed: int = 0) -> pl.DataFrame:
+    """A frame of ``rows`` profiles: id + 10 text attributes, some empty, some awkward."""
+    rng = np.random.default_rng(seed)
+    idx = np.arange(rows)
+    pick = lambda values: pl.Series(values).gather(rng.integers(0, len(values), rows))  # noqa: E731
+    return pl.DataFrame(
+        {
+            "thirdPartyId": pl.Series(idx).cast(pl.String).str.pad_start(9, "0").str.replace(
+                "^", "crm-"
+            ),
+            "email": pl.Series(idx).cast(pl.String).str.replace("^", "user") + "@example.com",
+            "loyaltyTier": pick(TIERS),
+            "city": pick(CITIES),
+            "segment": pick(SEGMENTS),
+            "lifetimeValue": pl.Series(rng.integers(0, 1_000_000, rows) / 100).cast(pl.String),
+            "zip": pl.Series(rng.integers(0, 99999, rows)).cast(pl.String).str.pad_start(5, "0"),
+            "optIn": pick(["true", "false", ""]),
+            "lastOrder": pick(["2026-11-25", "2026-01-02T10:00:00Z", ""]),
+            "score": pl.Series(rng.integers(0, 100, rows)).cast(pl.String),
+            "note": pick(["", "VIP", "call back", "ünïcødé ✓", "100% sure"]),
+        }
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rows", type=int, default=2_000_000)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--parquet", action="store_true", help="also write OUT with .parquet")
+    args = parser.parse_args()
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    frame = generate(args.rows, args.seed)
+    frame.write_csv(args.out)
+    if args.parquet:
+        frame.write_parquet(args.out.with_suffix(".parquet"))
+    print(f"wrote {args.rows:,} rows to {args.out}")
+
+
+if __name__ == "__main__":
+    main()

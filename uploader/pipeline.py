@@ -1,0 +1,278 @@
+"""The producer: read → validate → resolve duplicates → encode → batch. No network.
+
+``Producer`` is a plain iterator of ``Batch``es (CPU-bound; polars releases the GIL, so the
+engine runs it in a thread). Rejected rows go to a ``RejectsWriter``; counts to ``stats``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import polars as pl
+
+from uploader.batcher import Batcher, BatchLimits
+from uploader.dedupe import DuplicateMode, duplicated_hashes, fold_duplicates, id_hash
+from uploader.encode import EncodeMode, Encoder, encode_text
+from uploader.errors import ConfigError, InputError
+from uploader.mapping import ColumnMap, IdType, resolve_columns
+from uploader.model import Batch, ProduceStats
+from uploader.rejects import RejectsWriter
+from uploader.source import (
+    DEFAULT_CHUNK_ROWS,
+    ROW_COL,
+    SRC_COL,
+    SourceFile,
+    expand_sources,
+    read_chunks,
+    scan,
+)
+from uploader.validate import (
+    LEN_COL,
+    MAX_PROFILE_BYTES,
+    REASON_COL,
+    line_bytes,
+    profile_bytes,
+    reject_reason,
+)
+
+__all__ = ["DryRunPlan", "InputSpec", "Producer", "write_dry_run"]
+
+TOO_LONG_FOR_BATCH = "row alone is larger than --batch-bytes once encoded"
+MERGED_TOO_BIG = "merged duplicate rows exceed 64 KB of profile data"
+ID_COL = "__id"  # the raw (unencoded) id, for validation, duplicates and the rejects file
+DUP_COL = "__dup"  # the id's hash is among the duplicated ones
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InputSpec:
+    """What to read and how to shape it into batches (everything that decides the bodies)."""
+
+    sources: tuple[str | Path, ...]
+    id_column: str | None = None
+    id_type: IdType | None = None
+    columns: tuple[str, ...] | None = None
+    rename: Mapping[str, str] = field(default_factory=dict)
+    limits: BatchLimits = field(default_factory=BatchLimits)
+    encode: EncodeMode = "default"
+    strict: bool = False
+    duplicates: DuplicateMode = "merge"
+    chunk_rows: int = DEFAULT_CHUNK_ROWS
+
+    def __post_init__(self) -> None:
+        if not self.sources:
+            raise ConfigError("no input file given")
+        if self.chunk_rows < 1:
+            raise ConfigError("chunk_rows must be positive")
+
+    def shaping_settings(self) -> dict[str, object]:
+        """The settings that decide batch boundaries and bodies (compared on --resume)."""
+        return {
+            "id_column": self.id_column,
+            "id_type": self.id_type,
+            "columns": list(self.columns) if self.columns is not None else None,
+            "rename": dict(sorted(self.rename.items())),
+            "batch_rows": self.limits.rows,
+            "batch_bytes": self.limits.bytes,
+            "encode": self.encode,
+            "duplicates": self.duplicates,
+        }
+
+
+class Producer:
+    """Iterates the ``Batch``es of ``spec``; call ``check()`` first to fail fast."""
+
+    def __init__(self, spec: InputSpec, rejects: RejectsWriter | None = None) -> None:
+        self.spec = spec
+        self.rejects = rejects
+        self.stats = ProduceStats()
+        self._sources: list[SourceFile] | None = None
+        self._columns: ColumnMap | None = None
+
+    # -- set-up -------------------------------------------------------------------------
+    def check(self) -> ColumnMap:
+        """Open every source and resolve the columns; raises on whole-input problems."""
+        if self._columns is not None:
+            return self._columns
+        sources = expand_sources(self.spec.sources)
+        column_map: ColumnMap | None = None
+        for source in sources:
+            found = resolve_columns(
+                source.columns,
+                where=str(source.path),
+                id_column=self.spec.id_column,
+                id_type=self.spec.id_type,
+                columns=self.spec.columns,
+                rename=self.spec.rename,
+                strict=self.spec.strict,
+            )
+            if column_map is not None and found.source_columns != column_map.source_columns:
+                raise InputError(
+                    f"{source.path}: columns differ from {sources[0].path} "
+                    f"({', '.join(found.source_columns)} vs {', '.join(column_map.source_columns)})"
+                )
+            column_map = column_map or found
+        assert column_map is not None  # expand_sources never returns an empty list
+        self._sources, self._columns = sources, column_map
+        self.stats.warnings.extend(column_map.warnings)
+        return column_map
+
+    @property
+    def sources(self) -> list[SourceFile]:
+        self.check()
+        assert self._sources is not None
+        return self._sources
+
+    def header(self) -> bytes:
+        """The encoded header line of every batch (without ``batch=``)."""
+        return ",".join(encode_text(self.check().target_names, self.spec.encode)).encode()
+
+    def fingerprint(self) -> dict[str, object]:
+        """JSON-able identity of this input: files (path, size, mtime) + shaping settings."""
+        return {
+            "sources": [source.fingerprint() for source in self.sources],
+            "settings": self.spec.shaping_settings(),
+        }
+
+    # -- the pass -----------------------------------------------------------------------
+    def __iter__(self) -> Iterator[Batch]:
+        columns = self.check()
+        names = columns.target_names
+        encoder = Encoder(self.spec.encode)
+        batcher = Batcher(self.header(), self.spec.limits)
+        dups = self._duplicate_hashes(columns)
+        held: list[pl.DataFrame] = []
+        for chunk in self._checked_chunks(columns, encoder, dups):
+            self.stats.rows_read += chunk.height
+            good = self._drop(chunk, pl.col(REASON_COL).is_not_null())
+            if dups is not None:
+                is_dup = good.get_column(DUP_COL)
+                if is_dup.any():
+                    held.append(good.filter(is_dup))
+                    good = good.filter(~is_dup)
+            yield from self._batch(good, batcher, names)
+        if held:
+            yield from self._batch(self._fold(held, columns), batcher, names)
+        last = batcher.flush()
+        if last is not None:
+            yield self._count(last)
+
+    def _checked_chunks(
+        self, columns: ColumnMap, encoder: Encoder, dups: pl.Series | None
+    ) -> Iterator[pl.DataFrame]:
+        """Chunks of ``__src, __row, __id`` (raw id), ``[__dup]``, the encoded columns under
+        their Target names (id first), ``__reason`` and ``__len``.
+
+        In default mode the encoding runs inside the lazy scan, so polars' streaming engine
+        overlaps reading and encoding on all cores; strict mode needs each chunk's
+        non-ASCII characters first, so it encodes chunk by chunk.
+        """
+        names = columns.target_names
+        renamed = [pl.col(s).alias(t) for s, t in zip(columns.source_columns, names, strict=True)]
+        keys = [pl.col(SRC_COL), pl.col(ROW_COL), pl.col(names[0]).alias(ID_COL)]
+        if dups is not None:
+            keys.append(id_hash(names[0]).is_in(dups.implode()).alias(DUP_COL))
+        checks = [reject_reason(ID_COL, names), line_bytes(names)]
+        encode = encoder.static_exprs(names)
+        for index, source in enumerate(self.sources):
+            plan = scan(source, index).select(SRC_COL, ROW_COL, *renamed)
+            if encode is not None:
+                plan = plan.select(*keys, *encode).with_columns(checks)
+            else:
+                plan = plan.select(*keys, *names)
+            for chunk in read_chunks(source, plan, self.spec.chunk_rows):
+                if encode is None:
+                    chunk = chunk.with_columns(encoder.exprs(chunk, names)).with_columns(checks)
+                yield chunk
+
+    def _duplicate_hashes(self, columns: ColumnMap) -> pl.Series | None:
+        if self.spec.duplicates == "off":
+            return None
+        hashes = (
+            chunk.to_series().to_numpy()
+            for index, source in enumerate(self.sources)
+            for chunk in read_chunks(
+                source, scan(source, index).select(id_hash(columns.id_source)), 1_000_000
+            )
+        )
+        found = duplicated_hashes(hashes)
+        return found if found.len() else None
+
+    def _fold(self, held: list[pl.DataFrame], columns: ColumnMap) -> pl.DataFrame:
+        rows = pl.concat(held)
+        attributes = [name for _, name in columns.attributes]
+        folded = fold_duplicates(rows, ID_COL, attributes, self.spec.duplicates)
+        self.stats.rows_merged += rows.height - folded.height
+        names = columns.target_names
+        rechecked = folded.with_columns(
+            pl.when(profile_bytes(names) > MAX_PROFILE_BYTES)
+            .then(pl.lit(MERGED_TOO_BIG))
+            .alias(REASON_COL),
+            line_bytes(names),
+        )
+        return self._drop(rechecked, pl.col(REASON_COL).is_not_null())
+
+    def _batch(self, rows: pl.DataFrame, batcher: Batcher, names: Sequence[str]) -> Iterator[Batch]:
+        rows = self._drop(
+            rows.with_columns(
+                pl.when(pl.col(LEN_COL) > batcher.max_line_bytes)
+                .then(pl.lit(TOO_LONG_FOR_BATCH))
+                .alias(REASON_COL)
+            ),
+            pl.col(REASON_COL).is_not_null(),
+        )
+        if rows.height == 0:
+            return
+        body_columns = rows.select(SRC_COL, ROW_COL, *names)
+        for batch in batcher.feed(body_columns, rows.get_column(LEN_COL).to_numpy()):
+            yield self._count(batch)
+
+    def _count(self, batch: Batch) -> Batch:
+        self.stats.batches += 1
+        self.stats.rows_batched += batch.rows
+        self.stats.bytes_batched += batch.nbytes
+        return batch
+
+    def _drop(self, rows: pl.DataFrame, rejected: pl.Expr) -> pl.DataFrame:
+        """Rows for which ``rejected`` holds go to the rejects file; the others are returned."""
+        mask = rows.select(rejected).to_series()
+        if not mask.any():
+            return rows
+        bad = rows.filter(mask)
+        self.stats.rows_rejected += bad.height
+        for reason, count in bad.group_by(REASON_COL).len().iter_rows():
+            self.stats.rejects_by_reason[reason] = (
+                self.stats.rejects_by_reason.get(reason, 0) + count
+            )
+        if self.rejects is not None:
+            paths = {index: str(source.path) for index, source in enumerate(self.sources)}
+            self.rejects.write(
+                bad.select(
+                    pl.col(SRC_COL).replace_strict(paths, return_dtype=pl.String).alias("source"),
+                    pl.col(ROW_COL).alias("row"),
+                    pl.col(ID_COL).alias("id"),
+                    pl.col(REASON_COL).alias("reason"),
+                )
+            )
+        return rows.filter(~mask)
+
+
+@dataclass(frozen=True, slots=True)
+class DryRunPlan:
+    """What a dry run produced: the bodies on disk and the counts."""
+
+    out_dir: Path
+    stats: ProduceStats
+    files: tuple[Path, ...]
+
+
+def write_dry_run(producer: Producer, out_dir: Path) -> DryRunPlan:
+    """Write every batch body to ``out_dir/batch-000001.txt`` …; nothing is sent."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    files: list[Path] = []
+    for batch in producer:
+        path = out_dir / f"batch-{batch.seq:06d}.txt"
+        path.write_bytes(batch.body)
+        files.append(path)
+    return DryRunPlan(out_dir, producer.stats, tuple(files))

@@ -1,0 +1,172 @@
+"""Read CSV and Parquet sources lazily, in chunks, as text.
+
+CSV values are passed through verbatim (``007`` stays ``007``); Parquet typed columns are
+rendered canonically as text (see ``render_expr``). Every chunk carries the source index and
+the 1-based data row number of each row, for error reports and the rejects file.
+"""
+
+from __future__ import annotations
+
+import csv
+import glob
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+from uploader.errors import InputError
+
+__all__ = ["ROW_COL", "SRC_COL", "SourceFile", "expand_sources", "read_chunks", "scan"]
+
+ROW_COL = "__row"  # 1-based data row number within its file (header excluded)
+SRC_COL = "__src"  # index of the file in the run's source list
+DEFAULT_CHUNK_ROWS = 50_000
+
+_CSV_SUFFIXES = {".csv", ".txt", ".tsv"}
+_PARQUET_SUFFIXES = {".parquet", ".pq"}
+
+
+@dataclass(frozen=True, slots=True)
+class SourceFile:
+    """One input file and the names of its columns, in file order."""
+
+    path: Path
+    kind: str  # "csv" | "parquet"
+    columns: tuple[str, ...]
+
+    def fingerprint(self) -> dict[str, object]:
+        """What identifies this file's content for --resume: path, size, mtime."""
+        stat = self.path.stat()
+        return {"path": str(self.path), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+
+
+def expand_sources(specs: Sequence[str | Path]) -> list[SourceFile]:
+    """Resolve paths and globs to files, in a stable order, and read each header."""
+    paths: list[Path] = []
+    for spec in specs:
+        text = str(spec)
+        if glob.has_magic(text):
+            matched = sorted(Path(p) for p in glob.glob(text, recursive=True))
+            if not matched:
+                raise InputError(f"{text}: no file matches this pattern")
+            paths.extend(matched)
+        else:
+            paths.append(Path(text))
+    if not paths:
+        raise InputError("no input file given")
+    return [_open(path) for path in paths]
+
+
+def _kind(path: Path) -> str:
+    suffix = path.suffix.lower()
+    if suffix in _PARQUET_SUFFIXES:
+        return "parquet"
+    if suffix in _CSV_SUFFIXES:
+        return "csv"
+    raise InputError(f"{path}: unknown file type {suffix!r} (expected .csv or .parquet)")
+
+
+def _open(path: Path) -> SourceFile:
+    if not path.is_file():
+        raise InputError(f"{path}: no such file")
+    kind = _kind(path)
+    columns = _csv_header(path) if kind == "csv" else _parquet_columns(path)
+    return SourceFile(path=path, kind=kind, columns=columns)
+
+
+def _csv_header(path: Path) -> tuple[str, ...]:
+    """The raw header, read with the csv module so duplicate names are seen as they are
+    (polars would silently rename a repeated ``a`` to ``a_duplicated_0``)."""
+    try:
+        with path.open(encoding="utf-8", newline="") as handle:
+            header = next(csv.reader(handle), None)
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: header is not valid UTF-8 ({exc.reason})") from exc
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read ({exc.strerror})") from exc
+    except csv.Error as exc:
+        raise InputError(f"{path}: malformed CSV header ({exc})") from exc
+    if not header:
+        raise InputError(f"{path}: empty file (no header line)")
+    if header[0].startswith("\ufeff"):  # a UTF-8 byte-order mark is not part of the name
+        header[0] = header[0][1:]
+    return tuple(header)
+
+
+def _parquet_columns(path: Path) -> tuple[str, ...]:
+    try:
+        schema = pl.read_parquet_schema(path)
+    except Exception as exc:  # polars raises several types for a file that isn't Parquet
+        raise InputError(f"{path}: not a readable Parquet file ({_first_line(exc)})") from exc
+    for name, dtype in schema.items():
+        _check_renderable(path, name, dtype)
+    return tuple(schema)
+
+
+def _check_renderable(path: Path, name: str, dtype: pl.DataType) -> None:
+    if dtype.is_nested() or dtype in (pl.Binary, pl.Object):
+        raise InputError(
+            f"{path}: column {name!r} has type {dtype}, which has no text form for Target "
+            "(flatten it or cast it to a string first)"
+        )
+
+
+def render_expr(name: str, dtype: pl.DataType) -> pl.Expr:
+    """The canonical text of a typed Parquet column.
+
+    Integers and decimals as written; floats in shortest round-trip form (``0.1``,
+    ``1e+20``); booleans ``true``/``false``; dates ``YYYY-MM-DD``; datetimes ISO 8601 with a
+    ``T``; null stays null (an empty cell, which Target ignores).
+    """
+    col = pl.col(name)
+    if dtype == pl.String:
+        return col
+    if isinstance(dtype, pl.Datetime):
+        return col.cast(pl.String).str.replace(" ", "T", literal=True)
+    if dtype == pl.Boolean:
+        return pl.when(col).then(pl.lit("true")).when(~col).then(pl.lit("false"))
+    return col.cast(pl.String)
+
+
+def scan(source: SourceFile, index: int) -> pl.LazyFrame:
+    """A lazy frame of ``source`` with all columns as text plus ``__src`` and ``__row``."""
+    if source.kind == "csv":
+        frame = pl.scan_csv(
+            source.path,
+            infer_schema=False,  # every value stays the exact text of the file
+            encoding="utf8",
+            has_header=True,
+            new_columns=list(source.columns),
+            raise_if_empty=False,
+        )
+    else:
+        frame = pl.scan_parquet(source.path)
+        schema = frame.collect_schema()
+        frame = frame.select(render_expr(name, dtype).alias(name) for name, dtype in schema.items())
+    return frame.with_row_index(ROW_COL, offset=1).with_columns(
+        pl.lit(index, dtype=pl.UInt32).alias(SRC_COL)
+    )
+
+
+def read_chunks(source: SourceFile, plan: pl.LazyFrame, chunk_rows: int) -> Iterator[pl.DataFrame]:
+    """Run ``plan`` (a query over ``source``) in chunks; read errors become one-line
+    ``InputError``s naming the file."""
+    try:
+        yield from plan.collect_batches(chunk_size=chunk_rows)
+    except pl.exceptions.PolarsError as exc:
+        raise InputError(f"{source.path}: {_describe_read_error(exc)}") from exc
+
+
+def _describe_read_error(exc: Exception) -> str:
+    text = _first_line(exc)
+    if "invalid utf-8" in text.lower():
+        return "not valid UTF-8 (re-save the file as UTF-8)"
+    if "more fields than defined" in text:
+        return "a row has more fields than the header (ragged CSV; quote values containing commas)"
+    return text
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
