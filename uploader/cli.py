@@ -12,8 +12,10 @@ def main() -> None:
 
 
 def _register_subcommands() -> None:
+    from uploader.commands.validate import validate
     from uploader.mock.cli import mock_server
 
+    main.add_command(validate)
     main.add_command(mock_server)
 
 

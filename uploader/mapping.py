@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from uploader.errors import ConfigError, InputError
+from uploader.source import INTERNAL_PREFIX
 
 __all__ = ["ID_TYPES", "ColumnMap", "IdType", "resolve_columns"]
 
@@ -66,6 +67,9 @@ def resolve_columns(
     duplicated = sorted(name for name, n in Counter(available).items() if n > 1)
     if duplicated:
         raise InputError(f"{where}: column name(s) appear more than once: {_names(duplicated)}")
+    internal = [name for name in available if name.startswith(INTERNAL_PREFIX)]
+    if internal:
+        raise InputError(f"{where}: column name(s) {_names(internal)} are reserved by uploader")
     if "" in available:
         position = list(available).index("") + 1
         raise InputError(f"{where}: column {position} has an empty name")

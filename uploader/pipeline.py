@@ -41,8 +41,8 @@ __all__ = ["DryRunPlan", "InputSpec", "Producer", "write_dry_run"]
 
 TOO_LONG_FOR_BATCH = "row alone is larger than --batch-bytes once encoded"
 MERGED_TOO_BIG = "merged duplicate rows exceed 64 KB of profile data"
-ID_COL = "__id"  # the raw (unencoded) id, for validation, duplicates and the rejects file
-DUP_COL = "__dup"  # the id's hash is among the duplicated ones
+ID_COL = "__uploader_id"  # the raw (unencoded) id, for validation, duplicates and the rejects file
+DUP_COL = "__uploader_dup"  # the id's hash is among the duplicated ones
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -17,10 +17,20 @@ import polars as pl
 
 from uploader.errors import InputError
 
-__all__ = ["ROW_COL", "SRC_COL", "SourceFile", "expand_sources", "read_chunks", "scan"]
+__all__ = [
+    "INTERNAL_PREFIX",
+    "ROW_COL",
+    "SRC_COL",
+    "SourceFile",
+    "expand_sources",
+    "read_chunks",
+    "scan",
+]
 
-ROW_COL = "__row"  # 1-based data row number within its file (header excluded)
-SRC_COL = "__src"  # index of the file in the run's source list
+# Internal column names start with this; a source column that does too is refused.
+INTERNAL_PREFIX = "__uploader_"
+ROW_COL = "__uploader_row"  # 1-based data row number within its file (header excluded)
+SRC_COL = "__uploader_src"  # index of the file in the run's source list
 DEFAULT_CHUNK_ROWS = 50_000
 
 _CSV_SUFFIXES = {".csv", ".txt", ".tsv"}

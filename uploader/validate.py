@@ -21,8 +21,8 @@ __all__ = [
     "reject_reason",
 ]
 
-REASON_COL = "__reason"
-LEN_COL = "__len"
+REASON_COL = "__uploader_reason"
+LEN_COL = "__uploader_len"
 MAX_ID_CHARS = 256  # mbox3rdPartyId
 MAX_PROFILE_BYTES = 64 * 1024  # external profile data per profile
 

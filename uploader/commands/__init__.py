@@ -1,0 +1,1 @@
+"""Click commands; uploader.cli registers them on the main group."""
