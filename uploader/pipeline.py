@@ -10,6 +10,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 
 from uploader.batcher import Batcher, BatchLimits
@@ -32,9 +33,10 @@ from uploader.validate import (
     LEN_COL,
     MAX_PROFILE_BYTES,
     REASON_COL,
+    TOO_BIG,
+    id_reason,
     line_bytes,
-    profile_bytes,
-    reject_reason,
+    oversized,
 )
 
 __all__ = ["DryRunPlan", "InputSpec", "Producer", "write_dry_run"]
@@ -139,30 +141,52 @@ class Producer:
     def __iter__(self) -> Iterator[Batch]:
         columns = self.check()
         names = columns.target_names
-        encoder = Encoder(self.spec.encode)
         batcher = Batcher(self.header(), self.spec.limits)
-        dups = self._duplicate_hashes(columns)
+        dups = self._check_pass(columns)
         held: list[pl.DataFrame] = []
-        for chunk in self._checked_chunks(columns, encoder, dups):
+        for chunk in self._encoded_chunks(columns, Encoder(self.spec.encode), dups):
             self.stats.rows_read += chunk.height
-            good = self._drop(chunk, pl.col(REASON_COL).is_not_null())
+            good = self._drop(chunk)
             if dups is not None:
                 is_dup = good.get_column(DUP_COL)
                 if is_dup.any():
                     held.append(good.filter(is_dup))
                     good = good.filter(~is_dup)
-            yield from self._batch(good, batcher, names)
+            yield from self._batch(self._drop_oversized(good, names, TOO_BIG), batcher, names)
         if held:
             yield from self._batch(self._fold(held, columns), batcher, names)
         last = batcher.flush()
         if last is not None:
             yield self._count(last)
 
-    def _checked_chunks(
+    def _check_pass(self, columns: ColumnMap) -> pl.Series | None:
+        """Read the whole input once before anything is produced.
+
+        Whole-input problems (bad UTF-8, ragged rows) surface here, not after batches were
+        sent: a CSV pass parses every column, since polars skips unselected ones. The same
+        pass collects the id hashes for duplicate detection (``None``: no duplicates).
+        """
+        want_dups = self.spec.duplicates != "off"
+        hashes: list[np.ndarray] = []
+        for index, source in enumerate(self.sources):
+            exprs = [id_hash(columns.id_source)] if want_dups else []
+            if source.kind == "csv":
+                exprs.append(pl.sum_horizontal(pl.col(source.columns).str.len_bytes()).alias(LEN_COL))
+            if not exprs:
+                continue  # Parquet without duplicate detection: typed, nothing to check
+            for chunk in read_chunks(source, scan(source, index).select(exprs), 1_000_000):
+                if want_dups:
+                    hashes.append(chunk.to_series(0).to_numpy())
+        if not want_dups:
+            return None
+        found = duplicated_hashes(hashes)
+        return found if found.len() else None
+
+    def _encoded_chunks(
         self, columns: ColumnMap, encoder: Encoder, dups: pl.Series | None
     ) -> Iterator[pl.DataFrame]:
         """Chunks of ``__src, __row, __id`` (raw id), ``[__dup]``, the encoded columns under
-        their Target names (id first), ``__reason`` and ``__len``.
+        their Target names (id first), ``__reason`` (id problems) and ``__len``.
 
         In default mode the encoding runs inside the lazy scan, so polars' streaming engine
         overlaps reading and encoding on all cores; strict mode needs each chunk's
@@ -173,7 +197,7 @@ class Producer:
         keys = [pl.col(SRC_COL), pl.col(ROW_COL), pl.col(names[0]).alias(ID_COL)]
         if dups is not None:
             keys.append(id_hash(names[0]).is_in(dups.implode()).alias(DUP_COL))
-        checks = [reject_reason(ID_COL, names), line_bytes(names)]
+        checks = [id_reason(ID_COL), line_bytes(names)]
         encode = encoder.static_exprs(names)
         for index, source in enumerate(self.sources):
             plan = scan(source, index).select(SRC_COL, ROW_COL, *renamed)
@@ -186,42 +210,33 @@ class Producer:
                     chunk = chunk.with_columns(encoder.exprs(chunk, names)).with_columns(checks)
                 yield chunk
 
-    def _duplicate_hashes(self, columns: ColumnMap) -> pl.Series | None:
-        if self.spec.duplicates == "off":
-            return None
-        hashes = (
-            chunk.to_series().to_numpy()
-            for index, source in enumerate(self.sources)
-            for chunk in read_chunks(
-                source, scan(source, index).select(id_hash(columns.id_source)), 1_000_000
-            )
-        )
-        found = duplicated_hashes(hashes)
-        return found if found.len() else None
-
     def _fold(self, held: list[pl.DataFrame], columns: ColumnMap) -> pl.DataFrame:
         rows = pl.concat(held)
         attributes = [name for _, name in columns.attributes]
         folded = fold_duplicates(rows, ID_COL, attributes, self.spec.duplicates)
         self.stats.rows_merged += rows.height - folded.height
         names = columns.target_names
-        rechecked = folded.with_columns(
-            pl.when(profile_bytes(names) > MAX_PROFILE_BYTES)
-            .then(pl.lit(MERGED_TOO_BIG))
-            .alias(REASON_COL),
-            line_bytes(names),
-        )
-        return self._drop(rechecked, pl.col(REASON_COL).is_not_null())
+        return self._drop_oversized(folded.with_columns(line_bytes(names)), names, MERGED_TOO_BIG)
+
+    def _drop_oversized(
+        self, rows: pl.DataFrame, names: Sequence[str], reason: str
+    ) -> pl.DataFrame:
+        """Reject rows over 64 KB of profile data; the exact count runs only when a row's
+        cheap upper bound (line bytes + name bytes) is over the limit."""
+        names_bytes = sum(len(n.encode()) for n in names)
+        if not (rows.get_column(LEN_COL) + names_bytes > MAX_PROFILE_BYTES).any():
+            return rows
+        return self._drop(rows.with_columns(oversized(names, reason)))
 
     def _batch(self, rows: pl.DataFrame, batcher: Batcher, names: Sequence[str]) -> Iterator[Batch]:
-        rows = self._drop(
-            rows.with_columns(
-                pl.when(pl.col(LEN_COL) > batcher.max_line_bytes)
-                .then(pl.lit(TOO_LONG_FOR_BATCH))
-                .alias(REASON_COL)
-            ),
-            pl.col(REASON_COL).is_not_null(),
-        )
+        if (rows.get_column(LEN_COL) > batcher.max_line_bytes).any():
+            rows = self._drop(
+                rows.with_columns(
+                    pl.when(pl.col(LEN_COL) > batcher.max_line_bytes)
+                    .then(pl.lit(TOO_LONG_FOR_BATCH))
+                    .alias(REASON_COL)
+                )
+            )
         if rows.height == 0:
             return
         body_columns = rows.select(SRC_COL, ROW_COL, *names)
@@ -234,9 +249,9 @@ class Producer:
         self.stats.bytes_batched += batch.nbytes
         return batch
 
-    def _drop(self, rows: pl.DataFrame, rejected: pl.Expr) -> pl.DataFrame:
-        """Rows for which ``rejected`` holds go to the rejects file; the others are returned."""
-        mask = rows.select(rejected).to_series()
+    def _drop(self, rows: pl.DataFrame) -> pl.DataFrame:
+        """Rows with a ``__reason`` go to the rejects file; the others are returned."""
+        mask = rows.get_column(REASON_COL).is_not_null()
         if not mask.any():
             return rows
         bad = rows.filter(mask)

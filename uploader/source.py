@@ -31,8 +31,9 @@ __all__ = [
 INTERNAL_PREFIX = "__uploader_"
 ROW_COL = "__uploader_row"  # 1-based data row number within its file (header excluded)
 SRC_COL = "__uploader_src"  # index of the file in the run's source list
-DEFAULT_CHUNK_ROWS = 50_000
+DEFAULT_CHUNK_ROWS = 100_000
 
+_NOT_UTF8 = "not valid UTF-8 (re-save the file as UTF-8)"
 _CSV_SUFFIXES = {".csv", ".txt", ".tsv"}
 _PARQUET_SUFFIXES = {".parquet", ".pq"}
 
@@ -92,7 +93,7 @@ def _csv_header(path: Path) -> tuple[str, ...]:
         with path.open(encoding="utf-8", newline="") as handle:
             header = next(csv.reader(handle), None)
     except UnicodeDecodeError as exc:
-        raise InputError(f"{path}: header is not valid UTF-8 ({exc.reason})") from exc
+        raise InputError(f"{path}: {_NOT_UTF8}") from exc
     except OSError as exc:
         raise InputError(f"{path}: cannot read ({exc.strerror})") from exc
     except csv.Error as exc:
@@ -171,7 +172,7 @@ def read_chunks(source: SourceFile, plan: pl.LazyFrame, chunk_rows: int) -> Iter
 def _describe_read_error(exc: Exception) -> str:
     text = _first_line(exc)
     if "invalid utf-8" in text.lower():
-        return "not valid UTF-8 (re-save the file as UTF-8)"
+        return _NOT_UTF8
     if "more fields than defined" in text:
         return "a row has more fields than the header (ragged CSV; quote values containing commas)"
     return text

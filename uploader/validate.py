@@ -16,9 +16,10 @@ __all__ = [
     "MAX_ID_CHARS",
     "MAX_PROFILE_BYTES",
     "REASON_COL",
+    "id_reason",
     "line_bytes",
+    "oversized",
     "profile_bytes",
-    "reject_reason",
 ]
 
 REASON_COL = "__uploader_reason"
@@ -51,8 +52,8 @@ def line_bytes(names: Sequence[str]) -> pl.Expr:
     return (cells + (len(names) - 1)).alias(LEN_COL)
 
 
-def reject_reason(raw_id: str, names: Sequence[str]) -> pl.Expr:
-    """Why a row must not be sent, or null when it is fine (``raw_id``: the unencoded id)."""
+def id_reason(raw_id: str) -> pl.Expr:
+    """Why a row's id must not be sent, or null when it is fine (``raw_id``: unencoded)."""
     ident = pl.col(raw_id)
     return (
         pl.when(ident.is_null() | (ident == ""))
@@ -61,8 +62,22 @@ def reject_reason(raw_id: str, names: Sequence[str]) -> pl.Expr:
         .then(pl.lit(LONG_ID))
         .when(ident.str.contains(r"[+/]"))
         .then(pl.lit(FORBIDDEN_ID))
-        .when(profile_bytes(names) > MAX_PROFILE_BYTES)
-        .then(pl.lit(TOO_BIG))
+        .otherwise(pl.lit(None, dtype=pl.String))
+        .alias(REASON_COL)
+    )
+
+
+def oversized(names: Sequence[str], reason: str = TOO_BIG) -> pl.Expr:
+    """``reason`` for rows over 64 KB of profile data, else null; needs ``__len``.
+
+    The exact size needs a pass over every cell, so it is computed only where the cheap
+    upper bound (line bytes + name bytes: encoding never shrinks a value) is over the limit.
+    """
+    names_bytes = sum(len(n.encode()) for n in names)
+    suspect = pl.col(LEN_COL) + names_bytes > MAX_PROFILE_BYTES
+    return (
+        pl.when(suspect & (profile_bytes(names) > MAX_PROFILE_BYTES))
+        .then(pl.lit(reason))
         .otherwise(pl.lit(None, dtype=pl.String))
         .alias(REASON_COL)
     )
