@@ -1,0 +1,14 @@
+"""A faithful local Adobe Target Profile API (bulk v1/v2, batchStatus, profile fetch, single
+update, IMS + Admin API tokens) with seeded fault injection and exact receipts.
+
+    async with MockTarget(MockConfig(client_code="demo")) as mock:
+        ...  # POST f"{mock.base_url}/m2/demo/v2/profile/batchUpdate"
+"""
+
+from __future__ import annotations
+
+from uploader.mock._config import FaultConfig, MockConfig
+from uploader.mock._server import MockTarget, run_mock_in_thread
+from uploader.mock._store import ProfileStore
+
+__all__ = ["FaultConfig", "MockConfig", "MockTarget", "ProfileStore", "run_mock_in_thread"]

@@ -1,0 +1,213 @@
+"""Reading a bulk body the way Target does (our model, see design.md), vectorised.
+
+``batch=`` form field → text after the first raw ``&`` dropped → lines on raw LF (CRLF
+tolerated, empty lines ignored) → fields on raw ``,`` → each field percent-decoded as UTF-8
+with ``+`` as space. An invalid ``%`` escape anywhere rejects the whole batch.
+
+Speed matters (the mock must never be a benchmark's bottleneck), so ingestion does only what a
+verdict needs: one polars ``read_csv`` with quoting off (a raw comma/LF split), a numpy check of
+every ``%``, and the decoding of the id column. Attribute values are kept *encoded* and decoded
+on demand (``decode_series``), which is the same function, applied later.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import unquote_plus
+
+import numpy as np
+import polars as pl
+
+from uploader.mock._config import MAX_BODY_BYTES, MAX_ROWS
+
+__all__ = [
+    "ID_NAMES",
+    "BodyRejected",
+    "ParsedBody",
+    "decode_series",
+    "decode_text",
+    "parse_body",
+]
+
+ID_NAMES = ("pcId", "thirdPartyId")
+MAX_ID_CHARS = 256
+PREFIX = b"batch="
+
+MSG_UNEXPECTED = "Unexpected error"
+MSG_EMPTY = "Batch is empty"
+MSG_TOO_LARGE = f"Batch too large: the body must be smaller than {MAX_BODY_BYTES} bytes"
+MSG_TOO_MANY_ROWS = f"Batch too large: at most {MAX_ROWS} profiles per batch"
+
+_HEX = np.zeros(256, dtype=bool)
+_HEX[list(b"0123456789abcdefABCDEF")] = True
+
+
+def _ascii_table() -> tuple[list[str], list[str]]:
+    patterns, replacements = [], []
+    for code in range(128):
+        for escape in dict.fromkeys((f"%{code:02X}", f"%{code:02x}")):
+            patterns.append(escape)
+            replacements.append(chr(code))
+    patterns.append("+")
+    replacements.append(" ")
+    return patterns, replacements
+
+
+_ASCII_PATTERNS, _ASCII_REPLACEMENTS = _ascii_table()
+#: an escape of a byte >= 0x80: part of a multi-byte UTF-8 sequence
+_HIGH_ESCAPE = r"%[89A-Fa-f][0-9A-Fa-f]"
+
+
+@dataclass(frozen=True, slots=True)
+class BodyRejected:
+    """The whole batch is refused (HTTP 200, ``success=false``)."""
+
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedBody:
+    """An accepted body. ``frame``: the valid rows in order, the id column (named ``id_name``)
+    decoded, attribute columns (decoded names) still percent-encoded, empty cells null."""
+
+    id_name: str
+    attributes: tuple[str, ...]
+    frame: pl.DataFrame
+    batch_size: int
+    failed: int
+
+
+def decode_text(raw: str) -> str:
+    """Decode one field (a header name, a single value): ``+`` is space, UTF-8 escapes."""
+    return unquote_plus(raw, encoding="utf-8", errors="replace")
+
+
+def decode_series(raw: pl.Series) -> pl.Series:
+    """Percent-decode a column of raw fields, vectorised.
+
+    ASCII escapes and ``+`` go through one ``str.replace_many`` (single pass, so ``%2541``
+    becomes ``%41``, never ``A``). Values holding escapes of bytes >= 0x80 (multi-byte UTF-8)
+    are decoded whole by ``unquote_plus``, once per distinct value; each value takes exactly
+    one of the two roads. Invalid UTF-8 becomes U+FFFD, as a Java decoder does.
+    """
+    raw = raw.cast(pl.String)
+    ascii_decoded = raw.str.replace_many(_ASCII_PATTERNS, _ASCII_REPLACEMENTS)
+    high = raw.str.contains(_HIGH_ESCAPE).fill_null(False)
+    if not high.any():
+        return ascii_decoded.alias(raw.name)
+    distinct = raw.filter(high).unique().to_list()
+    decoded = [decode_text(value) for value in distinct]
+    return (
+        pl.select(
+            pl.when(pl.lit(high))
+            .then(pl.lit(raw).replace(distinct, decoded))
+            .otherwise(pl.lit(ascii_decoded))
+        )
+        .to_series()
+        .alias(raw.name)
+    )
+
+
+def _escapes_valid(body: bytes) -> bool:
+    """True when every ``%`` is followed by two hex digits (numpy: ~0.1 s for 50 MB)."""
+    data = np.frombuffer(body, dtype=np.uint8)
+    where = np.flatnonzero(data == 0x25)
+    if where.size == 0:
+        return True
+    if where[-1] >= data.size - 2:
+        return False
+    return bool(_HEX[data[where + 1]].all() and _HEX[data[where + 2]].all())
+
+
+def _header(body: bytes) -> list[str]:
+    end = body.find(b"\n")
+    line = body[len(PREFIX) : end if end >= 0 else len(body)]
+    if line.endswith(b"\r"):
+        line = line[:-1]
+    return [decode_text(field.decode("utf-8", errors="replace")) for field in line.split(b",")]
+
+
+def _read_fast(body: bytes, width: int) -> pl.DataFrame | None:
+    """One ``read_csv`` with quoting off. None when the body needs the exact reader: a row
+    wider than the header (polars refuses it), invalid UTF-8, or an all-empty row (polars
+    cannot tell an empty line, which is ignored, from ``,,`` with an empty id, which fails)."""
+    try:
+        frame = pl.read_csv(
+            body,
+            separator=",",
+            quote_char=None,
+            has_header=True,
+            infer_schema=False,
+            comment_prefix=None,
+            raise_if_empty=False,
+        )
+    except pl.exceptions.PolarsError:
+        return None
+    if frame.width != width:
+        return None
+    if frame.height and frame.select(pl.all_horizontal(pl.all().is_null()).any()).item():
+        return None
+    return frame
+
+
+def _read_exact(body: bytes, names: list[str]) -> tuple[pl.DataFrame, pl.Series]:
+    """Line by line, for malformed bodies: the frame and a mask of rows wider than the header."""
+    text = body[len(PREFIX) :].decode("utf-8", errors="replace")
+    lines = pl.Series("line", text.split("\n"), dtype=pl.String).str.strip_suffix("\r")
+    lines = lines.filter(lines != "").slice(1)  # drop the header line
+    wide = (lines.str.count_matches(",", literal=True) >= len(names)).alias("wide")
+    parts = lines.str.split_exact(",", len(names) - 1).struct.rename_fields(names)
+    frame = parts.struct.unnest().with_columns(
+        pl.when(pl.col(name) == "").then(None).otherwise(pl.col(name)).alias(name) for name in names
+    )
+    return frame, wide
+
+
+def parse_body(body: bytes) -> ParsedBody | BodyRejected:
+    """Apply the body model to a raw request body."""
+    if len(body) >= MAX_BODY_BYTES:
+        return BodyRejected(MSG_TOO_LARGE)
+    amp = body.find(b"&")
+    if amp >= 0:
+        body = body[:amp]
+    if not body.startswith(PREFIX):
+        return BodyRejected(MSG_EMPTY)
+    if not _escapes_valid(body):
+        return BodyRejected(MSG_UNEXPECTED)
+    names = _header(body)
+    attributes = names[1:]
+    if names[0] not in ID_NAMES or "" in attributes or len(set(names)) != len(names):
+        return BodyRejected(MSG_UNEXPECTED)
+
+    fast = _read_fast(body, len(names))
+    if fast is not None:
+        frame = fast.rename(dict(zip(fast.columns, names, strict=True)))
+        wide = pl.Series("wide", [False] * frame.height, dtype=pl.Boolean)
+    else:
+        frame, wide = _read_exact(body, names)
+    if frame.height == 0:
+        return BodyRejected(MSG_EMPTY)
+    if frame.height > MAX_ROWS:
+        return BodyRejected(MSG_TOO_MANY_ROWS)
+
+    id_name = names[0]
+    ids = decode_series(frame.get_column(id_name))
+    forbidden = (
+        ids.is_null()
+        | (ids == "")
+        | ids.str.contains("+", literal=True)
+        | ids.str.contains("/", literal=True)
+        | (ids.str.len_chars() > MAX_ID_CHARS)
+    ).fill_null(True)
+    bad = forbidden | wide
+    frame = frame.with_columns(ids)
+    failed = int(bad.sum())
+    if failed:
+        frame = frame.filter(~bad)
+    return ParsedBody(
+        id_name=id_name,
+        attributes=tuple(attributes),
+        frame=frame,
+        batch_size=len(bad),
+        failed=failed,
+    )
