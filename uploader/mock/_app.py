@@ -136,6 +136,23 @@ def _unauthorized(
     return response
 
 
+async def _read_body(request: web.Request) -> bytes:
+    """The request body with a single copy (``request.read()`` makes two: ~25 ms per 45 MB),
+    capped at ``CLIENT_MAX_SIZE`` like aiohttp's own reader."""
+    if (request.content_length or 0) > CLIENT_MAX_SIZE:
+        raise web.HTTPRequestEntityTooLarge(
+            max_size=CLIENT_MAX_SIZE, actual_size=request.content_length or 0
+        )
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.content.iter_any():
+        size += len(chunk)
+        if size > CLIENT_MAX_SIZE:
+            raise web.HTTPRequestEntityTooLarge(max_size=CLIENT_MAX_SIZE, actual_size=size)
+        chunks.append(chunk)
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
 def _status_url(request: web.Request, client: str, batch_id: str) -> str:
     host = request.url.host or "127.0.0.1"
     url = URL.build(
@@ -152,7 +169,7 @@ async def _bulk(request: web.Request, version: int) -> web.StreamResponse:
     state = _state(request)
     state.enter()
     try:
-        body = await request.read()
+        body = await _read_body(request)
         call = state.next_bulk_call(len(body))
         with state.lock:
             decision = state.bulk_faults.decide(call)

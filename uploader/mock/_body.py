@@ -38,6 +38,7 @@ MSG_EMPTY = "Batch is empty"
 MSG_TOO_LARGE = f"Batch too large: the body must be smaller than {MAX_BODY_BYTES} bytes"
 MSG_TOO_MANY_ROWS = f"Batch too large: at most {MAX_ROWS} profiles per batch"
 
+_CHECK_STEP = 1 << 20
 _HEX = np.zeros(256, dtype=bool)
 _HEX[list(b"0123456789abcdefABCDEF")] = True
 
@@ -109,14 +110,20 @@ def decode_series(raw: pl.Series) -> pl.Series:
 
 
 def _escapes_valid(body: bytes) -> bool:
-    """True when every ``%`` is followed by two hex digits (numpy: ~0.1 s for 50 MB)."""
+    """True when every ``%`` is followed by two hex digits. numpy, 1 MiB at a time so the
+    temporaries stay in cache (~60 ms for 45 MB with 1.6M escapes)."""
     data = np.frombuffer(body, dtype=np.uint8)
-    where = np.flatnonzero(data == 0x25)
-    if where.size == 0:
-        return True
-    if where[-1] >= data.size - 2:
-        return False
-    return bool(_HEX[data[where + 1]].all() and _HEX[data[where + 2]].all())
+    size = data.size
+    for start in range(0, size, _CHECK_STEP):
+        where = np.flatnonzero(data[start : start + _CHECK_STEP] == 0x25)
+        if where.size == 0:
+            continue
+        where += start
+        if where[-1] >= size - 2:
+            return False
+        if not (_HEX[data[where + 1]].all() and _HEX[data[where + 2]].all()):
+            return False
+    return True
 
 
 def _header(body: bytes) -> list[str]:
@@ -150,7 +157,7 @@ def _read_fast(body: bytes, width: int) -> pl.DataFrame | None:
     return frame
 
 
-def _read_exact(body: bytes, names: list[str]) -> tuple[pl.DataFrame, pl.Series]:
+def _read_exact(body: bytes, names: list[str]) -> tuple[pl.DataFrame, pl.Series | None]:
     """Line by line, for malformed bodies: the frame and a mask of rows wider than the header."""
     text = body[len(PREFIX) :].decode("utf-8", errors="replace")
     lines = pl.Series("line", text.split("\n"), dtype=pl.String).str.strip_suffix("\r")
@@ -182,7 +189,7 @@ def parse_body(body: bytes) -> ParsedBody | BodyRejected:
     fast = _read_fast(body, len(names))
     if fast is not None:
         frame = fast.rename(dict(zip(fast.columns, names, strict=True)))
-        wide = pl.Series("wide", [False] * frame.height, dtype=pl.Boolean)
+        wide = None
     else:
         frame, wide = _read_exact(body, names)
     if frame.height == 0:
@@ -191,15 +198,20 @@ def parse_body(body: bytes) -> ParsedBody | BodyRejected:
         return BodyRejected(MSG_TOO_MANY_ROWS)
 
     id_name = names[0]
-    ids = decode_series(frame.get_column(id_name))
+    ids = frame.get_column(id_name)
+    # Most ids hold no escape, '+' or '/': one scan proves it and skips decoding them.
+    if ids.str.contains(r"[%+/]").any():
+        ids = decode_series(ids)
+        odd = ids.str.contains(r"[+/]")
+    else:
+        odd = pl.repeat(False, ids.len(), dtype=pl.Boolean, eager=True)
     forbidden = (
         ids.is_null()
         | (ids == "")
-        | ids.str.contains("+", literal=True)
-        | ids.str.contains("/", literal=True)
-        | (ids.str.len_chars() > MAX_ID_CHARS)
+        | odd
+        | ((ids.str.len_bytes() > MAX_ID_CHARS) & (ids.str.len_chars() > MAX_ID_CHARS))
     ).fill_null(True)
-    bad = forbidden | wide
+    bad = forbidden if wide is None else forbidden | wide
     frame = frame.with_columns(ids)
     failed = int(bad.sum())
     if failed:
