@@ -182,6 +182,8 @@ def parse_body(body: bytes) -> ParsedBody | BodyRejected:
     if not _escapes_valid(body):
         return BodyRejected(MSG_UNEXPECTED)
     names = _header(body)
+    if names == [""]:  # "batch=" and nothing on its first line
+        return BodyRejected(MSG_EMPTY)
     attributes = names[1:]
     if names[0] not in ID_NAMES or "" in attributes or len(set(names)) != len(names):
         return BodyRejected(MSG_UNEXPECTED)
