@@ -1,6 +1,6 @@
 """Deterministic synthetic CRM data: realistic columns, awkward characters, CSV and Parquet.
 
-    python -m benchmarks.gen --rows 2000000 --out benchmarks/data/crm-2m.csv [--parquet]
+python -m benchmarks.gen --rows 2000000 --out benchmarks/data/crm-2m.csv [--parquet]
 """
 
 from __future__ import annotations
@@ -23,9 +23,10 @@ def generate(rows: int, seed: int = 0) -> pl.DataFrame:
     pick = lambda values: pl.Series(values).gather(rng.integers(0, len(values), rows))  # noqa: E731
     return pl.DataFrame(
         {
-            "thirdPartyId": pl.Series(idx).cast(pl.String).str.pad_start(9, "0").str.replace(
-                "^", "crm-"
-            ),
+            "thirdPartyId": pl.Series(idx)
+            .cast(pl.String)
+            .str.pad_start(9, "0")
+            .str.replace("^", "crm-"),
             "email": pl.Series(idx).cast(pl.String).str.replace("^", "user") + "@example.com",
             "loyaltyTier": pick(TIERS),
             "city": pick(CITIES),

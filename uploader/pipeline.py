@@ -171,7 +171,9 @@ class Producer:
         for index, source in enumerate(self.sources):
             exprs = [id_hash(columns.id_source)] if want_dups else []
             if source.kind == "csv":
-                exprs.append(pl.sum_horizontal(pl.col(source.columns).str.len_bytes()).alias(LEN_COL))
+                exprs.append(
+                    pl.sum_horizontal(pl.col(source.columns).str.len_bytes()).alias(LEN_COL)
+                )
             if not exprs:
                 continue  # Parquet without duplicate detection: typed, nothing to check
             for chunk in read_chunks(source, scan(source, index).select(exprs), 1_000_000):
