@@ -12,11 +12,13 @@ def main() -> None:
 
 
 def _register_subcommands() -> None:
+    from uploader.commands.demo import demo
+    from uploader.commands.upload import upload_command
     from uploader.commands.validate import validate
     from uploader.mock.cli import mock_server
 
-    main.add_command(validate)
-    main.add_command(mock_server)
+    for command in (upload_command, validate, demo, mock_server):
+        main.add_command(command)
 
 
 _register_subcommands()

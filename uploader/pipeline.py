@@ -91,6 +91,7 @@ class Producer:
         self.stats = ProduceStats()
         self._sources: list[SourceFile] | None = None
         self._columns: ColumnMap | None = None
+        self.total_rows: int | None = None  # known once the check pass has run
 
     # -- set-up -------------------------------------------------------------------------
     def check(self) -> ColumnMap:
@@ -168,17 +169,21 @@ class Producer:
         """
         want_dups = self.spec.duplicates != "off"
         hashes: list[np.ndarray] = []
+        total = 0
         for index, source in enumerate(self.sources):
             exprs = [id_hash(columns.id_source)] if want_dups else []
             if source.kind == "csv":
                 exprs.append(
                     pl.sum_horizontal(pl.col(source.columns).str.len_bytes()).alias(LEN_COL)
                 )
-            if not exprs:
-                continue  # Parquet without duplicate detection: typed, nothing to check
+            if not exprs:  # Parquet without duplicate detection: typed, nothing to check
+                total += scan(source, index).select(pl.len()).collect().item()
+                continue
             for chunk in read_chunks(source, scan(source, index).select(exprs), 1_000_000):
+                total += chunk.height
                 if want_dups:
                     hashes.append(chunk.to_series(0).to_numpy())
+        self.total_rows = total
         if not want_dups:
             return None
         found = duplicated_hashes(hashes)

@@ -9,8 +9,8 @@ from typing import Any
 import click
 import orjson
 
-from uploader.commands.exits import EXIT_FAILED, EXIT_OK, handle_errors
 from uploader.commands.inputs import config_option, input_options, spec_from_options
+from uploader.exits import EXIT_FAILED, EXIT_OK, handle_errors
 from uploader.model import ProduceStats
 from uploader.pipeline import Producer
 from uploader.rejects import RejectsWriter

@@ -1,0 +1,231 @@
+"""``uploader upload``: flags → configs → ``engine.upload`` → summary and exit code."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import os
+from pathlib import Path
+from typing import Any
+
+import click
+import orjson
+
+from uploader.auth import (
+    DEFAULT_TOKEN_ENV,
+    StaticToken,
+    TokenProvider,
+    token_from_env,
+    token_from_file,
+)
+from uploader.commands.inputs import config_option, input_options, spec_from_options
+from uploader.commands.validate import plan_lines
+from uploader.engine import DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT, UploadConfig, upload
+from uploader.errors import ConfigError
+from uploader.exits import EXIT_HELP, EXIT_OK, handle_errors
+from uploader.pipeline import InputSpec, Producer, write_dry_run
+from uploader.progress import make_progress
+from uploader.ratelimit import DEFAULT_RATE, parse_rate
+from uploader.rejects import RejectsWriter
+from uploader.retry import DEFAULT_MAX_RETRIES, DEFAULT_RETRY_MAX_WAIT, RetryPolicy
+from uploader.summary import RunSummary
+
+__all__ = ["report", "run_upload", "upload_command"]
+
+
+@click.command("upload", epilog=EXIT_HELP)
+@config_option()
+@input_options
+@click.option(
+    "--client-code",
+    envvar="TARGET_CLIENT_CODE",
+    help="Your Target client code (also $TARGET_CLIENT_CODE).",
+)
+@click.option(
+    "--endpoint",
+    metavar="URL",
+    help="Base URL of the API. Default: https://CLIENT.tt.omtrdc.net. Plain http is refused "
+    "with a token unless the host is this machine.",
+)
+@click.option(
+    "--api-version",
+    type=click.Choice(["v1", "v2"]),
+    default="v2",
+    show_default=True,
+    help="v2 creates missing profiles; v1 only updates existing ones.",
+)
+@click.option(
+    "--concurrency",
+    type=int,
+    default=DEFAULT_CONCURRENCY,
+    show_default=True,
+    help="Batches in flight at once (each holds up to --batch-bytes in memory).",
+)
+@click.option(
+    "--rate",
+    default=str(DEFAULT_RATE),
+    show_default=True,
+    metavar="N/SECONDS|none",
+    help="Never more than N calls in any SECONDS window (Target throttles over 50/60).",
+)
+@click.option(
+    "--token-env",
+    metavar="VAR",
+    help=f"Environment variable holding the profile token (default ${DEFAULT_TOKEN_ENV}; "
+    "unset: unauthenticated calls).",
+)
+@click.option(
+    "--token-file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="File holding the profile token (must not be readable by other users).",
+)
+@click.option(
+    "--allow-insecure-token-file",
+    is_flag=True,
+    help="Accept a --token-file that other users can read.",
+)
+@click.option(
+    "--ledger",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Ledger file (JSON lines). Default: runs/<UTC time>/ledger.jsonl, with rejects.csv "
+    "and summary.json beside it.",
+)
+@click.option(
+    "--resume",
+    is_flag=True,
+    help="Continue the run in --ledger: send only what it has not acknowledged.",
+)
+@click.option("--dry-run", is_flag=True, help="Send nothing: write each exact body to --out.")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Directory for --dry-run bodies (batch-000001.txt …).",
+)
+@click.option(
+    "--max-retries",
+    type=int,
+    default=DEFAULT_MAX_RETRIES,
+    show_default=True,
+    help="Retries per batch for transient errors (network, 5xx, 429, 503 throttle).",
+)
+@click.option(
+    "--retry-max-wait",
+    type=float,
+    default=DEFAULT_RETRY_MAX_WAIT,
+    show_default=True,
+    help="Longest wait between two tries, in seconds.",
+)
+@click.option(
+    "--timeout",
+    type=float,
+    default=DEFAULT_TIMEOUT,
+    show_default=True,
+    help="Seconds one call may take, body upload included.",
+)
+@click.option(
+    "--ca-bundle", type=click.Path(dir_okay=False), help="Extra CA certificates (PEM) to trust."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
+@click.option("--quiet", is_flag=True, help="No progress output.")
+@handle_errors
+def upload_command(**options: Any) -> None:
+    """Upload SOURCE... (CSV/Parquet files or globs) to Target's Bulk Profile Update API.
+
+    Rows are validated, percent-encoded and cut into batches (see `uploader validate`); the
+    batches are sent concurrently under the rate limit, retried when the failure is
+    transient, and every outcome is written to the ledger. A stopped or crashed run continues
+    exactly where it was with --resume (same files, same settings).
+
+    \b
+    Examples:
+      TARGET_PROFILE_TOKEN=… uploader upload crm.csv --client-code acme
+      uploader upload 'exports/*.parquet' --client-code acme --token-file ~/.target-token
+      uploader upload crm.csv --client-code acme --ledger runs/nightly.jsonl --resume
+      uploader upload crm.csv --client-code acme --dry-run --out bodies/
+    """
+    as_json, quiet = options.pop("as_json"), options.pop("quiet")
+    dry_run, out = options.pop("dry_run"), options.pop("out")
+    spec = spec_from_options(options)
+    if dry_run:
+        if out is None:
+            raise ConfigError("--dry-run needs --out DIR for the bodies")
+        _dry_run(Producer(spec), out, as_json)
+        return
+    if out is not None:
+        raise ConfigError("--out goes with --dry-run")
+    if not options["client_code"]:
+        raise ConfigError("--client-code is required (or set $TARGET_CLIENT_CODE)")
+    tokens = _tokens(options)
+    ledger = options["ledger"] or _default_ledger()
+    if options["resume"] and options["ledger"] is None:
+        raise ConfigError("--resume needs --ledger PATH (the ledger of the run to continue)")
+    config = UploadConfig(
+        client_code=options["client_code"],
+        ledger=ledger,
+        endpoint=options["endpoint"],
+        api_version=options["api_version"],
+        concurrency=options["concurrency"],
+        rate=parse_rate(options["rate"]),
+        retry=RetryPolicy(max_retries=options["max_retries"], max_wait=options["retry_max_wait"]),
+        timeout=options["timeout"],
+        resume=options["resume"],
+        ca_bundle=options["ca_bundle"],
+    )
+    summary = run_upload(config, spec, tokens, quiet=quiet or as_json)
+    report(summary, as_json)
+    raise SystemExit(summary.exit_code)
+
+
+def run_upload(
+    config: UploadConfig, spec: InputSpec, tokens: TokenProvider, *, quiet: bool
+) -> RunSummary:
+    """Run one upload with its rejects file and summary.json beside the ledger."""
+    rejects_path = config.ledger.with_name("rejects.csv")
+    # A resumed run re-reads the input: its rejects file is rewritten identically.
+    with RejectsWriter(rejects_path) as rejects:
+        producer = Producer(spec, rejects=rejects)
+        summary = asyncio.run(
+            upload(config, producer, tokens, progress=make_progress(quiet), handle_signals=True)
+        )
+    summary.rejects = str(rejects_path)
+    config.ledger.with_name("summary.json").write_bytes(
+        orjson.dumps(summary.to_dict(), option=orjson.OPT_INDENT_2)
+    )
+    return summary
+
+
+def report(summary: RunSummary, as_json: bool) -> None:
+    if as_json:
+        click.echo(orjson.dumps(summary.to_dict(), option=orjson.OPT_INDENT_2).decode())
+        return
+    for line in summary.lines():
+        click.echo(line)
+
+
+def _tokens(options: dict[str, Any]) -> StaticToken:
+    env, file = options["token_env"], options["token_file"]
+    if env and file:
+        raise ConfigError("--token-env and --token-file are alternatives; give one")
+    if file is not None:
+        return token_from_file(file, allow_insecure=options["allow_insecure_token_file"])
+    return token_from_env(env or DEFAULT_TOKEN_ENV, required=env is not None)
+
+
+def _default_ledger() -> Path:
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    return Path("runs") / f"{stamp}-{os.getpid()}" / "ledger.jsonl"
+
+
+def _dry_run(producer: Producer, out: Path, as_json: bool) -> None:
+    rejects_path = out / "rejects.csv"
+    with RejectsWriter(rejects_path) as rejects:
+        producer.rejects = rejects
+        producer.check()
+        plan = write_dry_run(producer, out)
+    if as_json:
+        click.echo(orjson.dumps({"out": str(out), "files": len(plan.files)}).decode())
+    else:
+        for line in plan_lines(plan.stats, rejects_path):
+            click.echo(line)
+        click.echo(f"bodies         {out}/batch-000001.txt … ({len(plan.files)} files)")
+    raise SystemExit(EXIT_OK)

@@ -1,0 +1,455 @@
+"""The upload engine: batches in, acknowledged Target batches and a ledger out.
+
+::
+
+    producer (thread hops: read → encode → batch)
+        → bounded asyncio.Queue (backpressure: a few bodies in memory, whatever the input)
+        → N sender tasks in a TaskGroup (rate limit, retries, token refresh)
+        → ledger (append-only, fsync'd per batch)
+
+Per-batch results are ledger records; only a stop (auth, interrupt) or a whole-input error
+ends the run early. On ``--resume`` the producer re-makes the same batches and only those not
+acknowledged in the ledger are sent (at-least-once: a crash between Target's answer and the
+ledger write re-sends that one batch; profile updates are idempotent).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import random
+import signal
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+from uploader import __version__
+from uploader.auth import TokenProvider
+from uploader.errors import (
+    AuthError,
+    BatchRejected,
+    ConfigError,
+    LedgerError,
+    ServerError,
+    Throttled,
+    TransportError,
+)
+from uploader.ledger import Ledger, read_ledger
+from uploader.model import Batch
+from uploader.pipeline import Producer
+from uploader.ratelimit import DEFAULT_RATE, RateLimit, RateLimiter
+from uploader.retry import RetryPolicy, retry_delay
+from uploader.secret import Secret
+from uploader.summary import RunSummary, percentile
+from uploader.transport import (
+    FORM,
+    AiohttpTransport,
+    Transport,
+    auth_headers,
+    check_endpoint,
+    submit_outcome,
+)
+
+__all__ = ["DEFAULT_CONCURRENCY", "Progress", "UploadConfig", "upload"]
+
+DEFAULT_CONCURRENCY = 4
+DEFAULT_TIMEOUT = 300.0  # a 49 MB body over a slow link takes a while
+DEFAULT_GRACE = 30.0
+ApiVersion = Literal["v1", "v2"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UploadConfig:
+    """How to send (what to send is the producer's ``InputSpec``)."""
+
+    client_code: str
+    ledger: Path
+    endpoint: str | None = None  # default https://{client_code}.tt.omtrdc.net
+    api_version: ApiVersion = "v2"
+    concurrency: int = DEFAULT_CONCURRENCY
+    rate: RateLimit | None = DEFAULT_RATE
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    timeout: float = DEFAULT_TIMEOUT
+    resume: bool = False
+    grace: float = DEFAULT_GRACE  # seconds in-flight calls may finish after a stop
+    ca_bundle: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.client_code or "/" in self.client_code:
+            raise ConfigError("--client-code is required (your Target client code)")
+        if self.api_version not in ("v1", "v2"):
+            raise ConfigError("--api-version must be v1 or v2")
+        if not 1 <= self.concurrency <= 64:
+            raise ConfigError("--concurrency must be between 1 and 64")
+        if self.timeout <= 0:
+            raise ConfigError("--timeout must be positive")
+
+    @property
+    def base_url(self) -> str:
+        return (self.endpoint or f"https://{self.client_code}.tt.omtrdc.net").rstrip("/")
+
+    @property
+    def submit_url(self) -> str:
+        version = "/v2" if self.api_version == "v2" else ""
+        return f"{self.base_url}/m2/{self.client_code}{version}/profile/batchUpdate"
+
+    def ledger_settings(self) -> dict[str, Any]:
+        return {
+            "client_code": self.client_code,
+            "endpoint": self.base_url,
+            "api_version": self.api_version,
+            "concurrency": self.concurrency,
+            "rate": str(self.rate) if self.rate else None,
+            "max_retries": self.retry.max_retries,
+        }
+
+
+class Progress(Protocol):
+    """Told about every batch outcome; draws a bar or prints lines (``uploader.progress``)."""
+
+    def start(self) -> None: ...
+
+    def update(self, summary: RunSummary, total_rows: int | None) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+_SENTINEL = None
+
+
+class _Run:
+    """One invocation of ``upload``: its state, workers and ledger."""
+
+    def __init__(
+        self,
+        config: UploadConfig,
+        producer: Producer,
+        tokens: TokenProvider,
+        transport: Transport,
+        clock: Callable[[], float],
+        sleep: Callable[[float], Awaitable[None]],
+        rng: random.Random,
+        progress: Progress | None,
+    ) -> None:
+        self.config = config
+        self.producer = producer
+        self.tokens = tokens
+        self.transport = transport
+        self.clock = clock
+        self.sleep = sleep
+        self.rng = rng
+        self.progress = progress
+        self.summary = RunSummary(ledger=str(config.ledger))
+        self.latencies: list[float] = []
+        self.limiter = RateLimiter(config.rate, clock, sleep) if config.rate else None
+        self.queue: asyncio.Queue[Batch | None] = asyncio.Queue(maxsize=config.concurrency)
+        self.acknowledged_before: dict[int, str] = {}
+        self.ledger: Ledger | None = None
+        self.inflight: set[asyncio.Task[None]] = set()
+        self.refresh_lock = asyncio.Lock()
+        self.pending_rows_in_batches = 0
+
+    # -- set-up ---------------------------------------------------------------------------
+    def open_ledger(self) -> None:
+        path = self.config.ledger
+        fingerprint = self.producer.fingerprint()
+        if self.config.resume:
+            state = read_ledger(path)
+            _check_same_input(state.fingerprint, fingerprint, path)
+            self.acknowledged_before = state.acknowledged()
+        elif path.exists() and path.stat().st_size:
+            raise LedgerError(
+                f"ledger {path} already exists: add --resume to continue that run, "
+                "or choose another --ledger"
+            )
+        self.ledger = Ledger(path)
+        self.ledger.write(
+            {
+                "type": "run",
+                "version": __version__,
+                "started": _now(),
+                "resumed": self.config.resume,
+                "fingerprint": fingerprint,
+                "settings": self.config.ledger_settings(),
+            }
+        )
+
+    # -- the pipeline ---------------------------------------------------------------------
+    async def run(self) -> RunSummary:
+        started = self.clock()
+        if self.progress:
+            self.progress.start()
+        try:
+            async with asyncio.TaskGroup() as group:
+                group.create_task(self.produce())
+                for _ in range(self.config.concurrency):
+                    group.create_task(self.worker())
+        finally:
+            self.summary.seconds = self.clock() - started
+            self.finish()
+            if self.progress:
+                self.progress.stop()
+        return self.summary
+
+    async def produce(self) -> None:
+        """Feed the queue from the producer, one thread hop per batch (polars releases the
+        GIL, so reading and encoding run beside the senders). Always ends with one sentinel
+        per worker, so no worker waits forever."""
+        batches: Iterator[Batch] = iter(self.producer)
+        try:
+            while self.summary.stop_reason is None:
+                batch = await asyncio.to_thread(next, batches, None)
+                if batch is None:
+                    break
+                if self.acknowledged_before.get(batch.seq) == batch.content_hash:
+                    self.summary.batches_skipped += 1
+                    self.summary.rows_acknowledged += batch.rows
+                    continue
+                await self.queue.put(batch)
+            else:
+                self.summary.input_complete = False
+        finally:
+            for _ in range(self.config.concurrency):
+                await self.queue.put(_SENTINEL)
+
+    async def worker(self) -> None:
+        while (batch := await self.queue.get()) is not None:
+            if self.summary.stop_reason is not None:
+                self.record(batch, "pending", attempts=0, message="not sent: the run stopped")
+                continue
+            task = asyncio.create_task(self.send(batch))
+            self.inflight.add(task)
+            try:
+                await task
+            except asyncio.CancelledError:
+                if not task.cancelled():  # the worker itself is cancelled: propagate
+                    raise
+                self.record(
+                    batch, "pending", attempts=0, message="abandoned after the grace period"
+                )
+            finally:
+                self.inflight.discard(task)
+
+    async def send(self, batch: Batch) -> None:
+        """One batch to a verdict: acknowledged, failed, or pending (the run stopped)."""
+        attempts, refreshed, started = 0, False, self.clock()
+        headers = {"Content-Type": FORM}
+        while True:
+            if self.summary.stop_reason == "auth":
+                self.record(batch, "pending", attempts, message="not sent: the token was rejected")
+                return
+            if self.limiter:
+                await self.limiter.acquire()
+            token = await self.tokens.get()
+            attempts += 1
+            self.summary.calls += 1
+            sent_at = self.clock()
+            try:
+                answer = await self.transport.request(
+                    "POST",
+                    self.config.submit_url,
+                    body=batch.body,
+                    headers={**headers, **auth_headers(token)},
+                )
+                result = submit_outcome(answer)
+            except AuthError as error:
+                fresh = None if refreshed else await self.refresh(token)
+                if fresh is not None:
+                    refreshed = True
+                    continue
+                self.stop("auth", str(error))
+                self.record(batch, "pending", attempts, status=error.status, message=str(error))
+                return
+            except BatchRejected as error:
+                self.record(batch, "failed", attempts, status=error.status, message=str(error))
+                return
+            except (TransportError, ServerError, Throttled) as error:
+                if isinstance(error, Throttled):
+                    self.summary.throttled += 1
+                    if self.limiter:
+                        self.limiter.throttled(error.retry_after)
+                delay = retry_delay(error, attempts - 1, self.config.retry, self.rng)
+                if delay is None:
+                    message = f"gave up after {attempts} attempt(s): {error}"
+                    status = getattr(error, "status", None)
+                    self.record(batch, "failed", attempts, status=status, message=message)
+                    return
+                self.summary.retries += 1
+                await self.sleep(delay)
+                continue
+            self.latencies.append(self.clock() - sent_at)
+            self.record(
+                batch,
+                "acknowledged",
+                attempts,
+                status=answer.status,
+                message=result.message,
+                batch_id=result.batch_id,
+                status_url=result.status_url,
+                seconds=self.clock() - started,
+            )
+            return
+
+    async def refresh(self, rejected: Secret | None) -> Secret | None:
+        """A fresh token after ``rejected`` was refused; concurrent callers share one refresh."""
+        async with self.refresh_lock:
+            current = await self.tokens.get()
+            if current is not None and current != rejected:
+                return current  # another sender already refreshed it
+            fresh = await self.tokens.rejected(rejected)
+            if fresh is not None:
+                self.summary.token_refreshes += 1
+            return fresh
+
+    # -- stopping -------------------------------------------------------------------------
+    def stop(self, reason: str, message: str = "") -> None:
+        """Take no new batches; in-flight calls finish (or are abandoned after ``grace``)."""
+        if self.summary.stop_reason is not None:
+            return
+        self.summary.stop_reason = reason
+        self.summary.message = message
+        if reason == "interrupted" and self.inflight:
+            asyncio.get_running_loop().call_later(self.config.grace, self.abandon)
+
+    def abandon(self) -> None:
+        for task in list(self.inflight):
+            task.cancel()
+
+    # -- bookkeeping ----------------------------------------------------------------------
+    def record(
+        self,
+        batch: Batch,
+        outcome: str,
+        attempts: int,
+        *,
+        status: int | None = None,
+        message: str = "",
+        batch_id: str | None = None,
+        status_url: str | None = None,
+        seconds: float | None = None,
+    ) -> None:
+        summary = self.summary
+        if outcome == "acknowledged":
+            summary.batches_acknowledged += 1
+            summary.rows_acknowledged += batch.rows
+        elif outcome == "failed":
+            summary.batches_failed += 1
+            summary.rows_failed += batch.rows
+        else:
+            summary.batches_pending += 1
+            self.pending_rows_in_batches += batch.rows
+        assert self.ledger is not None
+        self.ledger.write(
+            {
+                "type": "batch",
+                "seq": batch.seq,
+                "hash": batch.content_hash,
+                "rows": batch.rows,
+                "bytes": batch.nbytes,
+                "first": [batch.first.source, batch.first.row],
+                "last": [batch.last.source, batch.last.row],
+                "outcome": outcome,
+                "attempts": attempts,
+                "http_status": status,
+                "batch_id": batch_id,
+                "status_url": status_url,
+                "message": message,
+                "seconds": None if seconds is None else round(seconds, 3),
+                "at": _now(),
+            }
+        )
+        if self.progress:
+            self.progress.update(summary, self.producer.total_rows)
+
+    def finish(self) -> None:
+        summary, stats = self.summary, self.producer.stats
+        summary.rows_read = stats.rows_read
+        summary.rows_rejected = stats.rows_rejected
+        summary.rows_merged = stats.rows_merged
+        summary.warnings = list(stats.warnings)
+        summary.latency_p50 = percentile(self.latencies, 0.50)
+        summary.latency_p95 = percentile(self.latencies, 0.95)
+        # Pending = read but neither acknowledged, rejected, merged nor failed. With the whole
+        # input read, that must be exactly the rows of the batches recorded as pending.
+        summary.rows_pending = summary.rows_read - (
+            summary.rows_acknowledged
+            + summary.rows_rejected
+            + summary.rows_merged
+            + summary.rows_failed
+        )
+        complete = summary.input_complete and summary.stop_reason is None
+        if complete and summary.rows_pending != self.pending_rows_in_batches:
+            summary.message = (
+                f"accounting mismatch: {summary.rows_pending} rows unaccounted, "
+                f"{self.pending_rows_in_batches} in pending batches"
+            )
+        if self.ledger is not None:
+            self.ledger.write({"type": "summary", "at": _now(), **summary.to_dict()})
+            self.ledger.close()
+
+
+async def upload(
+    config: UploadConfig,
+    producer: Producer,
+    tokens: TokenProvider,
+    *,
+    transport: Transport | None = None,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    rng: random.Random | None = None,
+    progress: Progress | None = None,
+    handle_signals: bool = False,
+) -> RunSummary:
+    """Send every batch of ``producer``; returns the run's summary (also in the ledger).
+
+    Raises only for what prevents a run: input/config/ledger errors, before anything is sent.
+    """
+    producer.check()
+    check_endpoint(config.base_url, await tokens.get())
+    own_transport = transport is None
+    if transport is None:
+        transport = AiohttpTransport(
+            timeout=config.timeout, connections=config.concurrency, ca_bundle=config.ca_bundle
+        )
+    run = _Run(config, producer, tokens, transport, clock, sleep, rng or random.Random(), progress)
+    loop = asyncio.get_running_loop()
+    try:
+        run.open_ledger()
+        if handle_signals:
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(
+                    signum, run.stop, "interrupted", "interrupted: --resume continues"
+                )
+        return await run.run()
+    finally:
+        if handle_signals:
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(signum)
+        if own_transport:
+            await transport.close()
+
+
+def _check_same_input(before: dict[str, Any] | None, now: dict[str, Any], path: Path) -> None:
+    if before is None:
+        raise LedgerError(f"ledger {path}: no input fingerprint to resume from")
+    if before.get("settings") != now.get("settings"):
+        changed = sorted(
+            key
+            for key in {**before.get("settings", {}), **now["settings"]}
+            if before.get("settings", {}).get(key) != now["settings"].get(key)
+        )
+        raise LedgerError(
+            f"cannot resume {path}: batch-shaping settings changed ({', '.join(changed)}); "
+            "resume with the same settings, or start a new ledger"
+        )
+    if before.get("sources") != now.get("sources"):
+        raise LedgerError(
+            f"cannot resume {path}: the input files changed since that run (path, size or "
+            "modification time); start a new ledger"
+        )
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")

@@ -1,0 +1,115 @@
+"""The result ledger: an append-only JSON-lines record of a run, fsync'd record by record.
+
+Record types (one JSON object a line, ``type`` first):
+
+- ``run``: a run (or resumed run) starts: tool version, time, the input fingerprint (files with
+  size and mtime, and the settings that shape batches), the send settings;
+- ``batch``: one batch's outcome: ``seq``, ``hash``, ``rows``, ``bytes``, ``first``/``last``
+  source rows, ``outcome`` (``acknowledged`` | ``failed`` | ``pending``), ``attempts``,
+  ``http_status``, ``batch_id`` and ``status_url`` from Target, ``message``, timings;
+- ``summary``: the counts at the end of a run;
+- ``status`` / ``verify``: what later reconciliation learnt (``uploader status``/``verify``).
+
+The latest ``batch`` record of a ``seq`` wins. The token is never written.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import orjson
+
+from uploader.errors import LedgerError
+
+__all__ = ["Ledger", "LedgerState", "read_ledger"]
+
+
+class Ledger:
+    """Appends records durably: each ``write`` is flushed and fsync'd before it returns."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._handle: IO[bytes] = path.open("ab")
+
+    def write(self, record: dict[str, Any]) -> None:
+        self._handle.write(orjson.dumps(record) + b"\n")
+        self._handle.flush()
+        os.fsync(self._handle.fileno())
+
+    def close(self) -> None:
+        self._handle.close()
+
+
+@dataclass(slots=True)
+class LedgerState:
+    """A ledger folded into what resume, status and report need."""
+
+    runs: list[dict[str, Any]] = field(default_factory=list)
+    batches: dict[int, dict[str, Any]] = field(default_factory=dict)  # latest record per seq
+    statuses: dict[int, dict[str, Any]] = field(default_factory=dict)  # latest status per seq
+    verifications: list[dict[str, Any]] = field(default_factory=list)
+    summaries: list[dict[str, Any]] = field(default_factory=list)
+    truncated_tail: bool = False  # the last line was cut short (crash mid-write): ignored
+
+    @property
+    def fingerprint(self) -> dict[str, Any] | None:
+        return self.runs[0].get("fingerprint") if self.runs else None
+
+    def acknowledged(self) -> dict[int, str]:
+        """seq → content hash of every batch Target acknowledged."""
+        return {
+            seq: record["hash"]
+            for seq, record in self.batches.items()
+            if record.get("outcome") == "acknowledged"
+        }
+
+
+def _records(path: Path) -> Iterator[tuple[int, dict[str, Any] | None]]:
+    try:
+        lines = path.read_bytes().split(b"\n")
+    except FileNotFoundError:
+        raise LedgerError(f"ledger {path}: no such file") from None
+    except OSError as exc:
+        raise LedgerError(f"ledger {path}: cannot read ({exc.strerror})") from exc
+    last = len(lines) - 1
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            record = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            if number - 1 == last:  # a write cut short by a crash
+                yield number, None
+                continue
+            raise LedgerError(f"ledger {path}: line {number} is not JSON") from None
+        if not isinstance(record, dict) or "type" not in record:
+            raise LedgerError(f"ledger {path}: line {number} is not a ledger record")
+        yield number, record
+
+
+def read_ledger(path: Path) -> LedgerState:
+    """Fold the ledger at ``path``."""
+    state = LedgerState()
+    for _number, record in _records(path):
+        if record is None:
+            state.truncated_tail = True
+            continue
+        kind = record["type"]
+        if kind == "run":
+            state.runs.append(record)
+        elif kind == "batch":
+            state.batches[int(record["seq"])] = record
+        elif kind == "status":
+            state.statuses[int(record["seq"])] = record
+        elif kind == "verify":
+            state.verifications.append(record)
+        elif kind == "summary":
+            state.summaries.append(record)
+    if not state.runs:
+        raise LedgerError(f"ledger {path}: no run record (is this an uploader ledger?)")
+    return state

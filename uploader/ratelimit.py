@@ -1,0 +1,87 @@
+"""Never more than N calls in any window of T seconds — and as close to N as allowed.
+
+Target throttles more than 50 bulk calls a minute with HTTP 503. A leaky bucket (aiolimiter's
+``AsyncLimiter(50, 60)``) lets a burst of 50 through and then keeps dripping, so a minute can
+hold ~100 calls; pacing it down to one call per T/(N-1) keeps the guarantee but wastes up to
+1/N of the rate and all of the initial burst. This limiter keeps the send times of the last N
+calls instead: call N+1 waits until the oldest is a full window old. That is exactly the
+server's rule, so it can use 100% of the allowed rate (a small safety margin absorbs clock
+and network jitter between our send and the server's arrival time).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from uploader.errors import ConfigError
+
+__all__ = ["DEFAULT_RATE", "RateLimit", "RateLimiter", "parse_rate"]
+
+SAFETY_MARGIN = 0.02  # windows are 2 % longer than the server's
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimit:
+    calls: int
+    period: float
+
+    def __post_init__(self) -> None:
+        if self.calls < 1 or self.period <= 0:
+            raise ConfigError("--rate needs a positive number of calls and seconds (e.g. 50/60)")
+
+    def __str__(self) -> str:
+        return f"{self.calls}/{self.period:g}"
+
+
+DEFAULT_RATE = RateLimit(50, 60.0)  # Target's documented limit for the bulk endpoint
+
+
+def parse_rate(text: str) -> RateLimit | None:
+    """``"50/60"`` → 50 calls per 60 s; ``"none"`` → no limit."""
+    if text.strip().lower() == "none":
+        return None
+    calls, sep, seconds = text.partition("/")
+    try:
+        return RateLimit(int(calls), float(seconds) if sep else 60.0)
+    except ValueError:
+        raise ConfigError(f"--rate {text!r}: expected CALLS/SECONDS (e.g. 50/60) or none") from None
+
+
+class RateLimiter:
+    """Sliding-window limiter with an injectable clock and sleep (tests never wait)."""
+
+    def __init__(
+        self,
+        limit: RateLimit,
+        clock: Callable[[], float],
+        sleep: Callable[[float], Awaitable[None]],
+    ) -> None:
+        self.limit = limit
+        self._window = limit.period * (1 + SAFETY_MARGIN)
+        self._clock = clock
+        self._sleep = sleep
+        self._sent: deque[float] = deque(maxlen=limit.calls)
+        self._not_before = 0.0
+        self._lock = asyncio.Lock()  # FIFO: callers are served in arrival order
+
+    async def acquire(self) -> None:
+        """Wait until one more call fits, then count it as sent now."""
+        async with self._lock:
+            while True:
+                now = self._clock()
+                wait = self._not_before - now
+                if len(self._sent) == self.limit.calls:
+                    wait = max(wait, self._sent[0] + self._window - now)
+                if wait <= 0:
+                    break
+                await self._sleep(wait)
+            self._sent.append(self._clock())
+
+    def throttled(self, retry_after: float | None = None) -> None:
+        """The server said "too fast" anyway: hold every call for ``retry_after`` seconds, or
+        one call's share of the window."""
+        pause = retry_after if retry_after is not None else self._window / self.limit.calls
+        self._not_before = max(self._not_before, self._clock() + pause)

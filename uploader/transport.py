@@ -1,0 +1,164 @@
+"""The network seam: a small ``Transport`` protocol, its aiohttp implementation, and the one
+place where HTTP answers and aiohttp exceptions become uploader outcomes and errors."""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from typing import Protocol
+from urllib.parse import urlsplit
+
+import aiohttp
+
+from uploader.errors import (
+    AuthError,
+    BatchRejected,
+    ConfigError,
+    ServerError,
+    Throttled,
+    TransportError,
+)
+from uploader.response import SubmitResult, parse_submit
+from uploader.secret import Secret
+
+__all__ = [
+    "MAX_RESPONSE_BYTES",
+    "AiohttpTransport",
+    "HttpAnswer",
+    "Transport",
+    "auth_headers",
+    "check_endpoint",
+    "submit_outcome",
+]
+
+MAX_RESPONSE_BYTES = 1 << 20  # Target's answers are a few hundred bytes; never read more
+FORM = "application/x-www-form-urlencoded"
+_TOKEN_WORDS = ("token", "unauthori", "authenticat", "expired")
+
+
+@dataclass(frozen=True, slots=True)
+class HttpAnswer:
+    status: int
+    body: bytes
+    retry_after: float | None = None
+
+
+class Transport(Protocol):
+    """What the engine needs from HTTP: one request, a capped answer, mapped errors."""
+
+    async def request(
+        self, method: str, url: str, *, body: bytes | None = None, headers: dict[str, str]
+    ) -> HttpAnswer: ...
+
+    async def close(self) -> None: ...
+
+
+class AiohttpTransport:
+    """One ``aiohttp.ClientSession`` (connection reuse) with total and connect timeouts."""
+
+    def __init__(self, *, timeout: float, connections: int, ca_bundle: str | None = None) -> None:
+        ssl: object = True
+        if ca_bundle is not None:
+            import ssl as ssl_module
+
+            ssl = ssl_module.create_default_context(cafile=ca_bundle)
+        self._session = aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(total=timeout, connect=min(timeout, 30.0)),
+            connector=aiohttp.TCPConnector(limit=connections, ssl=ssl),  # type: ignore[arg-type]
+            auto_decompress=True,
+        )
+
+    async def request(
+        self, method: str, url: str, *, body: bytes | None = None, headers: dict[str, str]
+    ) -> HttpAnswer:
+        try:
+            async with self._session.request(method, url, data=body, headers=headers) as resp:
+                data = await resp.content.read(MAX_RESPONSE_BYTES)
+                return HttpAnswer(resp.status, data, _retry_after(resp.headers.get("Retry-After")))
+        except TimeoutError as exc:
+            raise TransportError(f"no answer from {_host(url)} in time") from exc
+        except aiohttp.ClientError as exc:
+            raise TransportError(f"{_host(url)}: {type(exc).__name__}: {exc}") from exc
+
+    async def close(self) -> None:
+        await self._session.close()
+
+
+def auth_headers(token: Secret | None) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token.reveal()}"} if token else {}
+
+
+def submit_outcome(answer: HttpAnswer) -> SubmitResult:
+    """The batch's fate from Target's answer; raises for anything that is not a verdict.
+
+    The body decides, not the status: HTTP 200 with ``<success>false</success>`` is a
+    rejected batch. 401/403 (or a rejection that talks about the token) is ``AuthError``;
+    429/503 ``Throttled``; other 5xx and unreadable bodies ``ServerError`` (transient).
+    """
+    status = answer.status
+    if status in (401, 403):
+        raise AuthError(_auth_message(status), status=status)
+    if status in (429, 503):
+        raise Throttled(f"throttled (HTTP {status})", status=status, retry_after=answer.retry_after)
+    if status >= 500:
+        raise ServerError(f"server error (HTTP {status})", status=status)
+    if status != 200:
+        snippet = answer.body[:200].decode("utf-8", errors="replace")
+        raise BatchRejected(f"HTTP {status}: {snippet}", status=status)
+    result = parse_submit(answer.body)
+    if not result.success:
+        if any(word in result.message.lower() for word in _TOKEN_WORDS):
+            raise AuthError(_auth_message(status, result.message), status=status)
+        raise BatchRejected(result.message or "rejected without a message", status=status)
+    return result
+
+
+def _auth_message(status: int, detail: str = "") -> str:
+    said = f": {detail}" if detail else ""
+    return (
+        f"Target rejected the profile token (HTTP {status}{said}). It has expired or was "
+        "regenerated (a new token invalidates the old one at once). Get a new one in Target "
+        "(Administration > Implementation > Profile API > Generate New Authentication Token) "
+        "or with `uploader token get`, then run again with --resume."
+    )
+
+
+def check_endpoint(url: str, token: Secret | None) -> None:
+    """Refuse to send a token in clear text to anything but this machine."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"--endpoint {url!r}: expected an http(s)://host URL")
+    if token and parts.scheme == "http" and not _is_loopback(parts.hostname):
+        raise ConfigError(
+            f"--endpoint {url}: refusing to send the profile token over plain http to a "
+            "non-loopback host; use https"
+        )
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, (when - dt.datetime.now(dt.UTC)).total_seconds())
+
+
+def _host(url: str) -> str:
+    return urlsplit(url).netloc or url
