@@ -1,0 +1,185 @@
+"""The engine with a scripted transport and a fake clock: retries, auth, ledger, resume."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+from fakes import FakeClock, ScriptedTransport, ok, small_producer
+
+from uploader.auth import StaticToken
+from uploader.engine import UploadConfig, upload
+from uploader.errors import LedgerError, TransportError
+from uploader.ledger import read_ledger
+from uploader.retry import RetryPolicy
+from uploader.secret import Secret
+from uploader.summary import RunSummary
+from uploader.transport import HttpAnswer
+
+TOKEN = StaticToken(Secret("tok-123"), "test")
+
+
+def config(tmp_path: Path, **kw: object) -> UploadConfig:
+    base: dict[str, object] = {
+        "client_code": "demo",
+        "ledger": tmp_path / "run" / "ledger.jsonl",
+        "endpoint": "https://demo.example",
+        "rate": None,
+        "concurrency": 3,
+    }
+    return UploadConfig(**{**base, **kw})  # type: ignore[arg-type]
+
+
+async def run(
+    tmp_path: Path, transport: ScriptedTransport, clock: FakeClock | None = None, **kw: object
+) -> RunSummary:
+    clock = clock or FakeClock()
+    return await upload(
+        config(tmp_path, **kw),
+        small_producer(tmp_path),
+        TOKEN,
+        transport=transport,
+        clock=clock,
+        sleep=clock.sleep,
+        rng=random.Random(7),
+    )
+
+
+async def test_every_batch_is_sent_once_with_bearer_token_and_acknowledged(tmp_path: Path) -> None:
+    transport = ScriptedTransport(ok)
+    summary = await run(tmp_path, transport)
+    assert summary.batches_acknowledged == 5 and summary.rows_acknowledged == 50
+    assert summary.invariant_holds and summary.exit_code == 0
+    bodies = sorted(body for body, _ in transport.calls)
+    assert len(set(bodies)) == 5
+    assert all(h["Authorization"] == "Bearer tok-123" for _, h in transport.calls)
+    assert all(h["Content-Type"] == "application/x-www-form-urlencoded" for _, h in transport.calls)
+    state = read_ledger(tmp_path / "run" / "ledger.jsonl")
+    assert sorted(state.acknowledged()) == [1, 2, 3, 4, 5]
+    assert state.batches[1]["batch_id"] and state.batches[1]["status_url"].startswith(
+        "https://edge."
+    )
+
+
+async def test_transient_errors_are_retried_with_backoff_and_retry_after(tmp_path: Path) -> None:
+    def flaky(call: int, body: bytes, headers: dict[str, str]) -> HttpAnswer | Exception:
+        if call == 1:
+            return HttpAnswer(503, b"busy")
+        if call == 2:
+            return HttpAnswer(429, b"", retry_after=7.0)
+        if call == 3:
+            return TransportError("connection reset")
+        if call == 4:
+            return HttpAnswer(200, b"<response><succ")  # garbled: transient
+        if call == 5:
+            return HttpAnswer(502, b"")
+        return ok(call, body, headers)
+
+    clock = FakeClock()
+    summary = await run(tmp_path, ScriptedTransport(flaky), clock, concurrency=1)
+    assert summary.rows_acknowledged == 50 and summary.retries == 5 and summary.throttled == 2
+    assert 7.0 in clock.sleeps  # Retry-After honoured exactly (it exceeds the backoff)
+    assert all(0 <= s <= 60 for s in clock.sleeps)
+
+
+async def test_retries_are_bounded_and_a_batch_that_keeps_failing_is_failed(tmp_path: Path) -> None:
+    def broken_first(call: int, body: bytes, headers: dict[str, str]) -> HttpAnswer:
+        return HttpAnswer(500, b"") if b"id0," in body else ok(call, body, headers)
+
+    summary = await run(tmp_path, ScriptedTransport(broken_first), retry=RetryPolicy(max_retries=3))
+    assert summary.batches_failed == 1 and summary.rows_failed == 10
+    assert summary.rows_acknowledged == 40 and summary.exit_code == 1 and summary.invariant_holds
+    record = read_ledger(tmp_path / "run" / "ledger.jsonl").batches[1]
+    assert record["outcome"] == "failed" and record["attempts"] == 4
+    assert "gave up after 4 attempt(s)" in record["message"]
+
+
+async def test_success_false_is_a_rejected_batch_not_retried(tmp_path: Path) -> None:
+    rejected = b"<response><success>false</success><batchStatus/><message>Unexpected error</message></response>"
+    transport = ScriptedTransport(lambda c, b, h: HttpAnswer(200, rejected))
+    summary = await run(tmp_path, transport)
+    assert summary.batches_failed == 5 and len(transport.calls) == 5
+    assert (
+        read_ledger(tmp_path / "run" / "ledger.jsonl").batches[2]["message"] == "Unexpected error"
+    )
+
+
+async def test_auth_failure_stops_at_once_and_leaves_the_rest_pending(tmp_path: Path) -> None:
+    def expires(call: int, body: bytes, headers: dict[str, str]) -> HttpAnswer:
+        return ok(call, body, headers) if call <= 2 else HttpAnswer(401, b"<response/>")
+
+    transport = ScriptedTransport(expires)
+    summary = await run(tmp_path, transport, concurrency=1)
+    assert summary.stop_reason == "auth" and summary.exit_code == 3
+    assert len(transport.calls) == 3  # no retry storm: one refused call, then nothing
+    assert summary.rows_acknowledged == 20 and summary.rows_pending == 30
+    assert summary.invariant_holds
+    assert "Profile API" in summary.message and "--resume" in summary.message
+
+
+async def test_a_refreshing_provider_gets_one_refresh_for_many_concurrent_401s(
+    tmp_path: Path,
+) -> None:
+    class Rotating:
+        source = "test"
+
+        def __init__(self) -> None:
+            self.token, self.refreshes = Secret("old"), 0
+
+        async def get(self) -> Secret:
+            return self.token
+
+        async def rejected(self, token: Secret | None) -> Secret:
+            self.refreshes += 1
+            self.token = Secret("new")
+            return self.token
+
+    def needs_new(call: int, body: bytes, headers: dict[str, str]) -> HttpAnswer:
+        return (
+            ok(call, body, headers)
+            if headers["Authorization"] == "Bearer new"
+            else HttpAnswer(401, b"")
+        )
+
+    provider = Rotating()
+    clock = FakeClock()
+    summary = await upload(
+        config(tmp_path, concurrency=4),
+        small_producer(tmp_path),
+        provider,
+        transport=ScriptedTransport(needs_new),
+        clock=clock,
+        sleep=clock.sleep,
+    )
+    assert provider.refreshes == 1 and summary.token_refreshes == 1
+    assert summary.rows_acknowledged == 50 and summary.stop_reason is None
+
+
+async def test_resume_sends_only_unacknowledged_batches_and_refuses_changed_input(
+    tmp_path: Path,
+) -> None:
+    def dies(call: int, body: bytes, headers: dict[str, str]) -> HttpAnswer:
+        return ok(call, body, headers) if call <= 2 else HttpAnswer(403, b"")
+
+    first = await run(tmp_path, ScriptedTransport(dies), concurrency=1)
+    assert first.rows_acknowledged == 20
+    again = ScriptedTransport(ok)
+    second = await run(tmp_path, again, resume=True)
+    assert len(again.calls) == 3 and second.batches_skipped == 2
+    assert second.rows_acknowledged == 50 and second.invariant_holds and second.exit_code == 0
+    with pytest.raises(LedgerError, match="already exists"):
+        await run(tmp_path, ScriptedTransport(ok))
+    with pytest.raises(LedgerError, match="settings changed .*batch_rows"):
+        await upload(
+            config(tmp_path, resume=True),
+            small_producer(tmp_path, batch_rows=7),
+            TOKEN,
+            transport=ScriptedTransport(ok),
+        )
+
+
+async def test_token_never_reaches_the_ledger(tmp_path: Path) -> None:
+    await run(tmp_path, ScriptedTransport(lambda c, b, h: HttpAnswer(401, b"")))
+    assert b"tok-123" not in (tmp_path / "run" / "ledger.jsonl").read_bytes()
+    assert "tok-123" not in repr(TOKEN) + str(Secret("tok-123"))
