@@ -170,7 +170,7 @@ async def test_resume_sends_only_unacknowledged_batches_and_refuses_changed_inpu
     assert second.rows_acknowledged == 50 and second.invariant_holds and second.exit_code == 0
     with pytest.raises(LedgerError, match="already exists"):
         await run(tmp_path, ScriptedTransport(ok))
-    with pytest.raises(LedgerError, match="settings changed .*batch_rows"):
+    with pytest.raises(LedgerError, match=r"settings changed .*batch_rows"):
         await upload(
             config(tmp_path, resume=True),
             small_producer(tmp_path, batch_rows=7),

@@ -73,7 +73,7 @@ def tricky_csv(path: Path, rows: int, seed: int = 3) -> Path:
         writer.writerow(["thirdPartyId", "a", "b&c", "d e"])
         for i in range(rows):
             writer.writerow(
-                [f"t-{i % (rows - 7)}", *(rng.choice(AWKWARD + [""]) for _ in range(3))]
+                [f"t-{i % (rows - 7)}", *(rng.choice([*AWKWARD, ""]) for _ in range(3))]
             )
     return path
 
