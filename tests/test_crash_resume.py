@@ -59,3 +59,32 @@ def test_sigkill_then_resume_delivers_everything_resending_at_most_concurrency(
     resent = len(firsts) - len(set(firsts))
     assert resent <= CONCURRENCY
     assert '"invariant_holds": true' in done.stdout
+
+
+def test_sigterm_stops_cleanly_with_exit_130_and_resume_completes(tmp_path: Path) -> None:
+    source = tricky_csv(tmp_path / "tricky.csv", 800)
+    ledger = tmp_path / "run" / "ledger.jsonl"
+    with run_mock_in_thread(
+        MockConfig(client_code="demo", rate_limit=None, faults=FaultConfig(latency=0.05))
+    ) as mock:
+        env = {**os.environ, "TARGET_PROFILE_TOKEN": mock.token}
+        process = subprocess.Popen(
+            upload_cmd(source, ledger, mock.base_url, "--json"),
+            env=env, stdout=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and (
+            not ledger.exists() or ledger.read_text().count('"type":"batch"') < 3
+        ):
+            time.sleep(0.02)
+        process.send_signal(signal.SIGTERM)
+        out, _ = process.communicate(timeout=60)
+        assert process.returncode == 130
+        assert '"stop_reason": "interrupted"' in out and '"invariant_holds": true' in out
+        assert ledger.read_text().rstrip().splitlines()[-1].startswith('{"type":"summary"')
+        done = subprocess.run(
+            upload_cmd(source, ledger, mock.base_url, "--resume"), env=env, timeout=120
+        )
+        assert done.returncode == 0
+        frame = mock.received_frame()
+    assert received_profiles(frame) == expected_profiles(source)
