@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
 import random
+import signal
 from pathlib import Path
 
 import pytest
@@ -183,3 +186,35 @@ async def test_token_never_reaches_the_ledger(tmp_path: Path) -> None:
     await run(tmp_path, ScriptedTransport(lambda c, b, h: HttpAnswer(401, b"")))
     assert b"tok-123" not in (tmp_path / "run" / "ledger.jsonl").read_bytes()
     assert "tok-123" not in repr(TOKEN) + str(Secret("tok-123"))
+
+
+async def test_interrupt_abandons_hung_calls_after_the_grace_period(tmp_path: Path) -> None:
+    """SIGINT: no new batches; calls still hanging after ``grace`` are abandoned as pending."""
+    never = asyncio.Event()
+
+    class Hanging(ScriptedTransport):
+        async def request(
+            self, method: str, url: str, *, body: bytes | None = None, headers: dict[str, str]
+        ) -> HttpAnswer:
+            self.calls.append((body or b"", headers))
+            await never.wait()
+            raise AssertionError("unreachable")
+
+    transport = Hanging(ok)
+    task = asyncio.create_task(
+        upload(
+            config(tmp_path, grace=0.05),
+            small_producer(tmp_path),
+            TOKEN,
+            transport=transport,
+            handle_signals=True,
+        )
+    )
+    while len(transport.calls) < 3:
+        await asyncio.sleep(0.01)
+    os.kill(os.getpid(), signal.SIGINT)
+    summary = await asyncio.wait_for(task, 10)
+    assert summary.exit_code == 130 and summary.stop_reason == "interrupted"
+    assert summary.batches_pending == 5 and summary.rows_pending == 50 and summary.invariant_holds
+    records = read_ledger(tmp_path / "run" / "ledger.jsonl").batches
+    assert sum(r["message"] == "abandoned after the grace period" for r in records.values()) == 3

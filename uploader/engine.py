@@ -144,10 +144,13 @@ class _Run:
         self.summary = RunSummary(ledger=str(config.ledger))
         self.latencies: list[float] = []
         self.limiter = RateLimiter(config.rate, clock, sleep) if config.rate else None
-        self.queue: asyncio.Queue[Batch | None] = asyncio.Queue(maxsize=config.concurrency)
+        # One batch waiting is enough to keep the senders busy; every extra one is up to
+        # --batch-bytes of memory.
+        self.queue: asyncio.Queue[Batch | None] = asyncio.Queue(maxsize=1)
         self.acknowledged_before: dict[int, str] = {}
         self.ledger: Ledger | None = None
         self.inflight: set[asyncio.Task[None]] = set()
+        self.abandoned: set[asyncio.Task[None]] = set()
         self.refresh_lock = asyncio.Lock()
         self.pending_rows_in_batches = 0
 
@@ -224,7 +227,7 @@ class _Run:
             try:
                 await task
             except asyncio.CancelledError:
-                if not task.cancelled():  # the worker itself is cancelled: propagate
+                if task not in self.abandoned:  # the worker itself is being cancelled
                     raise
                 self.record(
                     batch, "pending", attempts=0, message="abandoned after the grace period"
@@ -314,7 +317,9 @@ class _Run:
             asyncio.get_running_loop().call_later(self.config.grace, self.abandon)
 
     def abandon(self) -> None:
+        """The grace period is over: cancel the calls still in flight (they stay pending)."""
         for task in list(self.inflight):
+            self.abandoned.add(task)
             task.cancel()
 
     # -- bookkeeping ----------------------------------------------------------------------

@@ -179,7 +179,7 @@ class Producer:
             if not exprs:  # Parquet without duplicate detection: typed, nothing to check
                 total += scan(source, index).select(pl.len()).collect().item()
                 continue
-            for chunk in read_chunks(source, scan(source, index).select(exprs), 1_000_000):
+            for chunk in read_chunks(source, scan(source, index).select(exprs), 100_000):
                 total += chunk.height
                 if want_dups:
                     hashes.append(chunk.to_series(0).to_numpy())
