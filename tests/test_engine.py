@@ -60,7 +60,7 @@ async def test_every_batch_is_sent_once_with_bearer_token_and_acknowledged(tmp_p
     assert all(h["Content-Type"] == "application/x-www-form-urlencoded" for _, h in transport.calls)
     state = read_ledger(tmp_path / "run" / "ledger.jsonl")
     assert sorted(state.acknowledged()) == [1, 2, 3, 4, 5]
-    assert state.batches[1]["batch_id"] and state.batches[1]["status_url"].startswith(
+    assert state.batches[1]["target_batch_id"] and state.batches[1]["status_url"].startswith(
         "https://edge."
     )
 

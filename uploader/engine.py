@@ -20,7 +20,7 @@ import datetime as dt
 import random
 import signal
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -28,19 +28,18 @@ from typing import Any, Literal, Protocol
 from uploader import __version__
 from uploader.auth import TokenProvider
 from uploader.errors import (
-    AuthError,
-    BatchRejected,
     ConfigError,
     LedgerError,
-    ServerError,
+    RemoteError,
     Throttled,
     TransportError,
+    UploaderError,
 )
 from uploader.ledger import Ledger, read_ledger
 from uploader.model import Batch
 from uploader.pipeline import Producer
 from uploader.ratelimit import DEFAULT_RATE, RateLimit, RateLimiter
-from uploader.retry import RetryPolicy, retry_delay
+from uploader.retry import RetryPolicy, classify, retry_delay
 from uploader.secret import Secret
 from uploader.summary import RunSummary, percentile
 from uploader.transport import (
@@ -152,6 +151,8 @@ class _Run:
         self.inflight: set[asyncio.Task[None]] = set()
         self.abandoned: set[asyncio.Task[None]] = set()
         self.refresh_lock = asyncio.Lock()
+        self.stopping = asyncio.Event()
+        self.abandon_timer: asyncio.TimerHandle | None = None
         self.pending_rows_in_batches = 0
 
     # -- set-up ---------------------------------------------------------------------------
@@ -189,7 +190,11 @@ class _Run:
                 group.create_task(self.produce())
                 for _ in range(self.config.concurrency):
                     group.create_task(self.worker())
+        except BaseExceptionGroup as failure:
+            raise _first_error(failure) from None
         finally:
+            if self.abandon_timer is not None:
+                self.abandon_timer.cancel()
             self.summary.seconds = self.clock() - started
             self.finish()
             if self.progress:
@@ -198,11 +203,12 @@ class _Run:
 
     async def produce(self) -> None:
         """Feed the queue from the producer, one thread hop per batch (polars releases the
-        GIL, so reading and encoding run beside the senders). Always ends with one sentinel
-        per worker, so no worker waits forever."""
+        GIL, so reading and encoding run beside the senders). Ends with one sentinel per
+        worker, so no worker waits forever."""
         batches: Iterator[Batch] = iter(self.producer)
+        finished = False
         try:
-            while self.summary.stop_reason is None:
+            while not self.stopping.is_set():
                 batch = await asyncio.to_thread(next, batches, None)
                 if batch is None:
                     break
@@ -210,17 +216,21 @@ class _Run:
                     self.summary.batches_skipped += 1
                     self.summary.rows_acknowledged += batch.rows
                     continue
-                await self.queue.put(batch)
+                await self.queue.put(batch)  # a batch made before a stop is recorded pending
             else:
                 self.summary.input_complete = False
+            finished = True
         finally:
-            for _ in range(self.config.concurrency):
-                await self.queue.put(_SENTINEL)
+            # Only after a clean end: on an error the TaskGroup cancels the workers anyway,
+            # and waiting for room in a full queue nobody drains would hang the run.
+            if finished:
+                for _ in range(self.config.concurrency):
+                    await self.queue.put(_SENTINEL)
 
     async def worker(self) -> None:
         while (batch := await self.queue.get()) is not None:
-            if self.summary.stop_reason is not None:
-                self.record(batch, "pending", attempts=0, message="not sent: the run stopped")
+            if self.stopping.is_set():
+                self.record(batch, "pending", attempts=0, message=self.stop_note())
                 continue
             task = asyncio.create_task(self.send(batch))
             self.inflight.add(task)
@@ -236,15 +246,20 @@ class _Run:
                 self.inflight.discard(task)
 
     async def send(self, batch: Batch) -> None:
-        """One batch to a verdict: acknowledged, failed, or pending (the run stopped)."""
+        """One batch to a verdict: acknowledged, failed, or pending (the run stopped).
+
+        After a stop no new call starts: a sender waiting for the rate limiter or a retry
+        backoff gives up at once; only calls already on the wire are let finish.
+        """
         attempts, refreshed, started = 0, False, self.clock()
         headers = {"Content-Type": FORM}
         while True:
-            if self.summary.stop_reason == "auth":
-                self.record(batch, "pending", attempts, message="not sent: the token was rejected")
+            if self.limiter and not await self.unless_stopped(self.limiter.acquire()):
+                self.record(batch, "pending", attempts, message=self.stop_note())
                 return
-            if self.limiter:
-                await self.limiter.acquire()
+            if self.stopping.is_set():
+                self.record(batch, "pending", attempts, message=self.stop_note())
+                return
             token = await self.tokens.get()
             attempts += 1
             self.summary.calls += 1
@@ -257,32 +272,35 @@ class _Run:
                     headers={**headers, **auth_headers(token)},
                 )
                 result = submit_outcome(answer)
-            except AuthError as error:
-                fresh = None if refreshed else await self.refresh(token)
-                if fresh is not None:
-                    refreshed = True
-                    continue
-                self.stop("auth", str(error))
-                self.record(batch, "pending", attempts, status=error.status, message=str(error))
-                return
-            except BatchRejected as error:
-                self.record(batch, "failed", attempts, status=error.status, message=str(error))
-                return
-            except (TransportError, ServerError, Throttled) as error:
+            except (TransportError, RemoteError) as error:
+                status = error.status if isinstance(error, RemoteError) else None
+                decision = classify(error)
+                if decision.action == "stop":
+                    fresh = None if refreshed else await self.refresh(token)
+                    if fresh is not None:
+                        refreshed = True
+                        continue
+                    self.stop("auth", str(error))
+                    self.record(batch, "pending", attempts, status=status, message=str(error))
+                    return
                 if isinstance(error, Throttled):
                     self.summary.throttled += 1
                     if self.limiter:
                         self.limiter.throttled(error.retry_after)
                 delay = retry_delay(error, attempts - 1, self.config.retry, self.rng)
                 if delay is None:
-                    message = f"gave up after {attempts} attempt(s): {error}"
-                    status = getattr(error, "status", None)
+                    message = str(error)
+                    if decision.action == "retry":
+                        message = f"gave up after {attempts} attempt(s): {error}"
                     self.record(batch, "failed", attempts, status=status, message=message)
                     return
                 self.summary.retries += 1
-                await self.sleep(delay)
+                if not await self.unless_stopped(self.sleep(delay)):
+                    self.record(batch, "pending", attempts, status=status, message=self.stop_note())
+                    return
                 continue
-            self.latencies.append(self.clock() - sent_at)
+            now = self.clock()
+            self.latencies.append(now - sent_at)
             self.record(
                 batch,
                 "acknowledged",
@@ -291,9 +309,31 @@ class _Run:
                 message=result.message,
                 batch_id=result.batch_id,
                 status_url=result.status_url,
-                seconds=self.clock() - started,
+                timings={"total": now - started, "last_call": now - sent_at},
             )
             return
+
+    async def unless_stopped(self, waiting: Awaitable[None]) -> bool:
+        """Await ``waiting`` (the limiter, a backoff) unless the run stops first: then cancel
+        it and return False."""
+        if self.stopping.is_set():
+            if isinstance(waiting, Coroutine):
+                waiting.close()  # never started: close it so no "never awaited" warning
+            return False
+        wait = asyncio.ensure_future(waiting)
+        stop = asyncio.ensure_future(self.stopping.wait())
+        try:
+            await asyncio.wait((wait, stop), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (wait, stop):
+                task.cancel()
+            await asyncio.gather(wait, stop, return_exceptions=True)
+        if wait.cancelled():
+            return False
+        error = wait.exception()
+        if error is not None:
+            raise error
+        return True
 
     async def refresh(self, rejected: Secret | None) -> Secret | None:
         """A fresh token after ``rejected`` was refused; concurrent callers share one refresh."""
@@ -308,19 +348,34 @@ class _Run:
 
     # -- stopping -------------------------------------------------------------------------
     def stop(self, reason: str, message: str = "") -> None:
-        """Take no new batches; in-flight calls finish (or are abandoned after ``grace``)."""
+        """Take no new batches and start no new call; calls on the wire finish (after an
+        interrupt: within ``grace`` seconds, then they are abandoned)."""
         if self.summary.stop_reason is not None:
             return
         self.summary.stop_reason = reason
         self.summary.message = message
-        if reason == "interrupted" and self.inflight:
-            asyncio.get_running_loop().call_later(self.config.grace, self.abandon)
+        self.stopping.set()
+        if reason == "interrupted":
+            loop = asyncio.get_running_loop()
+            self.abandon_timer = loop.call_later(self.config.grace, self.abandon)
+
+    def interrupt(self) -> None:
+        """SIGINT/SIGTERM: the first stops gracefully, a second abandons in-flight calls."""
+        if self.summary.stop_reason is None:
+            self.stop("interrupted", "interrupted: run again with --resume to continue")
+        else:
+            self.abandon()
 
     def abandon(self) -> None:
         """The grace period is over: cancel the calls still in flight (they stay pending)."""
         for task in list(self.inflight):
             self.abandoned.add(task)
             task.cancel()
+
+    def stop_note(self) -> str:
+        if self.summary.stop_reason == "auth":
+            return "not sent: the token was rejected"
+        return "not sent: the run was interrupted"
 
     # -- bookkeeping ----------------------------------------------------------------------
     def record(
@@ -333,7 +388,7 @@ class _Run:
         message: str = "",
         batch_id: str | None = None,
         status_url: str | None = None,
-        seconds: float | None = None,
+        timings: dict[str, float] | None = None,
     ) -> None:
         summary = self.summary
         if outcome == "acknowledged":
@@ -358,10 +413,10 @@ class _Run:
                 "outcome": outcome,
                 "attempts": attempts,
                 "http_status": status,
-                "batch_id": batch_id,
+                "target_batch_id": batch_id,
                 "status_url": status_url,
                 "message": message,
-                "seconds": None if seconds is None else round(seconds, 3),
+                "timings": {k: round(v, 4) for k, v in (timings or {}).items()},
                 "at": _now(),
             }
         )
@@ -376,20 +431,11 @@ class _Run:
         summary.warnings = list(stats.warnings)
         summary.latency_p50 = percentile(self.latencies, 0.50)
         summary.latency_p95 = percentile(self.latencies, 0.95)
-        # Pending = read but neither acknowledged, rejected, merged nor failed. With the whole
-        # input read, that must be exactly the rows of the batches recorded as pending.
-        summary.rows_pending = summary.rows_read - (
-            summary.rows_acknowledged
-            + summary.rows_rejected
-            + summary.rows_merged
-            + summary.rows_failed
-        )
-        complete = summary.input_complete and summary.stop_reason is None
-        if complete and summary.rows_pending != self.pending_rows_in_batches:
-            summary.message = (
-                f"accounting mismatch: {summary.rows_pending} rows unaccounted, "
-                f"{self.pending_rows_in_batches} in pending batches"
-            )
+        # Pending, counted on its own so the invariant is a real check: rows in batches
+        # recorded pending, plus rows read but not yet in a batch when the run stopped
+        # (held back for duplicate folding, or in the chunk being batched).
+        not_batched = stats.rows_read - stats.rows_rejected - stats.rows_merged - stats.rows_batched
+        summary.rows_pending = self.pending_rows_in_batches + not_batched
         if self.ledger is not None:
             self.ledger.write({"type": "summary", "at": _now(), **summary.to_dict()})
             self.ledger.close()
@@ -424,9 +470,7 @@ async def upload(
         run.open_ledger()
         if handle_signals:
             for signum in (signal.SIGINT, signal.SIGTERM):
-                loop.add_signal_handler(
-                    signum, run.stop, "interrupted", "interrupted: --resume continues"
-                )
+                loop.add_signal_handler(signum, run.interrupt)
         return await run.run()
     finally:
         if handle_signals:
@@ -434,6 +478,20 @@ async def upload(
                 loop.remove_signal_handler(signum)
         if own_transport:
             await transport.close()
+
+
+def _first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The error that ended the run, out of the TaskGroup's group: an ``UploaderError`` if
+    there is one (the CLI turns it into one line and an exit code), else the first."""
+    leaves: list[BaseException] = []
+    stack: list[BaseException] = [group]
+    while stack:
+        error = stack.pop(0)
+        if isinstance(error, BaseExceptionGroup):
+            stack.extend(error.exceptions)
+        else:
+            leaves.append(error)
+    return next((e for e in leaves if isinstance(e, UploaderError)), leaves[0] if leaves else group)
 
 
 def _check_same_input(before: dict[str, Any] | None, now: dict[str, Any], path: Path) -> None:

@@ -6,7 +6,8 @@ Record types (one JSON object a line, ``type`` first):
   size and mtime, and the settings that shape batches), the send settings;
 - ``batch``: one batch's outcome: ``seq``, ``hash``, ``rows``, ``bytes``, ``first``/``last``
   source rows, ``outcome`` (``acknowledged`` | ``failed`` | ``pending``), ``attempts``,
-  ``http_status``, ``batch_id`` and ``status_url`` from Target, ``message``, timings;
+  ``http_status``, ``target_batch_id`` and ``status_url`` from Target, ``message``,
+  ``timings`` (``total`` seconds from first try to verdict, ``last_call`` seconds), ``at``;
 - ``summary``: the counts at the end of a run;
 - ``status`` / ``verify``: what later reconciliation learnt (``uploader status``/``verify``).
 
@@ -29,17 +30,42 @@ __all__ = ["Ledger", "LedgerState", "read_ledger"]
 
 
 class Ledger:
-    """Appends records durably: each ``write`` is flushed and fsync'd before it returns."""
+    """Appends records durably: each ``write`` is flushed and fsync'd before it returns.
+
+    A record cut short by a crash (the last line has no newline) is cut off when the ledger
+    is reopened: it was never complete, so nothing relied on it, and appending after it would
+    glue the next record onto it.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._handle: IO[bytes] = path.open("ab")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._handle: IO[bytes] = path.open("ab")
+            self._drop_partial_tail()
+        except OSError as exc:
+            raise LedgerError(f"ledger {path}: cannot open for writing ({exc.strerror})") from exc
 
-    def write(self, record: dict[str, Any]) -> None:
-        self._handle.write(orjson.dumps(record) + b"\n")
+    def _drop_partial_tail(self) -> None:
+        if not self._handle.seek(0, os.SEEK_END):
+            return
+        with self.path.open("rb") as reader:
+            reader.seek(-1, os.SEEK_END)
+            if reader.read(1) == b"\n":
+                return
+            reader.seek(0)
+            content = reader.read()  # only after a crash; a ledger is a few lines per batch
+        self._handle.truncate(content.rfind(b"\n") + 1)
         self._handle.flush()
         os.fsync(self._handle.fileno())
+
+    def write(self, record: dict[str, Any]) -> None:
+        try:
+            self._handle.write(orjson.dumps(record) + b"\n")
+            self._handle.flush()
+            os.fsync(self._handle.fileno())
+        except OSError as exc:
+            raise LedgerError(f"ledger {self.path}: cannot write ({exc.strerror})") from exc
 
     def close(self) -> None:
         self._handle.close()

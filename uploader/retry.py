@@ -1,21 +1,36 @@
-"""When to retry, and how long to wait: pure functions, tested directly."""
+"""When to retry, and how long to wait: pure functions, tested directly.
+
+``classify`` sorts an error into what the engine does with the batch (retry it, fail it, or
+stop the run); ``backoff`` is the wait before a retry; ``retry_delay`` combines the two with
+the policy's retry budget and a server's ``Retry-After``.
+"""
 
 from __future__ import annotations
 
 import random
 from dataclasses import dataclass
+from typing import Literal
 
-from uploader.errors import ConfigError, ServerError, Throttled, TransportError, UploaderError
+from uploader.errors import AuthError, ConfigError, ServerError, Throttled, TransportError
 
-__all__ = ["DEFAULT_MAX_RETRIES", "DEFAULT_RETRY_MAX_WAIT", "RetryPolicy", "backoff", "retry_delay"]
+__all__ = [
+    "DEFAULT_MAX_RETRIES",
+    "DEFAULT_RETRY_MAX_WAIT",
+    "Decision",
+    "RetryPolicy",
+    "backoff",
+    "classify",
+    "retry_delay",
+]
 
 DEFAULT_MAX_RETRIES = 8
 DEFAULT_RETRY_MAX_WAIT = 60.0
+_MAX_EXPONENT = 62  # 2**62 is still exact in a float; beyond it the cap applies anyway
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RetryPolicy:
-    """Exponential backoff with full jitter: attempt n waits uniform(0, min(cap, base·2ⁿ))."""
+    """Exponential backoff with full jitter: retry n waits uniform(0, min(max_wait, base·2ⁿ))."""
 
     max_retries: int = DEFAULT_MAX_RETRIES
     base: float = 0.5
@@ -28,26 +43,50 @@ class RetryPolicy:
             raise ConfigError("retry waits must be positive")
 
 
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """What an error means for its batch.
+
+    ``retry``: transient (network, timeout, 5xx, garbled body, 429, 503 throttle);
+    ``fail``: permanent for this batch (Target refused it), recorded and not retried;
+    ``stop``: the token was refused; no further call may be made with it.
+    ``at_least`` is the server's ``Retry-After``, when it sent one.
+    """
+
+    action: Literal["retry", "fail", "stop"]
+    at_least: float | None = None
+
+
+def classify(error: Exception) -> Decision:
+    """Pure: the ``Decision`` for ``error`` (anything unknown is permanent, never a loop)."""
+    if isinstance(error, AuthError):
+        return Decision("stop")
+    if isinstance(error, Throttled):
+        return Decision("retry", error.retry_after)
+    if isinstance(error, TransportError | ServerError):
+        return Decision("retry")
+    return Decision("fail")
+
+
 def backoff(attempt: int, policy: RetryPolicy, rng: random.Random) -> float:
     """Wait before retry number ``attempt`` (0-based); clamped, never overflows."""
-    ceiling = policy.max_wait if attempt >= 62 else min(policy.max_wait, policy.base * 2**attempt)
-    return rng.uniform(0.0, ceiling)
+    exponent = min(max(attempt, 0), _MAX_EXPONENT)
+    return rng.uniform(0.0, min(policy.max_wait, policy.base * 2.0**exponent))
 
 
 def retry_delay(
-    error: UploaderError, attempt: int, policy: RetryPolicy, rng: random.Random
+    error: Exception, attempt: int, policy: RetryPolicy, rng: random.Random
 ) -> float | None:
     """Seconds to wait before retrying after ``error`` on attempt ``attempt`` (0-based), or
-    ``None`` when it must not be retried (permanent, or retries used up).
+    ``None`` when it must not be retried (permanent, auth, or retries used up).
 
-    Transient: network errors, timeouts, 5xx, garbled answers, 429 and the 503 throttle. A
-    server's ``Retry-After`` is honoured (capped at ``max_wait``) and never undercut.
+    A server's ``Retry-After`` is honoured (capped at ``max_wait``) and never undercut by the
+    jittered backoff.
     """
-    if not isinstance(error, TransportError | ServerError | Throttled):
-        return None
-    if attempt >= policy.max_retries:
+    decision = classify(error)
+    if decision.action != "retry" or attempt >= policy.max_retries:
         return None
     delay = backoff(attempt, policy, rng)
-    if isinstance(error, Throttled) and error.retry_after is not None:
-        delay = max(delay, min(error.retry_after, policy.max_wait))
+    if decision.at_least is not None:
+        delay = max(delay, min(decision.at_least, policy.max_wait))
     return delay

@@ -74,12 +74,18 @@ class AiohttpTransport:
         self, method: str, url: str, *, body: bytes | None = None, headers: dict[str, str]
     ) -> HttpAnswer:
         try:
-            async with self._session.request(method, url, data=body, headers=headers) as resp:
+            # No redirects: a 3xx must not carry the bearer token to another host (or to
+            # plain http); it is answered as a refused batch instead.
+            async with self._session.request(
+                method, url, data=body, headers=headers, allow_redirects=False
+            ) as resp:
                 data = await resp.content.read(MAX_RESPONSE_BYTES)
                 return HttpAnswer(resp.status, data, _retry_after(resp.headers.get("Retry-After")))
         except TimeoutError as exc:
             raise TransportError(f"no answer from {_host(url)} in time") from exc
         except aiohttp.ClientError as exc:
+            raise TransportError(f"{_host(url)}: {type(exc).__name__}: {exc}") from exc
+        except OSError as exc:  # a reset while writing a large body can surface unwrapped
             raise TransportError(f"{_host(url)}: {type(exc).__name__}: {exc}") from exc
 
     async def close(self) -> None:
