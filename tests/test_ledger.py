@@ -1,0 +1,74 @@
+"""The ledger: durable appends, folding, and surviving a record cut short by a crash."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+import pytest
+
+from uploader.errors import LedgerError
+from uploader.ledger import Ledger, read_ledger
+
+
+def batch(seq: int, outcome: str, digest: str = "h") -> dict[str, object]:
+    return {"type": "batch", "seq": seq, "hash": f"{digest}{seq}", "rows": 10, "outcome": outcome}
+
+
+def write(path: Path, *records: dict[str, object]) -> None:
+    ledger = Ledger(path)
+    for record in records:
+        ledger.write(record)
+    ledger.close()
+
+
+def test_the_latest_record_of_a_seq_wins_and_only_acknowledged_batches_count(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "deep" / "ledger.jsonl"
+    run = {"type": "run", "fingerprint": {"sources": [], "settings": {}}}
+    write(path, run, batch(1, "acknowledged"), batch(2, "pending"), batch(3, "failed"))
+    write(path, {"type": "run", "fingerprint": {}}, batch(2, "acknowledged"), {"type": "summary"})
+    state = read_ledger(path)
+    assert state.acknowledged() == {1: "h1", 2: "h2"}
+    assert state.batches[3]["outcome"] == "failed"
+    assert state.fingerprint == run["fingerprint"]  # the first run's input is the reference
+    assert len(state.runs) == 2 and len(state.summaries) == 1
+
+
+def test_a_record_cut_short_is_ignored_and_cut_off_before_the_next_append(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.jsonl"
+    write(path, {"type": "run"}, batch(1, "acknowledged"))
+    with path.open("ab") as handle:
+        handle.write(orjson.dumps(batch(2, "acknowledged"))[:20])  # killed mid-write
+    state = read_ledger(path)
+    assert state.truncated_tail and state.acknowledged() == {1: "h1"}
+    write(path, batch(3, "acknowledged"))  # the resumed run appends
+    state = read_ledger(path)
+    assert not state.truncated_tail and state.acknowledged() == {1: "h1", 3: "h3"}
+
+
+def test_a_corrupt_line_in_the_middle_is_an_error(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.jsonl"
+    path.write_bytes(b'{"type":"run"}\nnot json\n{"type":"summary"}\n')
+    with pytest.raises(LedgerError, match="line 2"):
+        read_ledger(path)
+
+
+def test_missing_or_foreign_ledgers_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(LedgerError, match="no such file"):
+        read_ledger(tmp_path / "nope.jsonl")
+    other = tmp_path / "other.jsonl"
+    other.write_bytes(b'{"type":"batch","seq":1}\n')
+    with pytest.raises(LedgerError, match="no run record"):
+        read_ledger(other)
+    with pytest.raises(LedgerError, match="cannot open"):
+        Ledger(tmp_path)  # a directory
+
+
+def test_every_record_is_on_disk_when_write_returns(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.jsonl"
+    ledger = Ledger(path)
+    ledger.write({"type": "run"})
+    assert path.read_bytes() == b'{"type":"run"}\n'  # read through another handle
+    ledger.close()
