@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from uploader.auth import StaticToken
+from uploader.batcher import BatchLimits
 from uploader.commands.upload import report, run_upload
 from uploader.engine import UploadConfig
 from uploader.errors import ConfigError
@@ -29,9 +30,16 @@ SAMPLES = Path(__file__).resolve().parents[2] / "samples"
     show_default=True,
     help="File to upload.",
 )
+@click.option(
+    "--batch-rows",
+    type=int,
+    default=100,
+    show_default=True,
+    help="Rows per batch (small, so the demo shows several batches in flight).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @handle_errors
-def demo(source: Path, as_json: bool) -> None:
+def demo(source: Path, batch_rows: int, as_json: bool) -> None:
     """Start the embedded mock Target server (authentication on), upload the sample CRM
     export to it, print the summary and where the ledger is, and stop the mock."""
     if not source.is_file():
@@ -42,7 +50,8 @@ def demo(source: Path, as_json: bool) -> None:
         click.echo(f"mock Target server on {mock.base_url} (authentication required)", err=True)
         config = UploadConfig(client_code="demo", endpoint=mock.base_url, ledger=ledger)
         tokens = StaticToken(Secret(mock.token), "the embedded mock")
-        summary = run_upload(config, InputSpec(sources=(source,)), tokens, quiet=as_json)
+        spec = InputSpec(sources=(source,), limits=BatchLimits(rows=batch_rows))
+        summary = run_upload(config, spec, tokens, quiet=as_json)
         received = mock.received_frame().height
     report(summary, as_json)
     if not as_json:
