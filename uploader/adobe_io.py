@@ -8,8 +8,10 @@ token stops working at once). Both base URLs are settings so the mock can serve 
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 import orjson
@@ -24,6 +26,7 @@ __all__ = [
     "AdobeIOCredentials",
     "ProfileToken",
     "fetch_profile_token",
+    "request_profile_token",
 ]
 
 DEFAULT_IMS_URL = "https://ims-na1.adobelogin.com"
@@ -31,6 +34,7 @@ DEFAULT_ADMIN_URL = "https://mc.adobe.io"
 DEFAULT_SCOPES = "openid,AdobeID,target_sdk,additional_info.projectedProductContext,read_organizations,additional_info.roles"
 _ADMIN_MEDIA_TYPE = "application/vnd.adobe.target.v1+json"
 _MAX_RESPONSE = 1 << 20
+DEFAULT_ADMIN_TIMEOUT = 30.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -49,10 +53,14 @@ class AdobeIOCredentials:
             if not getattr(self, name):
                 raise ConfigError(f"Adobe I/O: {name} is not set")
         if not self.client_secret.reveal():
-            raise ConfigError("Adobe I/O: client secret is not set")
+            raise ConfigError("Adobe I/O: client secret is not set ($ADOBE_CLIENT_SECRET)")
+        if "/" in self.tenant:
+            raise ConfigError(f"Adobe I/O: tenant {self.tenant!r} must be a name, not a path")
+        for name, url in (("--ims-url", self.ims_url), ("--admin-url", self.admin_url)):
+            _check_url(name, url)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ProfileToken:
     """A Target profile token and its lifetime in seconds, as the Admin API reports it."""
 
@@ -79,7 +87,28 @@ async def fetch_profile_token(
     if not isinstance(token, str) or not token:
         raise RemoteError("Admin API: the answer holds no accessToken")
     expires = body.get("expiresIn")
-    return ProfileToken(Secret(token), float(expires) if isinstance(expires, int | float) else None)
+    seconds = float(expires) if isinstance(expires, int | float) and expires >= 0 else None
+    return ProfileToken(token=Secret(token), expires_in=seconds)
+
+
+async def request_profile_token(
+    credentials: AdobeIOCredentials,
+    *,
+    new: bool = False,
+    timeout: float = DEFAULT_ADMIN_TIMEOUT,
+    ca_bundle: str | None = None,
+) -> ProfileToken:
+    """``fetch_profile_token`` over a session of its own (a few calls a run: no reuse needed)."""
+    ssl: Any = True
+    if ca_bundle is not None:
+        import ssl as ssl_module
+
+        ssl = ssl_module.create_default_context(cafile=ca_bundle)
+    async with aiohttp.ClientSession(
+        timeout=aiohttp.ClientTimeout(total=timeout),
+        connector=aiohttp.TCPConnector(ssl=ssl),
+    ) as session:
+        return await fetch_profile_token(session, credentials, new=new)
 
 
 async def _ims_token(session: aiohttp.ClientSession, credentials: AdobeIOCredentials) -> Secret:
@@ -107,7 +136,10 @@ async def _call(
     data: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     try:
-        async with session.request(method, url, headers=headers, data=data) as response:
+        # No redirects: the IMS token and the client secret go to the configured host only.
+        async with session.request(
+            method, url, headers=headers, data=data, allow_redirects=False
+        ) as response:
             raw = await response.content.read(_MAX_RESPONSE)
             status = response.status
     except (aiohttp.ClientError, TimeoutError) as exc:
@@ -120,7 +152,13 @@ async def _call(
             "secret, scopes and that the project has the Target product profile",
             status=status,
         )
-    if status >= 400:
+    if status == 404 and what == "Admin API":
+        raise RemoteError(
+            "Admin API answered HTTP 404: check the tenant (ADOBE_TENANT is the IMS "
+            "organisation name in the Admin API URL, not the Target client code)",
+            status=status,
+        )
+    if status >= 300:
         raise RemoteError(f"{what} answered HTTP {status}", status=status)
     try:
         body = orjson.loads(raw)
@@ -129,3 +167,24 @@ async def _call(
     if not isinstance(body, dict):
         raise RemoteError(f"{what}: unexpected answer")
     return body
+
+
+def _check_url(name: str, url: str) -> None:
+    """The client secret and IMS token go over https, or plain http to this machine only."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"{name} {url!r}: expected an http(s)://host URL")
+    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+        raise ConfigError(
+            f"{name} {url}: refusing to send Adobe I/O credentials over plain http to a "
+            "non-loopback host; use https"
+        )
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

@@ -12,12 +12,14 @@ def main() -> None:
 
 
 def _register_subcommands() -> None:
+    from uploader.commands.check import check
     from uploader.commands.demo import demo
+    from uploader.commands.token import token
     from uploader.commands.upload import upload_command
     from uploader.commands.validate import validate
     from uploader.mock.cli import mock_server
 
-    for command in (upload_command, validate, demo, mock_server):
+    for command in (upload_command, validate, demo, mock_server, check, token):
         main.add_command(command)
 
 

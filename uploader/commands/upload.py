@@ -11,13 +11,8 @@ from typing import Any
 import click
 import orjson
 
-from uploader.auth import (
-    DEFAULT_TOKEN_ENV,
-    StaticToken,
-    TokenProvider,
-    token_from_env,
-    token_from_file,
-)
+from uploader.auth import DEFAULT_TOKEN_ENV, TokenProvider
+from uploader.commands.auth_options import token_source_options, tokens_from_options
 from uploader.commands.inputs import config_option, input_options, spec_from_options
 from uploader.commands.validate import plan_lines
 from uploader.engine import DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT, UploadConfig, upload
@@ -84,6 +79,7 @@ __all__ = ["report", "run_upload", "upload_command"]
     is_flag=True,
     help="Accept a --token-file that other users can read.",
 )
+@token_source_options
 @click.option(
     "--ledger",
     type=click.Path(path_type=Path, dir_okay=False),
@@ -202,13 +198,9 @@ def report(summary: RunSummary, as_json: bool) -> None:
         click.echo(line)
 
 
-def _tokens(options: dict[str, Any]) -> StaticToken:
-    env, file = options["token_env"], options["token_file"]
-    if env and file:
-        raise ConfigError("--token-env and --token-file are alternatives; give one")
-    if file is not None:
-        return token_from_file(file, allow_insecure=options["allow_insecure_token_file"])
-    return token_from_env(env or DEFAULT_TOKEN_ENV, required=env is not None)
+def _tokens(options: dict[str, Any]) -> TokenProvider:
+    """env, file, command or Adobe I/O: exactly one (``uploader.commands.auth_options``)."""
+    return tokens_from_options(options)
 
 
 def _default_ledger() -> Path:

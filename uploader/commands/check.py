@@ -1,0 +1,258 @@
+"""``uploader check``: a pre-flight for cron — settings, token, endpoint — sending no data.
+
+Two harmless calls: a profile fetch for an id that does not exist, once without the token
+(does the endpoint require authentication?) and once with it (is the token accepted?). A 404
+is the good answer: the endpoint is reachable and the call was let through.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from dataclasses import asdict, dataclass
+from typing import Any
+from urllib.parse import quote
+
+import click
+import orjson
+
+from uploader.auth import TokenProvider
+from uploader.commands.auth_options import static_token_options, token_source_options
+from uploader.commands.auth_options import tokens_from_options as _tokens
+from uploader.commands.inputs import config_option
+from uploader.errors import AuthError, ConfigError, TransportError, UploaderError
+from uploader.exits import EXIT_AUTH, EXIT_OK, EXIT_USAGE, handle_errors
+from uploader.secret import Secret
+from uploader.transport import AiohttpTransport, HttpAnswer, Transport, auth_headers, check_endpoint
+
+__all__ = ["CheckResult", "check", "run_check"]
+
+DEFAULT_CHECK_TIMEOUT = 30.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CheckResult:
+    """What the pre-flight found (no token in it: only where it came from)."""
+
+    endpoint: str
+    token_source: str
+    reachable: bool
+    auth_required: bool | None  # None: unknown (unreachable)
+    token_accepted: bool | None  # None: no token, or not tried
+    exit_code: int
+    message: str
+
+    def lines(self) -> list[str]:
+        def yes_no(value: bool | None) -> str:
+            return "unknown" if value is None else ("yes" if value else "no")
+
+        accepted = "no token" if self.token_source == "none" else yes_no(self.token_accepted)
+        verdict = "ok" if self.exit_code == EXIT_OK else "FAILED"
+        return [
+            f"endpoint        {self.endpoint}",
+            f"reachable       {yes_no(self.reachable)}",
+            f"auth required   {yes_no(self.auth_required)}",
+            f"token source    {self.token_source}",
+            f"token accepted  {accepted}",
+            f"result          {verdict}: {self.message}",
+        ]
+
+
+@click.command(
+    "check",
+    epilog="""\b
+Exit codes:
+  0  reachable, and the token is accepted (or none is needed)
+  2  config error, or the endpoint is unreachable / answers oddly
+  3  the token is missing, rejected or cannot be obtained""",
+)
+@config_option()
+@click.option(
+    "--client-code",
+    envvar="TARGET_CLIENT_CODE",
+    help="Your Target client code (also $TARGET_CLIENT_CODE).",
+)
+@click.option("--endpoint", metavar="URL", help="Base URL of the API (as for upload).")
+@static_token_options
+@token_source_options
+@click.option(
+    "--timeout",
+    type=float,
+    default=DEFAULT_CHECK_TIMEOUT,
+    show_default=True,
+    help="Seconds each call may take.",
+)
+@click.option(
+    "--ca-bundle", type=click.Path(dir_okay=False), help="Extra CA certificates (PEM) to trust."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")
+@handle_errors
+def check(**options: Any) -> None:
+    """Check that a nightly upload would get through: settings, token, endpoint.
+
+    Sends no profile data: one profile fetch for a made-up id without the token and one with
+    it (an unknown profile answered "not found" is the success case).
+
+    \b
+    Example (cron):
+      uploader check --client-code acme --token-file ~/.target-token && uploader upload …
+    """
+    client_code = options["client_code"]
+    if not client_code or "/" in client_code:
+        raise ConfigError("--client-code is required (or set $TARGET_CLIENT_CODE)")
+    if options["timeout"] <= 0:
+        raise ConfigError("--timeout must be positive")
+    base = (options["endpoint"] or f"https://{client_code}.tt.omtrdc.net").rstrip("/")
+    tokens = _tokens(options)
+    result = asyncio.run(
+        run_check(
+            base,
+            client_code,
+            tokens,
+            timeout=options["timeout"],
+            ca_bundle=options["ca_bundle"],
+        )
+    )
+    if options["as_json"]:
+        click.echo(orjson.dumps(asdict(result), option=orjson.OPT_INDENT_2).decode())
+    else:
+        for line in result.lines():
+            click.echo(line)
+    raise SystemExit(result.exit_code)
+
+
+async def run_check(
+    base_url: str,
+    client_code: str,
+    tokens: TokenProvider,
+    *,
+    timeout: float = DEFAULT_CHECK_TIMEOUT,
+    ca_bundle: str | None = None,
+    transport: Transport | None = None,
+) -> CheckResult:
+    """The pre-flight itself; raises only ``ConfigError`` (a setting is wrong)."""
+    source = tokens.source
+    common = {"endpoint": base_url, "token_source": source}
+    try:
+        token: Secret | None = await tokens.get()
+    except AuthError as error:
+        return CheckResult(
+            **common,
+            reachable=False,
+            auth_required=None,
+            token_accepted=False,
+            exit_code=EXIT_AUTH,
+            message=f"cannot get the token: {error}",
+        )
+    except ConfigError:
+        raise
+    except UploaderError as error:
+        return CheckResult(
+            **common,
+            reachable=False,
+            auth_required=None,
+            token_accepted=None,
+            exit_code=EXIT_USAGE,
+            message=f"cannot get the token: {error}",
+        )
+    if token is None:
+        common["token_source"] = "none"
+    check_endpoint(base_url, token)
+    own = transport is None
+    if transport is None:
+        transport = AiohttpTransport(timeout=timeout, connections=1, ca_bundle=ca_bundle)
+    probe = f"uploader-check-{secrets.token_hex(8)}"  # no such profile: nothing is read
+    url = f"{base_url}/rest/v1/profiles/thirdPartyId/{quote(probe)}?client={quote(client_code)}"
+    try:
+        try:
+            anonymous = await transport.request("GET", url, headers={})
+        except TransportError as error:
+            return CheckResult(
+                **common,
+                reachable=False,
+                auth_required=None,
+                token_accepted=None,
+                exit_code=EXIT_USAGE,
+                message=f"endpoint unreachable: {error}",
+            )
+        odd = _unexpected(anonymous)
+        if odd:
+            return CheckResult(
+                **common,
+                reachable=True,
+                auth_required=None,
+                token_accepted=None,
+                exit_code=EXIT_USAGE,
+                message=odd,
+            )
+        required = anonymous.status in (401, 403)
+        if token is None:
+            if required:
+                return CheckResult(
+                    **common,
+                    reachable=True,
+                    auth_required=True,
+                    token_accepted=None,
+                    exit_code=EXIT_AUTH,
+                    message="the endpoint requires a profile token and none was given "
+                    "(--token-env, --token-file, --token-command or --auth adobe-io)",
+                )
+            return CheckResult(
+                **common,
+                reachable=True,
+                auth_required=False,
+                token_accepted=None,
+                exit_code=EXIT_OK,
+                message="authentication is off; uploads need no token",
+            )
+        try:
+            answer = await transport.request("GET", url, headers=auth_headers(token))
+        except TransportError as error:
+            return CheckResult(
+                **common,
+                reachable=False,
+                auth_required=required,
+                token_accepted=None,
+                exit_code=EXIT_USAGE,
+                message=f"endpoint unreachable: {error}",
+            )
+        odd = _unexpected(answer)
+        if odd:
+            return CheckResult(
+                **common,
+                reachable=True,
+                auth_required=required,
+                token_accepted=None,
+                exit_code=EXIT_USAGE,
+                message=odd,
+            )
+        if answer.status in (401, 403):
+            return CheckResult(
+                **common,
+                reachable=True,
+                auth_required=required,
+                token_accepted=False,
+                exit_code=EXIT_AUTH,
+                message=f"the token was rejected (HTTP {answer.status}): it has expired or "
+                "was regenerated; get the current one in Target (Administration > "
+                "Implementation > Profile API) or with `uploader token get`",
+            )
+        note = "" if required else " (authentication is off: the token is not needed)"
+        return CheckResult(
+            **common,
+            reachable=True,
+            auth_required=required,
+            token_accepted=True,
+            exit_code=EXIT_OK,
+            message=f"ready to upload{note}",
+        )
+    finally:
+        if own:
+            await transport.close()
+
+
+def _unexpected(answer: HttpAnswer) -> str:
+    """Empty when the answer is one a profile fetch for an unknown id can give."""
+    if answer.status in (200, 401, 403, 404):
+        return ""
+    return f"the endpoint answered HTTP {answer.status} to a profile fetch (expected 404)"
