@@ -79,7 +79,7 @@ class AiohttpTransport:
             async with self._session.request(
                 method, url, data=body, headers=headers, allow_redirects=False
             ) as resp:
-                data = await resp.content.read(MAX_RESPONSE_BYTES)
+                data = await _read_capped(resp.content, MAX_RESPONSE_BYTES)
                 return HttpAnswer(resp.status, data, _retry_after(resp.headers.get("Retry-After")))
         except TimeoutError as exc:
             raise TransportError(f"no answer from {_host(url)} in time") from exc
@@ -90,6 +90,19 @@ class AiohttpTransport:
 
     async def close(self) -> None:
         await self._session.close()
+
+
+async def _read_capped(stream: aiohttp.StreamReader, limit: int) -> bytes:
+    """The body up to EOF, but never more than ``limit`` bytes. ``read(n)`` alone returns
+    whatever has arrived so far: an answer sent in several pieces would look truncated, and a
+    batch Target accepted would be retried."""
+    data = bytearray()
+    while len(data) < limit:
+        chunk = await stream.read(limit - len(data))
+        if not chunk:
+            break
+        data += chunk
+    return bytes(data)
 
 
 def auth_headers(token: Secret | None) -> dict[str, str]:
