@@ -214,6 +214,7 @@ class _Run:
                     break
                 if self.acknowledged_before.get(batch.seq) == batch.content_hash:
                     self.summary.batches_skipped += 1
+                    self.summary.rows_skipped += batch.rows
                     self.summary.rows_acknowledged += batch.rows
                     continue
                 await self.queue.put(batch)  # a batch made before a stop is recorded pending

@@ -47,8 +47,10 @@ class TerminalProgress:
             transient=True,
         )
         self._task = self._bar.add_task("upload", total=None, detail="")
+        self._started = time.monotonic()
 
     def start(self) -> None:
+        self._started = time.monotonic()
         self._bar.start()
 
     def update(self, summary: RunSummary, total_rows: int | None) -> None:
@@ -56,9 +58,11 @@ class TerminalProgress:
         total = (
             None if total_rows is None else total_rows - summary.rows_rejected - summary.rows_merged
         )
+        elapsed = time.monotonic() - self._started
+        rate = (done - summary.rows_skipped) / elapsed if elapsed > 0 else 0.0
         detail = (
-            f"{summary.batches_acknowledged} batches, {summary.retries} retries, "
-            f"{summary.throttled} throttled"
+            f"{rate:,.0f} rows/s, {summary.batches_acknowledged} batches, "
+            f"{summary.retries} retries, {summary.throttled} throttled"
         )
         self._bar.update(self._task, completed=done, total=total, detail=detail)
 
@@ -84,7 +88,7 @@ class LineProgress:
             return
         self._last = now
         of = f" of {total_rows:,}" if total_rows is not None else ""
-        rate = summary.rows_acknowledged / max(now - self._started, 1e-9)
+        rate = (summary.rows_acknowledged - summary.rows_skipped) / max(now - self._started, 1e-9)
         print(
             f"uploader: {summary.rows_acknowledged:,}{of} rows acknowledged, "
             f"{summary.batches_acknowledged} batches, {summary.retries} retries, "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -15,8 +16,8 @@ def percentile(values: list[float], fraction: float) -> float | None:
     if not values:
         return None
     ordered = sorted(values)
-    rank = max(0, min(len(ordered) - 1, round(fraction * len(ordered) + 0.5) - 1))
-    return ordered[rank]
+    rank = min(len(ordered), max(1, math.ceil(fraction * len(ordered))))  # 1-based
+    return ordered[rank - 1]
 
 
 @dataclass(slots=True)
@@ -32,6 +33,7 @@ class RunSummary:
     rows_pending: int = 0
     batches_acknowledged: int = 0
     batches_skipped: int = 0  # acknowledged by an earlier run of this ledger (--resume)
+    rows_skipped: int = 0  # their rows (included in rows_acknowledged)
     batches_failed: int = 0
     batches_pending: int = 0
     calls: int = 0
@@ -50,7 +52,9 @@ class RunSummary:
 
     @property
     def rows_per_second(self) -> float:
-        return self.rows_acknowledged / self.seconds if self.seconds > 0 else 0.0
+        """Rows this run delivered per second (batches done by an earlier run excluded)."""
+        sent = self.rows_acknowledged - self.rows_skipped
+        return sent / self.seconds if self.seconds > 0 else 0.0
 
     @property
     def invariant_holds(self) -> bool:
