@@ -1,0 +1,251 @@
+"""Process plumbing for the benchmarks: datasets, the mock as a subprocess, measured children.
+
+Every measured program runs as a child of this process (one process tree, one session) with
+its peak RSS read from ``/proc/PID/status`` (``VmHWM``) while it runs: ``ru_maxrss`` of a
+child can inherit the parent's high-water mark across fork/exec, VmHWM cannot. Everything
+listens on 127.0.0.1; every child is stopped in ``finally``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+DATA = Path(__file__).parent / "data"
+POLL = 0.01  # seconds between two VmHWM reads of a running child
+
+
+# -- datasets ---------------------------------------------------------------------------------
+
+
+def _short(rows: int) -> str:
+    for unit, size in (("m", 1_000_000), ("k", 1_000)):
+        if rows >= size and rows % size == 0:
+            return f"{rows // size}{unit}"
+    return str(rows)
+
+
+def dataset(rows: int, fmt: str, data: Path = DATA) -> Path:
+    """``data/crm-<rows>.<fmt>`` (or ``crm-2m.csv`` style), generated in a child if missing."""
+    for name in (f"crm-{_short(rows)}.{fmt}", f"crm-{rows}.{fmt}"):
+        if (data / name).exists():
+            return data / name
+    path = data / f"crm-{rows}.{fmt}"
+    data.mkdir(parents=True, exist_ok=True)
+    csv_path = path.with_suffix(".csv")
+    command = [sys.executable, "-m", "benchmarks.gen", "--rows", str(rows), "--out", str(csv_path)]
+    if fmt == "parquet" or not path.with_suffix(".parquet").exists():
+        command.append("--parquet")
+    # A child, so that a 10M-row frame never inflates this process (and its children's rusage).
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, timeout=1800)
+    return path
+
+
+# -- measured children -----------------------------------------------------------------------
+
+
+def vm_hwm(pid: int) -> int:
+    """Peak resident set size of a live process in bytes (0 once it has exited)."""
+    try:
+        text = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0
+    match = re.search(r"^VmHWM:\s+(\d+) kB", text, re.MULTILINE)
+    return int(match.group(1)) * 1024 if match else 0
+
+
+@dataclass(frozen=True, slots=True)
+class Child:
+    """How one measured child process ended."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+    wall: float  # seconds from spawn to exit (interpreter start-up included)
+    peak_rss: int  # bytes (VmHWM)
+    cpu: float  # user + system seconds
+
+    def json(self) -> dict[str, Any]:
+        """The last line of stdout, parsed (the children print one JSON object)."""
+        if self.returncode != 0:
+            raise RuntimeError(f"child exited {self.returncode}: {self.stderr[-2000:]}")
+        text = self.stdout.strip()
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError:
+            value = json.loads(text.splitlines()[-1])
+        assert isinstance(value, dict)
+        return value
+
+
+def run_child(
+    command: Sequence[str], *, timeout: float, env: dict[str, str] | None = None
+) -> Child:
+    """Run ``command`` to the end (killed after ``timeout`` s), sampling its peak RSS."""
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        started = time.perf_counter()
+        process = subprocess.Popen(command, stdout=out, stderr=err, env=env)
+        peak = pid = status = 0
+        usage = None
+        try:
+            deadline = started + timeout
+            while time.perf_counter() < deadline:
+                peak = max(peak, vm_hwm(process.pid))
+                pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+                if pid:
+                    break
+                time.sleep(POLL)
+            else:
+                raise TimeoutError(f"{command[:4]} did not finish in {timeout:.0f} s")
+        finally:
+            if not pid:
+                process.kill()
+                process.wait()
+        wall = time.perf_counter() - started
+        process.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        assert usage is not None
+        if not peak:  # exited before the first sample: fall back to rusage
+            peak = usage.ru_maxrss * 1024
+        return Child(
+            returncode=process.returncode,
+            stdout=out.read(),
+            stderr=err.read(),
+            wall=wall,
+            peak_rss=peak,
+            cpu=usage.ru_utime + usage.ru_stime,
+        )
+
+
+# -- the mock --------------------------------------------------------------------------------
+
+
+class MockServer:
+    """``python -m uploader mock-server`` in a child process on 127.0.0.1, auth off.
+
+    Receipts and the profile store are off: the mock still parses, checks and counts every
+    row, but holds none, so a 10M-row run measures the client, not the mock's memory.
+    """
+
+    def __init__(self, *, rate_limit: str = "none", faults: Sequence[str] = ()) -> None:
+        self.command = [
+            sys.executable, "-m", "uploader", "mock-server", "--host", "127.0.0.1",
+            "--port", "0", "--client-code", "demo", "--no-require-auth",
+            "--rate-limit", rate_limit, "--no-keep-receipts", "--no-store-profiles",
+        ]  # fmt: skip
+        for fault in faults:
+            self.command += ["--fault", fault]
+        self.process: subprocess.Popen[str] | None = None
+        self.url = ""
+
+    def __enter__(self) -> MockServer:
+        self.process = subprocess.Popen(
+            self.command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+        )
+        try:
+            assert self.process.stdout is not None
+            first = self.process.stdout.readline()  # EOF if it died: then no match
+            match = re.search(r"(http://127\.0\.0\.1:\d+)", first)
+            if not match:
+                raise RuntimeError(f"mock did not start: {first!r}")
+            self.url = match.group(1)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGINT)
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    def stats(self) -> dict[str, Any]:
+        with urllib.request.urlopen(f"{self.url}/__mock/stats", timeout=30) as response:
+            stats: dict[str, Any] = json.loads(response.read())
+        assert self.process is not None
+        stats["peak_rss_bytes"] = vm_hwm(self.process.pid) or stats.get("peak_rss_bytes", 0)
+        return stats
+
+
+def stats_delta(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
+    """What one run did on a shared mock (counters subtracted; gauges as they are after)."""
+    gauges = {"max_concurrent", "in_flight", "peak_rss_bytes"}
+    return {
+        key: value if key in gauges or not isinstance(value, int) else value - before.get(key, 0)
+        for key, value in after.items()
+    }
+
+
+# -- the uploader ----------------------------------------------------------------------------
+
+
+def upload_command(
+    sources: Sequence[Path], url: str, ledger: Path, options: Sequence[str] = ()
+) -> list[str]:
+    return [
+        sys.executable, "-m", "uploader", "upload", *map(str, sources),
+        "--client-code", "demo", "--endpoint", url, "--ledger", str(ledger),
+        "--json", "--quiet", *options,
+    ]  # fmt: skip
+
+
+def upload_env() -> dict[str, str]:
+    """This environment without a profile token (the mock runs with auth off)."""
+    env = dict(os.environ)
+    env.pop("TARGET_PROFILE_TOKEN", None)
+    return env
+
+
+# -- the machine -----------------------------------------------------------------------------
+
+
+def machine_info() -> dict[str, Any]:
+    import aiohttp
+    import polars
+
+    memory = 0
+    try:
+        text = Path("/proc/meminfo").read_text()
+        match = re.search(r"^MemTotal:\s+(\d+) kB", text, re.MULTILINE)
+        memory = int(match.group(1)) * 1024 if match else 0
+    except OSError:
+        pass
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        "cores": os.cpu_count(),
+        "cpu": cpu,
+        "memory_gb": round(memory / 2**30, 1),
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "polars": polars.__version__,
+        "aiohttp": aiohttp.__version__,
+    }

@@ -1,0 +1,330 @@
+"""The benchmark suites: throughput side by side, memory scaling, rate adherence, latency.
+
+Each suite returns JSON-able results and prints a small table as it goes. Sizes come from a
+``Plan`` (``Plan()`` is the full run, ``QUICK`` a smoke run in well under a minute).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from benchmarks.harness import (
+    DATA,
+    MockServer,
+    dataset,
+    run_child,
+    stats_delta,
+    upload_command,
+    upload_env,
+)
+
+MB = 1_000_000
+Print = Callable[[str], None]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Plan:
+    """Sizes of one benchmark run."""
+
+    rows: int = 2_000_000
+    formats: tuple[str, ...] = ("csv", "parquet")
+    naive_rows: int = 500_000  # the baseline is slow; its rows/s does not depend on the count
+    scale_rows: int = 10_000_000
+    concurrencies: tuple[int, ...] = (1, 2, 4, 8)
+    batch_bytes: tuple[int, ...] = (10 * MB, 25 * MB, 49 * MB)
+    rate_calls: int = 50  # the mock's and the uploader's limit: rate_calls per rate_window
+    rate_window: float = 6.0
+    rate_batches: int = 150  # calls in the rate run (a multiple of rate_calls)
+    rate_batch_rows: int = 2_000
+    latencies: tuple[float, ...] = (0.05, 0.1, 0.2)
+    latency_concurrencies: tuple[int, ...] = (1, 2, 4, 8)
+    latency_rows: int = 500_000
+    latency_batch_rows: int = 25_000
+    timeout: float = 1800.0  # per child process
+    data: Path = field(default=DATA)
+
+    def __post_init__(self) -> None:
+        if self.rows < 1 or self.naive_rows < 1 or self.rate_batches < 1:
+            raise ValueError("row and call counts must be positive")
+        if not set(self.formats) <= {"csv", "parquet"}:
+            raise ValueError("formats are csv and parquet")
+
+
+QUICK = Plan(
+    rows=200_000,
+    naive_rows=100_000,
+    scale_rows=1_000_000,
+    concurrencies=(1, 4),
+    batch_bytes=(10 * MB, 49 * MB),
+    rate_window=3.0,
+    rate_batches=100,
+    rate_batch_rows=500,
+    latencies=(0.05, 0.2),
+    latency_concurrencies=(1, 4),
+    latency_rows=100_000,
+    latency_batch_rows=10_000,
+)
+
+
+def quick(plan: Plan, **changes: Any) -> Plan:
+    return replace(plan, **changes)
+
+
+# -- single measurements ---------------------------------------------------------------------
+
+
+def upload(
+    mock: MockServer, source: Path, plan: Plan, options: Sequence[str] = ()
+) -> dict[str, Any]:
+    """``uploader upload`` end to end as a child of this process, against ``mock``."""
+    before = mock.stats()
+    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+        ledger = Path(tmp) / "ledger.jsonl"
+        command = upload_command([source], mock.url, ledger, ["--rate", "none", *options])
+        child = run_child(command, timeout=plan.timeout, env=upload_env())
+        call_starts = _call_starts(ledger)
+    after = mock.stats()
+    got = stats_delta(before, after)
+    if child.returncode != 0:
+        raise RuntimeError(f"uploader exited {child.returncode}: {child.stderr[-2000:]}")
+    summary = json.loads(child.stdout)
+    rows, seconds = summary["rows_acknowledged"], summary["seconds"]
+    if got["rows_received"] != rows or not summary["invariant_holds"]:
+        raise RuntimeError(f"mock received {got['rows_received']:,} rows, uploader says {rows:,}")
+    return {
+        "rows": rows,
+        "bytes": got["bytes_received"],
+        "seconds": seconds,
+        "wall": child.wall,
+        "rows_per_s": rows / seconds,
+        "mb_per_s": got["bytes_received"] / seconds / MB,
+        "peak_rss_mb": child.peak_rss / MB,
+        "cpu_s": child.cpu,
+        "calls": summary["calls"],
+        "retries": summary["retries"],
+        "throttled": got["throttled"],
+        "latency_p50": summary["latency_p50"],
+        "latency_p95": summary["latency_p95"],
+        "call_starts": call_starts,
+        "mock_peak_rss_mb": got["peak_rss_bytes"] / MB,
+        "mock_max_concurrent": got["max_concurrent"],
+    }
+
+
+def _call_starts(ledger: Path) -> list[float]:
+    """Epoch seconds at which each acknowledged batch's last call started (from the ledger)."""
+    starts = []
+    for line in ledger.read_text().splitlines() if ledger.exists() else []:
+        record = json.loads(line)
+        if record.get("type") == "batch" and "at" in record:
+            at = dt.datetime.fromisoformat(record["at"]).timestamp()
+            starts.append(at - record.get("timings", {}).get("last_call", 0.0))
+    return sorted(starts)
+
+
+def ceiling(source: Path, plan: Plan, options: Sequence[str] = ()) -> dict[str, Any]:
+    """The producer alone (``benchmarks.ceiling``) in its own process."""
+    import sys
+
+    child = run_child(
+        [sys.executable, "-m", "benchmarks.ceiling", str(source), *options], timeout=plan.timeout
+    )
+    got = child.json()
+    return {
+        "rows": got["rows"],
+        "bytes": got["bytes"],
+        "seconds": got["seconds"],
+        "wall": child.wall,
+        "rows_per_s": got["rows"] / got["seconds"],
+        "mb_per_s": got["bytes"] / got["seconds"] / MB,
+        "peak_rss_mb": child.peak_rss / MB,
+        "cpu_s": child.cpu,
+    }
+
+
+def naive(mock: MockServer, source: Path, plan: Plan) -> dict[str, Any]:
+    """``benchmarks.naive`` (stdlib only) posting the first ``naive_rows`` rows to ``mock``."""
+    import sys
+
+    before = mock.stats()
+    command = [sys.executable, "-m", "benchmarks.naive", str(source), "--endpoint", mock.url]
+    child = run_child([*command, "--rows", str(plan.naive_rows)], timeout=plan.timeout)
+    got = child.json()
+    received = stats_delta(before, mock.stats())
+    if received["rows_received"] != got["rows"]:
+        raise RuntimeError(
+            f"mock received {received['rows_received']:,}, naive sent {got['rows']:,}"
+        )
+    return {
+        "rows": got["rows"],
+        "bytes": got["bytes"],
+        "seconds": got["seconds"],
+        "wall": child.wall,
+        "rows_per_s": got["rows"] / got["seconds"],
+        "mb_per_s": got["bytes"] / got["seconds"] / MB,
+        "peak_rss_mb": child.peak_rss / MB,
+        "cpu_s": child.cpu,
+        "calls": got["calls"],
+        "mock_peak_rss_mb": received["peak_rss_bytes"] / MB,
+    }
+
+
+def _row(label: str, result: dict[str, Any], extra: str = "") -> str:
+    mock = result.get("mock_peak_rss_mb")
+    mock_text = f"{mock:>6.0f} MB" if mock is not None else "     -   "
+    return (
+        f"  {label:<40} {result['rows']:>11,} rows {result['rows_per_s']:>11,.0f} rows/s "
+        f"{result['mb_per_s']:>6.1f} MB/s  client {result['peak_rss_mb']:>5.0f} MB  "
+        f"mock {mock_text}{extra}"
+    )
+
+
+def _public(result: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in result.items() if k != "call_starts"}
+
+
+# -- suites ----------------------------------------------------------------------------------
+
+
+def throughput(plan: Plan, say: Print) -> dict[str, Any]:
+    """Uploader end to end vs the ceiling vs the naive baseline, on the same file."""
+    say(f"\n== throughput: {plan.rows:,} rows x 10 attributes, mock throttle off, loopback ==")
+    out: dict[str, Any] = {"rows": plan.rows, "runs": {}, "ratios": {}}
+    runs = out["runs"]
+    with MockServer() as mock:
+        for fmt in plan.formats:
+            source = dataset(plan.rows, fmt, plan.data)
+            runs[f"uploader_{fmt}"] = result = upload(mock, source, plan)
+            say(_row(f"uploader, {fmt}", result, f"  ({result['calls']} calls)"))
+            runs[f"ceiling_{fmt}"] = result = ceiling(source, plan)
+            say(_row(f"ceiling (producer, no network), {fmt}", result))
+        csv_source = dataset(plan.rows, "csv", plan.data)
+        runs["naive_csv"] = result = naive(mock, csv_source, plan)
+        say(_row("naive (csv + quote + urllib), csv", result, f"  ({result['calls']} calls)"))
+    for fmt in plan.formats:
+        speed = runs[f"uploader_{fmt}"]["rows_per_s"]
+        out["ratios"][f"uploader_{fmt}/ceiling_{fmt}"] = (
+            speed / runs[f"ceiling_{fmt}"]["rows_per_s"]
+        )
+        out["ratios"][f"uploader_{fmt}/naive_csv"] = speed / runs["naive_csv"]["rows_per_s"]
+    for name, ratio in out["ratios"].items():
+        say(f"  {name:<40} {ratio:>6.2f}x")
+    out["runs"] = {name: _public(result) for name, result in runs.items()}
+    return out
+
+
+def memory(plan: Plan, say: Print) -> dict[str, Any]:
+    """Peak client RSS against input size, --concurrency and --batch-bytes."""
+    say(f"\n== memory: {plan.rows:,} vs {plan.scale_rows:,} rows; concurrency; batch bytes ==")
+    out: dict[str, Any] = {"size": {}, "concurrency": {}, "batch_bytes": {}, "growth": {}}
+    with MockServer() as mock:
+        for fmt in plan.formats:
+            for rows in (plan.rows, plan.scale_rows):
+                result = upload(mock, dataset(rows, fmt, plan.data), plan)
+                out["size"][f"{fmt}_{rows}"] = _public(result)
+                say(_row(f"default settings, {fmt}", result))
+            small, big = out["size"][f"{fmt}_{plan.rows}"], out["size"][f"{fmt}_{plan.scale_rows}"]
+            out["growth"][fmt] = big["peak_rss_mb"] / small["peak_rss_mb"] - 1
+            say(
+                f"  peak RSS growth {fmt} {plan.rows:,} -> {plan.scale_rows:,}: {out['growth'][fmt]:+.1%}"
+            )
+        source = dataset(plan.rows, "csv", plan.data)
+        for concurrency in plan.concurrencies:
+            result = upload(mock, source, plan, ["--concurrency", str(concurrency)])
+            out["concurrency"][str(concurrency)] = _public(result)
+            say(_row(f"csv, --concurrency {concurrency}", result))
+        for size in plan.batch_bytes:
+            result = upload(mock, source, plan, ["--batch-bytes", str(size)])
+            out["batch_bytes"][str(size)] = _public(result)
+            say(
+                _row(f"csv, --batch-bytes {size / MB:.0f}M", result, f"  ({result['calls']} calls)")
+            )
+    return out
+
+
+def rate(plan: Plan, say: Print) -> dict[str, Any]:
+    """The mock's throttle compressed in time; the uploader told the same limit."""
+    limit = f"{plan.rate_calls}/{plan.rate_window:g}"
+    rows = plan.rate_batches * plan.rate_batch_rows
+    say(
+        f"\n== rate adherence: {limit} on both sides, {plan.rate_batches} calls of {plan.rate_batch_rows:,} rows =="
+    )
+    source = dataset(rows, "csv", plan.data)
+    with MockServer(rate_limit=limit) as mock:
+        options = ["--rate", limit, "--batch-rows", str(plan.rate_batch_rows)]
+        result = upload(mock, source, plan, options)
+    starts = result["call_starts"]
+    # A sliding window allows rate_calls at once, then rate_calls more every window: the best
+    # schedule starts call k*N+j at k*W. So the calls after the first window, over the span
+    # from the first start to the last, measure the sustained rate against N/W.
+    span = starts[-1] - starts[0] if len(starts) > 1 else 0.0
+    allowed = plan.rate_calls / plan.rate_window
+    sustained = (len(starts) - plan.rate_calls) / span if span > 0 else 0.0
+    out = {
+        "limit": limit,
+        "calls": result["calls"],
+        "throttled": result["throttled"],
+        "retries": result["retries"],
+        "seconds": result["seconds"],
+        "span": span,
+        "calls_per_s": sustained,
+        "fraction_of_limit": sustained / allowed,
+        "max_calls_in_any_window": _max_in_window(starts, plan.rate_window),
+        "rows_per_s": result["rows_per_s"],
+        "peak_rss_mb": result["peak_rss_mb"],
+    }
+    say(
+        f"  {out['calls']} calls, {out['throttled']} throttled by the mock, {out['retries']} retries; "
+        f"sustained {sustained:.2f} calls/s = {out['fraction_of_limit']:.1%} of {allowed:.2f}/s; "
+        f"most calls started in one {plan.rate_window:g} s window: {out['max_calls_in_any_window']}"
+    )
+    return out
+
+
+def _max_in_window(starts: list[float], window: float) -> int:
+    best, low = 0, 0
+    for high, start in enumerate(starts):
+        while start - starts[low] >= window:
+            low += 1
+        best = max(best, high - low + 1)
+    return best
+
+
+def latency(plan: Plan, say: Print) -> dict[str, Any]:
+    """Rows/s against --concurrency with the mock adding latency to every call."""
+    say(
+        f"\n== latency: {plan.latency_rows:,} rows in batches of {plan.latency_batch_rows:,}, "
+        f"added latency x --concurrency (rows/s) =="
+    )
+    source = dataset(plan.latency_rows, "csv", plan.data)
+    out: dict[str, Any] = {}
+    header = "  latency  " + "".join(f"{f'c={c}':>12}" for c in plan.latency_concurrencies)
+    say(header)
+    for delay in plan.latencies:
+        line = f"  {delay * 1000:>4.0f} ms  "
+        with MockServer(faults=[f"latency={delay}"]) as mock:
+            for concurrency in plan.latency_concurrencies:
+                options = ["--concurrency", str(concurrency)]
+                options += ["--batch-rows", str(plan.latency_batch_rows)]
+                result = upload(mock, source, plan, options)
+                out[f"{delay}_{concurrency}"] = _public(result) | {
+                    "latency": delay,
+                    "concurrency": concurrency,
+                }
+                line += f"{result['rows_per_s']:>12,.0f}"
+        say(line)
+    return out
+
+
+SUITES: dict[str, Callable[[Plan, Print], dict[str, Any]]] = {
+    "throughput": throughput,
+    "memory": memory,
+    "rate": rate,
+    "latency": latency,
+}
