@@ -9,6 +9,9 @@ each rejected token is replaced at most once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import signal
 import time
 from collections.abc import Awaitable, Callable
 
@@ -110,15 +113,18 @@ class CommandToken:
                 self._command,
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE,
+                start_new_session=True,  # its own process group: a timeout kills it whole
             )
         except OSError as exc:
             raise ConfigError(f"{name}: cannot run it ({type(exc).__name__})") from None
         try:
             out, _ = await asyncio.wait_for(process.communicate(), self._timeout)
         except TimeoutError:
-            process.kill()
-            await process.wait()
+            await _kill(process)
             raise ConfigError(f"{name}: no answer within {self._timeout:g} s") from None
+        except asyncio.CancelledError:  # the run stopped meanwhile: leave no helper behind
+            await _kill(process)
+            raise
         if process.returncode != 0:
             raise ConfigError(f"{name} failed (exit status {process.returncode})")
         try:
@@ -133,6 +139,12 @@ class CommandToken:
 
     def __repr__(self) -> str:
         return f"CommandToken(command={self._command!r}, token={self._token!r})"
+
+
+async def _kill(process: asyncio.subprocess.Process) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    await process.wait()
 
 
 async def _fetch_over_http(credentials: AdobeIOCredentials, new: bool) -> ProfileToken:
