@@ -31,6 +31,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--rows", type=int, help="rows of the throughput runs (default 2M)")
     parser.add_argument("--scale-rows", type=int, help="rows of the big memory run (default 10M)")
     parser.add_argument("--naive-rows", type=int, help="rows the naive baseline sends")
+    parser.add_argument("--repeat", type=int, help="throughput runs: best of N (default 3)")
     parser.add_argument("--formats", default="csv,parquet", help="csv,parquet (default both)")
     parser.add_argument(
         "--suites", default=",".join(SUITES), help=f"comma-separated, of {', '.join(SUITES)}"
@@ -43,7 +44,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def plan_from(args: argparse.Namespace) -> Plan:
     plan = QUICK if args.quick else Plan()
     changes: dict[str, Any] = {"formats": tuple(f for f in args.formats.split(",") if f)}
-    for name in ("rows", "scale_rows", "naive_rows", "data"):
+    for name in ("rows", "scale_rows", "naive_rows", "repeat", "data"):
         if getattr(args, name) is not None:
             changes[name] = getattr(args, name)
     return replace(plan, **changes)

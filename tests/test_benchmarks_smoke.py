@@ -1,0 +1,37 @@
+"""The benchmark harness runs end to end on a few thousand rows (no timing is asserted)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from benchmarks.__main__ import run
+from benchmarks.suites import Plan, rate
+
+
+def test_throughput_suite_runs_uploader_ceiling_and_naive_against_a_real_mock(
+    tmp_path: Path,
+) -> None:
+    """``python -m benchmarks`` (throughput, CSV) on 3,000 rows: every run delivers every row."""
+    out = tmp_path / "results.json"
+    argv = ["--suites", "throughput", "--formats", "csv", "--rows", "3000", "--naive-rows", "1000"]
+    argv += ["--repeat", "1"]
+    results = run([*argv, "--data", str(tmp_path / "data"), "--json", str(out)])
+    assert json.loads(out.read_text())["suites"].keys() == {"throughput"}
+    runs = results["suites"]["throughput"]["runs"]
+    assert runs["uploader_csv"]["rows"] == runs["ceiling_csv"]["rows"] == 3000
+    assert runs["naive_csv"]["rows"] == 1000
+    assert runs["uploader_csv"]["throttled"] == 0
+    for result in runs.values():
+        assert result["rows_per_s"] > 0 and result["peak_rss_mb"] > 0
+    assert results["machine"]["cores"] >= 1
+
+
+def test_rate_suite_counts_calls_and_throttles(tmp_path: Path) -> None:
+    """A 10-calls-per-0.5-s throttle on both sides: 20 calls, none throttled."""
+    plan = Plan(rate_calls=10, rate_window=0.5, rate_batches=20, rate_batch_rows=50, data=tmp_path)
+    result = rate(plan, lambda line: None)
+    assert result["calls"] == 20
+    assert result["throttled"] == 0
+    assert result["max_calls_in_any_window"] <= 10
+    assert result["fraction_of_limit"] > 0
