@@ -14,12 +14,17 @@ def main() -> None:
 def _register_subcommands() -> None:
     from uploader.commands.check import check
     from uploader.commands.demo import demo
+    from uploader.commands.report import report_command
+    from uploader.commands.status import status
     from uploader.commands.token import token
     from uploader.commands.upload import upload_command
     from uploader.commands.validate import validate
+    from uploader.commands.verify import verify_command
     from uploader.mock.cli import mock_server
 
     for command in (upload_command, validate, demo, mock_server, check, token):
+        main.add_command(command)
+    for command in (status, report_command, verify_command):
         main.add_command(command)
 
 

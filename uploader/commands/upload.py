@@ -123,6 +123,19 @@ __all__ = ["report", "run_upload", "upload_command"]
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
 @click.option("--quiet", is_flag=True, help="No progress output.")
+@click.option(
+    "--wait",
+    is_flag=True,
+    help="After sending, poll Target's batchStatus until every batch is complete or stuck "
+    "(as `uploader status --watch`); the exit code then also says whether it landed.",
+)
+@click.option(
+    "--wait-timeout",
+    type=float,
+    default=3600.0,
+    show_default=True,
+    help="With --wait: stop polling after this many seconds (exit 4 if still incomplete).",
+)
 @handle_errors
 def upload_command(**options: Any) -> None:
     """Upload SOURCE... (CSV/Parquet files or globs) to Target's Bulk Profile Update API.
@@ -140,6 +153,7 @@ def upload_command(**options: Any) -> None:
       uploader upload crm.csv --client-code acme --dry-run --out bodies/
     """
     as_json, quiet = options.pop("as_json"), options.pop("quiet")
+    wait, wait_timeout = options.pop("wait"), options.pop("wait_timeout")
     dry_run, out = options.pop("dry_run"), options.pop("out")
     spec = spec_from_options(options)
     if dry_run:
@@ -168,6 +182,10 @@ def upload_command(**options: Any) -> None:
         ca_bundle=options["ca_bundle"],
     )
     summary = run_upload(config, spec, tokens, quiet=quiet or as_json)
+    if wait:
+        from uploader.commands.status import wait_for_target
+
+        wait_for_target(config, tokens, summary, as_json=as_json, quiet=quiet, timeout=wait_timeout)
     report(summary, as_json)
     raise SystemExit(summary.exit_code)
 

@@ -1,0 +1,289 @@
+"""The batchStatus poller against the real mock over loopback: delays, stuck, forgotten
+statuses, counters, retries, the token's destinations, and `upload --wait` end to end."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import orjson
+import pytest
+from click.testing import CliRunner
+from fakes import FakeClock
+
+from uploader.auth import StaticToken
+from uploader.batcher import BatchLimits
+from uploader.cli import main
+from uploader.engine import UploadConfig, upload
+from uploader.errors import AuthError
+from uploader.ledger import read_ledger
+from uploader.mock import FaultConfig, MockConfig, MockTarget, run_mock_in_thread
+from uploader.pipeline import InputSpec, Producer
+from uploader.retry import RetryPolicy
+from uploader.secret import Secret
+from uploader.status import detailed_url, poll_statuses, token_allowed
+from uploader.transport import HttpAnswer
+
+
+def write_csv(path: Path, ids: range, attribute: str = "tier") -> Path:
+    path.write_text(
+        f"thirdPartyId,{attribute}\n" + "".join(f"id{i},value-{i}\n" for i in ids),
+        encoding="utf-8",
+    )
+    return path
+
+
+async def send(
+    mock: MockTarget,
+    ledger: Path,
+    source: Path,
+    *,
+    batch_rows: int = 10,
+    clock: FakeClock | None = None,
+    **config: Any,
+) -> None:
+    """Upload ``source`` to ``mock`` with the real engine; the ledger is what status reads."""
+    upload_config = UploadConfig(
+        client_code="demo", endpoint=mock.base_url, ledger=ledger, rate=None, **config
+    )
+    producer = Producer(InputSpec(sources=(source,), limits=BatchLimits(rows=batch_rows)))
+    extra: dict[str, Any] = {"clock": clock, "sleep": clock.sleep} if clock else {}
+    summary = await upload(upload_config, producer, token(mock), **extra)
+    assert summary.exit_code == 0, summary.lines()
+
+
+def token(mock: MockTarget) -> StaticToken:
+    return StaticToken(Secret(mock.token), "mock")
+
+
+async def test_statuses_reach_complete_after_a_delay_with_growing_waits(tmp_path: Path) -> None:
+    """Target answers `incomplete` for 30 s: the watcher waits 5, 10, 20 s (virtual time),
+    follows the status URL to its other host, and records `complete` with the counters."""
+    clock = FakeClock()
+    ledger = tmp_path / "ledger.jsonl"
+    source = write_csv(tmp_path / "in.csv", range(50))
+    config = MockConfig(client_code="demo", rate_limit=None, status_delay=30.0, clock=clock)
+    async with MockTarget(config) as mock:
+        await send(mock, ledger, source, clock=clock)
+        report = await poll_statuses(
+            ledger, token(mock), clock=clock, sleep=clock.sleep, rate=None, watch=True
+        )
+    assert clock.sleeps == [5.0, 10.0, 20.0]
+    assert report.all_complete and not report.timed_out and report.counts["complete"] == 5
+    assert report.totals == {
+        "batch_size": 50,
+        "consumed_count": 50,
+        "successful_updates": 50,
+        "profiles_not_found": 0,
+        "failed_updates": 0,
+    }
+    state = read_ledger(ledger)
+    submit_host = urlsplit(mock.base_url).hostname
+    assert {urlsplit(b["status_url"]).hostname for b in state.batches.values()} == {"localhost"}
+    assert submit_host == "127.0.0.1"  # the edge-host quirk was followed, not "fixed"
+    records = [
+        r for r in map(orjson.loads, ledger.read_bytes().splitlines()) if r["type"] == "status"
+    ]
+    assert [r["status"] for r in records].count("incomplete") == 15  # 3 rounds x 5 batches
+    assert {r["batch_id"] for r in records} == {
+        b["target_batch_id"] for b in state.batches.values()
+    }
+
+
+async def test_without_watch_one_round_and_incomplete_is_not_final(tmp_path: Path) -> None:
+    clock = FakeClock()
+    ledger = tmp_path / "ledger.jsonl"
+    config = MockConfig(client_code="demo", rate_limit=None, status_delay=30.0, clock=clock)
+    async with MockTarget(config) as mock:
+        await send(mock, ledger, write_csv(tmp_path / "in.csv", range(20)), clock=clock)
+        first = await poll_statuses(ledger, token(mock), clock=clock, sleep=clock.sleep, rate=None)
+        clock.now += 31
+        second = await poll_statuses(ledger, token(mock), clock=clock, sleep=clock.sleep, rate=None)
+        third = await poll_statuses(ledger, token(mock), clock=clock, sleep=clock.sleep, rate=None)
+    assert first.counts["incomplete"] == 2 and not first.all_complete and clock.sleeps == []
+    assert second.all_complete and second.calls == 2
+    assert third.all_complete and third.calls == 0  # complete is final: not asked again
+
+
+async def test_stuck_batch_is_final_and_reported(tmp_path: Path) -> None:
+    clock = FakeClock()
+    ledger = tmp_path / "ledger.jsonl"
+    config = MockConfig(client_code="demo", rate_limit=None, status_delay=10.0, clock=clock)
+    async with MockTarget(config) as mock:
+        await send(mock, ledger, write_csv(tmp_path / "in.csv", range(30)), clock=clock)
+        stuck_id = mock.batch_ids[1]
+        mock.mark_stuck(stuck_id)
+        report = await poll_statuses(
+            ledger, token(mock), clock=clock, sleep=clock.sleep, rate=None, watch=True
+        )
+        calls = mock.stats["status_calls"]
+    assert report.counts == {
+        "complete": 2,
+        "incomplete": 0,
+        "stuck": 1,
+        "unknown": 0,
+        "unpolled": 0,
+    }
+    assert calls == 3 + 2 + 2  # the stuck batch was asked once; the others until complete
+    (stuck,) = [s for s in report.statuses if s.status == "stuck"]
+    seq_of = {b["target_batch_id"]: seq for seq, b in read_ledger(ledger).batches.items()}
+    assert stuck.batch_id == stuck_id and stuck.seq == seq_of[stuck_id]
+    assert any("stuck" in line and stuck_id in line for line in report.lines())
+
+
+async def test_forgotten_status_is_unknown_and_not_asked_again(tmp_path: Path) -> None:
+    """Target keeps only the last few statuses: the older ones answer "Batch not found"."""
+    ledger = tmp_path / "ledger.jsonl"
+    config = MockConfig(client_code="demo", rate_limit=None, status_retention=2)
+    async with MockTarget(config) as mock:
+        await send(mock, ledger, write_csv(tmp_path / "in.csv", range(50)))
+        first = await poll_statuses(ledger, token(mock), rate=None, watch=True)
+        again = await poll_statuses(ledger, token(mock), rate=None, watch=True)
+    assert first.counts["unknown"] == 3 and first.counts["complete"] == 2
+    assert all("not found" in s.message.lower() for s in first.statuses if s.status == "unknown")
+    assert again.calls == 0 and again.counts == first.counts
+    assert first.totals["successful_updates"] == 20  # only what Target still reported
+
+
+async def test_counters_are_summed_across_batches(tmp_path: Path) -> None:
+    """v1 updates existing profiles only: ids Target never saw count as profilesNotFound."""
+    ledger = tmp_path / "v1.jsonl"
+    async with MockTarget(MockConfig(client_code="demo", rate_limit=None)) as mock:
+        await send(mock, tmp_path / "v2.jsonl", write_csv(tmp_path / "known.csv", range(0, 45, 3)))
+        await send(mock, ledger, write_csv(tmp_path / "all.csv", range(45)), api_version="v1")
+        report = await poll_statuses(ledger, token(mock), rate=None)
+    assert report.all_complete and len(report.statuses) == 5
+    assert report.totals == {
+        "batch_size": 45,
+        "consumed_count": 45,
+        "successful_updates": 15,
+        "profiles_not_found": 30,
+        "failed_updates": 0,
+    }
+    per_batch = [(s.successful_updates, s.profiles_not_found) for s in report.statuses]
+    assert (
+        per_batch == [(4, 6), (3, 7), (3, 7), (4, 6), (1, 9)] or sum(a for a, _ in per_batch) == 15
+    )
+
+
+async def test_transient_status_errors_are_retried(tmp_path: Path) -> None:
+    clock = FakeClock()
+    ledger = tmp_path / "ledger.jsonl"
+    faults = FaultConfig(p_500=0.3, p_503=0.2, p_reset=0.1, on_status=True)
+    async with MockTarget(MockConfig(client_code="demo", rate_limit=None, seed=5)) as mock:
+        await send(mock, ledger, write_csv(tmp_path / "in.csv", range(80)))
+        mock.set_faults(faults)
+        report = await poll_statuses(
+            ledger,
+            token(mock),
+            clock=clock,
+            sleep=clock.sleep,
+            rate=None,
+            retry=RetryPolicy(max_retries=30, base=0.01, max_wait=0.1),
+        )
+    assert report.all_complete and report.calls > 8 and clock.sleeps and not report.errors
+
+
+async def test_refused_token_stops_polling(tmp_path: Path) -> None:
+    ledger = tmp_path / "ledger.jsonl"
+    async with MockTarget(MockConfig(client_code="demo", rate_limit=None)) as mock:
+        await send(mock, ledger, write_csv(tmp_path / "in.csv", range(20)))
+        mock.rotate_token()
+        with pytest.raises(AuthError):
+            await poll_statuses(ledger, StaticToken(Secret("old"), "x"), rate=None)
+
+
+async def test_watch_timeout_leaves_incomplete_batches(tmp_path: Path) -> None:
+    clock = FakeClock()
+    ledger = tmp_path / "ledger.jsonl"
+    config = MockConfig(client_code="demo", rate_limit=None, status_delay=1000.0, clock=clock)
+    async with MockTarget(config) as mock:
+        await send(mock, ledger, write_csv(tmp_path / "in.csv", range(10)), clock=clock)
+        report = await poll_statuses(
+            ledger, token(mock), clock=clock, sleep=clock.sleep, rate=None, watch=True, timeout=60
+        )
+    assert report.timed_out and report.counts["incomplete"] == 1
+    assert sum(clock.sleeps) == 60.0 and clock.sleeps == [5.0, 10.0, 20.0, 25.0]
+
+
+def test_status_url_gets_show_details_and_keeps_the_rest() -> None:
+    url = "https://mboxedge45.tt.omtrdc.net/m2/demo/profile/batchStatus?batchId=demo-1-2"
+    assert detailed_url(url) == url + "&showDetails=true"
+    assert detailed_url(url + "&showDetails=false").count("showDetails") == 1
+
+
+@pytest.mark.parametrize(
+    ("url", "allowed"),
+    [
+        ("https://mboxedge45.tt.omtrdc.net/m2/demo/profile/batchStatus?batchId=1", True),
+        ("https://acme.example.com/m2/demo/profile/batchStatus?batchId=1", True),
+        ("http://mboxedge45.tt.omtrdc.net/m2/demo/profile/batchStatus", False),
+        ("https://evil.example.net/steal", False),
+        ("http://localhost:8080/m2/demo/profile/batchStatus", True),
+        ("http://127.0.0.1:8080/m2/demo/profile/batchStatus", True),
+    ],
+)
+def test_token_goes_only_to_target_hosts(url: str, allowed: bool) -> None:
+    """A status URL comes from a server's answer: it must not pull the token elsewhere."""
+    assert token_allowed(url, "https://acme.example.com") is allowed
+
+
+async def test_token_is_not_sent_to_a_foreign_status_host(tmp_path: Path) -> None:
+    from fakes import ScriptedTransport
+
+    ledger = tmp_path / "ledger.jsonl"
+    async with MockTarget(MockConfig(client_code="demo", rate_limit=None)) as mock:
+        await send(mock, ledger, write_csv(tmp_path / "in.csv", range(5)))
+    text = ledger.read_text().replace("http://localhost", "https://evil.example.net")
+    ledger.write_text(text)
+    seen: list[dict[str, str]] = []
+
+    def answer(call: int, body: bytes, headers: dict[str, str]) -> HttpAnswer:
+        seen.append(headers)
+        return HttpAnswer(200, b"<response><success>false</success></response>")
+
+    report = await poll_statuses(
+        ledger, StaticToken(Secret("tok"), "x"), transport=ScriptedTransport(answer), rate=None
+    )
+    assert seen == [{}] and report.counts["unknown"] == 1
+
+
+# -- upload --wait, through the CLI ------------------------------------------------------------
+
+
+def cli(*args: str, token: str) -> Any:
+    return CliRunner().invoke(main, list(args), env={"TARGET_PROFILE_TOKEN": token})
+
+
+def test_upload_wait_end_to_end(tmp_path: Path) -> None:
+    source = write_csv(tmp_path / "in.csv", range(120))
+    ledger = tmp_path / "run" / "ledger.jsonl"
+    with run_mock_in_thread(MockConfig(client_code="demo", rate_limit=None)) as mock:
+        result = cli(
+            "upload", str(source), "--client-code", "demo", "--endpoint", mock.base_url,
+            "--ledger", str(ledger), "--rate", "none", "--batch-rows", "25", "--wait", "--json",
+            token=mock.token,
+        )  # fmt: skip
+        status = cli("status", "--ledger", str(ledger), token=mock.token)
+    assert result.exit_code == 0, result.output
+    data = orjson.loads(result.stdout)
+    assert data["rows_acknowledged"] == 120 and data["exit_code"] == 0
+    assert data["target"]["counts"]["complete"] == 5 and data["target"]["all_complete"]
+    assert data["target"]["totals"]["successful_updates"] == 120
+    assert status.exit_code == 0 and "5 complete" in status.stdout
+    assert len(read_ledger(ledger).statuses) == 5
+
+
+def test_upload_wait_reports_a_stuck_batch_with_exit_1(tmp_path: Path) -> None:
+    source = write_csv(tmp_path / "in.csv", range(30))
+    ledger = tmp_path / "ledger.jsonl"
+    faults = FaultConfig(p_stuck=1.0)
+    with run_mock_in_thread(MockConfig(client_code="demo", rate_limit=None, faults=faults)) as mock:
+        result = cli(
+            "upload", str(source), "--client-code", "demo", "--endpoint", mock.base_url,
+            "--ledger", str(ledger), "--rate", "none", "--batch-rows", "10", "--wait", "--quiet",
+            token=mock.token,
+        )  # fmt: skip
+    assert result.exit_code == 1, result.output
+    assert "rows read" in result.stdout and "3 stuck" in result.stdout

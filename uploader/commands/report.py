@@ -1,0 +1,80 @@
+"""``uploader report``: did the run in a ledger land? A summary, an exit code, failed rows."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+import orjson
+
+from uploader.commands.status import ledger_option
+from uploader.exits import handle_errors
+from uploader.failed_rows import write_failed_rows
+from uploader.ledger import read_ledger
+from uploader.report import build_report
+
+__all__ = ["REPORT_EXIT_HELP", "report_command"]
+
+REPORT_EXIT_HELP = """\b
+Exit codes:
+  0    every batch acknowledged and complete at Target
+  1    a batch failed, is pending, stuck or unknown, or the run did not finish
+       (and, with --fail-on-rejects, rows were rejected)
+  2    usage error, or the ledger cannot be read
+  4    nothing failed, but batches are still incomplete or were not polled yet"""
+
+
+@click.command("report", epilog=REPORT_EXIT_HELP)
+@ledger_option
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
+@click.option(
+    "--failed-rows",
+    type=click.Path(path_type=Path, dir_okay=False),
+    metavar="OUT.csv",
+    help="Write the source rows of failed, pending and stuck batches and the rejected rows "
+    "(all columns, text as in the source) to OUT.csv, to fix and upload again.",
+)
+@click.option(
+    "--fail-on-rejects",
+    is_flag=True,
+    help="Exit 1 when rows were rejected (by default they are only reported).",
+)
+@handle_errors
+def report_command(**options: Any) -> None:
+    """Summarise the run in --ledger: rows sent and acknowledged, what Target processed
+    (successfulUpdates, profilesNotFound, failedUpdates), stuck and unknown batches, rejects
+    by reason, and the last `uploader verify` results. Reads the ledger only (run `uploader
+    status` first to ask Target); --failed-rows also re-reads the input files.
+
+    \b
+    Examples:
+      uploader report --ledger runs/nightly/ledger.jsonl
+      uploader report --ledger runs/nightly/ledger.jsonl --failed-rows fix-me.csv
+    """
+    ledger: Path = options["ledger"]
+    state = read_ledger(ledger)
+    report = build_report(state, ledger)
+    fail_on_rejects = options["fail_on_rejects"]
+    recovered = None
+    if options["failed_rows"] is not None:
+        recovered = write_failed_rows(state, ledger, options["failed_rows"])
+    if options["as_json"]:
+        data = report.to_dict(fail_on_rejects=fail_on_rejects)
+        if recovered is not None:
+            data["failed_rows"] = {
+                "path": str(recovered.path),
+                "rows": recovered.rows,
+                "batches": list(recovered.batches),
+                "rejects": recovered.rejects,
+            }
+        click.echo(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode())
+    else:
+        for line in report.lines(fail_on_rejects=fail_on_rejects):
+            click.echo(line)
+        if recovered is not None:
+            click.echo(
+                f"failed rows     {recovered.rows:,} source rows → {recovered.path} "
+                f"({len(recovered.batches):,} batches, {recovered.rejects:,} rejected rows)"
+            )
+    raise SystemExit(report.exit_code(fail_on_rejects=fail_on_rejects))

@@ -1,0 +1,154 @@
+"""``uploader status``: ask Target how far it got with the batches a run's ledger acknowledged."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+import orjson
+
+from uploader.auth import TokenProvider
+from uploader.commands.auth_options import (
+    static_token_options,
+    token_source_options,
+    tokens_from_options,
+)
+from uploader.commands.upload import report
+from uploader.engine import UploadConfig
+from uploader.exits import EXIT_FAILED, EXIT_OK, handle_errors
+from uploader.ratelimit import parse_rate
+from uploader.report import EXIT_NOT_YET
+from uploader.status import (
+    DEFAULT_POLL_CONCURRENCY,
+    DEFAULT_STATUS_RATE,
+    DEFAULT_WATCH_TIMEOUT,
+    StatusReport,
+    poll_statuses,
+)
+from uploader.summary import RunSummary
+
+__all__ = ["STATUS_EXIT_HELP", "status", "status_exit_code", "wait_for_target"]
+
+STATUS_EXIT_HELP = """\b
+Exit codes:
+  0    every acknowledged batch is complete at Target
+  1    a batch is stuck, or its status is unknown (Target no longer has it)
+  2    usage error, or the ledger cannot be read
+  3    the token was rejected
+  4    batches are still incomplete (or could not be polled): try again later"""
+
+
+def status_exit_code(report: StatusReport) -> int:
+    counts = report.counts
+    if counts["stuck"] or counts["unknown"]:
+        return EXIT_FAILED
+    return EXIT_OK if report.all_complete else EXIT_NOT_YET
+
+
+def ledger_option(func: Any) -> Any:
+    return click.option(
+        "--ledger",
+        required=True,
+        type=click.Path(path_type=Path, dir_okay=False, exists=True),
+        help="The run's ledger (ledger.jsonl written by `uploader upload`).",
+    )(func)
+
+
+@click.command("status", epilog=STATUS_EXIT_HELP)
+@ledger_option
+@click.option(
+    "--watch",
+    is_flag=True,
+    help="Keep polling incomplete batches (5 s, 10 s, 20 s … up to 5 min apart) until every "
+    "one is complete or stuck, or --timeout passes.",
+)
+@click.option(
+    "--timeout",
+    type=float,
+    default=DEFAULT_WATCH_TIMEOUT,
+    show_default=True,
+    help="With --watch: give up after this many seconds.",
+)
+@click.option(
+    "--rate",
+    default=str(DEFAULT_STATUS_RATE),
+    show_default=True,
+    metavar="N/SECONDS|none",
+    help="Never more than N status calls in any SECONDS window.",
+)
+@click.option(
+    "--concurrency",
+    type=int,
+    default=DEFAULT_POLL_CONCURRENCY,
+    show_default=True,
+    help="Status calls in flight at once.",
+)
+@static_token_options
+@token_source_options
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")
+@handle_errors
+def status(**options: Any) -> None:
+    """Poll Target's batchStatus for every batch the run in --ledger got acknowledged.
+
+    Appends each answer (complete / incomplete / stuck, with batchSize, consumedCount,
+    successfulUpdates, profilesNotFound, failedUpdates) to the same ledger; a status Target
+    no longer keeps is recorded as unknown. Target keeps only the last ~10 statuses for about
+    a day: poll soon after the upload (or use `uploader upload --wait`).
+
+    \b
+    Examples:
+      uploader status --ledger runs/nightly/ledger.jsonl
+      uploader status --ledger runs/nightly/ledger.jsonl --watch --timeout 7200
+    """
+    report = asyncio.run(
+        poll_statuses(
+            options["ledger"],
+            tokens_from_options(options),
+            rate=parse_rate(options["rate"]),
+            concurrency=options["concurrency"],
+            timeout=options["timeout"],
+            watch=options["watch"],
+        )
+    )
+    if options["as_json"]:
+        data = {**report.to_dict(), "exit_code": status_exit_code(report)}
+        click.echo(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode())
+    else:
+        for line in report.lines():
+            click.echo(line)
+    raise SystemExit(status_exit_code(report))
+
+
+def wait_for_target(
+    config: UploadConfig,
+    tokens: TokenProvider,
+    summary: RunSummary,
+    *,
+    as_json: bool,
+    quiet: bool,
+    timeout: float,
+) -> NoReturn:
+    """``upload --wait``: poll the run's batches right after sending (Target forgets statuses
+    within hours), print the upload summary and Target's answer, exit with the worse code.
+
+    A run stopped by a refused token or a signal is not polled: its exit code says what to do.
+    """
+    if summary.stop_reason is not None:
+        report(summary, as_json)
+        raise SystemExit(summary.exit_code)
+    if not (quiet or as_json):
+        click.echo("waiting for Target to process the batches (--wait) …", err=True)
+    target = asyncio.run(
+        poll_statuses(config.ledger, tokens, watch=True, timeout=timeout, call_timeout=60.0)
+    )
+    code = summary.exit_code or status_exit_code(target)
+    if as_json:
+        data = {**summary.to_dict(), "target": target.to_dict(), "exit_code": code}
+        click.echo(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode())
+    else:
+        report(summary, as_json)
+        for line in target.lines():
+            click.echo(line)
+    raise SystemExit(code)

@@ -1,0 +1,113 @@
+"""The source rows that did not land, written back out so they can be fixed and re-sent.
+
+Which rows: those of every batch that failed, is pending or was never sent (the run stopped
+first), or that Target reports ``stuck``; and every rejected row (``rejects.csv`` beside the
+ledger). The batches are re-made from the ledger (``uploader.reproduce``) and matched to the
+source by id, compared in *encoded* form with the producer's own encoder (nothing is decoded):
+
+- an id's rows are all written, in file order: with ``--duplicates merge`` (the default) a
+  batch line can fold several source rows of one id, and re-sending them all re-merges to the
+  same profile; with ``last``/``off`` the extra rows re-apply values Target already has
+  (profile updates are idempotent; order is kept, so the outcome is the same);
+- columns and text are the source's, verbatim (CSV cells as read; Parquet cells rendered as
+  text), so ``uploader upload OUT.csv`` with the same column options sends them again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+from uploader.encode import Encoder
+from uploader.errors import InputError, LedgerError
+from uploader.ledger import LedgerState
+from uploader.reproduce import body_frame, producer_from_ledger, reproduce
+from uploader.source import ROW_COL, SRC_COL, read_chunks, scan
+
+__all__ = ["FailedRows", "not_landed", "write_failed_rows"]
+
+_ENC_ID = "__uploader_encoded_id"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FailedRows:
+    path: Path
+    rows: int  # source rows written
+    batches: tuple[int, ...]  # seqs whose rows were recovered
+    rejects: int  # rejected rows among them
+
+
+def not_landed(state: LedgerState) -> set[int]:
+    """Seqs in the ledger that failed, are pending, or are ``stuck`` at Target."""
+    seqs = {seq for seq, rec in state.batches.items() if rec.get("outcome") != "acknowledged"}
+    for seq, record in state.statuses.items():
+        batch = state.batches.get(seq, {})
+        if record.get("status") == "stuck" and record.get("batch_id") == batch.get(
+            "target_batch_id"
+        ):
+            seqs.add(seq)
+    return seqs
+
+
+def _reject_refs(state: LedgerState, ledger: Path, paths: list[str]) -> set[tuple[int, int]]:
+    rejects = ledger.with_name("rejects.csv")
+    if not rejects.exists():
+        return set()
+    try:
+        frame = pl.read_csv(rejects, infer_schema=False)
+    except pl.exceptions.PolarsError as exc:
+        raise LedgerError(f"{rejects}: unreadable ({exc})") from exc
+    if frame.height == 0:
+        return set()
+    index = {path: number for number, path in enumerate(paths)}
+    refs = set()
+    for source, row in frame.select("source", "row").iter_rows():
+        if source in index:
+            refs.add((index[source], int(row)))
+    return refs
+
+
+def write_failed_rows(state: LedgerState, ledger: Path, out: Path) -> FailedRows:
+    """Write the source rows that did not land (see the module doc) to ``out`` (CSV)."""
+    producer = producer_from_ledger(state, ledger)
+    column_map = producer.check()
+    sources = producer.sources
+    wanted = not_landed(state)
+    acknowledged = state.acknowledged()
+    ids: list[pl.Series] = []
+    recovered: list[int] = []
+    for batch in reproduce(state, ledger, producer):
+        if batch.seq in wanted or batch.seq not in acknowledged:
+            recovered.append(batch.seq)
+            ids.append(body_frame(batch).to_series(0))
+    id_set = pl.concat(ids).unique() if ids else pl.Series(_ENC_ID, [], dtype=pl.String)
+    refs = _reject_refs(state, ledger, [str(source.path) for source in sources])
+    encoder = Encoder(producer.spec.encode)
+    parts: list[pl.DataFrame] = []
+    for index, source in enumerate(sources):
+        rows = sorted(row for src, row in refs if src == index)
+        reject_rows = pl.Series("rows", rows, dtype=pl.UInt32)
+        for chunk in read_chunks(source, scan(source, index), producer.spec.chunk_rows):
+            id_col = column_map.id_source
+            (encode,) = encoder.exprs(chunk.select(id_col), [id_col])
+            keep = chunk.with_columns(encode.alias(_ENC_ID)).filter(
+                pl.col(_ENC_ID).is_in(id_set.implode())
+                | pl.col(ROW_COL).cast(pl.UInt32).is_in(reject_rows.implode())
+            )
+            if keep.height:
+                parts.append(keep.drop(_ENC_ID))
+    columns = list(sources[0].columns)
+    if parts:
+        frame = pl.concat(parts, how="diagonal").sort(SRC_COL, ROW_COL)
+        extra = [c for c in frame.columns if c not in columns and c not in (SRC_COL, ROW_COL)]
+        frame = frame.select(*columns, *extra)
+    else:
+        frame = pl.DataFrame(schema=dict.fromkeys(columns, pl.String))
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        frame.write_csv(out, null_value="")
+    except OSError as exc:
+        raise InputError(f"{out}: cannot write ({exc.strerror})") from exc
+    return FailedRows(path=out, rows=frame.height, batches=tuple(recovered), rejects=len(refs))
