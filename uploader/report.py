@@ -104,36 +104,37 @@ class RunReport:
             ("failed", f"{self.rows_failed:,} rows in {self.batches_failed:,} batches"),
             ("pending", f"{self.rows_pending:,} rows" + ("  (upload --resume sends them)" if self.rows_pending else "")),
             ("rejected", f"{self.rows_rejected:,} rows" + (f"  → {self.rejects_file}" if self.rows_rejected else "")),
-            ("processed", f"{totals['consumed_count']:,} rows of {totals['batch_size']:,} in batches Target reported on"),
+            *(
+                (f"  {count:,}", reason)
+                for reason, count in sorted(self.rejects.items(), key=lambda item: (-item[1], item[0]))
+            ),
+            ("processed", f"{totals['consumed_count']:,} of {totals['batch_size']:,} rows (batches Target reported on)"),
             ("  successfulUpdates", f"{totals['successful_updates']:,}"),
             ("  profilesNotFound", f"{totals['profiles_not_found']:,}"),
             ("  failedUpdates", f"{totals['failed_updates']:,}"),
             ("batch statuses", ", ".join(f"{counts[k]:,} {k}" for k in counts)),
+            *(
+                (f"  batch {s.seq}", f"{s.status} ({s.batch_id}){': ' + s.message if s.message else ''}")
+                for s in self.status.statuses
+                if s.status in ("stuck", "unknown")
+            ),
             ("ledger", self.ledger),
+            ("verdict", _verdict(self.exit_code(fail_on_rejects=fail_on_rejects))),
         ]  # fmt: skip
         width = max(len(label) for label, _ in rows)
         out = [f"{label:<{width}}  {value}" for label, value in rows]
-        for reason, count in sorted(self.rejects.items(), key=lambda item: -item[1]):
-            out.append(f"  rejected {count:>8,}  {reason}")
-        for status in self.status.statuses:
-            if status.status in ("stuck", "unknown"):
-                said = f": {status.message}" if status.message else ""
-                out.append(f"  batch {status.seq} ({status.batch_id}) {status.status}{said}")
         out += [f"warning: {error}" for error in self.status.errors]
         if self.verification is not None:
             out += self.verification.lines()
-        out.append(_verdict(self.exit_code(fail_on_rejects=fail_on_rejects)))
         return out
 
 
 def _verdict(code: int) -> str:
     if code == EXIT_OK:
-        return "verdict         landed: every batch acknowledged and complete at Target"
+        return "landed: every batch acknowledged and complete at Target"
     if code == EXIT_NOT_YET:
-        return "verdict         not yet: Target is still processing (or was not asked: `uploader status --watch`)"
-    return (
-        "verdict         NOT LANDED: see above (`uploader report --failed-rows OUT.csv` to re-send)"
-    )
+        return "not yet: Target is still processing (or was not asked: `uploader status --watch`)"
+    return "NOT LANDED: see above (`uploader report --failed-rows OUT.csv` to re-send)"
 
 
 def rejects_by_reason(path: Path) -> dict[str, int]:

@@ -147,17 +147,19 @@ class StatusReport:
 
     def lines(self) -> list[str]:
         counts, totals = self.counts, self.totals
-        out = [
-            "batch statuses  "
-            + ", ".join(f"{counts[k]:,} {k}" for k in counts if counts[k] or k == "complete"),
-            f"processed       {totals['consumed_count']:,} of {totals['batch_size']:,} rows "
-            f"(successfulUpdates {totals['successful_updates']:,}, profilesNotFound "
-            f"{totals['profiles_not_found']:,}, failedUpdates {totals['failed_updates']:,})",
-        ]
-        for status in self.statuses:
-            if status.status in ("stuck", "unknown"):
-                said = f": {status.message}" if status.message else ""
-                out.append(f"  batch {status.seq} ({status.batch_id}) {status.status}{said}")
+        rows = [
+            ("batch statuses", ", ".join(f"{n:,} {k}" for k, n in counts.items() if n or k == "complete")),
+            ("processed", f"{totals['consumed_count']:,} of {totals['batch_size']:,} rows"),
+            ("  successfulUpdates", f"{totals['successful_updates']:,}"),
+            ("  profilesNotFound", f"{totals['profiles_not_found']:,}"),
+            ("  failedUpdates", f"{totals['failed_updates']:,}"),
+            *(
+                (f"  batch {s.seq}", f"{s.status} ({s.batch_id}){': ' + s.message if s.message else ''}")
+                for s in self.statuses
+                if s.status in ("stuck", "unknown")
+            ),
+        ]  # fmt: skip
+        out = [f"{label:<19}  {value}" for label, value in rows]
         if self.timed_out:
             out.append("note: stopped waiting (timeout) while batches were still incomplete")
         out += [f"warning: {error}" for error in self.errors]
