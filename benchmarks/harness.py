@@ -66,6 +66,15 @@ def vm_hwm(pid: int) -> int:
     return int(match.group(1)) * 1024 if match else 0
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a live process so far."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @dataclass(frozen=True, slots=True)
 class Child:
     """How one measured child process ended."""
@@ -188,6 +197,7 @@ class MockServer:
             stats: dict[str, Any] = json.loads(response.read())
         assert self.process is not None
         stats["peak_rss_bytes"] = vm_hwm(self.process.pid) or stats.get("peak_rss_bytes", 0)
+        stats["cpu_seconds"] = cpu_seconds(self.process.pid)
         return stats
 
 
@@ -195,7 +205,9 @@ def stats_delta(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]
     """What one run did on a shared mock (counters subtracted; gauges as they are after)."""
     gauges = {"max_concurrent", "in_flight", "peak_rss_bytes"}
     return {
-        key: value if key in gauges or not isinstance(value, int) else value - before.get(key, 0)
+        key: value
+        if key in gauges or not isinstance(value, int | float)
+        else value - before.get(key, 0)
         for key, value in after.items()
     }
 
