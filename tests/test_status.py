@@ -186,10 +186,10 @@ async def test_transient_status_errors_are_retried(tmp_path: Path) -> None:
 async def test_refused_token_stops_polling(tmp_path: Path) -> None:
     ledger = tmp_path / "ledger.jsonl"
     async with MockTarget(MockConfig(client_code="demo", rate_limit=None)) as mock:
-        await send(mock, ledger, write_csv(tmp_path / "in.csv", range(20)))
+        await send(mock, ledger, write_csv(tmp_path / "in.csv", range(50)))
         mock.rotate_token()
-        with pytest.raises(AuthError):
-            await poll_statuses(ledger, StaticToken(Secret("old"), "x"), rate=None)
+        with pytest.raises(AuthError):  # one worker, five batches: the feeder must not hang
+            await poll_statuses(ledger, StaticToken(Secret("old"), "x"), rate=None, concurrency=1)
 
 
 async def test_watch_timeout_leaves_incomplete_batches(tmp_path: Path) -> None:

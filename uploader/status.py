@@ -295,12 +295,12 @@ class _Poller:
         again: list[_Target] = []
 
         async def feed() -> None:
-            try:
-                for target in targets:
-                    await queue.put(target)
-            finally:
-                for _ in range(self.concurrency):
-                    await queue.put(None)
+            for target in targets:
+                await queue.put(target)
+            # Only after a clean end: when a worker fails the group cancels this task, and
+            # waiting for room in a queue nobody drains would hang.
+            for _ in range(self.concurrency):
+                await queue.put(None)
 
         async def work() -> None:
             while (target := await queue.get()) is not None:

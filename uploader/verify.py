@@ -464,13 +464,13 @@ async def verify(
             return classify_profile(item, found, now=now(), window=window, names=header)
 
     async def feed() -> None:
-        try:
-            for item in expected:
-                if item.id not in done:
-                    await queue.put(item)
-        finally:
-            for _ in range(concurrency):
-                await queue.put(None)
+        for item in expected:
+            if item.id not in done:
+                await queue.put(item)
+        # Only after a clean end: when a worker fails the group cancels this task, and
+        # waiting for room in a queue nobody drains would hang.
+        for _ in range(concurrency):
+            await queue.put(None)
 
     async def work() -> None:
         while (item := await queue.get()) is not None:
