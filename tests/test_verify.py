@@ -3,6 +3,7 @@ last value sent; the classification rules on their own; resume; the CLI and the 
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import orjson
@@ -189,14 +190,15 @@ def test_verify_and_report_through_the_cli(tmp_path: Path) -> None:
             env=env,
         )
     assert ok.exit_code == 0, ok.output
-    assert "15 matched" in ok.stdout
+    assert re.search(r"^  matched +15$", ok.stdout, re.M)
     assert bad.exit_code == 1, bad.output
     data = orjson.loads(bad.stdout)
     assert data["counts"]["not_found"] == 3 and data["counts"]["matched"] == 110
     assert {p["id"] for p in data["problems"]} == {"t-0", "t-1", "t-2"}
     shown = runner.invoke(main, ["report", "--ledger", str(ledger)])
     assert shown.exit_code == 0  # verification is shown; verify's own exit code judges it
-    assert "3 not found" in shown.stdout and "not_found        t-0" in shown.stdout
+    assert re.search(r"^  not found +3$", shown.stdout, re.M)
+    assert re.search(r"^  not_found +t-0 \(batch \d+\)$", shown.stdout, re.M)
     assert "tok-verify-secret" not in ledger.read_text()
 
 

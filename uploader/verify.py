@@ -150,16 +150,20 @@ class VerifySummary:
     def lines(self, limit: int = 10) -> list[str]:
         counts = self.counts
         done = "" if self.finished else " (interrupted: --resume continues)"
-        out = [
-            f"verified        {len(self.checks):,} of {self.population:,} acknowledged rows "
-            f"(sample {self.sample:,}, seed {self.seed}){done}",
-            "  " + ", ".join(f"{counts[k]:,} {k.replace('_', ' ')}" for k in RESULTS),
+        rows = [
+            (
+                "verified",
+                f"{len(self.checks):,} of {self.population:,} acknowledged rows "
+                f"(sample {self.sample:,}, seed {self.seed}){done}",
+            ),
+            *((f"  {k.replace('_', ' ')}", f"{n:,}") for k, n in counts.items() if n),
         ]
         problems = [c for c in self.checks if c.result != "matched"]
         for check in problems[:limit]:
             names = f" [{', '.join(check.attributes)}]" if check.attributes else ""
             said = f": {check.message}" if check.message else ""
-            out.append(f"  {check.result:<16} {check.id} (batch {check.seq}){names}{said}")
+            rows.append((f"  {check.result}", f"{check.id} (batch {check.seq}){names}{said}"))
+        out = [f"{label:<19}  {value}" for label, value in rows]
         if len(problems) > limit:
             out.append(f"  … and {len(problems) - limit:,} more (--json lists them all)")
         return out

@@ -74,7 +74,7 @@ def report_command(**options: Any) -> None:
             click.echo(line)
         if recovered is not None:
             click.echo(
-                f"failed rows     {recovered.rows:,} source rows → {recovered.path} "
+                f"{'failed rows':<19}  {recovered.rows:,} source rows → {recovered.path} "
                 f"({len(recovered.batches):,} batches, {recovered.rejects:,} rejected rows)"
             )
     raise SystemExit(report.exit_code(fail_on_rejects=fail_on_rejects))
