@@ -342,3 +342,28 @@ def test_bad_row_late_in_the_file_fails_before_any_batch(
         batches = iter(producer)
         with pytest.raises(InputError, match=message):
             next(batches)
+
+
+@pytest.mark.parametrize("block_bytes", [1, 7, 64, 1 << 20])
+def test_csv_blocks_cut_only_on_record_boundaries(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, block_bytes: int
+) -> None:
+    """Quoted newlines, doubled quotes, CRLF, a BOM, short rows and records longer than a
+    block read the same whatever the block size; row numbers run on across blocks."""
+    import uploader.source
+
+    monkeypatch.setattr(uploader.source, "CSV_BLOCK_BYTES", block_bytes)
+    rows = [
+        ("a1", "plain"),
+        ("a2", 'multi\nline "quoted"\r\nvalue'),
+        ("a3", ""),
+        ("a4", "x" * 300),
+        ("a5", '""'),
+    ]
+    text = "\ufeffthirdPartyId,v\r\n" + "".join(
+        f'{i},"{v.replace(chr(34), chr(34) * 2)}"\r\n' for i, v in rows
+    )
+    src = write(tmp_path / "b.csv", text + "a6\r\n")  # a short row: its missing cell is empty
+    batches, stats, rejects = produce(tmp_path, [src])
+    assert table(batches)[1:] == [[i, v] for i, v in rows] + [["a6", ""]]
+    assert stats.rows_read == 6 and not rejects

@@ -27,6 +27,7 @@ from uploader.source import (
     SourceFile,
     expand_sources,
     read_chunks,
+    read_frames,
     scan,
 )
 from uploader.validate import (
@@ -164,21 +165,22 @@ class Producer:
         """Read the whole input once before anything is produced.
 
         Whole-input problems (bad UTF-8, ragged rows) surface here, not after batches were
-        sent: a CSV pass parses every column, since polars skips unselected ones. The same
-        pass collects the id hashes for duplicate detection (``None``: no duplicates).
+        sent. The same pass collects the id hashes for duplicate detection (``None``: no
+        duplicates) and counts the rows (for progress and ETA).
         """
         want_dups = self.spec.duplicates != "off"
         hashes: list[np.ndarray] = []
         total = 0
         for index, source in enumerate(self.sources):
             exprs = [id_hash(columns.id_source)] if want_dups else []
-            if source.kind == "csv":
+            if source.kind == "csv":  # every column, or polars skips parsing the others
                 exprs.append(
                     pl.sum_horizontal(pl.col(source.columns).str.len_bytes()).alias(LEN_COL)
                 )
             if not exprs:  # Parquet without duplicate detection: typed, nothing to check
                 total += scan(source, index).select(pl.len()).collect().item()
                 continue
+            # One streaming pass: twice as fast as the block reader, and it holds no bodies.
             for chunk in read_chunks(source, scan(source, index).select(exprs), 100_000):
                 total += chunk.height
                 if want_dups:
@@ -206,13 +208,15 @@ class Producer:
             keys.append(id_hash(names[0]).is_in(dups.implode()).alias(DUP_COL))
         checks = [id_reason(ID_COL), line_bytes(names)]
         encode = encoder.static_exprs(names)
-        for index, source in enumerate(self.sources):
-            plan = scan(source, index).select(SRC_COL, ROW_COL, *renamed)
+
+        def plan(frame: pl.LazyFrame) -> pl.LazyFrame:
+            frame = frame.select(SRC_COL, ROW_COL, *renamed)
             if encode is not None:
-                plan = plan.select(*keys, *encode).with_columns(checks)
-            else:
-                plan = plan.select(*keys, *names)
-            for chunk in read_chunks(source, plan, self.spec.chunk_rows):
+                return frame.select(*keys, *encode).with_columns(checks)
+            return frame.select(*keys, *names)
+
+        for index, source in enumerate(self.sources):
+            for chunk in read_frames(source, index, plan, self.spec.chunk_rows):
                 if encode is None:
                     chunk = chunk.with_columns(encoder.exprs(chunk, names)).with_columns(checks)
                 yield chunk

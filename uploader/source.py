@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import csv
 import glob
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import polars as pl
 
@@ -24,6 +26,7 @@ __all__ = [
     "SourceFile",
     "expand_sources",
     "read_chunks",
+    "read_frames",
     "scan",
 ]
 
@@ -160,13 +163,121 @@ def scan(source: SourceFile, index: int) -> pl.LazyFrame:
     )
 
 
+def read_frames(
+    source: SourceFile,
+    index: int,
+    plan: Callable[[pl.LazyFrame], pl.LazyFrame],
+    chunk_rows: int,
+) -> Iterator[pl.DataFrame]:
+    """Run ``plan`` over ``source`` chunk by chunk; read errors become one-line
+    ``InputError``s naming the file (and, for CSV, the row near which it happened).
+
+    CSV is cut into byte blocks on record boundaries and each block is parsed by polars'
+    in-memory reader: memory stays a few blocks whatever the file size (polars' streaming CSV
+    reader holds several hundred MB, more for larger files). Parquet is read by the streaming
+    engine, which is bounded by its row groups.
+    """
+    if source.kind == "parquet":
+        yield from read_chunks(source, plan(scan(source, index)), chunk_rows)
+        return
+    yield from _one_ahead(_csv_frames(source, index, plan))
+
+
+def _csv_frames(
+    source: SourceFile, index: int, plan: Callable[[pl.LazyFrame], pl.LazyFrame]
+) -> Iterator[pl.DataFrame]:
+    first_row = 1
+    for block in _csv_blocks(source.path):
+        try:
+            frame = pl.read_csv(
+                block,
+                has_header=True,
+                new_columns=list(source.columns),
+                infer_schema=False,  # every value stays the exact text of the file
+                encoding="utf8",
+                raise_if_empty=False,
+            )
+        except pl.exceptions.PolarsError as exc:
+            where = f"{source.path}, row {first_row:,} or after"
+            raise InputError(f"{where}: {_describe_read_error(exc)}") from exc
+        rows = frame.with_row_index(ROW_COL, offset=first_row).with_columns(
+            pl.lit(index, dtype=pl.UInt32).alias(SRC_COL)
+        )
+        first_row += frame.height
+        yield plan(rows.lazy()).collect()
+
+
+_END = object()
+
+
+def _one_ahead(frames: Iterator[pl.DataFrame]) -> Iterator[pl.DataFrame]:
+    """Make the next frame in a worker thread while the caller uses this one (polars
+    releases the GIL): parsing and encoding overlap with batching, one block of memory more."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="uploader-read") as pool:
+        pending = pool.submit(next, frames, _END)
+        while (frame := pending.result()) is not _END:
+            pending = pool.submit(next, frames, _END)
+            yield frame  # type: ignore[misc]
+
+
 def read_chunks(source: SourceFile, plan: pl.LazyFrame, chunk_rows: int) -> Iterator[pl.DataFrame]:
-    """Run ``plan`` (a query over ``source``) in chunks; read errors become one-line
-    ``InputError``s naming the file."""
+    """Run the streaming ``plan`` (a query over ``source``) in chunks; read errors become
+    one-line ``InputError``s naming the file. Prefer ``read_frames`` for whole passes."""
     try:
         yield from plan.collect_batches(chunk_size=chunk_rows)
     except pl.exceptions.PolarsError as exc:
         raise InputError(f"{source.path}: {_describe_read_error(exc)}") from exc
+
+
+CSV_BLOCK_BYTES = 8 << 20
+
+
+def _csv_blocks(path: Path) -> Iterator[bytes]:
+    """The CSV file as blocks of about ``CSV_BLOCK_BYTES``, each the header line followed by
+    whole records: a block ends on a newline preceded by an even number of quote characters
+    (RFC 4180 doubles quotes inside quoted fields, so the parity is exact). Repeating the
+    header makes each block parse exactly as the whole file would (same width, same names)."""
+    with path.open("rb") as handle:
+        header, carry = _read_header(handle)
+        while True:
+            data = handle.read(CSV_BLOCK_BYTES)
+            buffer = carry + data if carry else data
+            if not data:
+                if buffer.strip():
+                    yield header + buffer
+                return
+            cut = _last_record_end(buffer)
+            if cut < 0:  # one record longer than a block: read on
+                carry = buffer
+                continue
+            yield header + buffer[: cut + 1]
+            carry = buffer[cut + 1 :]
+
+
+def _last_record_end(buffer: bytes) -> int:
+    """Index of the last newline outside quotes, or -1."""
+    quotes = buffer.count(b'"')
+    end = len(buffer)
+    while (newline := buffer.rfind(b"\n", 0, end)) >= 0:
+        quotes -= buffer.count(b'"', newline, end)
+        if quotes % 2 == 0:
+            return newline
+        end = newline
+    return -1
+
+
+def _read_header(handle: IO[bytes]) -> tuple[bytes, bytes]:
+    """Consume the header record: (the header line with its newline, what was read past it)."""
+    buffer = b""
+    while chunk := handle.read(1 << 16):
+        buffer += chunk
+        quotes, start = 0, 0
+        while (newline := buffer.find(b"\n", start)) >= 0:
+            quotes += buffer.count(b'"', start, newline)
+            if quotes % 2 == 0:
+                return buffer[: newline + 1], buffer[newline + 1 :]
+            start = newline + 1
+    return buffer + b"\n", b""
 
 
 def _describe_read_error(exc: Exception) -> str:
