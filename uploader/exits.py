@@ -16,6 +16,7 @@ __all__ = [
     "EXIT_FAILED",
     "EXIT_HELP",
     "EXIT_INTERRUPTED",
+    "EXIT_NOT_YET",
     "EXIT_OK",
     "EXIT_USAGE",
     "exit_code_for",
@@ -26,6 +27,7 @@ EXIT_OK = 0  # every valid row acknowledged (or: the check passed)
 EXIT_FAILED = 1  # some batches failed permanently
 EXIT_USAGE = 2  # usage, config or input error: nothing was sent
 EXIT_AUTH = 3  # the token was rejected: the run stopped, resumable
+EXIT_NOT_YET = 4  # report/status: nothing failed, but Target is still processing
 EXIT_INTERRUPTED = 130  # SIGINT/SIGTERM: stopped cleanly, resumable
 
 EXIT_HELP = """\b

@@ -23,14 +23,12 @@ from typing import Any
 import polars as pl
 
 from uploader.errors import LedgerError
-from uploader.exits import EXIT_FAILED, EXIT_OK
+from uploader.exits import EXIT_FAILED, EXIT_NOT_YET, EXIT_OK
 from uploader.ledger import LedgerState
 from uploader.status import StatusReport, status_report
 from uploader.verify import VerifySummary, verification_summary
 
-__all__ = ["EXIT_NOT_YET", "RunReport", "build_report", "rejects_by_reason"]
-
-EXIT_NOT_YET = 4  # nothing failed, but Target is still processing (or was not asked yet)
+__all__ = ["RunReport", "build_report", "rejects_by_reason"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -17,9 +17,8 @@ from uploader.commands.auth_options import (
 )
 from uploader.commands.upload import report
 from uploader.engine import UploadConfig
-from uploader.exits import EXIT_FAILED, EXIT_OK, handle_errors
+from uploader.exits import EXIT_FAILED, EXIT_NOT_YET, EXIT_OK, handle_errors
 from uploader.ratelimit import parse_rate
-from uploader.report import EXIT_NOT_YET
 from uploader.status import (
     DEFAULT_POLL_CONCURRENCY,
     DEFAULT_STATUS_RATE,
