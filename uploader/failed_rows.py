@@ -24,7 +24,7 @@ from uploader.encode import Encoder
 from uploader.errors import InputError, LedgerError
 from uploader.ledger import LedgerState
 from uploader.reproduce import body_frame, producer_from_ledger, reproduce
-from uploader.source import ROW_COL, SRC_COL, read_chunks, scan
+from uploader.source import ROW_COL, SRC_COL, read_frames
 
 __all__ = ["FailedRows", "not_landed", "write_failed_rows"]
 
@@ -89,7 +89,7 @@ def write_failed_rows(state: LedgerState, ledger: Path, out: Path) -> FailedRows
     for index, source in enumerate(sources):
         rows = sorted(row for src, row in refs if src == index)
         reject_rows = pl.Series("rows", rows, dtype=pl.UInt32)
-        for chunk in read_chunks(source, scan(source, index), producer.spec.chunk_rows):
+        for chunk in read_frames(source, index, _as_read, producer.spec.chunk_rows):
             id_col = column_map.id_source
             (encode,) = encoder.exprs(chunk.select(id_col), [id_col])
             keep = chunk.with_columns(encode.alias(_ENC_ID)).filter(
@@ -111,3 +111,7 @@ def write_failed_rows(state: LedgerState, ledger: Path, out: Path) -> FailedRows
     except OSError as exc:
         raise InputError(f"{out}: cannot write ({exc.strerror})") from exc
     return FailedRows(path=out, rows=frame.height, batches=tuple(recovered), rejects=len(refs))
+
+
+def _as_read(frame: pl.LazyFrame) -> pl.LazyFrame:
+    return frame

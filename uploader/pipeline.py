@@ -171,17 +171,17 @@ class Producer:
         want_dups = self.spec.duplicates != "off"
         hashes: list[np.ndarray] = []
         total = 0
-        for index, source in enumerate(self.sources):
+        for source in self.sources:
             exprs = [id_hash(columns.id_source)] if want_dups else []
             if source.kind == "csv":  # every column, or polars skips parsing the others
                 exprs.append(
                     pl.sum_horizontal(pl.col(source.columns).str.len_bytes()).alias(LEN_COL)
                 )
             if not exprs:  # Parquet without duplicate detection: typed, nothing to check
-                total += scan(source, index).select(pl.len()).collect().item()
+                total += scan(source).select(pl.len()).collect().item()
                 continue
             # One streaming pass: twice as fast as the block reader, and it holds no bodies.
-            for chunk in read_chunks(source, scan(source, index).select(exprs), 100_000):
+            for chunk in read_chunks(source, scan(source).select(exprs), 100_000):
                 total += chunk.height
                 if want_dups:
                     hashes.append(chunk.to_series(0).to_numpy())

@@ -143,8 +143,9 @@ def render_expr(name: str, dtype: pl.DataType) -> pl.Expr:
     return col.cast(pl.String)
 
 
-def scan(source: SourceFile, index: int) -> pl.LazyFrame:
-    """A lazy frame of ``source`` with all columns as text plus ``__src`` and ``__row``."""
+def scan(source: SourceFile) -> pl.LazyFrame:
+    """A lazy frame of ``source`` with all columns as text (no row numbers: a row index in a
+    streaming plan makes polars hold rows back in order, and memory grows with the file)."""
     if source.kind == "csv":
         frame = pl.scan_csv(
             source.path,
@@ -158,7 +159,11 @@ def scan(source: SourceFile, index: int) -> pl.LazyFrame:
         frame = pl.scan_parquet(source.path)
         schema = frame.collect_schema()
         frame = frame.select(render_expr(name, dtype).alias(name) for name, dtype in schema.items())
-    return frame.with_row_index(ROW_COL, offset=1).with_columns(
+    return frame
+
+
+def _numbered(frame: pl.DataFrame, index: int, first_row: int) -> pl.DataFrame:
+    return frame.with_row_index(ROW_COL, offset=first_row).with_columns(
         pl.lit(index, dtype=pl.UInt32).alias(SRC_COL)
     )
 
@@ -174,13 +179,25 @@ def read_frames(
 
     CSV is cut into byte blocks on record boundaries and each block is parsed by polars'
     in-memory reader: memory stays a few blocks whatever the file size (polars' streaming CSV
-    reader holds several hundred MB, more for larger files). Parquet is read by the streaming
-    engine, which is bounded by its row groups.
+    reader holds several hundred MB, more for larger files). Parquet chunks come from the
+    streaming engine. Either way the next chunk is made while the caller uses this one.
     """
     if source.kind == "parquet":
-        yield from read_chunks(source, plan(scan(source, index)), chunk_rows)
-        return
-    yield from _one_ahead(_csv_frames(source, index, plan))
+        yield from _one_ahead(_parquet_frames(source, index, plan, chunk_rows))
+    else:
+        yield from _one_ahead(_csv_frames(source, index, plan))
+
+
+def _parquet_frames(
+    source: SourceFile, index: int, plan: Callable[[pl.LazyFrame], pl.LazyFrame], chunk_rows: int
+) -> Iterator[pl.DataFrame]:
+    # The streaming engine reads Parquet in flat memory as long as the plan it runs is a
+    # plain scan: rows are numbered and the plan run here, chunk by chunk.
+    first_row = 1
+    for chunk in read_chunks(source, scan(source), chunk_rows):
+        numbered = _numbered(chunk, index, first_row)
+        first_row += chunk.height
+        yield plan(numbered.lazy()).collect()
 
 
 def _csv_frames(
@@ -200,11 +217,9 @@ def _csv_frames(
         except pl.exceptions.PolarsError as exc:
             where = f"{source.path}, row {first_row:,} or after"
             raise InputError(f"{where}: {_describe_read_error(exc)}") from exc
-        rows = frame.with_row_index(ROW_COL, offset=first_row).with_columns(
-            pl.lit(index, dtype=pl.UInt32).alias(SRC_COL)
-        )
+        numbered = _numbered(frame, index, first_row)
         first_row += frame.height
-        yield plan(rows.lazy()).collect()
+        yield plan(numbered.lazy()).collect()
 
 
 _END = object()
