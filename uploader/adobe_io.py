@@ -8,16 +8,15 @@ token stops working at once). Both base URLs are settings so the mock can serve 
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
 import aiohttp
 import orjson
 
 from uploader.errors import AuthError, ConfigError, RemoteError, TransportError
 from uploader.secret import Secret
+from uploader.transport import refuse_cleartext
 
 __all__ = [
     "DEFAULT_ADMIN_URL",
@@ -57,7 +56,7 @@ class AdobeIOCredentials:
         if "/" in self.tenant:
             raise ConfigError(f"Adobe I/O: tenant {self.tenant!r} must be a name, not a path")
         for name, url in (("--ims-url", self.ims_url), ("--admin-url", self.admin_url)):
-            _check_url(name, url)
+            refuse_cleartext(url, option=name, secret="Adobe I/O credentials")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -167,24 +166,3 @@ async def _call(
     if not isinstance(body, dict):
         raise RemoteError(f"{what}: unexpected answer")
     return body
-
-
-def _check_url(name: str, url: str) -> None:
-    """The client secret and IMS token go over https, or plain http to this machine only."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(f"{name} {url!r}: expected an http(s)://host URL")
-    if parts.scheme == "http" and not _is_loopback(parts.hostname):
-        raise ConfigError(
-            f"{name} {url}: refusing to send Adobe I/O credentials over plain http to a "
-            "non-loopback host; use https"
-        )
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import ipaddress
 import random
 import time
 from collections.abc import Awaitable, Callable, Iterable
@@ -43,7 +42,13 @@ from uploader.ledger import Ledger, LedgerState, read_ledger
 from uploader.ratelimit import RateLimit, RateLimiter
 from uploader.response import parse_status
 from uploader.retry import RetryPolicy, retry_delay
-from uploader.transport import AiohttpTransport, HttpAnswer, Transport, auth_headers
+from uploader.transport import (
+    AiohttpTransport,
+    HttpAnswer,
+    Transport,
+    auth_headers,
+    is_loopback_host,
+)
 
 __all__ = [
     "DEFAULT_POLL_INTERVAL",
@@ -223,19 +228,12 @@ def token_allowed(url: str, endpoint: str | None) -> bool:
     run's own endpoint host, or to this machine (the mock)."""
     parts = urlsplit(url)
     host = (parts.hostname or "").lower()
-    if host == "localhost" or _is_loopback_ip(host):
+    if is_loopback_host(host):
         return True
     if parts.scheme != "https":
         return False
     endpoint_host = (urlsplit(endpoint).hostname or "").lower() if endpoint else ""
     return host == endpoint_host or host.endswith(TARGET_EDGE_SUFFIX)
-
-
-def _is_loopback_ip(host: str) -> bool:
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def classify_answer(answer: HttpAnswer) -> tuple[str, Any]:

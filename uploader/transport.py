@@ -30,6 +30,8 @@ __all__ = [
     "Transport",
     "auth_headers",
     "check_endpoint",
+    "is_loopback_host",
+    "refuse_cleartext",
     "submit_outcome",
 ]
 
@@ -146,18 +148,32 @@ def _auth_message(status: int, detail: str = "") -> str:
 
 def check_endpoint(url: str, token: Secret | None) -> None:
     """Refuse to send a token in clear text to anything but this machine."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(f"--endpoint {url!r}: expected an http(s)://host URL")
-    if token and parts.scheme == "http" and not _is_loopback(parts.hostname):
+    if token:
+        refuse_cleartext(url, option="--endpoint", secret="the profile token")
+    else:
+        _require_http_url(url, "--endpoint")
+
+
+def refuse_cleartext(url: str, *, option: str, secret: str) -> None:
+    """``url`` must be https, or plain http to this machine only: ``secret`` goes there."""
+    host = _require_http_url(url, option)
+    if urlsplit(url).scheme == "http" and not is_loopback_host(host):
         raise ConfigError(
-            f"--endpoint {url}: refusing to send the profile token over plain http to a "
-            "non-loopback host; use https"
+            f"{option} {url}: refusing to send {secret} over plain http to a non-loopback "
+            "host; use https"
         )
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
+def _require_http_url(url: str, option: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"{option} {url!r}: expected an http(s)://host URL")
+    return parts.hostname
+
+
+def is_loopback_host(host: str) -> bool:
+    """``localhost`` or a loopback address (127.0.0.0/8, ::1): this machine."""
+    if host.lower() == "localhost":
         return True
     try:
         return ipaddress.ip_address(host).is_loopback
