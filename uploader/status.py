@@ -33,7 +33,6 @@ from uploader.errors import (
     AuthError,
     ConfigError,
     RemoteError,
-    ServerError,
     Throttled,
     TransportError,
     UploaderError,
@@ -48,6 +47,7 @@ from uploader.transport import (
     Transport,
     auth_headers,
     is_loopback_host,
+    raise_for_refusal,
 )
 
 __all__ = [
@@ -240,16 +240,11 @@ def classify_answer(answer: HttpAnswer) -> tuple[str, Any]:
     """``("status", StatusResult)``, ``("gone", message)``; raises ``AuthError`` and the
     transient ``Throttled``/``ServerError`` (retried by the caller)."""
     code = answer.status
-    if code in (401, 403):
-        raise AuthError(
-            f"Target refused the profile token for batchStatus (HTTP {code}): it has expired "
-            "or was regenerated; run again with a valid token",
-            status=code,
-        )
-    if code in (429, 503):
-        raise Throttled(f"throttled (HTTP {code})", status=code, retry_after=answer.retry_after)
-    if code >= 500:
-        raise ServerError(f"server error (HTTP {code})", status=code)
+    raise_for_refusal(
+        answer,
+        f"Target refused the profile token for batchStatus (HTTP {code}): it has expired "
+        "or was regenerated; run again with a valid token",
+    )
     if code in (404, 410):
         return "gone", f"status no longer available (HTTP {code})"
     if code != 200:

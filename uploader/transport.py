@@ -31,6 +31,7 @@ __all__ = [
     "auth_headers",
     "check_endpoint",
     "is_loopback_host",
+    "raise_for_refusal",
     "refuse_cleartext",
     "submit_outcome",
 ]
@@ -111,6 +112,19 @@ def auth_headers(token: Secret | None) -> dict[str, str]:
     return {"Authorization": f"Bearer {token.reveal()}"} if token else {}
 
 
+def raise_for_refusal(answer: HttpAnswer, auth_message: str) -> None:
+    """Raise for answers that refuse the call rather than answer it, the same for every
+    Target API: 401/403 ``AuthError(auth_message)``; 429/503 ``Throttled`` and other 5xx
+    ``ServerError`` (both transient)."""
+    status = answer.status
+    if status in (401, 403):
+        raise AuthError(auth_message, status=status)
+    if status in (429, 503):
+        raise Throttled(f"throttled (HTTP {status})", status=status, retry_after=answer.retry_after)
+    if status >= 500:
+        raise ServerError(f"server error (HTTP {status})", status=status)
+
+
 def submit_outcome(answer: HttpAnswer) -> SubmitResult:
     """The batch's fate from Target's answer; raises for anything that is not a verdict.
 
@@ -119,12 +133,7 @@ def submit_outcome(answer: HttpAnswer) -> SubmitResult:
     429/503 ``Throttled``; other 5xx and unreadable bodies ``ServerError`` (transient).
     """
     status = answer.status
-    if status in (401, 403):
-        raise AuthError(_auth_message(status), status=status)
-    if status in (429, 503):
-        raise Throttled(f"throttled (HTTP {status})", status=status, retry_after=answer.retry_after)
-    if status >= 500:
-        raise ServerError(f"server error (HTTP {status})", status=status)
+    raise_for_refusal(answer, _auth_message(status))
     if status != 200:
         snippet = answer.body[:200].decode("utf-8", errors="replace")
         raise BatchRejected(f"HTTP {status}: {snippet}", status=status)

@@ -66,7 +66,13 @@ from uploader.ratelimit import RateLimit, RateLimiter
 from uploader.reproduce import body_frame, producer_from_ledger, reproduce
 from uploader.retry import RetryPolicy, retry_delay
 from uploader.status import first_error
-from uploader.transport import AiohttpTransport, HttpAnswer, Transport, auth_headers
+from uploader.transport import (
+    AiohttpTransport,
+    HttpAnswer,
+    Transport,
+    auth_headers,
+    raise_for_refusal,
+)
 
 __all__ = [
     "DEFAULT_SAMPLE",
@@ -311,16 +317,11 @@ def _found(body: bytes, mode: Any) -> dict[str, tuple[str, float | None]]:
 
 def _answer(answer: HttpAnswer, mode: Any) -> dict[str, tuple[str, float | None]] | None:
     code = answer.status
-    if code in (401, 403):
-        raise AuthError(
-            f"Target refused the profile token for the profile fetch (HTTP {code}): it has "
-            "expired or was regenerated; run again with a valid token",
-            status=code,
-        )
-    if code in (429, 503):
-        raise Throttled(f"throttled (HTTP {code})", status=code, retry_after=answer.retry_after)
-    if code >= 500:
-        raise ServerError(f"server error (HTTP {code})", status=code)
+    raise_for_refusal(
+        answer,
+        f"Target refused the profile token for the profile fetch (HTTP {code}): it has "
+        "expired or was regenerated; run again with a valid token",
+    )
     if code == 404:
         return None
     if code != 200:
