@@ -140,7 +140,8 @@ class _Run:
         self.sleep = sleep
         self.rng = rng
         self.progress = progress
-        self.summary = RunSummary(ledger=str(config.ledger))
+        rejects = producer.rejects.path if producer.rejects is not None else None
+        self.summary = RunSummary(ledger=str(config.ledger), rejects=str(rejects or ""))
         self.latencies: list[float] = []
         self.limiter = RateLimiter(config.rate, clock, sleep) if config.rate else None
         # One batch waiting is enough to keep the senders busy; every extra one is up to

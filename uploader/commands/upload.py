@@ -201,7 +201,6 @@ def run_upload(
         summary = asyncio.run(
             upload(config, producer, tokens, progress=make_progress(quiet), handle_signals=True)
         )
-    summary.rejects = str(rejects_path)
     config.ledger.with_name("summary.json").write_bytes(
         orjson.dumps(summary.to_dict(), option=orjson.OPT_INDENT_2)
     )
