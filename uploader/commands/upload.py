@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import os
+from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +18,7 @@ from uploader.commands.auth_options import token_source_options, tokens_from_opt
 from uploader.commands.inputs import config_option, input_options, spec_from_options
 from uploader.commands.validate import plan_lines
 from uploader.engine import DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT, UploadConfig, upload
-from uploader.errors import ConfigError
+from uploader.errors import ConfigError, UploaderError
 from uploader.exits import EXIT_HELP, EXIT_OK, handle_errors
 from uploader.pipeline import InputSpec, Producer, write_dry_run
 from uploader.progress import make_progress
@@ -26,6 +28,8 @@ from uploader.retry import DEFAULT_MAX_RETRIES, DEFAULT_RETRY_MAX_WAIT, RetryPol
 from uploader.summary import RunSummary
 
 __all__ = ["report", "run_upload", "upload_command"]
+
+EARLY_POLL_SECONDS = 10.0  # with --wait: poll acknowledged batches this often while sending
 
 
 @click.command("upload", epilog=EXIT_HELP)
@@ -126,8 +130,9 @@ __all__ = ["report", "run_upload", "upload_command"]
 @click.option(
     "--wait",
     is_flag=True,
-    help="After sending, poll Target's batchStatus until every batch is complete or stuck "
-    "(as `uploader status --watch`); the exit code then also says whether it landed.",
+    help="Poll Target's batchStatus every 10 s while sending (Target keeps only its last ~10 "
+    "statuses), then until every batch is complete or stuck (as `uploader status --watch`); "
+    "the exit code then also says whether it landed.",
 )
 @click.option(
     "--wait-timeout",
@@ -181,7 +186,8 @@ def upload_command(**options: Any) -> None:
         resume=options["resume"],
         ca_bundle=options["ca_bundle"],
     )
-    summary = run_upload(config, spec, tokens, quiet=quiet or as_json)
+    poll_every = EARLY_POLL_SECONDS if wait else None
+    summary = run_upload(config, spec, tokens, quiet=quiet or as_json, poll_every=poll_every)
     if wait:
         from uploader.commands.status import wait_for_target
 
@@ -191,20 +197,48 @@ def upload_command(**options: Any) -> None:
 
 
 def run_upload(
-    config: UploadConfig, spec: InputSpec, tokens: TokenProvider, *, quiet: bool
+    config: UploadConfig,
+    spec: InputSpec,
+    tokens: TokenProvider,
+    *,
+    quiet: bool,
+    poll_every: float | None = None,
 ) -> RunSummary:
-    """Run one upload with its rejects file and summary.json beside the ledger."""
+    """Run one upload with its rejects file and summary.json beside the ledger; with
+    ``poll_every``, also ask Target for the status of acknowledged batches every so many
+    seconds while sending (Target keeps only its last ~10 statuses)."""
     rejects_path = config.ledger.with_name("rejects.csv")
     # A resumed run re-reads the input: its rejects file is rewritten identically.
     with RejectsWriter(rejects_path) as rejects:
         producer = Producer(spec, rejects=rejects)
+        sending = upload(
+            config, producer, tokens, progress=make_progress(quiet), handle_signals=True
+        )
         summary = asyncio.run(
-            upload(config, producer, tokens, progress=make_progress(quiet), handle_signals=True)
+            sending if poll_every is None else _polling_while(sending, config, tokens, poll_every)
         )
     config.ledger.with_name("summary.json").write_bytes(
         orjson.dumps(summary.to_dict(), option=orjson.OPT_INDENT_2)
     )
     return summary
+
+
+async def _polling_while(
+    sending: Coroutine[Any, Any, RunSummary],
+    config: UploadConfig,
+    tokens: TokenProvider,
+    every: float,
+) -> RunSummary:
+    """Run the upload; meanwhile poll the batches it has acknowledged so far (one round every
+    ``every`` seconds, appended to the same ledger). A failed round is left to the final
+    ``--wait`` poll, which reports; the upload alone decides how the run ends."""
+    from uploader.status import poll_statuses
+
+    task = asyncio.create_task(sending)
+    while not (await asyncio.wait({task}, timeout=every))[0]:
+        with contextlib.suppress(UploaderError):
+            await poll_statuses(config.ledger, tokens, call_timeout=60.0)
+    return task.result()
 
 
 def report(summary: RunSummary, as_json: bool) -> None:

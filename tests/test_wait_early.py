@@ -1,0 +1,51 @@
+"""`upload --wait` polls while sending: with Target keeping only a few statuses, batches
+polled only after the last send come back unknown; polled early, they are all seen."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from test_upload_e2e import tricky_csv
+
+from uploader.auth import StaticToken
+from uploader.batcher import BatchLimits
+from uploader.commands.upload import run_upload
+from uploader.engine import UploadConfig
+from uploader.ledger import read_ledger
+from uploader.mock import FaultConfig, MockConfig, run_mock_in_thread
+from uploader.pipeline import InputSpec
+from uploader.secret import Secret
+from uploader.status import poll_statuses
+
+
+def statuses_after(tmp_path: Path, poll_every: float | None) -> dict[str, int]:
+    tmp_path.mkdir()
+    source = tricky_csv(tmp_path / "t.csv", 400)
+    ledger = tmp_path / "run" / "ledger.jsonl"
+    slow = FaultConfig(latency=0.05)
+    config = MockConfig(client_code="demo", rate_limit=None, faults=slow, status_retention=3)
+    with run_mock_in_thread(config) as mock:
+        tokens = StaticToken(Secret(mock.token), "mock")
+        upload = UploadConfig(
+            client_code="demo", endpoint=mock.base_url, ledger=ledger, rate=None, concurrency=1
+        )
+        spec = InputSpec(sources=(source,), limits=BatchLimits(rows=20))
+        summary = run_upload(upload, spec, tokens, quiet=True, poll_every=poll_every)
+        assert summary.exit_code == 0
+        asyncio.run(poll_statuses(ledger, tokens))  # the final round --wait does
+    counts: dict[str, int] = {}
+    for record in read_ledger(ledger).statuses.values():
+        counts[record["status"]] = counts.get(record["status"], 0) + 1
+    return counts
+
+
+def test_polling_while_sending_sees_every_batch_before_target_forgets_it(tmp_path: Path) -> None:
+    early = statuses_after(tmp_path / "early", poll_every=0.1)
+    assert early.get("unknown", 0) == 0 and early.get("complete", 0) >= 19
+
+
+def test_polling_only_at_the_end_loses_the_early_batches(tmp_path: Path) -> None:
+    """The control: the same run without early polls (what --wait used to do)."""
+    late = statuses_after(tmp_path / "late", poll_every=None)
+    assert late.get("unknown", 0) >= 15
