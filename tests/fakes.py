@@ -20,8 +20,8 @@ OK_XML = (
 class FakeClock:
     """``clock()`` and ``sleep()`` sharing a virtual time; ``sleep`` records and advances."""
 
-    def __init__(self) -> None:
-        self.now = 0.0
+    def __init__(self, start: float = 0.0) -> None:
+        self.now = start
         self.sleeps: list[float] = []
 
     def __call__(self) -> float:

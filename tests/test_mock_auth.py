@@ -3,31 +3,16 @@ regeneration invalidating the old token, the IMS + Admin API flow, the admin hoo
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 import aiohttp
 import defusedxml.ElementTree as ET
+from fakes import FakeClock
+from mock_helpers import CLOCK_START, serve
 
-from uploader.mock import MockConfig, MockTarget
+from uploader.mock import MockTarget
 
 BODY = b"batch=thirdPartyId,a\ncrm-1,x\n"
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@asynccontextmanager
-async def serve(**options: Any) -> AsyncIterator[tuple[MockTarget, aiohttp.ClientSession]]:
-    config = MockConfig(**{"rate_limit": None, **options})
-    async with MockTarget(config) as mock, aiohttp.ClientSession() as http:
-        yield mock, http
 
 
 async def bulk(
@@ -80,7 +65,7 @@ async def test_status_and_profile_fetch_need_the_token_too() -> None:
 
 
 async def test_token_expires_after_its_ttl() -> None:
-    clock = FakeClock()
+    clock = FakeClock(CLOCK_START)
     async with serve(token_ttl=100.0, clock=clock) as (mock, http):
         clock.now += 99.9
         assert (await bulk(mock, http, bearer(mock.token)))[0] == 200
@@ -181,7 +166,7 @@ async def test_ims_refuses_bad_credentials_and_admin_api_checks_its_headers() ->
 
 
 async def test_ims_token_itself_expires() -> None:
-    clock = FakeClock()
+    clock = FakeClock(CLOCK_START)
     async with serve(clock=clock) as (mock, http):
         _, ims = await ims_token(mock, http, "demo-client-secret")
         clock.now += 86_400.0

@@ -4,33 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from typing import Any
 from xml.etree.ElementTree import ParseError
 
 import aiohttp
 import defusedxml.ElementTree as ET
 import pytest
+from fakes import FakeClock
+from mock_helpers import CLOCK_START
+from mock_helpers import serve_open as serve
 
 from uploader.mock import FaultConfig, MockConfig, MockTarget
 
 BODY = b"batch=thirdPartyId,a\ncrm-1,x\ncrm-2,y\n"
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@asynccontextmanager
-async def serve(**options: Any) -> AsyncIterator[tuple[MockTarget, aiohttp.ClientSession]]:
-    config = MockConfig(**{"require_auth": False, "rate_limit": None, **options})
-    async with MockTarget(config) as mock, aiohttp.ClientSession() as http:
-        yield mock, http
 
 
 async def post(mock: MockTarget, http: aiohttp.ClientSession) -> tuple[int, str]:
@@ -39,7 +24,7 @@ async def post(mock: MockTarget, http: aiohttp.ClientSession) -> tuple[int, str]
 
 
 async def test_throttle_is_a_sliding_window_and_refused_calls_do_not_count() -> None:
-    clock = FakeClock()
+    clock = FakeClock(CLOCK_START)
     async with serve(rate_limit=(3, 60.0), clock=clock) as (mock, http):
         codes = [(await post(mock, http))[0] for _ in range(3)]  # t = 0
         clock.now += 30.0
@@ -56,7 +41,7 @@ async def test_throttle_is_a_sliding_window_and_refused_calls_do_not_count() -> 
 
 
 async def test_default_rate_limit_is_50_per_minute() -> None:
-    clock = FakeClock()
+    clock = FakeClock(CLOCK_START)
     async with serve(rate_limit=MockConfig().rate_limit, clock=clock) as (mock, http):
         codes = [(await post(mock, http))[0] for _ in range(51)]
     assert codes.count(200) == 50 and codes[-1] == 503

@@ -6,32 +6,17 @@ from __future__ import annotations
 import io
 import json
 import re
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 import defusedxml.ElementTree as ET
 import pytest
+from fakes import FakeClock
+from mock_helpers import CLOCK_START
+from mock_helpers import serve_open as serve
 from yarl import URL
 
-from uploader.mock import MockConfig, MockTarget
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@asynccontextmanager
-async def serve(**options: Any) -> AsyncIterator[tuple[MockTarget, aiohttp.ClientSession]]:
-    config = MockConfig(**{"require_auth": False, "rate_limit": None, **options})
-    async with MockTarget(config) as mock, aiohttp.ClientSession() as http:
-        yield mock, http
+from uploader.mock import MockTarget
 
 
 def xml(text: str) -> dict[str, str | None]:
@@ -89,7 +74,7 @@ async def test_empty_and_too_large_answers() -> None:
 
 
 async def test_status_is_incomplete_until_the_delay_then_complete_with_details() -> None:
-    clock = FakeClock()
+    clock = FakeClock(CLOCK_START)
     async with serve(status_delay=30.0, clock=clock) as (mock, http):
         body = b"batch=thirdPartyId,a\ncrm-1,x\ncrm-2,y,extra\n%2Fbad,z\ncrm-3,w\n"
         _, answer = await submit(mock, http, body)
