@@ -8,12 +8,12 @@ never on how the rows were chunked on the way in: same input â†’ same batches â†
 
 from __future__ import annotations
 
-import hashlib
 import io
 from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
+import xxhash
 
 from uploader.errors import ConfigError
 from uploader.model import Batch, RowRef
@@ -130,6 +130,6 @@ class Batcher:
 
 
 def content_hash(body: bytes) -> str:
-    """Identity of a body for --resume: SHA-1 (not for security; ~2x faster than SHA-256
-    here, and hashing is a visible share of the producer's time)."""
-    return hashlib.sha1(body, usedforsecurity=False).hexdigest()
+    """Identity of a body for --resume: XXH3-128, 32 hex digits. Not for security (nobody
+    forges our own bodies); SHA-1 cost 0.25 s of CPU per 2M rows, XXH3 0.02 s."""
+    return xxhash.xxh3_128_hexdigest(body)

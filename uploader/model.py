@@ -29,7 +29,7 @@ class Batch:
     seq: int  # 1-based position in the run
     body: bytes  # exact request body: b"batch=" + header line + "\n" + one line per profile
     rows: int  # profiles (lines after the header)
-    content_hash: str  # sha256 hex of ``body``
+    content_hash: str  # XXH3-128 hex of ``body`` (batcher.content_hash)
     first: RowRef  # first and last source row in the batch (rows need not be contiguous:
     last: RowRef  # rejected rows are skipped and merged duplicates come at the end)
 

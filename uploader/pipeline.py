@@ -25,10 +25,9 @@ from uploader.source import (
     ROW_COL,
     SRC_COL,
     SourceFile,
+    check_frames,
     expand_sources,
-    read_chunks,
     read_frames,
-    scan,
 )
 from uploader.validate import (
     LEN_COL,
@@ -172,16 +171,7 @@ class Producer:
         hashes: list[np.ndarray] = []
         total = 0
         for source in self.sources:
-            exprs = [id_hash(columns.id_source)] if want_dups else []
-            if source.kind == "csv":  # every column, or polars skips parsing the others
-                exprs.append(
-                    pl.sum_horizontal(pl.col(source.columns).str.len_bytes()).alias(LEN_COL)
-                )
-            if not exprs:  # Parquet without duplicate detection: typed, nothing to check
-                total += scan(source).select(pl.len()).collect().item()
-                continue
-            # One streaming pass: twice as fast as the block reader, and it holds no bodies.
-            for chunk in read_chunks(source, scan(source).select(exprs), 100_000):
+            for chunk in check_frames(source, [id_hash(columns.id_source)], self.spec.chunk_rows):
                 total += chunk.height
                 if want_dups:
                     hashes.append(chunk.to_series(0).to_numpy())
@@ -197,9 +187,9 @@ class Producer:
         """Chunks of ``__src, __row, __id`` (raw id), ``[__dup]``, the encoded columns under
         their Target names (id first), ``__reason`` (id problems) and ``__len``.
 
-        In default mode the encoding runs inside the lazy scan, so polars' streaming engine
-        overlaps reading and encoding on all cores; strict mode needs each chunk's
-        non-ASCII characters first, so it encodes chunk by chunk.
+        In default mode the encoding is part of each chunk's plan, made in the reader's
+        worker thread while the previous chunk is batched; strict mode needs each chunk's
+        non-ASCII characters first, so it encodes afterwards.
         """
         names = columns.target_names
         renamed = [pl.col(s).alias(t) for s, t in zip(columns.source_columns, names, strict=True)]

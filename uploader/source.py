@@ -24,8 +24,8 @@ __all__ = [
     "ROW_COL",
     "SRC_COL",
     "SourceFile",
+    "check_frames",
     "expand_sources",
-    "read_chunks",
     "read_frames",
     "scan",
 ]
@@ -174,35 +174,55 @@ def read_frames(
     plan: Callable[[pl.LazyFrame], pl.LazyFrame],
     chunk_rows: int,
 ) -> Iterator[pl.DataFrame]:
-    """Run ``plan`` over ``source`` chunk by chunk; read errors become one-line
-    ``InputError``s naming the file (and, for CSV, the row near which it happened).
-
-    CSV is cut into byte blocks on record boundaries and each block is parsed by polars'
-    in-memory reader: memory stays a few blocks whatever the file size (polars' streaming CSV
-    reader holds several hundred MB, more for larger files). Parquet chunks come from the
-    streaming engine. Either way the next chunk is made while the caller uses this one.
+    """Run ``plan`` over ``source`` chunk by chunk (rows numbered, ``SRC_COL`` and
+    ``ROW_COL`` added first); read errors become one-line ``InputError``s naming the file
+    (and, for CSV, the row near which it happened). The next chunk is made in a worker
+    thread while the caller uses this one.
     """
     if source.kind == "parquet":
-        yield from _one_ahead(_parquet_frames(source, index, plan, chunk_rows))
+        chunks = _parquet_slices(source, chunk_rows)
     else:
-        yield from _one_ahead(_csv_frames(source, index, plan))
+        chunks = _csv_parsed(source)
+    yield from _one_ahead(
+        plan(_numbered(frame, index, first_row).lazy()).collect() for first_row, frame in chunks
+    )
 
 
-def _parquet_frames(
-    source: SourceFile, index: int, plan: Callable[[pl.LazyFrame], pl.LazyFrame], chunk_rows: int
+def check_frames(
+    source: SourceFile, exprs: Sequence[pl.Expr], chunk_rows: int
 ) -> Iterator[pl.DataFrame]:
-    # The streaming engine reads Parquet in flat memory as long as the plan it runs is a
-    # plain scan: rows are numbered and the plan run here, chunk by chunk.
-    first_row = 1
-    for chunk in read_chunks(source, scan(source), chunk_rows):
-        numbered = _numbered(chunk, index, first_row)
-        first_row += chunk.height
-        yield plan(numbered.lazy()).collect()
+    """``exprs`` evaluated over ``source`` chunk by chunk, for the check pass: every CSV
+    value is parsed (a ragged row or bad UTF-8 anywhere raises here), Parquet reads only the
+    columns ``exprs`` need (its types were checked when it was opened)."""
+    if source.kind == "parquet":
+        chunks = _parquet_slices(source, chunk_rows, exprs)
+    else:
+        chunks = ((row, frame.select(exprs)) for row, frame in _csv_parsed(source))
+    yield from _one_ahead(frame for _, frame in chunks)
 
 
-def _csv_frames(
-    source: SourceFile, index: int, plan: Callable[[pl.LazyFrame], pl.LazyFrame]
-) -> Iterator[pl.DataFrame]:
+def _parquet_slices(
+    source: SourceFile, chunk_rows: int, exprs: Sequence[pl.Expr] | None = None
+) -> Iterator[tuple[int, pl.DataFrame]]:
+    """(first row number, rows) of ``source`` in slices of ``chunk_rows``, each its own
+    small query (optionally just ``exprs``).
+
+    The reader decodes only the row groups a slice touches, so memory stays about one row
+    group; polars' streaming engine reads ahead (~300 MB held for a 2M-row file).
+    """
+    frame = scan(source) if exprs is None else scan(source).select(exprs)
+    try:
+        total = int(pl.scan_parquet(source.path).select(pl.len()).collect().item())
+        for offset in range(0, total, chunk_rows):
+            yield offset + 1, frame.slice(offset, chunk_rows).collect()
+    except pl.exceptions.PolarsError as exc:
+        raise InputError(f"{source.path}: {_describe_read_error(exc)}") from exc
+
+
+def _csv_parsed(source: SourceFile) -> Iterator[tuple[int, pl.DataFrame]]:
+    """(first row number, rows) of a CSV file, one record-aligned block at a time, every
+    value parsed as text: memory stays a few blocks whatever the file size (polars'
+    streaming CSV reader holds several hundred MB, more for larger files)."""
     first_row = 1
     for block in _csv_blocks(source.path):
         try:
@@ -217,9 +237,8 @@ def _csv_frames(
         except pl.exceptions.PolarsError as exc:
             where = f"{source.path}, row {first_row:,} or after"
             raise InputError(f"{where}: {_describe_read_error(exc)}") from exc
-        numbered = _numbered(frame, index, first_row)
+        yield first_row, frame
         first_row += frame.height
-        yield plan(numbered.lazy()).collect()
 
 
 _END = object()
@@ -233,15 +252,6 @@ def _one_ahead(frames: Iterator[pl.DataFrame]) -> Iterator[pl.DataFrame]:
         while (frame := pending.result()) is not _END:
             pending = pool.submit(next, frames, _END)
             yield frame  # type: ignore[misc]
-
-
-def read_chunks(source: SourceFile, plan: pl.LazyFrame, chunk_rows: int) -> Iterator[pl.DataFrame]:
-    """Run the streaming ``plan`` (a query over ``source``) in chunks; read errors become
-    one-line ``InputError``s naming the file. Prefer ``read_frames`` for whole passes."""
-    try:
-        yield from plan.collect_batches(chunk_size=chunk_rows)
-    except pl.exceptions.PolarsError as exc:
-        raise InputError(f"{source.path}: {_describe_read_error(exc)}") from exc
 
 
 CSV_BLOCK_BYTES = 8 << 20
