@@ -13,8 +13,9 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, TypeVar
 
+import numpy as np
 import polars as pl
 
 from uploader.errors import InputError
@@ -224,7 +225,7 @@ def _csv_parsed(source: SourceFile) -> Iterator[tuple[int, pl.DataFrame]]:
     value parsed as text: memory stays a few blocks whatever the file size (polars'
     streaming CSV reader holds several hundred MB, more for larger files)."""
     first_row = 1
-    for block in _csv_blocks(source.path):
+    for block in _one_ahead(_csv_blocks(source.path)):  # cut the next block while parsing
         try:
             frame = pl.read_csv(
                 block,
@@ -242,16 +243,18 @@ def _csv_parsed(source: SourceFile) -> Iterator[tuple[int, pl.DataFrame]]:
 
 
 _END = object()
+T = TypeVar("T")
 
 
-def _one_ahead(frames: Iterator[pl.DataFrame]) -> Iterator[pl.DataFrame]:
-    """Make the next frame in a worker thread while the caller uses this one (polars
-    releases the GIL): parsing and encoding overlap with batching, one block of memory more."""
+def _one_ahead(items: Iterator[T]) -> Iterator[T]:
+    """Make the next item in a worker thread while the caller uses this one (polars
+    releases the GIL): e.g. parsing and encoding overlap with batching, for one item of
+    memory more."""
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="uploader-read") as pool:
-        pending = pool.submit(next, frames, _END)
-        while (frame := pending.result()) is not _END:
-            pending = pool.submit(next, frames, _END)
-            yield frame  # type: ignore[misc]
+        pending = pool.submit(next, items, _END)
+        while (item := pending.result()) is not _END:
+            pending = pool.submit(next, items, _END)
+            yield item  # type: ignore[misc]
 
 
 CSV_BLOCK_BYTES = 8 << 20
@@ -266,25 +269,35 @@ def _csv_blocks(path: Path) -> Iterator[bytes]:
         header, carry = _read_header(handle)
         while True:
             data = handle.read(CSV_BLOCK_BYTES)
-            buffer = carry + data if carry else data
             if not data:
-                if buffer.strip():
-                    yield header + buffer
+                if carry.strip():
+                    yield header + carry
                 return
-            cut = _last_record_end(buffer)
-            if cut < 0:  # one record longer than a block: read on
-                carry = buffer
+            cut = _last_record_end(data, _quotes(carry))
+            if cut < 0:  # no record ends in this read: one record longer than a block
+                carry += data
                 continue
-            yield header + buffer[: cut + 1]
-            carry = buffer[cut + 1 :]
+            # One copy per block (header + carried tail + this read up to the cut): fresh
+            # 8 MB buffers cost page faults, and three copies cost 10 % of the parse.
+            yield b"".join((header, carry, memoryview(data)[: cut + 1]))
+            carry = data[cut + 1 :]
 
 
-def _last_record_end(buffer: bytes) -> int:
-    """Index of the last newline outside quotes, or -1."""
-    quotes = buffer.count(b'"')
-    end = len(buffer)
-    while (newline := buffer.rfind(b"\n", 0, end)) >= 0:
-        quotes -= buffer.count(b'"', newline, end)
+def _quotes(data: bytes) -> int:
+    """Number of ``"`` bytes (numpy: three times faster than ``bytes.count``)."""
+    return int(np.count_nonzero(np.frombuffer(data, dtype=np.uint8) == _QUOTE))
+
+
+_QUOTE = ord('"')
+
+
+def _last_record_end(data: bytes, quotes_before: int) -> int:
+    """Index in ``data`` of the last newline outside quotes, or -1; ``quotes_before``
+    counts the quotes of the record tail that precedes ``data``."""
+    quotes = quotes_before + _quotes(data)
+    end = len(data)
+    while (newline := data.rfind(b"\n", 0, end)) >= 0:
+        quotes -= data.count(b'"', newline, end)
         if quotes % 2 == 0:
             return newline
         end = newline
