@@ -1,6 +1,6 @@
 """The naive baseline: the documented way, by hand, with the standard library only.
 
-    python -m benchmarks.naive FILE.csv --endpoint http://127.0.0.1:PORT [--client-code demo]
+    python -m benchmarks.naive FILE.csv (--endpoint http://127.0.0.1:PORT | --no-send) [--client-code demo]
                                [--rows N] [--batch-bytes 49000000] [--batch-rows 500000]
 
 Read the CSV with the ``csv`` module, percent-encode every name and value with
@@ -61,18 +61,24 @@ def post(url: str, body: bytes, timeout: float) -> None:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("source", type=Path)
-    parser.add_argument("--endpoint", required=True, help="base URL, e.g. http://127.0.0.1:8080")
+    parser.add_argument("--endpoint", help="base URL, e.g. http://127.0.0.1:8080")
+    parser.add_argument(
+        "--no-send", action="store_true", help="build the bodies only (the producer's baseline)"
+    )
     parser.add_argument("--client-code", default="demo")
     parser.add_argument("--rows", type=int, default=None, help="stop after N rows")
     parser.add_argument("--batch-bytes", type=int, default=49_000_000)
     parser.add_argument("--batch-rows", type=int, default=500_000)
     parser.add_argument("--timeout", type=float, default=300.0)
     args = parser.parse_args(argv)
-    url = f"{args.endpoint.rstrip('/')}/m2/{args.client_code}/v2/profile/batchUpdate"
+    if not args.no_send and not args.endpoint:
+        parser.error("--endpoint is required unless --no-send")
+    url = f"{(args.endpoint or '').rstrip('/')}/m2/{args.client_code}/v2/profile/batchUpdate"
     started = time.perf_counter()
     rows = nbytes = calls = 0
     for body in parts(args.source, args.rows, args.batch_bytes, args.batch_rows):
-        post(url, body, args.timeout)
+        if not args.no_send:
+            post(url, body, args.timeout)
         rows += body.count(b"\n")  # one newline per data row (the header line has none after)
         nbytes += len(body)
         calls += 1

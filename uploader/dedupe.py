@@ -12,13 +12,13 @@ rows whose id hash is in that small set and, at the end, folds each id's rows in
   batch is undocumented).
 
 A hash collision only sets a unique row aside too; folding groups on the real id, so the
-outcome is still exact. Memory: 8-16 bytes per input row during the pre-pass (freed before
+outcome is still exact. Memory: 8 bytes per input row during the pre-pass (freed before
 upload), plus the duplicated rows themselves until the end of the run.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Literal
 
 import numpy as np
@@ -36,13 +36,19 @@ def id_hash(id_column: str) -> pl.Expr:
     return pl.col(id_column).hash(seed=_SEED)
 
 
-def duplicated_hashes(hash_chunks: Iterable[np.ndarray]) -> pl.Series:
-    """The hashes that occur more than once across ``hash_chunks`` (u64 arrays)."""
-    parts = [np.asarray(chunk, dtype=np.uint64) for chunk in hash_chunks]
-    if not parts:
-        return pl.Series("hash", [], dtype=pl.UInt64)
-    hashes = np.concatenate(parts)
-    del parts
+def duplicated_hashes(hash_chunks: list[np.ndarray]) -> pl.Series:
+    """The hashes that occur more than once across ``hash_chunks`` (u64 arrays).
+
+    Consumes the list: each chunk is copied into one preallocated array and released, so
+    the peak is 8 bytes a row (``np.concatenate`` would hold 16).
+    """
+    hashes = np.empty(sum(len(chunk) for chunk in hash_chunks), dtype=np.uint64)
+    end = len(hashes)
+    while hash_chunks:
+        chunk = hash_chunks.pop()
+        hashes[end - len(chunk) : end] = chunk
+        end -= len(chunk)
+        del chunk
     hashes.sort()  # in place: no second copy
     repeated = hashes[1:][hashes[1:] == hashes[:-1]]
     return pl.Series("hash", np.unique(repeated), dtype=pl.UInt64)
