@@ -1,0 +1,91 @@
+"""The CPU floor of the producer: what polars itself needs for the steps that cannot be left out.
+
+    python -m benchmarks.floor FILE.csv|FILE.parquet
+
+Runs each step alone over the whole file, in this process, and measures its CPU seconds
+(user + system, all threads): parsing every value (the check pass must, to refuse a ragged
+or non-UTF-8 file before anything is sent; CSV only), reading again (the main pass), one
+``str.replace_many`` per column (the encoder), and ``write_csv`` of the encoded rows (the
+bodies). Nothing else of the uploader runs. ``rows / (CPU seconds / cores)`` is then an upper
+bound on the producer's rows/s on this machine, reached only with perfect parallelism and
+zero other work. Prints one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import resource
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import polars as pl
+
+from uploader.encode import Encoder
+from uploader.source import SourceFile, expand_sources, scan
+from uploader.source import _csv_parsed as csv_parsed
+from uploader.source import _parquet_slices as parquet_slices
+
+CHUNK_ROWS = 100_000
+
+
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def chunks(source: SourceFile) -> Iterator[pl.DataFrame]:
+    if source.kind == "csv":
+        return (frame for _, frame in csv_parsed(source))
+    return (frame for _, frame in parquet_slices(source, CHUNK_ROWS))
+
+
+def timed(step: Callable[[], object]) -> float:
+    before = cpu_seconds()
+    step()
+    return cpu_seconds() - before
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("source", type=Path)
+    args = parser.parse_args(argv)
+    (source,) = expand_sources([args.source])
+    encode = Encoder().static_exprs(list(source.columns))
+    assert encode is not None
+    steps = {"read": 0.0, "encode": 0.0, "write_bodies": 0.0}
+    rows = 0
+    started = cpu_seconds()
+    for frame in chunks(source):  # one chunk at a time, as the producer does
+        read_done = cpu_seconds()
+        encoded = frame.select(encode)
+        encode_done = cpu_seconds()
+        encoded.write_csv(io.BytesIO(), include_header=False, quote_style="never")
+        steps["read"] += read_done - started
+        steps["encode"] += encode_done - read_done
+        steps["write_bodies"] += cpu_seconds() - encode_done
+        rows += frame.height
+        del frame, encoded
+        started = cpu_seconds()
+    if source.kind == "csv":  # the check pass parses every value once more
+        steps["check_parse"] = steps["read"]
+    else:  # Parquet's check pass reads the id column only
+        steps["check_parse"] = timed(lambda: scan(source).select(pl.first()).collect())
+    cores = os.cpu_count() or 1
+    total = sum(steps.values())
+    result = {
+        "rows": rows,
+        "cpu_seconds": steps,
+        "total_cpu_seconds": total,
+        "cores": cores,
+        "max_rows_per_s": rows / (total / cores),
+    }
+    json.dump(result, sys.stdout)
+    print()
+
+
+if __name__ == "__main__":
+    main()
