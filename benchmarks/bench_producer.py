@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from benchmarks.harness import dataset, machine_info, run_child
+from benchmarks.harness import DATA, dataset, machine_info, run_child
 
 MB = 1_000_000
 TIMEOUT = 1800.0
@@ -62,20 +62,21 @@ def line(label: str, result: dict[str, Any]) -> str:
     )
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rows", type=int, default=2_000_000)
     parser.add_argument("--formats", default="csv,parquet")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--naive-rows", type=int, default=200_000)
     parser.add_argument("--scale-rows", type=int, default=0, help="one more run at this size")
+    parser.add_argument("--data", type=Path, default=DATA, help="where the datasets are made")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args(argv)
     info = machine_info()
     print(f"{info['cores']} cores ({info['cpu']}), {info['memory_gb']} GB, Python {info['python']}, polars {info['polars']}")  # fmt: skip
     results: dict[str, Any] = {"machine": info}
     for fmt in args.formats.split(","):
-        source = dataset(args.rows, fmt)
+        source = dataset(args.rows, fmt, args.data)
         print(
             f"{source.name}: {args.rows:,} rows x 11 columns, {source.stat().st_size / MB:.0f} MB"
         )
@@ -85,10 +86,10 @@ def main(argv: list[str] | None = None) -> None:
             print(line(label, results[label]))
         if args.scale_rows:
             label = f"uploader {fmt}, {args.scale_rows:,} rows"
-            results[label] = producer(dataset(args.scale_rows, fmt))
+            results[label] = producer(dataset(args.scale_rows, fmt, args.data))
             print(line(label, results[label]))
     label = "naive (csv module + urllib quote)"
-    results[label] = naive(dataset(args.rows, "csv"), args.naive_rows)
+    results[label] = naive(dataset(args.rows, "csv", args.data), args.naive_rows)
     print(line(label, results[label]))
     for fmt in args.formats.split(","):
         ratio = (
@@ -98,6 +99,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"uploader {fmt} / naive: {ratio:.1f}x")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
+    return results
 
 
 if __name__ == "__main__":

@@ -49,7 +49,7 @@ def timed(step: Callable[[], object]) -> float:
     return cpu_seconds() - before
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> dict[str, object]:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("source", type=Path)
     args = parser.parse_args(argv)
@@ -85,6 +85,7 @@ def main(argv: list[str] | None = None) -> None:
     }
     json.dump(result, sys.stdout)
     print()
+    return result
 
 
 if __name__ == "__main__":

@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from benchmarks import bench_producer, floor
 from benchmarks.__main__ import run
+from benchmarks.harness import dataset
 from benchmarks.suites import Plan, rate
 
 
@@ -35,3 +37,21 @@ def test_rate_suite_counts_calls_and_throttles(tmp_path: Path) -> None:
     assert result["throttled"] == 0
     assert result["max_calls_in_any_window"] <= 10
     assert result["fraction_of_limit"] > 0
+
+
+def test_bench_producer_measures_both_formats_and_the_naive_baseline(tmp_path: Path) -> None:
+    """``python -m benchmarks.bench_producer`` on 3,000 rows: every child read every row."""
+    argv = ["--rows", "3000", "--repeat", "1", "--naive-rows", "500", "--data", str(tmp_path)]
+    results = bench_producer.main(argv)
+    for fmt in ("csv", "parquet"):
+        for duplicates in ("merge", "off"):
+            result = results[f"uploader {fmt}, duplicates={duplicates}"]
+            assert result["rows"] == 3000 and result["peak_rss_mb"] > 0
+    assert results["naive (csv module + urllib quote)"]["rows"] == 500
+
+
+def test_floor_times_every_step(tmp_path: Path) -> None:
+    for fmt in ("csv", "parquet"):
+        result = floor.main([str(dataset(3000, fmt, tmp_path))])
+        assert result["rows"] == 3000
+        assert set(result["cpu_seconds"]) == {"read", "encode", "write_bodies", "check_parse"}
