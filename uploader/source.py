@@ -213,8 +213,8 @@ def _parquet_slices(
     The reader decodes only the row groups a slice touches, so memory stays about one row
     group; polars' streaming engine reads ahead (~300 MB held for a 2M-row file).
     """
-    frame = scan(source) if exprs is None else scan(source).select(exprs)
     try:
+        frame = scan(source) if exprs is None else scan(source).select(exprs)
         total = int(pl.scan_parquet(source.path).select(pl.len()).collect().item())
         for offset in range(0, total, chunk_rows):
             yield offset + 1, frame.slice(offset, chunk_rows).collect()
