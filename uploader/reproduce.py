@@ -67,7 +67,7 @@ def reproduce(state: LedgerState, path: Path, producer: Producer | None = None) 
         if recorded is not None and recorded.get("hash") != batch.content_hash:
             raise LedgerError(
                 f"ledger {path}: batch {batch.seq} re-made from the input differs from the "
-                "one sent (different polars version or settings?); cannot recover its rows"
+                "one sent (another uploader or polars version, or settings?); cannot recover its rows"
             )
         yield batch
 
