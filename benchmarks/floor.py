@@ -25,7 +25,7 @@ from pathlib import Path
 import polars as pl
 
 from uploader.encode import Encoder
-from uploader.source import SourceFile, expand_sources, scan
+from uploader.source import SourceFile, expand_sources, scan_parquet
 from uploader.source import _csv_parsed as csv_parsed
 from uploader.source import _parquet_slices as parquet_slices
 
@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     if source.kind == "csv":  # the check pass parses every value once more
         steps["check_parse"] = steps["read"]
     else:  # Parquet's check pass reads the id column only
-        steps["check_parse"] = timed(lambda: scan(source).select(pl.first()).collect())
+        steps["check_parse"] = timed(lambda: scan_parquet(source).select(pl.first()).collect())
     cores = os.cpu_count() or 1
     total = sum(steps.values())
     result = {

@@ -67,7 +67,7 @@ class Encoder:
 
     def static_exprs(self, columns: Sequence[str]) -> list[pl.Expr] | None:
         """The encoding expressions when they do not depend on the data (default mode), so
-        they can run inside the lazy scan; ``None`` in strict mode."""
+        they can be part of each chunk's plan; ``None`` in strict mode."""
         if self.mode != "default":
             return None
         return _replace_exprs(_ASCII_TABLE, columns)

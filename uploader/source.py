@@ -28,7 +28,7 @@ __all__ = [
     "check_frames",
     "expand_sources",
     "read_frames",
-    "scan",
+    "scan_parquet",
 ]
 
 # Internal column names start with this; a source column that does too is refused.
@@ -146,23 +146,11 @@ def render_expr(name: str, dtype: pl.DataType) -> pl.Expr:
     return col.cast(pl.String)
 
 
-def scan(source: SourceFile) -> pl.LazyFrame:
-    """A lazy frame of ``source`` with all columns as text (no row numbers: a row index in a
-    streaming plan makes polars hold rows back in order, and memory grows with the file)."""
-    if source.kind == "csv":
-        frame = pl.scan_csv(
-            source.path,
-            infer_schema=False,  # every value stays the exact text of the file
-            encoding="utf8",
-            has_header=True,
-            new_columns=list(source.columns),
-            raise_if_empty=False,
-        )
-    else:
-        frame = pl.scan_parquet(source.path)
-        schema = frame.collect_schema()
-        frame = frame.select(render_expr(name, dtype).alias(name) for name, dtype in schema.items())
-    return frame
+def scan_parquet(source: SourceFile) -> pl.LazyFrame:
+    """A lazy frame of a Parquet ``source`` with every column rendered as text."""
+    frame = pl.scan_parquet(source.path)
+    schema = frame.collect_schema()
+    return frame.select(render_expr(name, dtype).alias(name) for name, dtype in schema.items())
 
 
 def _numbered(frame: pl.DataFrame, index: int, first_row: int) -> pl.DataFrame:
@@ -214,7 +202,7 @@ def _parquet_slices(
     group; polars' streaming engine reads ahead (~300 MB held for a 2M-row file).
     """
     try:
-        frame = scan(source) if exprs is None else scan(source).select(exprs)
+        frame = scan_parquet(source) if exprs is None else scan_parquet(source).select(exprs)
         total = int(pl.scan_parquet(source.path).select(pl.len()).collect().item())
         for offset in range(0, total, chunk_rows):
             yield offset + 1, frame.slice(offset, chunk_rows).collect()
