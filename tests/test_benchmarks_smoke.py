@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from benchmarks import bench_producer, floor
+import pytest
+
+from benchmarks import bench_producer, floor, what_if
 from benchmarks.__main__ import run
 from benchmarks.harness import dataset
 from benchmarks.suites import Plan, rate
@@ -55,3 +57,9 @@ def test_floor_times_every_step(tmp_path: Path) -> None:
         result = floor.main([str(dataset(3000, fmt, tmp_path))])
         assert result["rows"] == 3000
         assert set(result["cpu_seconds"]) == {"read", "encode", "write_bodies", "check_parse"}
+
+
+def test_what_if_runs_every_variant(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    what_if.main([str(dataset(3000, "csv", tmp_path)), "--repeat", "1"])
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split("  ")[0].strip() for line in lines] == list(what_if.VARIANTS)
