@@ -2,8 +2,9 @@
 
     python -m benchmarks.floor FILE.csv|FILE.parquet
 
-Runs each step alone over the whole file, in this process, and measures its CPU seconds
-(user + system, all threads): parsing every value (the check pass must, to refuse a ragged
+Runs the steps chunk by chunk over the whole file, in this process, and measures their CPU
+seconds (user + system, all threads; the next CSV block is cut in a thread while a chunk is
+encoded, so a little reading is counted as encoding — the total is exact): parsing every value (the check pass must, to refuse a ragged
 or non-UTF-8 file before anything is sent; CSV only), reading again (the main pass), one
 ``str.replace_many`` per column (the encoder), and ``write_csv`` of the encoded rows (the
 bodies). Nothing else of the uploader runs. ``rows / (CPU seconds / cores)`` is then an upper
