@@ -10,7 +10,7 @@ uploader, ``python -m benchmarks.naive --no-send`` for the baseline) with its pe
 from ``/proc/PID/status`` (VmHWM) while it runs: ``ru_maxrss`` of a child inherits the
 parent's high-water mark across fork/exec and once reported the generator's 524 MB for
 every child. rows/s = rows / the child's own seconds (interpreter start-up excluded);
-best of ``--repeat``. ``--scale-rows`` adds one run on a larger file to show memory is flat.
+best of ``--repeat`` (rows/s of the fastest run, the highest peak RSS of all). ``--scale-rows`` adds one run on a larger file to show memory is flat.
 """
 
 from __future__ import annotations
@@ -22,43 +22,20 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.harness import DATA, dataset, machine_info, run_child
+from benchmarks.suites import MB, Plan, best, ceiling, measured
 
-MB = 1_000_000
-TIMEOUT = 1800.0
-
-
-def producer(source: Path, duplicates: str = "merge") -> dict[str, Any]:
-    command = [sys.executable, "-m", "benchmarks.ceiling", str(source), "--duplicates", duplicates]
-    return _measure(command)
+PLAN = Plan()
 
 
 def naive(source: Path, rows: int) -> dict[str, Any]:
     command = [sys.executable, "-m", "benchmarks.naive", str(source), "--no-send", "--rows", str(rows)]  # fmt: skip
-    return _measure(command)
-
-
-def _measure(command: list[str]) -> dict[str, Any]:
-    child = run_child(command, timeout=TIMEOUT)
-    result = child.json()
-    result["rows_per_s"] = result["rows"] / result["seconds"]
-    result["peak_rss_mb"] = child.peak_rss / MB
-    result["cpu_seconds"] = child.cpu
-    return result
-
-
-def best(samples: list[dict[str, Any]]) -> dict[str, Any]:
-    """The fastest sample, with every sample's rows/s and peak RSS kept."""
-    top = dict(max(samples, key=lambda sample: sample["rows_per_s"]))
-    top["samples"] = [{k: s[k] for k in ("rows_per_s", "peak_rss_mb")} for s in samples]
-    top["max_peak_rss_mb"] = max(sample["peak_rss_mb"] for sample in samples)
-    return top
+    return measured(run_child(command, timeout=PLAN.timeout))
 
 
 def line(label: str, result: dict[str, Any]) -> str:
     return (
-        f"{label:<34} {result['rows_per_s']:>11,.0f} rows/s  peak RSS {result['peak_rss_mb']:>5.0f} MB"
-        f" (max {result.get('max_peak_rss_mb', result['peak_rss_mb']):>4.0f})  "
-        f"CPU {result['cpu_seconds']:.1f} s"
+        f"{label:<34} {result['rows_per_s']:>11,.0f} rows/s  "
+        f"peak RSS {result['peak_rss_mb']:>5.0f} MB  CPU {result['cpu_s']:.1f} s"
     )
 
 
@@ -82,11 +59,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         )
         for duplicates in ("merge", "off"):
             label = f"uploader {fmt}, duplicates={duplicates}"
-            results[label] = best([producer(source, duplicates) for _ in range(args.repeat)])
+            options = ["--duplicates", duplicates]
+            results[label] = best([ceiling(source, PLAN, options) for _ in range(args.repeat)])
             print(line(label, results[label]))
         if args.scale_rows:
             label = f"uploader {fmt}, {args.scale_rows:,} rows"
-            results[label] = producer(dataset(args.scale_rows, fmt, args.data))
+            results[label] = ceiling(dataset(args.scale_rows, fmt, args.data), PLAN)
             print(line(label, results[label]))
     label = "naive (csv module + urllib quote)"
     results[label] = naive(dataset(args.rows, "csv", args.data), args.naive_rows)

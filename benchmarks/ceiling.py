@@ -36,9 +36,8 @@ def main(argv: list[str] | None = None) -> None:
     for batch in producer:
         nbytes += batch.nbytes
         batches += 1
-        del (
-            batch
-        )  # a sender lets go of a body once it is sent; don't hold it while the next is made
+        # A sender lets go of a body once it is sent: don't hold it while the next is made.
+        del batch
     seconds = time.perf_counter() - started
     result = {
         "rows": producer.stats.rows_read,

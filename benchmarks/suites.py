@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import sys
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ from typing import Any
 
 from benchmarks.harness import (
     DATA,
+    Child,
     MockServer,
     dataset,
     run_child,
@@ -127,51 +129,38 @@ def _call_starts(ledger: Path) -> list[float]:
     return sorted(starts)
 
 
-def ceiling(source: Path, plan: Plan, options: Sequence[str] = ()) -> dict[str, Any]:
-    """The producer alone (``benchmarks.ceiling``) in its own process."""
-    import sys
-
-    child = run_child(
-        [sys.executable, "-m", "benchmarks.ceiling", str(source), *options], timeout=plan.timeout
-    )
+def measured(child: Child) -> dict[str, Any]:
+    """The JSON a measured child printed (rows, bytes, seconds, …) with rates, its wall time,
+    peak RSS and CPU."""
     got = child.json()
     return {
-        "rows": got["rows"],
-        "bytes": got["bytes"],
-        "seconds": got["seconds"],
+        **got,
         "wall": child.wall,
         "rows_per_s": got["rows"] / got["seconds"],
         "mb_per_s": got["bytes"] / got["seconds"] / MB,
         "peak_rss_mb": child.peak_rss / MB,
         "cpu_s": child.cpu,
     }
+
+
+def ceiling(source: Path, plan: Plan, options: Sequence[str] = ()) -> dict[str, Any]:
+    """The producer alone (``benchmarks.ceiling``) in its own process."""
+    command = [sys.executable, "-m", "benchmarks.ceiling", str(source), *options]
+    return measured(run_child(command, timeout=plan.timeout))
 
 
 def naive(mock: MockServer, source: Path, plan: Plan) -> dict[str, Any]:
     """``benchmarks.naive`` (stdlib only) posting the first ``naive_rows`` rows to ``mock``."""
-    import sys
-
     before = mock.stats()
     command = [sys.executable, "-m", "benchmarks.naive", str(source), "--endpoint", mock.url]
-    child = run_child([*command, "--rows", str(plan.naive_rows)], timeout=plan.timeout)
-    got = child.json()
+    result = measured(run_child([*command, "--rows", str(plan.naive_rows)], timeout=plan.timeout))
     received = stats_delta(before, mock.stats())
-    if received["rows_received"] != got["rows"]:
+    if received["rows_received"] != result["rows"]:
         raise RuntimeError(
-            f"mock received {received['rows_received']:,}, naive sent {got['rows']:,}"
+            f"mock received {received['rows_received']:,}, naive sent {result['rows']:,}"
         )
-    return {
-        "rows": got["rows"],
-        "bytes": got["bytes"],
-        "seconds": got["seconds"],
-        "wall": child.wall,
-        "rows_per_s": got["rows"] / got["seconds"],
-        "mb_per_s": got["bytes"] / got["seconds"] / MB,
-        "peak_rss_mb": child.peak_rss / MB,
-        "cpu_s": child.cpu,
-        "calls": got["calls"],
-        "mock_peak_rss_mb": received["peak_rss_bytes"] / MB,
-    }
+    result["mock_peak_rss_mb"] = received["peak_rss_bytes"] / MB
+    return result
 
 
 def _row(label: str, result: dict[str, Any], extra: str = "") -> str:

@@ -3,8 +3,8 @@ modes: the variants below break a guarantee or the bodies, and exist only to mea
 
     python -m benchmarks.what_if FILE.csv [--repeat 3]
 
-Runs the real ``Producer`` (as ``benchmarks.ceiling`` does) in child processes, as shipped
-and with one or both of these patched in:
+Runs ``benchmarks.ceiling`` (the real ``Producer``) in child processes, as shipped and
+with one or both of these patched in:
 
 - ``projected-check``: the CSV check pass parses the id column only. Faster, but a row with
   more fields than the header is then found only in the main pass, after batches went out —
@@ -18,9 +18,7 @@ Prints one line per variant: rows/s (best of ``--repeat``) and peak RSS (VmHWM).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -58,15 +56,11 @@ def patch(changes: Sequence[str]) -> None:
 
 
 def child(path: Path, changes: Sequence[str]) -> None:
+    """``benchmarks.ceiling`` with ``changes`` patched in (prints its JSON)."""
     patch(changes)
-    from uploader.pipeline import InputSpec, Producer
+    from benchmarks import ceiling
 
-    started = time.perf_counter()
-    rows = 0
-    for batch in Producer(InputSpec(sources=(path,))):
-        rows += batch.rows
-        del batch
-    print(json.dumps({"rows": rows, "seconds": time.perf_counter() - started}))
+    ceiling.main([str(path)])
 
 
 def main(argv: list[str] | None = None) -> None:
