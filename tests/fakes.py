@@ -44,7 +44,7 @@ class ScriptedTransport:
         self.calls: list[tuple[bytes, dict[str, str]]] = []
 
     async def request(
-        self, method: str, url: str, *, body: bytes | None = None, headers: dict[str, str]
+        self, method: str, url: str, *, body: bytes | None = None, headers: dict[str, str], limit: int = 0
     ) -> HttpAnswer:
         self.calls.append((body or b"", headers))
         answer = self.script(len(self.calls), body or b"", headers)

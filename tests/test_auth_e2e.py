@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from fakes import OK_XML, small_producer
+from fakes import OK_XML, FakeClock, ScriptedTransport, ok, small_producer
 from test_auth_sources import credentials, mock_config, printer
 from test_upload_e2e import expected_profiles, received_profiles, tricky_csv
 
@@ -17,6 +17,7 @@ from uploader.batcher import BatchLimits
 from uploader.engine import UploadConfig, upload
 from uploader.mock import MockTarget
 from uploader.pipeline import InputSpec, Producer
+from uploader.ratelimit import RateLimit
 from uploader.secret import Secret
 from uploader.summary import RunSummary
 from uploader.token_sources import AdobeIOToken, CommandToken
@@ -137,7 +138,7 @@ class HoldThenReject:
         self.rejected = 0
 
     async def request(
-        self, method: str, url: str, *, body: bytes | None = None, headers: dict[str, str]
+        self, method: str, url: str, *, body: bytes | None = None, headers: dict[str, str], limit: int = 0
     ) -> HttpAnswer:
         self.arrived += 1
         if self.arrived <= self.n:
@@ -170,3 +171,37 @@ async def test_four_simultaneous_401s_mint_exactly_one_token(tmp_path: Path) -> 
     assert transport.rejected == 4
     assert minted == ["tok-2"] and provider.mints == 1 and summary.token_refreshes == 1
     assert summary.exit_code == 0 and summary.batches_acknowledged == 8
+
+
+async def test_admin_api_token_calls_draw_on_the_bulk_budget(tmp_path: Path) -> None:
+    """Target's 50/min is shared by the Admin and bulk APIs of one account: the token fetch
+    takes a slot of the same limiter, so no window ever holds more than N calls of both."""
+    clock = FakeClock()
+    calls: list[tuple[str, float]] = []
+
+    async def fetch(creds: AdobeIOCredentials, new: bool) -> ProfileToken:
+        calls.append(("admin", clock()))
+        return ProfileToken(token=Secret("tok-1"), expires_in=None)
+
+    def bulk(call: int, body: bytes, headers: dict[str, str]) -> HttpAnswer:
+        calls.append(("bulk", clock()))
+        return ok(call, body, headers)
+
+    provider = AdobeIOToken(
+        AdobeIOCredentials(client_id="c", client_secret=Secret("s"), tenant="t"), fetch=fetch
+    )
+    config = UploadConfig(
+        client_code="demo", ledger=tmp_path / "l.jsonl", rate=RateLimit(3, 60.0), concurrency=2
+    )
+    summary = await upload(
+        config,
+        small_producer(tmp_path, rows=40),
+        provider,
+        transport=ScriptedTransport(bulk),
+        clock=clock,
+        sleep=clock.sleep,
+    )
+    assert summary.exit_code == 0 and summary.batches_acknowledged == 4
+    assert [kind for kind, _ in calls].count("admin") == 1
+    times = sorted(when for _, when in calls)
+    assert all(times[i + 3] - times[i] >= 60.0 for i in range(len(times) - 3)), calls

@@ -17,7 +17,8 @@ from uploader.errors import TransportError
 from uploader.mock import FaultConfig, MockConfig, MockTarget
 from uploader.pipeline import InputSpec, Producer
 from uploader.secret import Secret
-from uploader.transport import MAX_RESPONSE_BYTES, AiohttpTransport
+from uploader.response import MAX_SUBMIT_BYTES
+from uploader.transport import AiohttpTransport
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 
@@ -79,7 +80,9 @@ async def test_answers_are_capped_and_redirects_not_followed(
     transport = AiohttpTransport(timeout=10, connections=2)
     try:
         big = await transport.request("POST", f"{base}/huge", body=b"batch=", headers=FORM)
-        assert len(big.body) == MAX_RESPONSE_BYTES
+        assert len(big.body) == MAX_SUBMIT_BYTES and big.truncated
+        small = await transport.request("POST", f"{base}/huge", body=b"", headers=FORM, limit=1 << 22)
+        assert len(small.body) < 1 << 22 and not small.truncated
         moved = await transport.request(
             "POST", f"{base}/redirect", body=b"batch=", headers={**FORM, "Authorization": "x"}
         )
@@ -95,3 +98,17 @@ async def test_connection_refused_is_a_transport_error() -> None:
             await transport.request("POST", "http://127.0.0.1:9/x", body=b"", headers=FORM)
     finally:
         await transport.close()
+
+
+async def test_every_call_names_the_uploader_and_its_version(
+    server: tuple[str, list[dict[str, str]]],
+) -> None:
+    from uploader import __version__
+
+    base, seen = server
+    transport = AiohttpTransport(timeout=10, connections=1)
+    try:
+        await transport.request("GET", f"{base}/elsewhere", headers={})
+    finally:
+        await transport.close()
+    assert seen[0]["User-Agent"] == f"uploader/{__version__}"

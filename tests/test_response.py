@@ -106,3 +106,83 @@ def test_http_answers_map_to_the_error_tree() -> None:
     expired = b"<response><success>false</success><message>Token expired</message></response>"
     with pytest.raises(AuthError):
         submit_outcome(HttpAnswer(200, expired))
+
+
+# -- Adobe's documented answers, byte for byte (issue: "Speak Target's real answers") ---------
+
+#: Adobe's Bulk Profile Update reference, verbatim: a bare ``&`` (not well-formed XML).
+DOC_SUBMIT = (
+    b"<response><success>true</success><batchStatus>http://mboxedge17.tt.omtrdc.net/m2/demo/"
+    b"v2/profile/batchStatus?batchId=demo-1845664501&m2Node=00</batchStatus>"
+    b"<message>Batch submitted for processing</message></response>"
+)
+
+
+def test_documented_submit_answer_with_a_bare_ampersand_is_a_success() -> None:
+    result = parse_submit(DOC_SUBMIT)
+    assert result.success
+    assert result.batch_id == "demo-1845664501"
+    assert result.status_url == (
+        "http://mboxedge17.tt.omtrdc.net/m2/demo/v2/profile/batchStatus"
+        "?batchId=demo-1845664501&m2Node=00"
+    )
+
+
+def test_escaped_ampersands_and_character_references_are_kept() -> None:
+    body = (
+        b"<response><success>true</success><batchStatus>https://e.tt.omtrdc.net/s?batchId=a"
+        b"&amp;x=1&#38;y=2&z=&#x41;</batchStatus><message>ok &amp; more &lt;</message></response>"
+    )
+    result = parse_submit(body)
+    assert result.status_url == "https://e.tt.omtrdc.net/s?batchId=a&x=1&y=2&z=A"
+    assert result.message == "ok & more <"
+
+
+def test_a_bare_ampersand_never_opens_an_entity() -> None:
+    body = b"<response><success>false</success><message>a &b; c</message></response>"
+    assert parse_submit(body).message == "a &b; c"
+
+
+CURRENT_STATUS = (
+    b"<response><batchId>demo-1-7</batchId><status>complete</status><batchSize>4</batchSize>"
+    b"<consumedCount>4</consumedCount><successfulUpdates>2</successfulUpdates>"
+    b"<profilesNotFound>0</profilesNotFound><failedUpdates>2</failedUpdates>"
+    b"<profile><id>crm-2</id><status>failed</status></profile>"
+    b"<profile><id>a&amp;b</id><status>failed</status></profile></response>"
+)
+LEGACY_STATUS = (
+    b"<response><batchId>demo-1-8</batchId><status>complete</status><batchSize>4</batchSize>"
+    b"<profile><id>crm-1</id><status>success</status></profile>"
+    b"<profile><id>crm-2</id><status>error</status></profile>"
+    b"<profile><id>crm-3</id><status>pending</status></profile>"
+    b"<profile><id>crm-4</id><status>notFound</status></profile></response>"
+)
+
+
+def test_status_lists_failed_rows_in_the_current_form() -> None:
+    status = parse_status(CURRENT_STATUS)
+    assert status.failed_ids == ("crm-2", "a&b")
+    assert status.not_found_ids == () and status.pending_rows == 0
+    assert status.failed_ids_complete
+
+
+def test_status_lists_failed_rows_in_the_legacy_form() -> None:
+    status = parse_status(LEGACY_STATUS)
+    assert status.failed_ids == ("crm-2",)
+    assert status.not_found_ids == ("crm-4",)
+    assert status.pending_rows == 1
+
+
+def test_unknown_row_status_counts_as_failed() -> None:
+    body = (
+        b"<response><batchId>b</batchId><status>complete</status><batchSize>1</batchSize>"
+        b"<profile><id>x</id><status>rejected</status></profile></response>"
+    )
+    assert parse_status(body).failed_ids == ("x",)
+
+
+def test_status_answer_has_its_own_larger_cap() -> None:
+    from uploader.response import MAX_STATUS_BYTES, MAX_SUBMIT_BYTES
+
+    assert MAX_SUBMIT_BYTES == 1 << 20
+    assert MAX_STATUS_BYTES >= 64_000_000

@@ -16,7 +16,7 @@ import orjson
 
 from uploader.errors import AuthError, ConfigError, RemoteError, TransportError
 from uploader.secret import Secret
-from uploader.transport import refuse_cleartext
+from uploader.transport import USER_AGENT, refuse_cleartext
 
 __all__ = [
     "DEFAULT_ADMIN_URL",
@@ -106,6 +106,7 @@ async def request_profile_token(
     async with aiohttp.ClientSession(
         timeout=aiohttp.ClientTimeout(total=timeout),
         connector=aiohttp.TCPConnector(ssl=ssl),
+        headers={"User-Agent": USER_AGENT},
     ) as session:
         return await fetch_profile_token(session, credentials, new=new)
 

@@ -10,13 +10,17 @@ from __future__ import annotations
 import os
 import stat
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from uploader.errors import ConfigError
 from uploader.secret import Secret
 
+if TYPE_CHECKING:
+    from uploader.ratelimit import RateLimiter
+
 __all__ = [
     "DEFAULT_TOKEN_ENV",
+    "SharesRateLimit",
     "StaticToken",
     "TokenProvider",
     "token_from_env",
@@ -39,6 +43,14 @@ class TokenProvider(Protocol):
     async def rejected(self, token: Secret | None) -> Secret | None:
         """``token`` was refused: a fresh token, or ``None`` when none can be had."""
         ...
+
+
+@runtime_checkable
+class SharesRateLimit(Protocol):
+    """A provider whose own calls draw on Target's per-account budget (the Admin API shares
+    the bulk API's 50 calls/min): the run hands it its limiter."""
+
+    def share_rate_limit(self, limiter: RateLimiter | None) -> None: ...
 
 
 class StaticToken:

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from uploader import __version__
-from uploader.auth import TokenProvider
+from uploader.auth import SharesRateLimit, TokenProvider
 from uploader.errors import (
     ConfigError,
     LedgerError,
@@ -131,6 +131,7 @@ class _Run:
         sleep: Callable[[float], Awaitable[None]],
         rng: random.Random,
         progress: Progress | None,
+        limiter: RateLimiter | None,
     ) -> None:
         self.config = config
         self.producer = producer
@@ -143,7 +144,7 @@ class _Run:
         rejects = producer.rejects.path if producer.rejects is not None else None
         self.summary = RunSummary(ledger=str(config.ledger), rejects=str(rejects or ""))
         self.latencies: list[float] = []
-        self.limiter = RateLimiter(config.rate, clock, sleep) if config.rate else None
+        self.limiter = limiter
         # One batch waiting is enough to keep the senders busy; every extra one is up to
         # --batch-bytes of memory.
         self.queue: asyncio.Queue[Batch | None] = asyncio.Queue(maxsize=1)
@@ -460,13 +461,20 @@ async def upload(
     Raises only for what prevents a run: input/config/ledger errors, before anything is sent.
     """
     producer.check()
+    # One budget per Target account: a provider that calls the Admin API draws on it too,
+    # from its very first token fetch.
+    limiter = RateLimiter(config.rate, clock, sleep) if config.rate else None
+    if isinstance(tokens, SharesRateLimit):
+        tokens.share_rate_limit(limiter)
     check_endpoint(config.base_url, await tokens.get())
     own_transport = transport is None
     if transport is None:
         transport = AiohttpTransport(
             timeout=config.timeout, connections=config.concurrency, ca_bundle=config.ca_bundle
         )
-    run = _Run(config, producer, tokens, transport, clock, sleep, rng or random.Random(), progress)
+    run = _Run(
+        config, producer, tokens, transport, clock, sleep, rng or random.Random(), progress, limiter
+    )
     loop = asyncio.get_running_loop()
     try:
         run.open_ledger()

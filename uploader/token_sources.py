@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 
 from uploader.adobe_io import AdobeIOCredentials, ProfileToken, request_profile_token
 from uploader.errors import ConfigError, UploaderError
+from uploader.ratelimit import RateLimiter
 from uploader.secret import Secret
 
 __all__ = [
@@ -160,6 +161,10 @@ class AdobeIOToken:
     about to expire too by generating a new one (``POST``). ``rejected()`` does the same for a
     refused token: a regenerated token elsewhere is adopted; otherwise a new one is generated,
     at most once per rejected token.
+
+    Target's 50 calls/min budget is shared by the Admin, Reporting and bulk profile APIs of
+    one account, so an upload hands its limiter over (``share_rate_limit``) and every Admin
+    API call then waits for a slot like a batch does (the IMS call is not Target's: free).
     """
 
     def __init__(
@@ -182,12 +187,17 @@ class AdobeIOToken:
         self._renew_at: float | None = None
         self._replaced: set[Secret | None] = set()
         self._lock = _LoopLock()
+        self._limiter: RateLimiter | None = None
         self.fetches = 0  # Admin API GETs
         self.mints = 0  # Admin API POSTs: new tokens generated
 
     @property
     def source(self) -> str:
         return f"Adobe I/O (tenant {self.credentials.tenant})"
+
+    def share_rate_limit(self, limiter: RateLimiter | None) -> None:
+        """Draw Admin API calls from ``limiter`` (the run's bulk-call budget) from now on."""
+        self._limiter = limiter
 
     async def get(self) -> Secret | None:
         async with self._lock():
@@ -217,12 +227,17 @@ class AdobeIOToken:
 
     async def _current_or_new(self, rejected: Secret | None = None) -> None:
         self.fetches += 1
-        current = await self._fetch(self.credentials, False)
+        current = await self._admin_call(new=False)
         if current.token != rejected and not self._expiring(current):
             self._adopt(current)
             return
         self.mints += 1
-        self._adopt(await self._fetch(self.credentials, True))
+        self._adopt(await self._admin_call(new=True))
+
+    async def _admin_call(self, *, new: bool) -> ProfileToken:
+        if self._limiter is not None:
+            await self._limiter.acquire()
+        return await self._fetch(self.credentials, new)
 
     def _expiring(self, answer: ProfileToken) -> bool:
         return answer.expires_in is not None and answer.expires_in <= self._margin

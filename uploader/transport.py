@@ -20,11 +20,12 @@ from uploader.errors import (
     Throttled,
     TransportError,
 )
-from uploader.response import SubmitResult, parse_submit
+from uploader import __version__
+from uploader.response import MAX_SUBMIT_BYTES, SubmitResult, parse_submit
 from uploader.secret import Secret
 
 __all__ = [
-    "MAX_RESPONSE_BYTES",
+    "USER_AGENT",
     "AiohttpTransport",
     "HttpAnswer",
     "Transport",
@@ -36,7 +37,7 @@ __all__ = [
     "submit_outcome",
 ]
 
-MAX_RESPONSE_BYTES = 1 << 20  # Target's answers are a few hundred bytes; never read more
+USER_AGENT = f"uploader/{__version__}"
 FORM = "application/x-www-form-urlencoded"
 _TOKEN_WORDS = ("token", "unauthori", "authenticat", "expired")
 
@@ -46,13 +47,21 @@ class HttpAnswer:
     status: int
     body: bytes
     retry_after: float | None = None
+    truncated: bool = False  # the body went on past the caller's ``limit``: cut there
 
 
 class Transport(Protocol):
-    """What the engine needs from HTTP: one request, a capped answer, mapped errors."""
+    """What the engine needs from HTTP: one request, an answer read up to ``limit`` bytes,
+    mapped errors. Every call carries ``User-Agent: uploader/<version>``."""
 
     async def request(
-        self, method: str, url: str, *, body: bytes | None = None, headers: dict[str, str]
+        self,
+        method: str,
+        url: str,
+        *,
+        body: bytes | None = None,
+        headers: dict[str, str],
+        limit: int = MAX_SUBMIT_BYTES,
     ) -> HttpAnswer: ...
 
     async def close(self) -> None: ...
@@ -71,10 +80,17 @@ class AiohttpTransport:
             timeout=aiohttp.ClientTimeout(total=timeout, connect=min(timeout, 30.0)),
             connector=aiohttp.TCPConnector(limit=connections, ssl=ssl),  # type: ignore[arg-type]
             auto_decompress=True,
+            headers={"User-Agent": USER_AGENT},
         )
 
     async def request(
-        self, method: str, url: str, *, body: bytes | None = None, headers: dict[str, str]
+        self,
+        method: str,
+        url: str,
+        *,
+        body: bytes | None = None,
+        headers: dict[str, str],
+        limit: int = MAX_SUBMIT_BYTES,
     ) -> HttpAnswer:
         try:
             # No redirects: a 3xx must not carry the bearer token to another host (or to
@@ -82,8 +98,13 @@ class AiohttpTransport:
             async with self._session.request(
                 method, url, data=body, headers=headers, allow_redirects=False
             ) as resp:
-                data = await _read_capped(resp.content, MAX_RESPONSE_BYTES)
-                return HttpAnswer(resp.status, data, _retry_after(resp.headers.get("Retry-After")))
+                data = await _read_capped(resp.content, limit + 1)
+                return HttpAnswer(
+                    resp.status,
+                    data[:limit],
+                    _retry_after(resp.headers.get("Retry-After")),
+                    truncated=len(data) > limit,
+                )
         except TimeoutError as exc:
             raise TransportError(f"no answer from {_host(url)} in time") from exc
         except aiohttp.ClientError as exc:
