@@ -42,11 +42,19 @@ class ScriptedTransport:
     def __init__(self, script: Script) -> None:
         self.script = script
         self.calls: list[tuple[bytes, dict[str, str]]] = []
+        self.urls: list[str] = []
 
     async def request(
-        self, method: str, url: str, *, body: bytes | None = None, headers: dict[str, str], limit: int = 0
+        self,
+        method: str,
+        url: str,
+        *,
+        body: bytes | None = None,
+        headers: dict[str, str],
+        limit: int = 0,
     ) -> HttpAnswer:
         self.calls.append((body or b"", headers))
+        self.urls.append(url)
         answer = self.script(len(self.calls), body or b"", headers)
         await asyncio.sleep(0)
         if isinstance(answer, Exception):

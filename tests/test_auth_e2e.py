@@ -138,7 +138,13 @@ class HoldThenReject:
         self.rejected = 0
 
     async def request(
-        self, method: str, url: str, *, body: bytes | None = None, headers: dict[str, str], limit: int = 0
+        self,
+        method: str,
+        url: str,
+        *,
+        body: bytes | None = None,
+        headers: dict[str, str],
+        limit: int = 0,
     ) -> HttpAnswer:
         self.arrived += 1
         if self.arrived <= self.n:

@@ -194,7 +194,13 @@ async def test_interrupt_abandons_hung_calls_after_the_grace_period(tmp_path: Pa
 
     class Hanging(ScriptedTransport):
         async def request(
-            self, method: str, url: str, *, body: bytes | None = None, headers: dict[str, str], limit: int = 0
+            self,
+            method: str,
+            url: str,
+            *,
+            body: bytes | None = None,
+            headers: dict[str, str],
+            limit: int = 0,
         ) -> HttpAnswer:
             self.calls.append((body or b"", headers))
             await never.wait()

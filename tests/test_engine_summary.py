@@ -20,7 +20,8 @@ def test_percentiles_are_nearest_rank() -> None:
 def test_exit_codes_follow_the_outcome() -> None:
     assert RunSummary().exit_code == 0
     assert RunSummary(batches_failed=1).exit_code == 1
-    assert RunSummary(rows_pending=5).exit_code == 1
+    assert RunSummary(rows_pending=5).exit_code == 6  # stopped early, resumable
+    assert RunSummary(stop_reason="unreachable").exit_code == 6
     assert RunSummary(stop_reason="auth", batches_failed=1).exit_code == 3
     assert RunSummary(stop_reason="interrupted").exit_code == 130
 

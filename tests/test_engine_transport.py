@@ -16,8 +16,8 @@ from uploader.engine import UploadConfig, upload
 from uploader.errors import TransportError
 from uploader.mock import FaultConfig, MockConfig, MockTarget
 from uploader.pipeline import InputSpec, Producer
-from uploader.secret import Secret
 from uploader.response import MAX_SUBMIT_BYTES
+from uploader.secret import Secret
 from uploader.transport import AiohttpTransport
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
@@ -81,7 +81,9 @@ async def test_answers_are_capped_and_redirects_not_followed(
     try:
         big = await transport.request("POST", f"{base}/huge", body=b"batch=", headers=FORM)
         assert len(big.body) == MAX_SUBMIT_BYTES and big.truncated
-        small = await transport.request("POST", f"{base}/huge", body=b"", headers=FORM, limit=1 << 22)
+        small = await transport.request(
+            "POST", f"{base}/huge", body=b"", headers=FORM, limit=1 << 22
+        )
         assert len(small.body) < 1 << 22 and not small.truncated
         moved = await transport.request(
             "POST", f"{base}/redirect", body=b"batch=", headers={**FORM, "Authorization": "x"}

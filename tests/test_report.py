@@ -99,12 +99,13 @@ def test_exit_codes_not_polled_incomplete_stuck_unknown(tmp_path: Path) -> None:
     retained = MockConfig(client_code="demo", rate_limit=None, status_retention=2)
     with run_mock_in_thread(retained) as mock:
         assert upload(mock, source, ledgers["b"]).exit_code == 0
-        assert status(mock, ledgers["b"]).exit_code == 1
+        assert status(mock, ledgers["b"]).exit_code == 5  # forgotten: unconfirmed, not failed
         unknown = report(ledgers["b"])
     assert incomplete.exit_code == 4 and "6 incomplete" in incomplete.stdout
     assert "not yet" in incomplete.stdout
     assert stuck.exit_code == 1 and "1 stuck" in stuck.stdout and "NOT LANDED" in stuck.stdout
-    assert unknown.exit_code == 1 and "4 unknown" in unknown.stdout
+    assert unknown.exit_code == 5 and "4 unknown" in unknown.stdout
+    assert "unconfirmed" in unknown.stdout and "uploader verify" in unknown.stdout
     assert "Batch not found" in unknown.stdout
 
 

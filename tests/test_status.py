@@ -22,7 +22,7 @@ from uploader.mock import FaultConfig, MockConfig, MockTarget, run_mock_in_threa
 from uploader.pipeline import InputSpec, Producer
 from uploader.retry import RetryPolicy
 from uploader.secret import Secret
-from uploader.status import detailed_url, poll_statuses, token_allowed
+from uploader.status import detailed_url, poll_statuses, secure_status_url, token_allowed
 from uploader.transport import HttpAnswer
 
 
@@ -285,3 +285,113 @@ def test_upload_wait_reports_a_stuck_batch_with_exit_1(tmp_path: Path) -> None:
         )  # fmt: skip
     assert result.exit_code == 1, result.output
     assert "rows read" in result.stdout and "3 stuck" in result.stdout
+
+
+# -- Target's documented shapes: http edge URLs, row-level failures, unknown statuses ----------
+
+
+@pytest.mark.parametrize(
+    ("url", "secured"),
+    [
+        (
+            "http://mboxedge17.tt.omtrdc.net/m2/demo/v2/profile/batchStatus?batchId=demo-1845664501&m2Node=00",
+            "https://mboxedge17.tt.omtrdc.net/m2/demo/v2/profile/batchStatus?batchId=demo-1845664501&m2Node=00",
+        ),
+        (
+            "http://MBOXEDGE1.TT.OMTRDC.NET:80/s?batchId=1",
+            "https://MBOXEDGE1.TT.OMTRDC.NET/s?batchId=1",
+        ),
+        (
+            "https://mboxedge45.tt.omtrdc.net/s?batchId=1",
+            "https://mboxedge45.tt.omtrdc.net/s?batchId=1",
+        ),
+        (
+            "http://localhost:8080/s?batchId=1&m2Node=00",
+            "http://localhost:8080/s?batchId=1&m2Node=00",
+        ),
+        ("http://tt.omtrdc.net.evil.example/s", "http://tt.omtrdc.net.evil.example/s"),
+        ("http://evil.example/x.tt.omtrdc.net", "http://evil.example/x.tt.omtrdc.net"),
+    ],
+)
+def test_target_edge_status_urls_are_upgraded_to_https(url: str, secured: str) -> None:
+    assert secure_status_url(url) == secured
+
+
+async def acknowledged_ledger(tmp_path: Path, rows: int = 5, batch_rows: int = 10) -> Path:
+    ledger = tmp_path / "ledger.jsonl"
+    async with MockTarget(MockConfig(client_code="demo", rate_limit=None)) as mock:
+        await send(mock, ledger, write_csv(tmp_path / "in.csv", range(rows)), batch_rows=batch_rows)
+    return ledger
+
+
+async def test_documented_http_edge_status_url_is_polled_over_https_with_the_token(
+    tmp_path: Path,
+) -> None:
+    from fakes import ScriptedTransport
+
+    ledger = await acknowledged_ledger(tmp_path)
+    doc = (
+        "http://mboxedge17.tt.omtrdc.net/m2/demo/v2/profile/batchStatus?batchId=demo-1-1&m2Node=00"
+    )
+    state = read_ledger(ledger)
+    (first,) = state.batches.values()
+    ledger.write_text(ledger.read_text().replace(first["status_url"], doc))
+    seen: list[dict[str, str]] = []
+
+    def answer(call: int, body: bytes, headers: dict[str, str]) -> HttpAnswer:
+        seen.append(headers)
+        return HttpAnswer(
+            200, b"<response><batchId>demo-1-1</batchId><status>complete</status></response>"
+        )
+
+    transport = ScriptedTransport(answer)
+    await poll_statuses(ledger, StaticToken(Secret("tok"), "x"), transport=transport, rate=None)
+    assert transport.urls == [
+        "https://mboxedge17.tt.omtrdc.net/m2/demo/v2/profile/batchStatus"
+        "?batchId=demo-1-1&m2Node=00&showDetails=true"
+    ]
+    assert seen == [{"Authorization": "Bearer tok"}]
+
+
+async def test_row_level_failures_are_recorded_with_their_ids(tmp_path: Path) -> None:
+    from fakes import ScriptedTransport
+
+    ledger = await acknowledged_ledger(tmp_path)
+    body = (
+        b"<response><batchId>B</batchId><status>complete</status><batchSize>5</batchSize>"
+        b"<failedUpdates>2</failedUpdates><profile><id>id1</id><status>failed</status></profile>"
+        b"<profile><id>id3</id><status>failed</status></profile></response>"
+    )
+    (batch,) = read_ledger(ledger).batches.values()
+    batch_id = batch["target_batch_id"]
+    transport = ScriptedTransport(lambda *_: HttpAnswer(200, body.replace(b"B", batch_id.encode())))
+    report = await poll_statuses(ledger, StaticToken(None, "x"), transport=transport, rate=None)
+    assert report.rows_failed == 2 and report.statuses[0].failed_ids == ("id1", "id3")
+    (record,) = read_ledger(ledger).statuses.values()
+    assert record["failed_ids"] == ["id1", "id3"] and record["failed_ids_complete"] is True
+    assert any("rows failed" in line for line in report.lines())
+
+
+async def test_a_status_value_the_client_does_not_know_is_not_final(tmp_path: Path) -> None:
+    from fakes import ScriptedTransport
+
+    ledger = await acknowledged_ledger(tmp_path)
+    (batch,) = read_ledger(ledger).batches.values()
+    body = (
+        f"<response><batchId>{batch['target_batch_id']}</batchId><status>queued</status></response>"
+    )
+    transport = ScriptedTransport(lambda *_: HttpAnswer(200, body.encode()))
+    clock = FakeClock()
+    report = await poll_statuses(
+        ledger,
+        StaticToken(None, "x"),
+        transport=transport,
+        rate=None,
+        watch=True,
+        timeout=30,
+        clock=clock,
+        sleep=clock.sleep,
+    )
+    assert len(transport.urls) > 1 and report.timed_out  # asked again, bounded by the timeout
+    assert report.counts["queued"] == 1 and not report.all_complete
+    assert any("'queued'" in error and "not taken as final" in error for error in report.errors)

@@ -56,7 +56,7 @@ def test_token_new_asks_first_and_declining_changes_nothing() -> None:
     with run_mock_in_thread(config()) as mock:
         old = mock.token
         result = invoke(mock, "new", stdin="n\n")
-        assert result.exit_code == 1
+        assert result.exit_code == 2 and "not confirmed" in result.stderr
         assert "stop working at once" in result.stderr
         assert result.stdout == ""  # the prompt is on stderr: stdout is for the token
         assert mock.token == old and profile_status(mock, old) == 404

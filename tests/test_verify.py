@@ -103,7 +103,13 @@ async def test_resume_continues_the_interrupted_verification(tmp_path: Path) -> 
 
         class Flaky:
             async def request(
-                self, method: str, url: str, *, body: bytes | None = None, headers: dict[str, str], limit: int = 0
+                self,
+                method: str,
+                url: str,
+                *,
+                body: bytes | None = None,
+                headers: dict[str, str],
+                limit: int = 0,
             ) -> HttpAnswer:
                 fetched.append(url)
                 if len(fetched) > 5:

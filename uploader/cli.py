@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import click
 
+from uploader.exits import EXIT_HELP
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+
+@click.group(
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+    epilog=EXIT_HELP,
+)
 @click.version_option(package_name="uploader")
 def main() -> None:
     """Stream CRM profile data from CSV/Parquet into Adobe Target's Bulk Profile Update API."""

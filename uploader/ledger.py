@@ -81,6 +81,7 @@ class LedgerState:
     verifications: list[dict[str, Any]] = field(default_factory=list)
     summaries: list[dict[str, Any]] = field(default_factory=list)
     truncated_tail: bool = False  # the last line was cut short (crash mid-write): ignored
+    last_run_finished: bool = False  # the last ``run`` record is followed by a ``summary``
 
     @property
     def fingerprint(self) -> dict[str, Any] | None:
@@ -128,6 +129,7 @@ def read_ledger(path: Path) -> LedgerState:
         kind = record["type"]
         if kind == "run":
             state.runs.append(record)
+            state.last_run_finished = False
         elif kind == "batch":
             state.batches[int(record["seq"])] = record
         elif kind == "status":
@@ -136,6 +138,7 @@ def read_ledger(path: Path) -> LedgerState:
             state.verifications.append(record)
         elif kind == "summary":
             state.summaries.append(record)
+            state.last_run_finished = True
     if not state.runs:
         raise LedgerError(f"ledger {path}: no run record (is this an uploader ledger?)")
     return state

@@ -1,14 +1,19 @@
 """Did it land? One run's story from its ledger: sent, acknowledged, processed by Target,
 rejects by reason, verification — and an exit code for cron.
 
-Exit codes (``RunReport.exit_code``):
+The ledger is judged by its final state: the last run (did it write its summary?) and every
+batch's latest outcome and status — a crash followed by a successful ``--resume`` landed.
+Verdicts and exit codes (``RunReport.exit_code``, the product's table in ``uploader.exits``):
 
-- 0: every batch was acknowledged and Target reports every one ``complete``;
-- 1: something needs action: a batch failed, is pending (not sent: ``upload --resume``), is
-  ``stuck`` at Target, or its status is ``unknown`` (Target forgot it before it was polled);
-  the run did not finish (no summary); with ``--fail-on-rejects``, rows were rejected;
-- 4: nothing failed, but Target has not finished yet: batches are ``incomplete`` or were not
-  polled (``uploader status --ledger … --watch``, or try again later).
+- 0 *landed*: every batch acknowledged and ``complete`` at Target; or *landed, sample
+  verified*: some statuses are gone (Target keeps ~10 for ~24 h) but nothing failed and the
+  latest ``uploader verify`` read every sampled profile back as sent;
+- 1 *not landed*: a batch failed or is ``stuck``, Target lists rows as failed (row level), or
+  (``--fail-on-rejects``) rows were rejected;
+- 4 *not yet*: batches are ``incomplete`` or were not polled (``uploader status --watch``);
+- 5 *unconfirmed*: nothing failed, but Target no longer has some statuses and no read-back
+  confirmed them (``uploader verify``);
+- 6 *stopped early*: rows are pending or the last run did not finish (``upload --resume``).
 
 Rejected rows are reported but change the exit code only with ``--fail-on-rejects``;
 verification results (``uploader verify``) are shown but decided by ``verify``'s own exit code.
@@ -23,9 +28,15 @@ from typing import Any
 import polars as pl
 
 from uploader.errors import LedgerError
-from uploader.exits import EXIT_FAILED, EXIT_NOT_YET, EXIT_OK
+from uploader.exits import (
+    EXIT_FAILED,
+    EXIT_NOT_YET,
+    EXIT_OK,
+    EXIT_STOPPED,
+    EXIT_UNCONFIRMED,
+)
 from uploader.ledger import LedgerState
-from uploader.status import StatusReport, status_report
+from uploader.status import StatusReport, status_notes, status_report
 from uploader.verify import VerifySummary, verification_summary
 
 __all__ = ["RunReport", "build_report", "rejects_by_reason"]
@@ -50,20 +61,59 @@ class RunReport:
     rejects_file: str
     verification: VerifySummary | None
 
+    @property
+    def sample_verified(self) -> bool:
+        """The latest ``uploader verify`` finished and read every sampled profile back as
+        sent (or still on its way), at least one of them matching."""
+        check = self.verification
+        return (
+            check is not None
+            and check.finished
+            and check.exit_code == 0
+            and check.counts["matched"] > 0
+        )
+
     def exit_code(self, *, fail_on_rejects: bool = False) -> int:
-        counts = self.status.counts
+        status = self.status
         if (
-            not self.finished
-            or self.batches_failed
-            or self.rows_pending
-            or counts["stuck"]
-            or counts["unknown"]
+            self.batches_failed
+            or status.counts["stuck"]
+            or status.rows_failed
+            or status.cut_lists
             or (fail_on_rejects and self.rows_rejected)
         ):
             return EXIT_FAILED
-        if not self.status.all_complete:
+        if self.rows_pending or not self.finished:
+            return EXIT_STOPPED
+        if status.unpolled or any(s.status not in ("complete", "unknown") for s in status.statuses):
             return EXIT_NOT_YET
+        if status.counts["unknown"] and not self.sample_verified:
+            return EXIT_UNCONFIRMED
         return EXIT_OK
+
+    def verdict(self, *, fail_on_rejects: bool = False) -> str:
+        code = self.exit_code(fail_on_rejects=fail_on_rejects)
+        gone = self.status.counts["unknown"]
+        if code == EXIT_OK and gone:
+            return (
+                f"landed, sample verified: Target no longer has {gone:,} batch statuses; "
+                "`uploader verify` read the sampled profiles back as sent"
+            )
+        if code == EXIT_OK:
+            return "landed: every batch acknowledged and complete at Target"
+        if code == EXIT_NOT_YET:
+            return (
+                "not yet: Target is still processing (or was not asked: `uploader status --watch`)"
+            )
+        if code == EXIT_UNCONFIRMED:
+            return (
+                f"unconfirmed: nothing failed, but Target no longer has {gone:,} batch statuses; "
+                "`uploader verify` reads a sample back"
+            )
+        if code == EXIT_STOPPED:
+            why = "rows are pending" if self.finished else "the last run did not finish"
+            return f"stopped early: {why} (`uploader upload … --resume` continues)"
+        return "NOT LANDED: see above (`uploader report --failed-rows OUT.csv` to re-send)"
 
     def to_dict(self, *, fail_on_rejects: bool = False) -> dict[str, Any]:
         return {
@@ -83,6 +133,8 @@ class RunReport:
                 "failed": self.batches_failed,
                 "pending": self.batches_pending,
             },
+            "rows_failed_row_level": self.status.rows_failed,
+            "verdict": self.verdict(fail_on_rejects=fail_on_rejects),
             "target": self.status.to_dict(),
             "rejects": self.rejects,
             "rejects_file": self.rejects_file,
@@ -111,13 +163,9 @@ class RunReport:
             ("  profilesNotFound", f"{totals['profiles_not_found']:,}"),
             ("  failedUpdates", f"{totals['failed_updates']:,}"),
             ("batch statuses", ", ".join(f"{counts[k]:,} {k}" for k in counts)),
-            *(
-                (f"  batch {s.seq}", f"{s.status} ({s.batch_id}){': ' + s.message if s.message else ''}")
-                for s in self.status.statuses
-                if s.status in ("stuck", "unknown")
-            ),
+            *status_notes(self.status),
             ("ledger", self.ledger),
-            ("verdict", _verdict(self.exit_code(fail_on_rejects=fail_on_rejects))),
+            ("verdict", self.verdict(fail_on_rejects=fail_on_rejects)),
         ]  # fmt: skip
         width = max(len(label) for label, _ in rows)
         out = [f"{label:<{width}}  {value}" for label, value in rows]
@@ -125,14 +173,6 @@ class RunReport:
         if self.verification is not None:
             out += self.verification.lines()
         return out
-
-
-def _verdict(code: int) -> str:
-    if code == EXIT_OK:
-        return "landed: every batch acknowledged and complete at Target"
-    if code == EXIT_NOT_YET:
-        return "not yet: Target is still processing (or was not asked: `uploader status --watch`)"
-    return "NOT LANDED: see above (`uploader report --failed-rows OUT.csv` to re-send)"
 
 
 def rejects_by_reason(path: Path) -> dict[str, int]:
@@ -155,8 +195,9 @@ def build_report(state: LedgerState, ledger: Path) -> RunReport:
     for record in batches:
         by_outcome.setdefault(str(record.get("outcome")), []).append(record)
     summary = state.summaries[-1] if state.summaries else None
-    # Every run that ends (even stopped) writes a summary; a killed one leaves none.
-    finished = summary is not None and len(state.summaries) >= len(state.runs)
+    # Every run that ends (even stopped) writes a summary; a killed one leaves none. Only the
+    # last run counts: a crash followed by a finished --resume is a finished ledger.
+    finished = state.last_run_finished
     rejects_path = ledger.with_name("rejects.csv")
     rejects = rejects_by_reason(rejects_path)
     pending_rows = sum(int(r["rows"]) for r in by_outcome["pending"])

@@ -8,8 +8,13 @@ and keeps only the last few statuses for about a day. The poller:
   ``complete``, ``stuck``, ``unknown``; a batch re-sent by ``--resume`` has a new Target batch
   id and is polled again);
 - GETs its status URL as Target gave it (another edge host than the submit) with
-  ``showDetails=true``, rate-limited, ``concurrency`` calls at once, transient errors retried;
-- appends one ``status`` record per answer to the same ledger;
+  ``showDetails=true`` — upgraded from ``http`` to ``https`` for Target's own edge hosts
+  (``*.tt.omtrdc.net``; every documented example says ``http://``), so the token can go along — rate-limited, ``concurrency`` calls at once, transient errors retried;
+- appends one ``status`` record per answer to the same ledger, with the ids of the rows Target
+  lists as failed (``failed_ids``; both the current failed-only form and the legacy per-row
+  form are read) and as not found;
+- a status value it does not know (neither ``complete``, ``incomplete`` nor ``stuck``) is not
+  taken as final: it is recorded, said in a warning, and asked again (bounded by ``timeout``);
 - a status Target no longer has (``Batch not found``, HTTP 404) is recorded ``unknown`` and not
   asked for again: polling it forever would never end;
 - with ``watch``, repeats the ``incomplete`` ones with an exponentially growing interval until
@@ -39,7 +44,7 @@ from uploader.errors import (
 )
 from uploader.ledger import Ledger, LedgerState, read_ledger
 from uploader.ratelimit import RateLimit, RateLimiter
-from uploader.response import parse_status
+from uploader.response import MAX_STATUS_BYTES, StatusResult, parse_status
 from uploader.retry import RetryPolicy, retry_delay
 from uploader.transport import (
     AiohttpTransport,
@@ -59,6 +64,7 @@ __all__ = [
     "StatusReport",
     "first_error",
     "poll_statuses",
+    "secure_status_url",
     "status_report",
 ]
 
@@ -69,6 +75,8 @@ DEFAULT_POLL_INTERVAL = 5.0  # first wait between two rounds; doubles up to MAX_
 MAX_POLL_INTERVAL = 300.0
 DEFAULT_CALL_TIMEOUT = 60.0
 FINAL = frozenset({"complete", "stuck", "unknown"})
+#: what Target documents; any other value is recorded but not taken as final
+KNOWN = frozenset({"complete", "incomplete", "stuck"})
 COUNTERS = (
     "batch_size",
     "consumed_count",
@@ -94,17 +102,41 @@ class BatchStatus:
     profiles_not_found: int | None = None
     failed_updates: int | None = None
     message: str = ""
+    failed_ids: tuple[str, ...] = ()  # rows Target lists as failed (row-level failures)
+    not_found_ids: tuple[str, ...] = ()  # rows listed as not found (v1: no such profile)
+    failed_ids_complete: bool = True  # False: the answer was over its cap, the list is cut
     at: str = ""
 
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> BatchStatus:
+        """A ledger ``status`` record (schema 1 ledgers have no row lists: none failed)."""
         return cls(
             seq=int(record["seq"]),
             batch_id=record.get("batch_id"),
             status=str(record.get("status") or "unknown"),
             **{name: record.get(name) for name in COUNTERS},
             message=str(record.get("message") or ""),
+            failed_ids=tuple(str(i) for i in record.get("failed_ids") or ()),
+            not_found_ids=tuple(str(i) for i in record.get("not_found_ids") or ()),
+            failed_ids_complete=bool(record.get("failed_ids_complete", True)),
             at=str(record.get("at") or ""),
+        )
+
+    @classmethod
+    def from_answer(cls, seq: int, batch_id: str | None, answer: StatusResult) -> BatchStatus:
+        return cls(
+            seq=seq,
+            batch_id=answer.batch_id or batch_id,
+            status=answer.status,
+            batch_size=answer.batch_size,
+            consumed_count=answer.consumed_count,
+            successful_updates=answer.successful_updates,
+            profiles_not_found=answer.profiles_not_found,
+            failed_updates=answer.failed_updates,
+            message=answer.message,
+            failed_ids=answer.failed_ids,
+            not_found_ids=answer.not_found_ids,
+            failed_ids_complete=answer.failed_ids_complete,
         )
 
     def to_record(self) -> dict[str, Any]:
@@ -138,11 +170,28 @@ class StatusReport:
     def all_complete(self) -> bool:
         return not self.unpolled and all(s.status == "complete" for s in self.statuses)
 
+    @property
+    def rows_failed(self) -> int:
+        """Rows Target lists as failed, over all batches (row-level failures)."""
+        return sum(len(s.failed_ids) for s in self.statuses)
+
+    @property
+    def rows_not_found(self) -> int:
+        return sum(len(s.not_found_ids) for s in self.statuses)
+
+    @property
+    def cut_lists(self) -> tuple[int, ...]:
+        """Seqs whose failed-row list was cut at the answer cap (all their rows are suspect)."""
+        return tuple(s.seq for s in self.statuses if not s.failed_ids_complete)
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "counts": self.counts,
             "totals": self.totals,
             "all_complete": self.all_complete,
+            "rows_failed": self.rows_failed,
+            "rows_not_found": self.rows_not_found,
+            "failed_lists_cut": list(self.cut_lists),
             "timed_out": self.timed_out,
             "calls": self.calls,
             "errors": list(self.errors),
@@ -158,17 +207,30 @@ class StatusReport:
             ("  successfulUpdates", f"{totals['successful_updates']:,}"),
             ("  profilesNotFound", f"{totals['profiles_not_found']:,}"),
             ("  failedUpdates", f"{totals['failed_updates']:,}"),
-            *(
-                (f"  batch {s.seq}", f"{s.status} ({s.batch_id}){': ' + s.message if s.message else ''}")
-                for s in self.statuses
-                if s.status in ("stuck", "unknown")
-            ),
+            *status_notes(self),
         ]  # fmt: skip
         out = [f"{label:<19}  {value}" for label, value in rows]
         if self.timed_out:
             out.append("note: stopped waiting (timeout) while batches were still incomplete")
         out += [f"warning: {error}" for error in self.errors]
         return out
+
+
+def status_notes(report: StatusReport) -> list[tuple[str, str]]:
+    """Labelled lines for row-level failures and for batches that need a look (stuck,
+    forgotten, or in a status this client does not know)."""
+    notes: list[tuple[str, str]] = []
+    if report.rows_failed or report.rows_not_found:
+        notes.append(("rows failed", f"{report.rows_failed:,} (listed by Target, row level)"))
+        if report.rows_not_found:
+            notes.append(("rows not found", f"{report.rows_not_found:,} (v1: no such profile)"))
+    for s in report.statuses:
+        if s.status not in ("complete", "incomplete") or s.failed_ids:
+            said = f": {s.message}" if s.message else ""
+            failed = f", {len(s.failed_ids):,} rows failed" if s.failed_ids else ""
+            cut = " (list cut at the answer cap)" if not s.failed_ids_complete else ""
+            notes.append((f"  batch {s.seq}", f"{s.status} ({s.batch_id}){failed}{cut}{said}"))
+    return notes
 
 
 def status_report(
@@ -211,8 +273,22 @@ def _to_poll(state: LedgerState) -> list[_Target]:
         last = state.statuses.get(seq)
         if last and last.get("batch_id") == batch_id and last.get("status") in FINAL:
             continue
-        targets.append(_Target(seq, batch_id, detailed_url(url)))
+        targets.append(_Target(seq, batch_id, detailed_url(secure_status_url(url))))
     return targets
+
+
+def secure_status_url(url: str) -> str:
+    """``url`` over https when it names one of Target's edge hosts (``*.tt.omtrdc.net``):
+    Adobe's answers say ``http://mboxedgeNN.tt.omtrdc.net/…``, and the token must never go
+    over clear text. Any other URL is returned as it is."""
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    if parts.scheme == "http" and host.endswith(TARGET_EDGE_SUFFIX):
+        netloc = parts.netloc
+        if parts.port == 80:  # the http port, named: https has its own
+            netloc = netloc.rsplit(":", 1)[0]
+        return urlunsplit(parts._replace(scheme="https", netloc=netloc))
+    return url
 
 
 def detailed_url(url: str) -> str:
@@ -249,7 +325,7 @@ def classify_answer(answer: HttpAnswer) -> tuple[str, Any]:
         return "gone", f"status no longer available (HTTP {code})"
     if code != 200:
         raise RemoteError(f"unexpected answer to batchStatus (HTTP {code})", status=code)
-    result = parse_status(answer.body)
+    result = parse_status(answer.body, truncated=answer.truncated)
     if not result.status:  # <success>false</success>: "Batch not found"
         return "gone", result.message or "Target has no status for this batch"
     return "status", result
@@ -319,7 +395,9 @@ class _Poller:
             headers = auth_headers(token) if token_allowed(target.url, self.endpoint) else {}
             self.calls += 1
             try:
-                answer = await self.transport.request("GET", target.url, headers=headers)
+                answer = await self.transport.request(
+                    "GET", target.url, headers=headers, limit=MAX_STATUS_BYTES
+                )
                 kind, value = classify_answer(answer)
             except AuthError:
                 fresh = None if refreshed else await self.tokens.rejected(token)
@@ -342,19 +420,14 @@ class _Poller:
                     seq=target.seq, batch_id=target.batch_id, status="unknown", message=value
                 )
             else:
-                status = BatchStatus(
-                    seq=target.seq,
-                    batch_id=value.batch_id or target.batch_id,
-                    status=value.status,
-                    batch_size=value.batch_size,
-                    consumed_count=value.consumed_count,
-                    successful_updates=value.successful_updates,
-                    profiles_not_found=value.profiles_not_found,
-                    failed_updates=value.failed_updates,
-                    message=value.message,
-                )
+                status = BatchStatus.from_answer(target.seq, target.batch_id, value)
+                if status.status not in KNOWN:
+                    self.errors.append(
+                        f"batch {target.seq}: Target answered status {status.status!r}, which "
+                        "this uploader does not know: not taken as final, asked again"
+                    )
             self.ledger.write({**status.to_record(), "at": _now()})
-            return status.status != "incomplete"
+            return kind == "gone" or status.status in ("complete", "stuck")
 
 
 async def poll_statuses(

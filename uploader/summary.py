@@ -6,7 +6,7 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from uploader.exits import EXIT_AUTH, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
+from uploader.exits import EXIT_AUTH, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_STOPPED
 
 __all__ = ["RunSummary", "percentile"]
 
@@ -44,7 +44,7 @@ class RunSummary:
     latency_p50: float | None = None
     latency_p95: float | None = None
     input_complete: bool = True  # False when a stop came before the whole input was read
-    stop_reason: str | None = None  # None | "auth" | "interrupted"
+    stop_reason: str | None = None  # None | "auth" | "interrupted" (more come: exit 6)
     message: str = ""
     ledger: str = ""
     rejects: str = ""
@@ -73,8 +73,10 @@ class RunSummary:
             return EXIT_AUTH
         if self.stop_reason == "interrupted":
             return EXIT_INTERRUPTED
-        if self.batches_failed or self.rows_pending:
+        if self.batches_failed or self.rows_failed:
             return EXIT_FAILED
+        if self.stop_reason is not None or self.rows_pending:
+            return EXIT_STOPPED  # stopped early for another reason: --resume continues
         return EXIT_OK
 
     def to_dict(self) -> dict[str, Any]:

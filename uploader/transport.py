@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
+from uploader import __version__
 from uploader.errors import (
     AuthError,
     BatchRejected,
@@ -20,7 +21,6 @@ from uploader.errors import (
     Throttled,
     TransportError,
 )
-from uploader import __version__
 from uploader.response import MAX_SUBMIT_BYTES, SubmitResult, parse_submit
 from uploader.secret import Secret
 

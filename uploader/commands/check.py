@@ -21,7 +21,7 @@ from uploader.commands.auth_options import static_token_options, token_source_op
 from uploader.commands.auth_options import tokens_from_options as _tokens
 from uploader.commands.inputs import config_option
 from uploader.errors import AuthError, ConfigError, TransportError, UploaderError
-from uploader.exits import EXIT_AUTH, EXIT_OK, EXIT_USAGE, handle_errors
+from uploader.exits import EXIT_AUTH, EXIT_HELP, EXIT_OK, EXIT_STOPPED, EXIT_USAGE, handle_errors
 from uploader.secret import Secret
 from uploader.transport import AiohttpTransport, HttpAnswer, Transport, auth_headers, check_endpoint
 
@@ -60,11 +60,7 @@ class CheckResult:
 
 @click.command(
     "check",
-    epilog="""\b
-Exit codes:
-  0  reachable, and the token is accepted (or none is needed)
-  2  config error, or the endpoint is unreachable / answers oddly
-  3  the token is missing, rejected or cannot be obtained""",
+    epilog=EXIT_HELP,
 )
 @config_option()
 @click.option(
@@ -172,7 +168,7 @@ async def run_check(
                 reachable=False,
                 auth_required=None,
                 token_accepted=None,
-                exit_code=EXIT_USAGE,
+                exit_code=EXIT_STOPPED,
                 message=f"endpoint unreachable: {error}",
             )
         odd = _unexpected(anonymous)
@@ -213,7 +209,7 @@ async def run_check(
                 reachable=False,
                 auth_required=required,
                 token_accepted=None,
-                exit_code=EXIT_USAGE,
+                exit_code=EXIT_STOPPED,
                 message=f"endpoint unreachable: {error}",
             )
         odd = _unexpected(answer)

@@ -9,23 +9,15 @@ import click
 import orjson
 
 from uploader.commands.status import ledger_option
-from uploader.exits import handle_errors
+from uploader.exits import EXIT_HELP, handle_errors
 from uploader.failed_rows import write_failed_rows
 from uploader.ledger import read_ledger
 from uploader.report import build_report
 
-__all__ = ["REPORT_EXIT_HELP", "report_command"]
-
-REPORT_EXIT_HELP = """\b
-Exit codes:
-  0    every batch acknowledged and complete at Target
-  1    a batch failed, is pending, stuck or unknown, or the run did not finish
-       (and, with --fail-on-rejects, rows were rejected)
-  2    usage error, or the ledger cannot be read
-  4    nothing failed, but batches are still incomplete or were not polled yet"""
+__all__ = ["report_command"]
 
 
-@click.command("report", epilog=REPORT_EXIT_HELP)
+@click.command("report", epilog=EXIT_HELP)
 @ledger_option
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
 @click.option(

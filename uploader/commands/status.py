@@ -17,7 +17,14 @@ from uploader.commands.auth_options import (
 )
 from uploader.commands.upload import report
 from uploader.engine import UploadConfig
-from uploader.exits import EXIT_FAILED, EXIT_NOT_YET, EXIT_OK, handle_errors
+from uploader.exits import (
+    EXIT_FAILED,
+    EXIT_HELP,
+    EXIT_NOT_YET,
+    EXIT_OK,
+    EXIT_UNCONFIRMED,
+    handle_errors,
+)
 from uploader.ratelimit import parse_rate
 from uploader.status import (
     DEFAULT_POLL_CONCURRENCY,
@@ -28,22 +35,18 @@ from uploader.status import (
 )
 from uploader.summary import RunSummary
 
-__all__ = ["STATUS_EXIT_HELP", "status", "status_exit_code", "wait_for_target"]
-
-STATUS_EXIT_HELP = """\b
-Exit codes:
-  0    every acknowledged batch is complete at Target
-  1    a batch is stuck, or its status is unknown (Target no longer has it)
-  2    usage error, or the ledger cannot be read
-  3    the token was rejected
-  4    batches are still incomplete (or could not be polled): try again later"""
+__all__ = ["status", "status_exit_code", "wait_for_target"]
 
 
 def status_exit_code(report: StatusReport) -> int:
+    """1: a batch is stuck or rows failed; 4: still processing (or not polled, or a status
+    this client does not know); 5: Target forgot a status (``uploader verify`` can confirm)."""
     counts = report.counts
-    if counts["stuck"] or counts["unknown"]:
+    if counts["stuck"] or report.rows_failed or report.cut_lists:
         return EXIT_FAILED
-    return EXIT_OK if report.all_complete else EXIT_NOT_YET
+    if not all(s.status in ("complete", "unknown") for s in report.statuses) or report.unpolled:
+        return EXIT_NOT_YET
+    return EXIT_UNCONFIRMED if counts["unknown"] else EXIT_OK
 
 
 def ledger_option(func: Any) -> Any:
@@ -55,7 +58,7 @@ def ledger_option(func: Any) -> Any:
     )(func)
 
 
-@click.command("status", epilog=STATUS_EXIT_HELP)
+@click.command("status", epilog=EXIT_HELP)
 @ledger_option
 @click.option(
     "--watch",

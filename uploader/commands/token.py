@@ -14,7 +14,7 @@ import click
 from uploader.adobe_io import DEFAULT_ADMIN_TIMEOUT, request_profile_token
 from uploader.commands.auth_options import CLIENT_SECRET_ENV, adobe_credentials, adobe_options
 from uploader.commands.inputs import config_option
-from uploader.exits import handle_errors
+from uploader.exits import EXIT_USAGE, handle_errors
 
 __all__ = ["token"]
 
@@ -24,10 +24,9 @@ Target product: --adobe-client-id ($ADOBE_CLIENT_ID), ${CLIENT_SECRET_ENV},
 --adobe-tenant ($ADOBE_TENANT)."""
 
 _EXIT_HELP = """\b
-Exit codes:
+Exit codes (of the product's table, see `uploader --help`):
   0  the token was printed
-  1  not confirmed
-  2  usage or config error, Adobe I/O or the Admin API unreachable or failing
+  2  usage or config error, not confirmed, Adobe I/O or the Admin API failing
   3  Adobe I/O refused the credentials"""
 
 
@@ -71,13 +70,13 @@ def new(**options: Any) -> None:
     The current token stops working AT ONCE: every job and integration still using it fails
     (HTTP 401) until it gets the new one.
     """
-    if not options.pop("yes"):
-        click.confirm(
-            "Generating a new profile token makes the current one stop working at once: every "
-            "job still using it will fail until it gets the new one. Continue?",
-            abort=True,
-            err=True,
-        )
+    if not options.pop("yes") and not click.confirm(
+        "Generating a new profile token makes the current one stop working at once: every "
+        "job still using it will fail until it gets the new one. Continue?",
+        err=True,
+    ):
+        click.echo("not confirmed: no token was generated", err=True)
+        raise SystemExit(EXIT_USAGE)
     _print(options, new=True)
 
 

@@ -14,7 +14,7 @@ from uploader.commands.auth_options import (
     tokens_from_options,
 )
 from uploader.commands.status import ledger_option
-from uploader.exits import handle_errors
+from uploader.exits import EXIT_HELP, handle_errors
 from uploader.ratelimit import parse_rate
 from uploader.verify import (
     DEFAULT_SAMPLE,
@@ -24,17 +24,10 @@ from uploader.verify import (
     verify,
 )
 
-__all__ = ["VERIFY_EXIT_HELP", "verify_command"]
-
-VERIFY_EXIT_HELP = """\b
-Exit codes:
-  0    every sampled profile matched, or may still be on its way (not visible yet)
-  1    a sampled profile is missing or different, or could not be fetched
-  2    usage error, or the ledger or input cannot be read
-  3    the token was rejected"""
+__all__ = ["verify_command"]
 
 
-@click.command("verify", epilog=VERIFY_EXIT_HELP)
+@click.command("verify", epilog=EXIT_HELP)
 @ledger_option
 @click.option(
     "--sample",
