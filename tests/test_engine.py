@@ -65,6 +65,31 @@ async def test_every_batch_is_sent_once_with_bearer_token_and_acknowledged(tmp_p
     )
 
 
+async def test_the_documented_answer_with_a_bare_ampersand_is_acknowledged_once(
+    tmp_path: Path,
+) -> None:
+    """Adobe's own example answer is not well-formed XML (a bare ``&``): it must still be a
+    success, or the batch Target accepted is re-sent up to 1 + max-retries times."""
+
+    def doc(call: int, body: bytes, headers: dict[str, str]) -> HttpAnswer:
+        return HttpAnswer(
+            200,
+            b"<response><success>true</success><batchStatus>http://mboxedge17.tt.omtrdc.net/"
+            b"m2/demo/v2/profile/batchStatus?batchId=demo-%d&m2Node=00</batchStatus>"
+            b"<message>Batch submitted for processing</message></response>" % call,
+        )
+
+    transport = ScriptedTransport(doc)
+    summary = await run(tmp_path, transport)
+    assert len(transport.calls) == 5 and summary.retries == 0
+    assert summary.batches_acknowledged == 5 and summary.exit_code == 0
+    state = read_ledger(tmp_path / "run" / "ledger.jsonl")
+    assert {r["target_batch_id"] for r in state.batches.values()} == {
+        f"demo-{call}" for call in range(1, 6)
+    }
+    assert all(r["status_url"].endswith("&m2Node=00") for r in state.batches.values())
+
+
 async def test_transient_errors_are_retried_with_backoff_and_retry_after(tmp_path: Path) -> None:
     def flaky(call: int, body: bytes, headers: dict[str, str]) -> HttpAnswer | Exception:
         if call == 1:

@@ -197,3 +197,28 @@ def test_failed_rows_refuses_a_changed_input(tmp_path: Path) -> None:
 def test_new_commands_have_help_and_exit_codes(command: str) -> None:
     result = CliRunner().invoke(main, [command, "--help"])
     assert result.exit_code == 0 and "--ledger" in result.stdout and "Exit codes" in result.stdout
+
+
+def test_row_level_failures_exit_1_and_their_rows_are_written_verbatim(tmp_path: Path) -> None:
+    """Target lists two ids of one batch as failed (the current batchStatus form): `report`
+    counts them, exits 1, and --failed-rows writes exactly those source rows."""
+    source = make_source(tmp_path / "in.csv")
+    ledger = tmp_path / "run" / "ledger.jsonl"
+    with run_mock_in_thread(MockConfig(client_code="demo", rate_limit=None)) as mock:
+        assert upload(mock, source, ledger, "--wait").exit_code == 0
+    state = read_ledger(ledger)
+    seq = min(state.batches)
+    record = {**state.statuses[seq], "failed_ids": ["c-2", "c-4"], "failed_updates": 2}
+    with ledger.open("ab") as handle:
+        handle.write(orjson.dumps(record) + b"\n")
+    text = report(ledger)
+    assert text.exit_code == 1 and "NOT LANDED" in text.stdout
+    assert "rows failed" in text.stdout and "2 (listed by Target, row level)" in text.stdout
+    out = tmp_path / "fix.csv"
+    written = report(ledger, "--failed-rows", str(out), "--json")
+    assert written.exit_code == 1
+    data = orjson.loads(written.stdout)
+    assert data["rows_failed_row_level"] == 2 and data["failed_rows"]["row_level"] == 2
+    wanted = {2, 4, 7, 33}  # the two failed ids, and the two rejected rows
+    rows = source_rows(source)
+    assert source_rows(out) == [rows[0], *(rows[i] for i in sorted(wanted))]

@@ -1,8 +1,11 @@
 """The source rows that did not land, written back out so they can be fixed and re-sent.
 
 Which rows: those of every batch that failed, is pending or was never sent (the run stopped
-first), or that Target reports ``stuck``; and every rejected row (``rejects.csv`` beside the
-ledger). The batches are re-made from the ledger (``uploader.reproduce``) and matched to the
+first), or that Target reports ``stuck``; the rows whose ids Target's batchStatus lists as
+failed (row-level failures; a batch whose list was cut at the answer cap counts whole); and
+every rejected row (``rejects.csv`` beside the ledger). Batches whose status Target no longer
+has cannot be judged from the ledger: they are counted (``unconfirmed``), not written —
+``uploader verify`` reads a sample back. The batches are re-made from the ledger (``uploader.reproduce``) and matched to the
 source by id, compared in *encoded* form with the producer's own encoder (nothing is decoded):
 
 - an id's rows are all written, in file order: with ``--duplicates merge`` (the default) a
@@ -20,11 +23,12 @@ from pathlib import Path
 
 import polars as pl
 
-from uploader.encode import Encoder
+from uploader.encode import Encoder, encode_text
 from uploader.errors import InputError, LedgerError
 from uploader.ledger import LedgerState
 from uploader.reproduce import body_frame, producer_from_ledger, reproduce
 from uploader.source import ROW_COL, SRC_COL, read_frames
+from uploader.status import StatusReport, status_report
 
 __all__ = ["FailedRows", "not_landed", "write_failed_rows"]
 
@@ -37,18 +41,17 @@ class FailedRows:
     rows: int  # source rows written
     batches: tuple[int, ...]  # seqs whose rows were recovered
     rejects: int  # rejected rows among them
+    row_level: int  # ids Target listed as failed (row level) among them
+    unconfirmed: tuple[int, ...] = ()  # seqs whose status Target no longer has: not judged
 
 
-def not_landed(state: LedgerState) -> set[int]:
-    """Seqs in the ledger that failed, are pending, or are ``stuck`` at Target."""
+def not_landed(state: LedgerState, target: StatusReport | None = None) -> set[int]:
+    """Seqs in the ledger that failed, are pending, are ``stuck`` at Target, or whose list
+    of failed rows was cut (which of their rows failed is not known)."""
+    target = target or status_report(state)
     seqs = {seq for seq, rec in state.batches.items() if rec.get("outcome") != "acknowledged"}
-    for seq, record in state.statuses.items():
-        batch = state.batches.get(seq, {})
-        if record.get("status") == "stuck" and record.get("batch_id") == batch.get(
-            "target_batch_id"
-        ):
-            seqs.add(seq)
-    return seqs
+    seqs.update(s.seq for s in target.statuses if s.status == "stuck")
+    return seqs | set(target.cut_lists)
 
 
 def _reject_refs(state: LedgerState, ledger: Path, paths: list[str]) -> set[tuple[int, int]]:
@@ -74,15 +77,21 @@ def write_failed_rows(state: LedgerState, ledger: Path, out: Path) -> FailedRows
     producer = producer_from_ledger(state, ledger)
     column_map = producer.check()
     sources = producer.sources
-    wanted = not_landed(state)
+    target = status_report(state)
+    wanted = not_landed(state, target)
     acknowledged = state.acknowledged()
+    failed_ids = sorted({i for s in target.statuses if s.seq not in wanted for i in s.failed_ids})
+    # Target lists ids decoded; the source is matched in encoded form (the producer's own
+    # encoder, so both sides are the same bytes)
+    encoded_failed = encode_text(failed_ids, producer.spec.encode) if failed_ids else []
     ids: list[pl.Series] = []
     recovered: list[int] = []
     for batch in reproduce(state, ledger, producer):
         if batch.seq in wanted or batch.seq not in acknowledged:
             recovered.append(batch.seq)
             ids.append(body_frame(batch).to_series(0))
-    id_set = pl.concat(ids).unique() if ids else pl.Series(_ENC_ID, [], dtype=pl.String)
+    ids.append(pl.Series(_ENC_ID, encoded_failed, dtype=pl.String))
+    id_set = pl.concat(ids).unique()
     refs = _reject_refs(state, ledger, [str(source.path) for source in sources])
     encoder = Encoder(producer.spec.encode)
     parts: list[pl.DataFrame] = []
@@ -110,7 +119,14 @@ def write_failed_rows(state: LedgerState, ledger: Path, out: Path) -> FailedRows
         frame.write_csv(out, null_value="")
     except OSError as exc:
         raise InputError(f"{out}: cannot write ({exc.strerror})") from exc
-    return FailedRows(path=out, rows=frame.height, batches=tuple(recovered), rejects=len(refs))
+    return FailedRows(
+        path=out,
+        rows=frame.height,
+        batches=tuple(recovered),
+        rejects=len(refs),
+        row_level=len(failed_ids),
+        unconfirmed=tuple(s.seq for s in target.statuses if s.status == "unknown"),
+    )
 
 
 def _as_read(frame: pl.LazyFrame) -> pl.LazyFrame:

@@ -59,6 +59,8 @@ def report_command(**options: Any) -> None:
                 "rows": recovered.rows,
                 "batches": list(recovered.batches),
                 "rejects": recovered.rejects,
+                "row_level": recovered.row_level,
+                "unconfirmed_batches": list(recovered.unconfirmed),
             }
         click.echo(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode())
     else:
@@ -67,6 +69,13 @@ def report_command(**options: Any) -> None:
         if recovered is not None:
             click.echo(
                 f"{'failed rows':<19}  {recovered.rows:,} source rows → {recovered.path} "
-                f"({len(recovered.batches):,} batches, {recovered.rejects:,} rejected rows)"
+                f"({len(recovered.batches):,} batches, {recovered.rejects:,} rejected rows, "
+                f"{recovered.row_level:,} ids failed row level)"
             )
+            if recovered.unconfirmed:
+                click.echo(
+                    f"{'':<19}  not included: {len(recovered.unconfirmed):,} batches whose "
+                    "status Target no longer has (cannot be known from the ledger; "
+                    "`uploader verify` reads a sample back)"
+                )
     raise SystemExit(report.exit_code(fail_on_rejects=fail_on_rejects))
