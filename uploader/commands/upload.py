@@ -65,7 +65,10 @@ EARLY_POLL_SECONDS = 10.0  # with --wait: poll acknowledged batches this often w
     default=str(DEFAULT_RATE),
     show_default=True,
     metavar="N/SECONDS|none",
-    help="Never more than N calls in any SECONDS window (Target throttles over 50/60).",
+    help="Never more than N calls in any SECONDS window (Target throttles over 50/60). The "
+    "budget is per Target account and shared by the Admin, Reporting and bulk profile APIs: "
+    "leave room for other jobs of the same account (e.g. 40/60), and --auth adobe-io token "
+    "calls draw on it too.",
 )
 @click.option(
     "--token-env",
