@@ -29,6 +29,7 @@ KNOWN_KEYS = frozenset(
         "encode",
         "strict",
         "duplicates",
+        "allow_empty",
         # sending
         "client_code",
         "endpoint",

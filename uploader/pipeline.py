@@ -61,6 +61,8 @@ class InputSpec:
     strict: bool = False
     duplicates: DuplicateMode = "merge"
     chunk_rows: int = DEFAULT_CHUNK_ROWS
+    #: a file with a header but no data rows is an error unless this is set
+    allow_empty: bool = False
 
     def __post_init__(self) -> None:
         if not self.sources:
@@ -171,10 +173,17 @@ class Producer:
         hashes: list[np.ndarray] = []
         total = 0
         for source in self.sources:
+            rows = 0
             for chunk in check_frames(source, [id_hash(columns.id_source)], self.spec.chunk_rows):
-                total += chunk.height
+                rows += chunk.height
                 if want_dups:
                     hashes.append(chunk.to_series(0).to_numpy())
+            if not rows and not self.spec.allow_empty:
+                raise InputError(
+                    f"{source.path}: no data rows (a header only); an empty export is "
+                    "usually a failed one (allow it with --allow-empty)"
+                )
+            total += rows
         self.total_rows = total
         if not want_dups:
             return None

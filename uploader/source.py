@@ -219,7 +219,8 @@ def _csv_parsed(source: SourceFile) -> Iterator[tuple[int, pl.DataFrame]]:
     value parsed as text: memory stays a few blocks whatever the file size (polars'
     streaming CSV reader holds several hundred MB, more for larger files)."""
     first_row = 1
-    for block in _one_ahead(_csv_blocks(source.path)):  # cut the next block while parsing
+    eol = _line_end(source.path)
+    for block in _one_ahead(_csv_blocks(source.path, eol)):  # cut the next block while parsing
         try:
             frame = pl.read_csv(
                 block,
@@ -228,6 +229,7 @@ def _csv_parsed(source: SourceFile) -> Iterator[tuple[int, pl.DataFrame]]:
                 infer_schema=False,  # every value stays the exact text of the file
                 encoding="utf8",
                 raise_if_empty=False,
+                eol_char=eol.decode(),
             )
         except pl.exceptions.PolarsError as exc:
             where = f"{source.path}, row {first_row:,} or after"
@@ -254,20 +256,39 @@ def _one_ahead(items: Iterator[T]) -> Iterator[T]:
 CSV_BLOCK_BYTES = 8 << 20
 
 
-def _csv_blocks(path: Path) -> Iterator[bytes]:
-    """The CSV file as blocks of about ``CSV_BLOCK_BYTES``, each the header line followed by
-    whole records: a block ends on a newline preceded by an even number of quote characters
-    (RFC 4180 doubles quotes inside quoted fields, so the parity is exact). Repeating the
-    header makes each block parse exactly as the whole file would (same width, same names)."""
+def _line_end(path: Path) -> bytes:
+    """``b"\r"`` for a file whose records end in a bare CR (old Mac exports: the first line
+    end outside quotes is a CR not followed by LF), else ``b"\n"`` (LF and CRLF). polars
+    splits records on one byte; read as LF, a CR-only file is one header line and no rows."""
+    quoted = False
     with path.open("rb") as handle:
-        header, carry = _read_header(handle)
+        data = handle.read(1 << 20)
+    for index in range(len(data)):
+        byte = data[index : index + 1]
+        if byte == b'"':
+            quoted = not quoted
+        elif not quoted and byte == b"\n":
+            return b"\n"
+        elif not quoted and byte == b"\r":
+            return b"\n" if data[index + 1 : index + 2] == b"\n" else b"\r"
+    return b"\n"
+
+
+def _csv_blocks(path: Path, eol: bytes = b"\n") -> Iterator[bytes]:
+    """The CSV file as blocks of about ``CSV_BLOCK_BYTES``, each the header line followed by
+    whole records: a block ends on a line end (``eol``) preceded by an even number of quote
+    characters (RFC 4180 doubles quotes inside quoted fields, so the parity is exact).
+    Repeating the header makes each block parse exactly as the whole file would (same width,
+    same names)."""
+    with path.open("rb") as handle:
+        header, carry = _read_header(handle, eol)
         while True:
             data = handle.read(CSV_BLOCK_BYTES)
             if not data:
                 if carry.strip():
                     yield header + carry
                 return
-            cut = _last_record_end(data, _quotes(carry))
+            cut = _last_record_end(data, _quotes(carry), eol)
             if cut < 0:  # no record ends in this read: one record longer than a block
                 carry += data
                 continue
@@ -285,12 +306,12 @@ def _quotes(data: bytes) -> int:
 _QUOTE = ord('"')
 
 
-def _last_record_end(data: bytes, quotes_before: int) -> int:
-    """Index in ``data`` of the last newline outside quotes, or -1; ``quotes_before``
+def _last_record_end(data: bytes, quotes_before: int, eol: bytes = b"\n") -> int:
+    """Index in ``data`` of the last line end outside quotes, or -1; ``quotes_before``
     counts the quotes of the record tail that precedes ``data``."""
     quotes = quotes_before + _quotes(data)
     end = len(data)
-    while (newline := data.rfind(b"\n", 0, end)) >= 0:
+    while (newline := data.rfind(eol, 0, end)) >= 0:
         quotes -= data.count(b'"', newline, end)
         if quotes % 2 == 0:
             return newline
@@ -298,18 +319,19 @@ def _last_record_end(data: bytes, quotes_before: int) -> int:
     return -1
 
 
-def _read_header(handle: IO[bytes]) -> tuple[bytes, bytes]:
-    """Consume the header record: (the header line with its newline, what was read past it)."""
+def _read_header(handle: IO[bytes], eol: bytes = b"\n") -> tuple[bytes, bytes]:
+    """Consume the header record: (the header line with its line end, what was read past
+    it)."""
     buffer = b""
     while chunk := handle.read(1 << 16):
         buffer += chunk
         quotes, start = 0, 0
-        while (newline := buffer.find(b"\n", start)) >= 0:
+        while (newline := buffer.find(eol, start)) >= 0:
             quotes += buffer.count(b'"', start, newline)
             if quotes % 2 == 0:
                 return buffer[: newline + 1], buffer[newline + 1 :]
             start = newline + 1
-    return buffer + b"\n", b""
+    return buffer + eol, b""
 
 
 def _describe_read_error(exc: Exception) -> str:

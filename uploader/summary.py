@@ -75,6 +75,8 @@ class RunSummary:
             return EXIT_INTERRUPTED
         if self.batches_failed or self.rows_failed:
             return EXIT_FAILED
+        if self.rows_read and self.rows_rejected == self.rows_read:
+            return EXIT_FAILED  # nothing was worth sending: every row was rejected
         if self.stop_reason is not None or self.rows_pending:
             return EXIT_STOPPED  # stopped early for another reason: --resume continues
         return EXIT_OK

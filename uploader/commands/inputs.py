@@ -106,6 +106,12 @@ def input_options(func: F) -> F:
             help="Repeated ids: merge = as if applied in file order (later non-empty values "
             "win); last = keep the last row; off = send as read.",
         ),
+        click.option(
+            "--allow-empty",
+            is_flag=True,
+            help="Accept a file with a header but no data rows (by default an error, exit 2: "
+            "an empty nightly export is usually a failed one).",
+        ),
     ]
     for option in reversed(options):
         func = option(func)
@@ -131,4 +137,5 @@ def spec_from_options(options: dict[str, Any]) -> InputSpec:
         encode=options.pop("encode"),
         strict=options.pop("strict"),
         duplicates=options.pop("duplicates"),
+        allow_empty=options.pop("allow_empty"),
     )
