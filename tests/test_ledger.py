@@ -38,7 +38,7 @@ def test_the_latest_record_of_a_seq_wins_and_only_acknowledged_batches_count(
 
 def test_a_record_cut_short_is_ignored_and_cut_off_before_the_next_append(tmp_path: Path) -> None:
     path = tmp_path / "ledger.jsonl"
-    write(path, {"type": "run"}, batch(1, "acknowledged"))
+    write(path, {"type": "run", "fingerprint": {}}, batch(1, "acknowledged"))
     with path.open("ab") as handle:
         handle.write(orjson.dumps(batch(2, "acknowledged"))[:20])  # killed mid-write
     state = read_ledger(path)
@@ -50,7 +50,7 @@ def test_a_record_cut_short_is_ignored_and_cut_off_before_the_next_append(tmp_pa
 
 def test_a_corrupt_line_in_the_middle_is_an_error(tmp_path: Path) -> None:
     path = tmp_path / "ledger.jsonl"
-    path.write_bytes(b'{"type":"run"}\nnot json\n{"type":"summary"}\n')
+    path.write_bytes(b'{"type":"run","fingerprint":{}}\nnot json\n{"type":"summary"}\n')
     with pytest.raises(LedgerError, match="line 2"):
         read_ledger(path)
 
@@ -59,7 +59,7 @@ def test_missing_or_foreign_ledgers_are_refused(tmp_path: Path) -> None:
     with pytest.raises(LedgerError, match="no such file"):
         read_ledger(tmp_path / "nope.jsonl")
     other = tmp_path / "other.jsonl"
-    other.write_bytes(b'{"type":"batch","seq":1}\n')
+    other.write_bytes(orjson.dumps(batch(1, "acknowledged")) + b"\n")
     with pytest.raises(LedgerError, match="no run record"):
         read_ledger(other)
     with pytest.raises(LedgerError, match="cannot open"):

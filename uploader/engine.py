@@ -25,10 +25,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-from uploader import __version__
+from uploader import __version__, lock
 from uploader.auth import SharesRateLimit, TokenProvider
 from uploader.errors import (
     ConfigError,
+    InputError,
     LedgerError,
     RemoteError,
     Throttled,
@@ -156,51 +157,66 @@ class _Run:
         self.stopping = asyncio.Event()
         self.abandon_timer: asyncio.TimerHandle | None = None
         self.pending_rows_in_batches = 0
+        self.fingerprint: dict[str, Any] = {}
 
     # -- set-up ---------------------------------------------------------------------------
-    def open_ledger(self) -> None:
+    def check_ledger(self) -> None:
+        """Refuse a ledger this run may not write (exists without --resume, or the input
+        changed since); nothing is written yet."""
         path = self.config.ledger
-        fingerprint = self.producer.fingerprint()
+        self.fingerprint = self.producer.fingerprint()
         if self.config.resume:
             state = read_ledger(path)
-            _check_same_input(state.fingerprint, fingerprint, path)
+            _check_same_input(state.fingerprint, self.fingerprint, path)
             self.acknowledged_before = state.acknowledged()
         elif path.exists() and path.stat().st_size:
             raise LedgerError(
                 f"ledger {path} already exists: add --resume to continue that run, "
                 "or choose another --ledger"
             )
-        self.ledger = Ledger(path)
-        self.ledger.write(
-            {
-                "type": "run",
-                "version": __version__,
-                "started": _now(),
-                "resumed": self.config.resume,
-                "fingerprint": fingerprint,
-                "settings": self.config.ledger_settings(),
-            }
-        )
+
+    def open_ledger(self) -> Ledger:
+        """The ledger, opened and the run record written on first need: the first send or
+        the end of the run. An input error found by the check pass before that leaves no
+        ledger behind, so fixing the file and running the same command again just works."""
+        if self.ledger is None:
+            self.ledger = Ledger(self.config.ledger)
+            self.ledger.write(
+                {
+                    "type": "run",
+                    "version": __version__,
+                    "started": _now(),
+                    "resumed": self.config.resume,
+                    "fingerprint": self.fingerprint,
+                    "settings": self.config.ledger_settings(),
+                }
+            )
+        return self.ledger
 
     # -- the pipeline ---------------------------------------------------------------------
     async def run(self) -> RunSummary:
         started = self.clock()
         if self.progress:
             self.progress.start()
+        error: BaseException | None = None
         try:
             async with asyncio.TaskGroup() as group:
                 group.create_task(self.produce())
                 for _ in range(self.config.concurrency):
                     group.create_task(self.worker())
         except BaseExceptionGroup as failure:
-            raise _first_error(failure) from None
+            error = _first_error(failure)
         finally:
             if self.abandon_timer is not None:
                 self.abandon_timer.cancel()
             self.summary.seconds = self.clock() - started
-            self.finish()
+            # An input error before the first send ends the run without a trace.
+            if not (isinstance(error, InputError) and self.ledger is None):
+                self.finish()
             if self.progress:
                 self.progress.stop()
+        if error is not None:
+            raise error from None
         return self.summary
 
     async def produce(self) -> None:
@@ -264,6 +280,7 @@ class _Run:
                 self.record(batch, "pending", attempts, message=self.stop_note())
                 return
             token = await self.tokens.get()
+            self.open_ledger()  # the run record goes first, before any call
             attempts += 1
             self.summary.calls += 1
             sent_at = self.clock()
@@ -403,8 +420,7 @@ class _Run:
         else:
             summary.batches_pending += 1
             self.pending_rows_in_batches += batch.rows
-        assert self.ledger is not None
-        self.ledger.write(
+        self.open_ledger().write(
             {
                 "type": "batch",
                 "seq": batch.seq,
@@ -439,9 +455,9 @@ class _Run:
         # (held back for duplicate folding, or in the chunk being batched).
         not_batched = stats.rows_read - stats.rows_rejected - stats.rows_merged - stats.rows_batched
         summary.rows_pending = self.pending_rows_in_batches + not_batched
-        if self.ledger is not None:
-            self.ledger.write({"type": "summary", "at": _now(), **summary.to_dict()})
-            self.ledger.close()
+        ledger = self.open_ledger()
+        ledger.write({"type": "summary", "at": _now(), **summary.to_dict()})
+        ledger.close()
 
 
 async def upload(
@@ -459,7 +475,25 @@ async def upload(
     """Send every batch of ``producer``; returns the run's summary (also in the ledger).
 
     Raises only for what prevents a run: input/config/ledger errors, before anything is sent.
+    Holds the ledger's lock (``uploader.lock``) from before the check pass to the end.
     """
+    with lock.hold(config.ledger):
+        return await _upload(
+            config, producer, tokens, transport, clock, sleep, rng, progress, handle_signals
+        )
+
+
+async def _upload(
+    config: UploadConfig,
+    producer: Producer,
+    tokens: TokenProvider,
+    transport: Transport | None,
+    clock: Callable[[], float],
+    sleep: Callable[[float], Awaitable[None]],
+    rng: random.Random | None,
+    progress: Progress | None,
+    handle_signals: bool,
+) -> RunSummary:
     producer.check()
     # One budget per Target account: a provider that calls the Admin API draws on it too,
     # from its very first token fetch.
@@ -477,7 +511,7 @@ async def upload(
     )
     loop = asyncio.get_running_loop()
     try:
-        run.open_ledger()
+        run.check_ledger()
         if handle_signals:
             for signum in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(signum, run.interrupt)

@@ -24,8 +24,9 @@ from pathlib import Path
 import polars as pl
 
 from uploader.encode import Encoder, encode_text
-from uploader.errors import InputError, LedgerError
+from uploader.errors import InputError
 from uploader.ledger import LedgerState
+from uploader.rejects import read_rejects
 from uploader.reproduce import body_frame, producer_from_ledger, reproduce
 from uploader.source import ROW_COL, SRC_COL, read_frames
 from uploader.status import StatusReport, status_report
@@ -55,13 +56,7 @@ def not_landed(state: LedgerState, target: StatusReport | None = None) -> set[in
 
 
 def _reject_refs(state: LedgerState, ledger: Path, paths: list[str]) -> set[tuple[int, int]]:
-    rejects = ledger.with_name("rejects.csv")
-    if not rejects.exists():
-        return set()
-    try:
-        frame = pl.read_csv(rejects, infer_schema=False)
-    except pl.exceptions.PolarsError as exc:
-        raise LedgerError(f"{rejects}: unreadable ({exc})") from exc
+    frame = read_rejects(ledger.with_name("rejects.csv"))
     if frame.height == 0:
         return set()
     index = {path: number for number, path in enumerate(paths)}

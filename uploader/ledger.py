@@ -24,6 +24,7 @@ from typing import IO, Any
 
 import orjson
 
+from uploader import lock
 from uploader.errors import LedgerError
 
 __all__ = ["Ledger", "LedgerState", "read_ledger"]
@@ -35,15 +36,20 @@ class Ledger:
     A record cut short by a crash (the last line has no newline) is cut off when the ledger
     is reopened: it was never complete, so nothing relied on it, and appending after it would
     glue the next record onto it.
+
+    A writer holds the ledger's lock (``uploader.lock``) while it is open: a second process
+    cannot append to the same ledger.
     """
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        lock.acquire(path)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._handle: IO[bytes] = path.open("ab")
             self._drop_partial_tail()
         except OSError as exc:
+            lock.release(path)
             raise LedgerError(f"ledger {path}: cannot open for writing ({exc.strerror})") from exc
 
     def _drop_partial_tail(self) -> None:
@@ -68,7 +74,9 @@ class Ledger:
             raise LedgerError(f"ledger {self.path}: cannot write ({exc.strerror})") from exc
 
     def close(self) -> None:
-        self._handle.close()
+        if not self._handle.closed:
+            self._handle.close()
+            lock.release(self.path)
 
 
 @dataclass(slots=True)
@@ -96,6 +104,26 @@ class LedgerState:
         }
 
 
+#: per record type, the fields a reader relies on and their JSON types
+_REQUIRED: dict[str, dict[str, type | tuple[type, ...]]] = {
+    "run": {"fingerprint": dict},
+    "batch": {"seq": int, "hash": str, "rows": int, "outcome": str},
+    "status": {"seq": int},
+    "summary": {},
+    "verify": {"kind": str, "run": int},
+}
+
+
+def _valid(record: dict[str, Any]) -> bool:
+    fields = _REQUIRED.get(record["type"]) if isinstance(record["type"], str) else None
+    if fields is None:
+        return False
+    return all(
+        isinstance(record.get(name), kind) and not isinstance(record.get(name), bool)
+        for name, kind in fields.items()
+    )
+
+
 def _records(path: Path) -> Iterator[tuple[int, dict[str, Any] | None]]:
     try:
         lines = path.read_bytes().split(b"\n")
@@ -114,8 +142,11 @@ def _records(path: Path) -> Iterator[tuple[int, dict[str, Any] | None]]:
                 yield number, None
                 continue
             raise LedgerError(f"ledger {path}: line {number} is not JSON") from None
-        if not isinstance(record, dict) or "type" not in record:
-            raise LedgerError(f"ledger {path}: line {number} is not a ledger record")
+        if not isinstance(record, dict) or "type" not in record or not _valid(record):
+            raise LedgerError(
+                f"ledger {path}: line {number} is not a valid record (a ledger line has a "
+                "known type and its fields; was the file edited or mixed with another?)"
+            )
         yield number, record
 
 

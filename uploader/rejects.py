@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from types import TracebackType
 from typing import IO
 
 import polars as pl
 
-__all__ = ["REJECTS_COLUMNS", "RejectsWriter"]
+from uploader.errors import LedgerError
+
+__all__ = ["REJECTS_COLUMNS", "RejectsWriter", "read_rejects"]
 
 REJECTS_COLUMNS = ("source", "row", "id", "reason")
 
@@ -17,7 +20,9 @@ class RejectsWriter:
     """Appends rejected rows to a CSV file (``source,row,id,reason``), header written once.
 
     Used as a context manager; the file is created on first use so a clean run leaves an
-    empty file with only the header (which says "nothing was rejected" explicitly).
+    empty file with only the header (which says "nothing was rejected" explicitly). The header
+    and every write are flushed and fsync'd, as the ledger is: after a crash the file is
+    readable and holds every reject counted so far.
     """
 
     def __init__(self, path: Path) -> None:
@@ -29,6 +34,7 @@ class RejectsWriter:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._handle = self.path.open("wb")
         self._handle.write((",".join(REJECTS_COLUMNS) + "\n").encode())
+        self._sync()
         return self
 
     def __exit__(
@@ -44,10 +50,32 @@ class RejectsWriter:
         if self._handle is None:
             raise RuntimeError("RejectsWriter used outside its context")
         rows.select(REJECTS_COLUMNS).write_csv(self._handle, include_header=False)
-        self._handle.flush()
+        self._sync()
         self.count += rows.height
+
+    def _sync(self) -> None:
+        assert self._handle is not None
+        self._handle.flush()
+        os.fsync(self._handle.fileno())
 
     def close(self) -> None:
         if self._handle is not None:
             self._handle.close()
             self._handle = None
+
+
+def read_rejects(path: Path) -> pl.DataFrame:
+    """The rejects file as text columns. A missing or empty file (a run killed before its
+    first write) means "none recorded yet": an empty frame, not an error."""
+    empty = pl.DataFrame(schema=dict.fromkeys(REJECTS_COLUMNS, pl.String))
+    try:
+        if not path.exists() or path.stat().st_size == 0:
+            return empty
+        frame = pl.read_csv(path, infer_schema=False)
+    except OSError as exc:
+        raise LedgerError(f"{path}: cannot read ({exc.strerror})") from exc
+    except pl.exceptions.PolarsError as exc:
+        raise LedgerError(f"{path}: unreadable ({exc})") from exc
+    if not set(REJECTS_COLUMNS) <= set(frame.columns):
+        raise LedgerError(f"{path}: not a rejects file (expected {', '.join(REJECTS_COLUMNS)})")
+    return frame

@@ -25,9 +25,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import polars as pl
-
-from uploader.errors import LedgerError
 from uploader.exits import (
     EXIT_FAILED,
     EXIT_NOT_YET,
@@ -36,6 +33,7 @@ from uploader.exits import (
     EXIT_UNCONFIRMED,
 )
 from uploader.ledger import LedgerState
+from uploader.rejects import read_rejects
 from uploader.status import StatusReport, status_notes, status_report
 from uploader.verify import VerifySummary, verification_summary
 
@@ -177,13 +175,8 @@ class RunReport:
 
 def rejects_by_reason(path: Path) -> dict[str, int]:
     """Rows per reason in a rejects file (empty when there is none)."""
-    if not path.exists():
-        return {}
-    try:
-        frame = pl.read_csv(path, infer_schema=False)
-    except pl.exceptions.PolarsError as exc:
-        raise LedgerError(f"{path}: unreadable ({exc})") from exc
-    if frame.height == 0 or "reason" not in frame.columns:
+    frame = read_rejects(path)
+    if frame.height == 0:
         return {}
     return dict(frame.group_by("reason").len().sort("reason").iter_rows())
 

@@ -13,6 +13,7 @@ from typing import Any
 import click
 import orjson
 
+from uploader import lock
 from uploader.auth import DEFAULT_TOKEN_ENV, TokenProvider
 from uploader.commands.auth_options import token_source_options, tokens_from_options
 from uploader.commands.inputs import config_option, input_options, spec_from_options
@@ -211,8 +212,9 @@ def run_upload(
     ``poll_every``, also ask Target for the status of acknowledged batches every so many
     seconds while sending (Target keeps only its last ~10 statuses)."""
     rejects_path = config.ledger.with_name("rejects.csv")
-    # A resumed run re-reads the input: its rejects file is rewritten identically.
-    with RejectsWriter(rejects_path) as rejects:
+    # The ledger's lock first: another run's rejects file must not be truncated. A resumed
+    # run re-reads the input: its rejects file is rewritten identically.
+    with lock.hold(config.ledger), RejectsWriter(rejects_path) as rejects:
         producer = Producer(spec, rejects=rejects)
         sending = upload(
             config, producer, tokens, progress=make_progress(quiet), handle_signals=True

@@ -1,0 +1,172 @@
+"""What a nightly job must be able to trust: one writer per ledger, an honest verdict after a
+crash, a readable rejects file after kill -9, no ledger left by an input error, and clear
+refusals of ledgers that are not what they seem."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import orjson
+import pytest
+from click.testing import CliRunner, Result
+
+from uploader.cli import main
+from uploader.errors import LedgerError
+from uploader.ledger import read_ledger
+from uploader.mock import MockConfig, MockTarget, run_mock_in_thread
+from uploader.rejects import RejectsWriter
+
+HOLDER = """
+import sys, time
+from pathlib import Path
+from uploader import lock
+lock.acquire(Path(sys.argv[1]))
+print("holding", flush=True)
+sys.stdin.read()  # until the test closes our stdin (or kills us)
+"""
+
+
+def cli(*args: str, token: str = "") -> Result:
+    return CliRunner().invoke(main, list(args), env={"TARGET_PROFILE_TOKEN": token})
+
+
+def write_csv(path: Path, rows: int, *, ragged_at: int | None = None) -> Path:
+    lines = ["thirdPartyId,tier"]
+    for i in range(rows):
+        lines.append(f"c-{i},t{i}" + (",extra" if i == ragged_at else ""))
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def upload(mock: MockTarget, source: Path, ledger: Path, *extra: str) -> Result:
+    return cli(
+        "upload", str(source), "--client-code", "demo", "--endpoint", mock.base_url,
+        "--ledger", str(ledger), "--rate", "none", "--batch-rows", "10", "--quiet", *extra,
+        token=mock.token,
+    )  # fmt: skip
+
+
+def holder(ledger: Path) -> subprocess.Popen[str]:
+    process = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(ledger)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None and process.stdout.readline() == "holding\n"
+    return process
+
+
+def test_a_second_run_on_a_busy_ledger_stops_at_once_and_a_dead_holder_frees_it(
+    tmp_path: Path,
+) -> None:
+    source = write_csv(tmp_path / "in.csv", 30)
+    ledger = tmp_path / "run" / "ledger.jsonl"
+    with run_mock_in_thread(MockConfig(client_code="demo", rate_limit=None)) as mock:
+        process = holder(ledger)
+        try:
+            busy = upload(mock, source, ledger, "--resume")
+            status = cli("status", "--ledger", str(ledger), token=mock.token)
+        finally:
+            process.kill()  # SIGKILL: the kernel releases the lock with the process
+            process.communicate()
+        assert busy.exit_code == 2 and mock.stats["calls"] == 0
+        assert f"another run (pid {process.pid}, started " in busy.stderr
+        assert busy.stderr.count("\n") == 1 and "Traceback" not in busy.output
+        assert not ledger.exists()  # refused before anything was read or written
+        assert status.exit_code == 2
+        done = upload(mock, source, ledger)
+        assert done.exit_code == 0, done.output
+        assert mock.stats["calls"] == 3
+
+
+def test_an_input_error_before_the_first_send_leaves_no_ledger(tmp_path: Path) -> None:
+    """A ragged row deep in the file: exit 2, no ledger; once fixed, the same command runs
+    (it used to say "ledger exists, add --resume", then "input changed")."""
+    ledger = tmp_path / "run" / "ledger.jsonl"
+    with run_mock_in_thread(MockConfig(client_code="demo", rate_limit=None)) as mock:
+        source = write_csv(tmp_path / "in.csv", 50, ragged_at=45)
+        failed = upload(mock, source, ledger)
+        assert failed.exit_code == 2 and "more fields than the header" in failed.stderr
+        assert not ledger.exists() and mock.stats["calls"] == 0
+        write_csv(source, 50)
+        fixed = upload(mock, source, ledger)
+        assert fixed.exit_code == 0, fixed.output
+    assert read_ledger(ledger).runs[0]["resumed"] is False
+
+
+def test_report_judges_the_final_state_after_a_crash_and_a_resume(tmp_path: Path) -> None:
+    source = write_csv(tmp_path / "in.csv", 60)
+    ledger = tmp_path / "run" / "ledger.jsonl"
+    with run_mock_in_thread(MockConfig(client_code="demo", rate_limit=None)) as mock:
+        assert upload(mock, source, ledger).exit_code == 0
+        lines = ledger.read_bytes().splitlines()
+        crashed = [line for line in lines if b'"type":"summary"' not in line][:4]
+        ledger.write_bytes(b"\n".join(crashed) + b"\n")  # killed after 3 batches
+        assert cli("report", "--ledger", str(ledger)).exit_code == 6  # stopped early
+        assert upload(mock, source, ledger, "--resume", "--wait").exit_code == 0
+    text = cli("report", "--ledger", str(ledger))
+    assert text.exit_code == 0, text.output
+    assert "landed" in text.stdout and "NOT LANDED" not in text.stdout
+
+
+def test_rejects_header_is_on_disk_before_the_first_reject(tmp_path: Path) -> None:
+    path = tmp_path / "rejects.csv"
+    with RejectsWriter(path):
+        assert path.read_bytes() == b"source,row,id,reason\n"  # as a kill -9 would leave it
+
+
+def test_an_empty_rejects_file_means_none_recorded_yet(tmp_path: Path) -> None:
+    source = write_csv(tmp_path / "in.csv", 20)
+    ledger = tmp_path / "run" / "ledger.jsonl"
+    with run_mock_in_thread(MockConfig(client_code="demo", rate_limit=None)) as mock:
+        assert upload(mock, source, ledger, "--wait").exit_code == 0
+    ledger.with_name("rejects.csv").write_bytes(b"")  # an older version killed early
+    assert cli("report", "--ledger", str(ledger)).exit_code == 0
+    out = tmp_path / "fix.csv"
+    assert cli("report", "--ledger", str(ledger), "--failed-rows", str(out)).exit_code == 0
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        {"type": "batch"},
+        {"type": "batch", "seq": "x", "hash": "h", "rows": 1, "outcome": "acknowledged"},
+        {"type": "batch", "seq": 1, "hash": "h", "rows": "many", "outcome": "acknowledged"},
+        {"type": "status", "batch_id": "b"},
+        {"type": "run"},
+        {"type": "verify", "kind": "profile"},
+        {"type": "mystery"},
+        ["type", "batch"],
+    ],
+)
+def test_a_ledger_line_that_is_json_but_not_a_record_is_named(
+    tmp_path: Path, record: object
+) -> None:
+    source = write_csv(tmp_path / "in.csv", 20)
+    ledger = tmp_path / "run" / "ledger.jsonl"
+    with run_mock_in_thread(MockConfig(client_code="demo", rate_limit=None)) as mock:
+        assert upload(mock, source, ledger).exit_code == 0
+        good = ledger.read_bytes()
+        ledger.write_bytes(good + orjson.dumps(record) + b"\n")
+        number = good.count(b"\n") + 1
+        with pytest.raises(LedgerError, match=f"line {number} is not a valid"):
+            read_ledger(ledger)
+        for result in (
+            cli("report", "--ledger", str(ledger)),
+            upload(mock, source, ledger, "--resume"),
+        ):
+            assert result.exit_code == 2 and f"line {number} is not a valid" in result.stderr
+            assert "Traceback" not in result.output
+
+
+def test_the_lock_file_lives_beside_the_ledger(tmp_path: Path) -> None:
+    from uploader import lock
+
+    ledger = tmp_path / "x" / "ledger.jsonl"
+    with lock.hold(ledger), lock.hold(ledger):  # re-entrant within a process
+        assert (tmp_path / "x" / lock.LOCK_NAME).exists()
+        assert str(os.getpid()) in (tmp_path / "x" / lock.LOCK_NAME).read_text()
