@@ -27,8 +27,10 @@ from typing import Any, Literal, Protocol
 
 from uploader import __version__, lock
 from uploader.auth import SharesRateLimit, TokenProvider
+from uploader.breaker import ConnectionBreaker
 from uploader.errors import (
     ConfigError,
+    EndpointError,
     InputError,
     LedgerError,
     RemoteError,
@@ -57,6 +59,7 @@ __all__ = ["DEFAULT_CONCURRENCY", "Progress", "UploadConfig", "upload"]
 DEFAULT_CONCURRENCY = 4
 DEFAULT_TIMEOUT = 300.0  # a 49 MB body over a slow link takes a while
 DEFAULT_GRACE = 30.0
+RESUME_HINT = "unsent batches are pending: run again with --resume once it is fixed"
 ApiVersion = Literal["v1", "v2"]
 
 
@@ -158,6 +161,7 @@ class _Run:
         self.abandon_timer: asyncio.TimerHandle | None = None
         self.pending_rows_in_batches = 0
         self.fingerprint: dict[str, Any] = {}
+        self.breaker = ConnectionBreaker(max_failures=config.retry.max_retries + 1)
 
     # -- set-up ---------------------------------------------------------------------------
     def check_ledger(self) -> None:
@@ -291,10 +295,24 @@ class _Run:
                     body=batch.body,
                     headers={**headers, **auth_headers(token)},
                 )
-                result = submit_outcome(answer)
-            except (TransportError, RemoteError) as error:
+                self.breaker.answered()  # an answer of any kind: the endpoint is there
+                result = submit_outcome(answer, self.config.submit_url)
+            except (TransportError, RemoteError, EndpointError) as error:
                 status = error.status if isinstance(error, RemoteError) else None
                 decision = classify(error)
+                if decision.action == "halt":
+                    self.stop("endpoint", f"stopped: {error}; {RESUME_HINT}")
+                    self.record(batch, "pending", attempts, status=status, message=str(error))
+                    return
+                if isinstance(error, TransportError) and self.breaker.failed(self.clock()):
+                    streak = self.breaker.describe(self.clock())
+                    self.stop(
+                        "endpoint",
+                        f"stopped: {self.config.base_url} is unreachable ({streak}; last: "
+                        f"{error}); {RESUME_HINT}",
+                    )
+                    self.record(batch, "pending", attempts, message=str(error))
+                    return
                 if decision.action == "stop":
                     fresh = None if refreshed else await self.refresh(token)
                     if fresh is not None:
@@ -395,6 +413,8 @@ class _Run:
     def stop_note(self) -> str:
         if self.summary.stop_reason == "auth":
             return "not sent: the token was rejected"
+        if self.summary.stop_reason == "endpoint":
+            return "not sent: the endpoint cannot take calls"
         return "not sent: the run was interrupted"
 
     # -- bookkeeping ----------------------------------------------------------------------

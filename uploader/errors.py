@@ -8,6 +8,9 @@ Per-batch results are values (``BatchOutcome``); only conditions that end a run 
     ├── ConfigError          bad flag, setting or config file (exit 2)
     ├── InputError           unreadable / malformed source, missing column (exit 2)
     ├── LedgerError          ledger unreadable, or does not match the source on --resume (exit 2)
+    ├── EndpointError        no call can succeed: TLS certificate refused, unknown client code
+    │                        (404 on the submit URL), unreachable for a whole retry budget;
+    │                        stops the run, unsent batches stay pending (exit 6)
     ├── TransportError       timeout, connection refused / reset (transient)
     └── RemoteError(status)  the server answered, and not with success
         ├── Throttled(retry_after)   503 throttle / 429 (transient)
@@ -24,6 +27,7 @@ __all__ = [
     "AuthError",
     "BatchRejected",
     "ConfigError",
+    "EndpointError",
     "InputError",
     "LedgerError",
     "RemoteError",
@@ -48,6 +52,11 @@ class InputError(UploaderError):
 
 class LedgerError(UploaderError):
     """The ledger cannot be read, or does not describe this source and these settings."""
+
+
+class EndpointError(UploaderError):
+    """The endpoint cannot take any call, whatever the batch: retrying would only burn the
+    retry budget of every batch. The run stops; unsent batches stay pending (resumable)."""
 
 
 class TransportError(UploaderError):

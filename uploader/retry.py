@@ -11,7 +11,14 @@ import random
 from dataclasses import dataclass
 from typing import Literal
 
-from uploader.errors import AuthError, ConfigError, ServerError, Throttled, TransportError
+from uploader.errors import (
+    AuthError,
+    ConfigError,
+    EndpointError,
+    ServerError,
+    Throttled,
+    TransportError,
+)
 
 __all__ = [
     "DEFAULT_MAX_RETRIES",
@@ -49,11 +56,12 @@ class Decision:
 
     ``retry``: transient (network, timeout, 5xx, garbled body, 429, 503 throttle);
     ``fail``: permanent for this batch (Target refused it), recorded and not retried;
-    ``stop``: the token was refused; no further call may be made with it.
+    ``stop``: the token was refused; no further call may be made with it;
+    ``halt``: the endpoint cannot take any call (``EndpointError``): the run stops.
     ``at_least`` is the server's ``Retry-After``, when it sent one.
     """
 
-    action: Literal["retry", "fail", "stop"]
+    action: Literal["retry", "fail", "stop", "halt"]
     at_least: float | None = None
 
 
@@ -61,6 +69,8 @@ def classify(error: Exception) -> Decision:
     """Pure: the ``Decision`` for ``error`` (anything unknown is permanent, never a loop)."""
     if isinstance(error, AuthError):
         return Decision("stop")
+    if isinstance(error, EndpointError):
+        return Decision("halt")
     if isinstance(error, Throttled):
         return Decision("retry", error.retry_after)
     if isinstance(error, TransportError | ServerError):

@@ -44,7 +44,7 @@ class RunSummary:
     latency_p50: float | None = None
     latency_p95: float | None = None
     input_complete: bool = True  # False when a stop came before the whole input was read
-    stop_reason: str | None = None  # None | "auth" | "interrupted" (more come: exit 6)
+    stop_reason: str | None = None  # None | "auth" | "interrupted" | "endpoint" (exit 6)
     message: str = ""
     ledger: str = ""
     rejects: str = ""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+import ssl
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Protocol
@@ -17,6 +18,7 @@ from uploader.errors import (
     AuthError,
     BatchRejected,
     ConfigError,
+    EndpointError,
     ServerError,
     Throttled,
     TransportError,
@@ -71,14 +73,12 @@ class AiohttpTransport:
     """One ``aiohttp.ClientSession`` (connection reuse) with total and connect timeouts."""
 
     def __init__(self, *, timeout: float, connections: int, ca_bundle: str | None = None) -> None:
-        ssl: object = True
+        context: ssl.SSLContext | bool = True
         if ca_bundle is not None:
-            import ssl as ssl_module
-
-            ssl = ssl_module.create_default_context(cafile=ca_bundle)
+            context = ssl.create_default_context(cafile=ca_bundle)
         self._session = aiohttp.ClientSession(
             timeout=aiohttp.ClientTimeout(total=timeout, connect=min(timeout, 30.0)),
-            connector=aiohttp.TCPConnector(limit=connections, ssl=ssl),  # type: ignore[arg-type]
+            connector=aiohttp.TCPConnector(limit=connections, ssl=context),
             auto_decompress=True,
             headers={"User-Agent": USER_AGENT},
         )
@@ -107,6 +107,11 @@ class AiohttpTransport:
                 )
         except TimeoutError as exc:
             raise TransportError(f"no answer from {_host(url)} in time") from exc
+        except (aiohttp.ClientConnectorCertificateError, ssl.SSLCertVerificationError) as exc:
+            raise EndpointError(
+                f"{_host(url)}: TLS certificate verification failed ({_reason(exc)}); if the "
+                "endpoint uses a private CA, pass its certificates with --ca-bundle"
+            ) from exc
         except aiohttp.ClientError as exc:
             raise TransportError(f"{_host(url)}: {type(exc).__name__}: {exc}") from exc
         except OSError as exc:  # a reset while writing a large body can surface unwrapped
@@ -146,15 +151,22 @@ def raise_for_refusal(answer: HttpAnswer, auth_message: str) -> None:
         raise ServerError(f"server error (HTTP {status})", status=status)
 
 
-def submit_outcome(answer: HttpAnswer) -> SubmitResult:
+def submit_outcome(answer: HttpAnswer, url: str = "the submit URL") -> SubmitResult:
     """The batch's fate from Target's answer; raises for anything that is not a verdict.
 
     The body decides, not the status: HTTP 200 with ``<success>false</success>`` is a
     rejected batch. 401/403 (or a rejection that talks about the token) is ``AuthError``;
-    429/503 ``Throttled``; other 5xx and unreadable bodies ``ServerError`` (transient).
+    429/503 ``Throttled``; other 5xx and unreadable bodies ``ServerError`` (transient); 404
+    ``EndpointError``: no batch can succeed at ``url`` (unknown client code, wrong endpoint).
     """
     status = answer.status
     raise_for_refusal(answer, _auth_message(status))
+    if status == 404:
+        said = _said(answer.body)
+        raise EndpointError(
+            f"{url} answered HTTP 404{': ' + said if said else ''}: check --client-code, "
+            "--endpoint and --api-version"
+        )
     if status != 200:
         snippet = answer.body[:200].decode("utf-8", errors="replace")
         raise BatchRejected(f"HTTP {status}: {snippet}", status=status)
@@ -223,6 +235,20 @@ def _retry_after(value: str | None) -> float | None:
     except (TypeError, ValueError):
         return None
     return max(0.0, (when - dt.datetime.now(dt.UTC)).total_seconds())
+
+
+def _said(body: bytes) -> str:
+    """Target's ``<message>`` in an error answer, or a short plain-text snippet."""
+    try:
+        return parse_submit(body).message
+    except ServerError:
+        return body[:120].decode("utf-8", errors="replace").strip()
+
+
+def _reason(exc: BaseException) -> str:
+    """The certificate problem in a few words (aiohttp's message repeats the whole request)."""
+    cert = getattr(exc, "certificate_error", None) or exc
+    return str(getattr(cert, "verify_message", "") or cert).strip() or type(exc).__name__
 
 
 def _host(url: str) -> str:
