@@ -119,7 +119,8 @@ def _unauthorized(
     if not state.config.require_auth:
         return None
     with state.lock:
-        verdict = state.auth.check(bearer_token(request.headers))
+        token = bearer_token(request.headers, legacy=state.config.accept_legacy_token_header)
+        verdict = state.auth.check(token)
     if verdict == "ok":
         return None
     message = TokenAuthority.message(verdict)
