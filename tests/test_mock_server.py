@@ -111,6 +111,24 @@ async def test_v2_status_path_alias_answers_too() -> None:
         assert (await status(http, url))["status"] == "complete"
 
 
+async def test_doc_status_url_style_answers_like_adobes_example_with_a_bare_ampersand() -> None:
+    async with serve(status_url_style="doc") as (mock, http):
+        url = f"{mock.base_url}/m2/demo/v2/profile/batchUpdate"
+        async with http.post(url, data=b"batch=thirdPartyId,a\ncrm-1,x\n") as response:
+            raw = await response.read()
+        found = re.fullmatch(
+            rb"<response><success>true</success><batchStatus>(http://localhost:\d+"
+            rb"/m2/demo/v2/profile/batchStatus\?batchId=demo-\d{13}-1&m2Node=00)</batchStatus>"
+            rb"<message>Batch submitted for processing</message></response>",
+            raw,
+        )
+        assert found, raw
+        with pytest.raises(ET.ParseError):  # not well-formed, exactly as documented
+            ET.fromstring(raw)
+        answer = await status(http, found.group(1).decode())  # the URL verbatim, m2Node and all
+    assert answer["status"] == "complete" and answer["successfulUpdates"] == "1"
+
+
 async def test_mark_stuck_makes_status_stuck() -> None:
     async with serve() as (mock, http):
         _, answer = await submit(mock, http, b"batch=thirdPartyId,a\ncrm-1,x\n")

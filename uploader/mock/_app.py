@@ -18,7 +18,7 @@ from yarl import URL
 from uploader.mock import _xml
 from uploader.mock._auth import IMS_TOKEN_TTL, TokenAuthority, bearer_token
 from uploader.mock._body import MAX_ID_CHARS, BodyRejected, parse_body
-from uploader.mock._config import CLIENT_MAX_SIZE
+from uploader.mock._config import CLIENT_MAX_SIZE, StatusUrlStyle
 from uploader.mock._faults import FaultDecision
 from uploader.mock._state import MockState
 
@@ -154,14 +154,17 @@ async def _read_body(request: web.Request) -> bytes:
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
-def _status_url(request: web.Request, client: str, batch_id: str) -> str:
+def _status_url(request: web.Request, client: str, batch_id: str, style: StatusUrlStyle) -> str:
+    """The batchStatus URL of the submit answer, in the configured shape (the batchStatus
+    route serves both: it reads ``batchId`` and ignores ``m2Node``)."""
     host = request.url.host or "127.0.0.1"
+    doc = style == "doc"
     url = URL.build(
         scheme=request.scheme,
         host=_OTHER_HOST.get(host, host),
         port=request.url.port,
-        path=f"/m2/{client}/profile/batchStatus",
-        query={"batchId": batch_id},
+        path=f"/m2/{client}/v2/profile/batchStatus" if doc else f"/m2/{client}/profile/batchStatus",
+        query={"batchId": batch_id, "m2Node": "00"} if doc else {"batchId": batch_id},
     )
     return str(url)
 
@@ -203,7 +206,9 @@ async def _bulk(request: web.Request, version: int) -> web.StreamResponse:
             return await _send(request, _xml.failure(parsed.message), decision=decision)
         record = state.commit(parsed, version=version, call=call, stuck=decision.stuck)
         state.count("truncated" if decision.kind == "truncated" else "ok")
-        text = _xml.submit_ok(_status_url(request, client, record.batch_id))
+        style = state.config.status_url_style
+        url = _status_url(request, client, record.batch_id, style)
+        text = _xml.submit_ok(url, bare_ampersand=style == "doc")
         return await _send(request, text, decision=decision)
     finally:
         state.leave()

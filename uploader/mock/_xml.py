@@ -19,12 +19,13 @@ def _element(name: str, value: object) -> str:
     return f"<{name}>{escape(str(value))}</{name}>"
 
 
-def submit_ok(status_url: str) -> str:
-    """HTTP 200 answer to an accepted batch."""
-    return (
-        "<response><success>true</success>"
-        f"{_element('batchStatus', status_url)}{_element('message', SUBMITTED)}</response>"
-    )
+def submit_ok(status_url: str, *, bare_ampersand: bool = False) -> str:
+    """HTTP 200 answer to an accepted batch. ``bare_ampersand`` leaves the URL's ``&`` unescaped,
+    as in Adobe's documented example: the answer is then not well-formed XML, on purpose."""
+    status = _element("batchStatus", status_url)
+    if bare_ampersand:
+        status = status.replace("&amp;", "&")
+    return f"<response><success>true</success>{status}{_element('message', SUBMITTED)}</response>"
 
 
 def failure(message: str, *, batch_status: bool = True) -> str:
