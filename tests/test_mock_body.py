@@ -71,6 +71,23 @@ def test_empty_batches_are_rejected(body: bytes) -> None:
     assert rejected(body) == "Batch is empty"
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"batch=thirdPartyId\ncrm-1\n",  # only the id column
+        b"batch=thirdPartyId,a,b\ncrm-1,,\ncrm-2\n",  # every cell empty
+        b"batch=thirdPartyId,a\ncrm-1,\n,\n",  # with a row that fails (empty id)
+    ],
+)
+def test_batch_without_any_attribute_value_is_empty(body: bytes) -> None:
+    assert rejected(body) == "Batch is empty"
+
+
+def test_one_value_anywhere_makes_the_batch_non_empty() -> None:
+    result = parsed(b"batch=thirdPartyId,a,b\ncrm-1,,\ncrm-2,,x\n")
+    assert rows(result) == [("crm-1", None, None), ("crm-2", None, "x")]
+
+
 def test_missing_batch_field_is_an_empty_batch() -> None:
     assert rejected(b"thirdPartyId,a\ncrm-1,x\n") == "Batch is empty"
 
@@ -196,9 +213,9 @@ def test_too_large_body_is_rejected() -> None:
 
 
 def test_more_than_500000_rows_is_rejected_and_exactly_500000_is_not() -> None:
-    header = b"batch=thirdPartyId\n"
-    assert parsed(header + b"a\n" * MAX_ROWS).batch_size == MAX_ROWS
-    assert "too large" in rejected(header + b"a\n" * (MAX_ROWS + 1))
+    header = b"batch=thirdPartyId,a\n"
+    assert parsed(header + b"x,1\n" * MAX_ROWS).batch_size == MAX_ROWS
+    assert "too large" in rejected(header + b"x,1\n" * (MAX_ROWS + 1))
 
 
 # -- property: any text, percent-encoded as documented, round-trips exactly --------------------

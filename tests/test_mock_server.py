@@ -73,6 +73,20 @@ async def test_empty_and_too_large_answers() -> None:
     assert large["success"] == "false" and "too large" in (large["message"] or "")
 
 
+@pytest.mark.parametrize(
+    "body", [b"batch=thirdPartyId\ncrm-1\ncrm-2\n", b"batch=thirdPartyId,a,b\ncrm-1,,\ncrm-2\n"]
+)
+async def test_batch_without_any_value_is_skipped_as_empty_and_counted_rejected(
+    body: bytes,
+) -> None:
+    async with serve() as (mock, http):
+        _, answer = await submit(mock, http, body)
+        assert (mock.stats["ok"], mock.stats["rejected"]) == (0, 1)
+        assert mock.receipts_count == 0 and mock.batch_ids == []
+        assert mock.profiles.get("crm-1") is None
+    assert answer == {"success": "false", "batchStatus": None, "message": "Batch is empty"}
+
+
 async def test_status_is_incomplete_until_the_delay_then_complete_with_details() -> None:
     clock = FakeClock(CLOCK_START)
     async with serve(status_delay=30.0, clock=clock) as (mock, http):
@@ -142,7 +156,7 @@ async def test_retention_keeps_only_the_last_statuses_and_unknown_ids_say_not_fo
     async with serve(status_retention=2) as (mock, http):
         urls = []
         for n in range(3):
-            _, answer = await submit(mock, http, f"batch=thirdPartyId\ncrm-{n}\n".encode())
+            _, answer = await submit(mock, http, f"batch=thirdPartyId,a\ncrm-{n},x\n".encode())
             urls.append(answer["batchStatus"] or "")
         assert len(mock.batch_ids) == 2
         gone = await status(http, urls[0])

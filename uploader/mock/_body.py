@@ -2,7 +2,8 @@
 
 ``batch=`` form field → text after the first raw ``&`` dropped → lines on raw LF (CRLF
 tolerated, empty lines ignored) → fields on raw ``,`` → each field percent-decoded as UTF-8
-with ``+`` as space. An invalid ``%`` escape, or bytes that are not UTF-8 (raw, or escaped as
+with ``+`` as space. A batch with no non-empty attribute value is empty ("Batch is empty").
+An invalid ``%`` escape, or bytes that are not UTF-8 (raw, or escaped as
 in ``%FF`` / ``%C3%28``), anywhere rejects the whole batch.
 
 Speed matters (the mock must never be a benchmark's bottleneck), so ingestion does only what a
@@ -211,6 +212,14 @@ def _read_exact(body: bytes, names: list[str]) -> tuple[pl.DataFrame, pl.Series 
     return frame, wide
 
 
+def _any_value(frame: pl.DataFrame, attributes: list[str]) -> bool:
+    """Does any row hold a non-empty attribute value? (Empty cells are null; a null check
+    reads only the validity bitmaps.)"""
+    if not attributes:
+        return False
+    return bool(frame.select(pl.any_horizontal(pl.col(attributes).is_not_null().any())).item())
+
+
 def parse_body(body: bytes) -> ParsedBody | BodyRejected:
     """Apply the body model to a raw request body."""
     if len(body) >= MAX_BODY_BYTES:
@@ -245,6 +254,8 @@ def parse_body(body: bytes) -> ParsedBody | BodyRejected:
         return BodyRejected(MSG_EMPTY)
     if frame.height > MAX_ROWS:
         return BodyRejected(MSG_TOO_MANY_ROWS)
+    if not _any_value(frame, attributes):
+        return BodyRejected(MSG_EMPTY)  # Target skips a batch whose cells are all empty
 
     id_name = names[0]
     ids = frame.get_column(id_name)
