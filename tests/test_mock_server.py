@@ -3,46 +3,16 @@ receipts, the profile store, profile fetch and single updates."""
 
 from __future__ import annotations
 
-import io
 import json
 import re
 from pathlib import Path
 
-import aiohttp
 import defusedxml.ElementTree as ET
 import pytest
 from fakes import FakeClock
-from mock_helpers import CLOCK_START
+from mock_helpers import CLOCK_START, status, submit, xml
 from mock_helpers import serve_open as serve
 from yarl import URL
-
-from uploader.mock import MockTarget
-
-
-def xml(text: str) -> dict[str, str | None]:
-    root = ET.fromstring(text)
-    assert root.tag == "response"
-    return {child.tag: child.text for child in root}
-
-
-async def submit(
-    mock: MockTarget, http: aiohttp.ClientSession, body: bytes, *, version: int = 2
-) -> tuple[int, dict[str, str | None]]:
-    path = "/v2/profile/batchUpdate" if version == 2 else "/profile/batchUpdate"
-    url = f"{mock.base_url}/m2/{mock.config.client_code}{path}"
-    headers = {"Content-Type": "application/x-www-form-urlencoded"}
-    # BytesIO: aiohttp warns about large raw bytes bodies
-    async with http.post(url, data=io.BytesIO(body), headers=headers) as response:
-        return response.status, xml(await response.text())
-
-
-async def status(
-    http: aiohttp.ClientSession, url: str, details: bool = True
-) -> dict[str, str | None]:
-    params = {"showDetails": "true"} if details else {}
-    async with http.get(url, params=params) as response:
-        assert response.status == 200
-        return xml(await response.text())
 
 
 async def test_accepted_batch_answer_names_an_edge_host_and_batch_id() -> None:

@@ -201,6 +201,8 @@ async def _bulk(request: web.Request, version: int) -> web.StreamResponse:
         loop = asyncio.get_running_loop()
         parsed = await loop.run_in_executor(None, parse_body, body)
         del body
+        if not isinstance(parsed, BodyRejected):
+            parsed = state.refusal(parsed) or parsed
         if isinstance(parsed, BodyRejected):
             state.count("rejected")
             return await _send(request, _xml.failure(parsed.message), decision=decision)
@@ -239,9 +241,10 @@ async def batch_status(request: web.Request) -> web.StreamResponse:
         now = state.config.clock()
     if record is None:
         return await _send(request, _xml.batch_not_found(batch_id), decision=decision)
-    status = record.status(now, state.config.status_delay)
+    status = record.status(now)
     details = record.details(status) if request.query.get("showDetails") == "true" else None
-    text = _xml.batch_status(record.batch_id, status, record.batch_size, details)
+    failed_ids = record.listed_failures(status)
+    text = _xml.batch_status(record.batch_id, status, record.batch_size, details, failed_ids)
     return await _send(request, text, decision=decision)
 
 

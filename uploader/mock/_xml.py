@@ -44,12 +44,16 @@ def batch_status(
     status: str,
     batch_size: int,
     details: dict[str, int] | None = None,
+    failed_ids: tuple[str, ...] = (),
 ) -> str:
-    """A batchStatus answer; ``details`` adds consumedCount and the per-row counters."""
+    """A batchStatus answer; ``details`` adds consumedCount and the per-row counters, then one
+    ``<profile>`` per failed row, as Target has answered since May 2020 (failures only)."""
     parts = [_element("batchId", batch_id), _element("status", status)]
     parts.append(_element("batchSize", batch_size))
     for name, value in (details or {}).items():
         parts.append(_element(name, value))
+    for profile_id in failed_ids:
+        parts.append(f"<profile>{_element('id', profile_id)}<status>failed</status></profile>")
     return f"<response>{''.join(parts)}</response>"
 
 
