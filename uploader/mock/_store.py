@@ -1,4 +1,4 @@
-"""What the mock keeps: profiles, receipts (every accepted row, in arrival order), statuses.
+"""What the mock keeps: profiles, receipts (every row taken, in arrival order), statuses.
 
 Rows are kept as one polars frame per accepted call (id decoded, attribute values still
 percent-encoded), shared between the receipts and the profile store; values are decoded when
@@ -43,7 +43,7 @@ class StoredBatch:
 
 
 class Receipts:
-    """Every accepted row, with its call number, in arrival order."""
+    """Every row taken (accepted, not failed by a row fault), with its call number, in order."""
 
     def __init__(self) -> None:
         self._batches: list[StoredBatch] = []
