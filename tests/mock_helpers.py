@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 import aiohttp
+import defusedxml.ElementTree as ET
 
 from uploader.mock import MockConfig, MockTarget
 
@@ -26,3 +28,29 @@ def serve_open(
 ) -> AbstractAsyncContextManager[tuple[MockTarget, aiohttp.ClientSession]]:
     """``serve`` with Require Authentication off, unless the test turns it on."""
     return serve(**{"require_auth": False, **options})
+
+
+def xml(text: str) -> dict[str, str | None]:
+    root = ET.fromstring(text)
+    assert root.tag == "response"
+    return {child.tag: child.text for child in root}
+
+
+async def submit(
+    mock: MockTarget, http: aiohttp.ClientSession, body: bytes, *, version: int = 2
+) -> tuple[int, dict[str, str | None]]:
+    path = "/v2/profile/batchUpdate" if version == 2 else "/profile/batchUpdate"
+    url = f"{mock.base_url}/m2/{mock.config.client_code}{path}"
+    headers = {"Content-Type": "application/x-www-form-urlencoded"}
+    # BytesIO: aiohttp warns about large raw bytes bodies
+    async with http.post(url, data=io.BytesIO(body), headers=headers) as response:
+        return response.status, xml(await response.text())
+
+
+async def status(
+    http: aiohttp.ClientSession, url: str, details: bool = True
+) -> dict[str, str | None]:
+    params = {"showDetails": "true"} if details else {}
+    async with http.get(url, params=params) as response:
+        assert response.status == 200
+        return xml(await response.text())

@@ -39,10 +39,19 @@ async def test_auth_required_rejects_missing_and_wrong_tokens_with_401_xml() -> 
         assert "token" in (answer["message"] or "").lower()
 
 
-async def test_bearer_and_legacy_access_token_header_are_accepted() -> None:
+async def test_only_bearer_is_accepted_by_default() -> None:
     async with serve() as (mock, http):
         assert (await bulk(mock, http, bearer(mock.token)))[0] == 200
+        code, answer = await bulk(mock, http, {"access_token": mock.token})
+        assert mock.receipts_count == 1
+    assert code == 401 and "missing" in (answer["message"] or "").lower()
+
+
+async def test_legacy_access_token_header_is_accepted_behind_its_flag() -> None:
+    async with serve(accept_legacy_token_header=True) as (mock, http):
+        assert (await bulk(mock, http, bearer(mock.token)))[0] == 200
         assert (await bulk(mock, http, {"access_token": mock.token}))[0] == 200
+        assert (await bulk(mock, http, {"access_token": "wrong"}))[0] == 401
         assert mock.receipts_count == 2
 
 

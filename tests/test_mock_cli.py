@@ -35,13 +35,24 @@ def test_fault_flags() -> None:
     faults = parse_faults(("500=0.1", "429=0.2", "retry-after=3", "first-k=5", "on-status=true"))
     assert (faults.p_500, faults.p_429, faults.retry_after) == (0.1, 0.2, 3.0)
     assert faults.first_k_calls == 5 and faults.on_status
-    for bad in ("nope=1", "500", "500=x", "500=2"):
+    rows = parse_faults(("fail-rows=0.1", "fail-ids=^crm-9", "fail-once=true", "reject-ids=x$"))
+    assert (rows.fail_rows, rows.fail_ids, rows.fail_once, rows.reject_ids) == (
+        0.1,
+        "^crm-9",
+        True,
+        "x$",
+    )
+    for bad in ("nope=1", "500", "500=x", "500=2", "fail-rows=2", "fail-ids=("):
         with pytest.raises(click.BadParameter):
             parse_faults((bad,))
 
 
-def post(url: str, body: bytes, token: str | None = None) -> tuple[int, str]:
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
+def post(
+    url: str, body: bytes, token: str | None = None, header: str = "Authorization"
+) -> tuple[int, str]:
+    headers = {}
+    if token:
+        headers[header] = f"Bearer {token}" if header == "Authorization" else token
     request = urllib.request.Request(url, data=body, headers=headers, method="POST")
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
@@ -54,7 +65,8 @@ def test_mock_server_process_prints_url_and_token_and_writes_receipts(tmp_path: 
     receipts = tmp_path / "receipts.json"
     command = [
         sys.executable, "-m", "uploader", "mock-server", "--port", "0", "--token", "tok-1",
-        "--rate-limit", "none", "--receipts", str(receipts),
+        "--rate-limit", "none", "--receipts", str(receipts), "--status-url-style", "doc",
+        "--accept-legacy-token-header", "--status-delay", "2", "--status-delay-jitter", "3",
     ]  # fmt: skip
     with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as process:
         try:
@@ -67,6 +79,9 @@ def test_mock_server_process_prints_url_and_token_and_writes_receipts(tmp_path: 
             assert post(url, b"batch=thirdPartyId,a\ncrm-1,x\n")[0] == 401
             status, text = post(url, b"batch=thirdPartyId,a\ncrm-1,x\n", token="tok-1")
             assert status == 200 and "<success>true</success>" in text
+            assert "&m2Node=00</batchStatus>" in text
+            legacy = post(url, b"batch=thirdPartyId,a\ncrm-2,y\n", "tok-1", "access_token")
+            assert legacy[0] == 200
         finally:
             process.send_signal(signal.SIGINT)
             process.wait(timeout=10)

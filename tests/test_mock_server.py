@@ -3,46 +3,16 @@ receipts, the profile store, profile fetch and single updates."""
 
 from __future__ import annotations
 
-import io
 import json
 import re
 from pathlib import Path
 
-import aiohttp
 import defusedxml.ElementTree as ET
 import pytest
 from fakes import FakeClock
-from mock_helpers import CLOCK_START
+from mock_helpers import CLOCK_START, status, submit, xml
 from mock_helpers import serve_open as serve
 from yarl import URL
-
-from uploader.mock import MockTarget
-
-
-def xml(text: str) -> dict[str, str | None]:
-    root = ET.fromstring(text)
-    assert root.tag == "response"
-    return {child.tag: child.text for child in root}
-
-
-async def submit(
-    mock: MockTarget, http: aiohttp.ClientSession, body: bytes, *, version: int = 2
-) -> tuple[int, dict[str, str | None]]:
-    path = "/v2/profile/batchUpdate" if version == 2 else "/profile/batchUpdate"
-    url = f"{mock.base_url}/m2/{mock.config.client_code}{path}"
-    headers = {"Content-Type": "application/x-www-form-urlencoded"}
-    # BytesIO: aiohttp warns about large raw bytes bodies
-    async with http.post(url, data=io.BytesIO(body), headers=headers) as response:
-        return response.status, xml(await response.text())
-
-
-async def status(
-    http: aiohttp.ClientSession, url: str, details: bool = True
-) -> dict[str, str | None]:
-    params = {"showDetails": "true"} if details else {}
-    async with http.get(url, params=params) as response:
-        assert response.status == 200
-        return xml(await response.text())
 
 
 async def test_accepted_batch_answer_names_an_edge_host_and_batch_id() -> None:
@@ -71,6 +41,20 @@ async def test_empty_and_too_large_answers() -> None:
         _, large = await submit(mock, http, b"batch=thirdPartyId\n" + b"a\n" * 25_000_000)
     assert empty["message"] == "Batch is empty"
     assert large["success"] == "false" and "too large" in (large["message"] or "")
+
+
+@pytest.mark.parametrize(
+    "body", [b"batch=thirdPartyId\ncrm-1\ncrm-2\n", b"batch=thirdPartyId,a,b\ncrm-1,,\ncrm-2\n"]
+)
+async def test_batch_without_any_value_is_skipped_as_empty_and_counted_rejected(
+    body: bytes,
+) -> None:
+    async with serve() as (mock, http):
+        _, answer = await submit(mock, http, body)
+        assert (mock.stats["ok"], mock.stats["rejected"]) == (0, 1)
+        assert mock.receipts_count == 0 and mock.batch_ids == []
+        assert mock.profiles.get("crm-1") is None
+    assert answer == {"success": "false", "batchStatus": None, "message": "Batch is empty"}
 
 
 async def test_status_is_incomplete_until_the_delay_then_complete_with_details() -> None:
@@ -111,6 +95,24 @@ async def test_v2_status_path_alias_answers_too() -> None:
         assert (await status(http, url))["status"] == "complete"
 
 
+async def test_doc_status_url_style_answers_like_adobes_example_with_a_bare_ampersand() -> None:
+    async with serve(status_url_style="doc") as (mock, http):
+        url = f"{mock.base_url}/m2/demo/v2/profile/batchUpdate"
+        async with http.post(url, data=b"batch=thirdPartyId,a\ncrm-1,x\n") as response:
+            raw = await response.read()
+        found = re.fullmatch(
+            rb"<response><success>true</success><batchStatus>(http://localhost:\d+"
+            rb"/m2/demo/v2/profile/batchStatus\?batchId=demo-\d{13}-1&m2Node=00)</batchStatus>"
+            rb"<message>Batch submitted for processing</message></response>",
+            raw,
+        )
+        assert found, raw
+        with pytest.raises(ET.ParseError):  # not well-formed, exactly as documented
+            ET.fromstring(raw)
+        answer = await status(http, found.group(1).decode())  # the URL verbatim, m2Node and all
+    assert answer["status"] == "complete" and answer["successfulUpdates"] == "1"
+
+
 async def test_mark_stuck_makes_status_stuck() -> None:
     async with serve() as (mock, http):
         _, answer = await submit(mock, http, b"batch=thirdPartyId,a\ncrm-1,x\n")
@@ -124,7 +126,7 @@ async def test_retention_keeps_only_the_last_statuses_and_unknown_ids_say_not_fo
     async with serve(status_retention=2) as (mock, http):
         urls = []
         for n in range(3):
-            _, answer = await submit(mock, http, f"batch=thirdPartyId\ncrm-{n}\n".encode())
+            _, answer = await submit(mock, http, f"batch=thirdPartyId,a\ncrm-{n},x\n".encode())
             urls.append(answer["batchStatus"] or "")
         assert len(mock.batch_ids) == 2
         gone = await status(http, urls[0])

@@ -3,6 +3,7 @@ exact receipts, exit codes, one-line errors, and the token never written anywher
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from pathlib import Path
@@ -177,10 +178,13 @@ def test_dry_run_sends_nothing_and_writes_the_bodies(tmp_path: Path) -> None:
 def test_demo_runs_against_the_embedded_mock(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Real time: the demo's mock takes 2-5 s per batch, and the demo waits for it (~6 s)."""
     monkeypatch.chdir(tmp_path)
     result = CliRunner().invoke(main, ["demo"])
     assert result.exit_code == 0, result.output
     assert "acknowledged" in result.stdout and "ledger" in result.stdout
+    assert "batch statuses right after the upload:" in result.stderr
+    assert re.search(r"batch statuses +10 complete\n", result.stdout), result.stdout
     assert list((tmp_path / "runs").glob("*/ledger.jsonl"))
 
 

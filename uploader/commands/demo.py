@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from pathlib import Path
 
@@ -9,17 +10,33 @@ import click
 
 from uploader.auth import StaticToken
 from uploader.batcher import BatchLimits
-from uploader.commands.upload import report, run_upload
+from uploader.commands.status import wait_for_target
+from uploader.commands.upload import run_upload
 from uploader.engine import UploadConfig
 from uploader.errors import ConfigError
 from uploader.exits import handle_errors
 from uploader.mock import MockConfig, run_mock_in_thread
 from uploader.pipeline import InputSpec
 from uploader.secret import Secret
+from uploader.status import poll_statuses
 
-__all__ = ["demo"]
+__all__ = ["DEMO_MOCK", "demo"]
 
 SAMPLES = Path(__file__).resolve().parents[2] / "samples"
+
+#: The mock shaped like the real service: each batch takes 2-5 s to process and only the last
+#: 10 statuses are kept. Note for the client engineer: switch ``status_url_style`` to "doc"
+#: (Adobe's documented answer, a bare ``&`` in the XML) once the client parses it.
+DEMO_MOCK = MockConfig(
+    client_code="demo",
+    require_auth=True,
+    status_delay=2.0,
+    status_delay_jitter=3.0,
+    status_retention=10,
+    status_url_style="plain",
+)
+#: The demo must end within a minute: the statuses are complete within about 5 s.
+WAIT_TIMEOUT = 40.0
 
 
 @click.command()
@@ -40,22 +57,31 @@ SAMPLES = Path(__file__).resolve().parents[2] / "samples"
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @handle_errors
 def demo(source: Path, batch_rows: int, as_json: bool) -> None:
-    """Start the embedded mock Target server (authentication on), upload the sample CRM
-    export to it, print the summary and where the ledger is, and stop the mock."""
+    """Start the embedded mock Target server (authentication on, 2-5 s of processing per
+    batch, the last 10 statuses kept, as Target does), upload the sample CRM export to it,
+    wait for Target's batch statuses (incomplete, then complete), print the summary and
+    where the ledger is, and stop the mock."""
     if not source.is_file():
         raise ConfigError(f"{source}: no such file (run from a checkout with samples/)")
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     ledger = Path("runs") / f"demo-{stamp}" / "ledger.jsonl"
-    with run_mock_in_thread(MockConfig(client_code="demo", require_auth=True)) as mock:
+    with run_mock_in_thread(DEMO_MOCK) as mock:
         click.echo(f"mock Target server on {mock.base_url} (authentication required)", err=True)
         config = UploadConfig(client_code="demo", endpoint=mock.base_url, ledger=ledger)
         tokens = StaticToken(Secret(mock.token), "the embedded mock")
         spec = InputSpec(sources=(source,), limits=BatchLimits(rows=batch_rows))
         summary = run_upload(config, spec, tokens, quiet=as_json)
-        received = mock.received_frame().height
-    report(summary, as_json)
-    if not as_json:
-        click.echo(
-            f"the mock received {received:,} profiles; ledger and rejects in {ledger.parent}/"
+        if not as_json and summary.stop_reason is None:
+            # One round now, so the user sees Target still processing before it completes.
+            first = asyncio.run(poll_statuses(ledger, tokens)).counts
+            states = ", ".join(f"{n} {name}" for name, n in first.items() if n)
+            click.echo(f"batch statuses right after the upload: {states}", err=True)
+            received = mock.received_frame().height
+            click.echo(
+                f"the mock received {received:,} profiles; ledger and rejects in {ledger.parent}/",
+                err=True,
+            )
+        # Prints the summary and Target's answer, and exits with the worse of the two codes.
+        wait_for_target(
+            config, tokens, summary, as_json=as_json, quiet=as_json, timeout=WAIT_TIMEOUT
         )
-    raise SystemExit(summary.exit_code)

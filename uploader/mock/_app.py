@@ -18,7 +18,7 @@ from yarl import URL
 from uploader.mock import _xml
 from uploader.mock._auth import IMS_TOKEN_TTL, TokenAuthority, bearer_token
 from uploader.mock._body import MAX_ID_CHARS, BodyRejected, parse_body
-from uploader.mock._config import CLIENT_MAX_SIZE
+from uploader.mock._config import CLIENT_MAX_SIZE, StatusUrlStyle
 from uploader.mock._faults import FaultDecision
 from uploader.mock._state import MockState
 
@@ -119,7 +119,8 @@ def _unauthorized(
     if not state.config.require_auth:
         return None
     with state.lock:
-        verdict = state.auth.check(bearer_token(request.headers))
+        token = bearer_token(request.headers, legacy=state.config.accept_legacy_token_header)
+        verdict = state.auth.check(token)
     if verdict == "ok":
         return None
     message = TokenAuthority.message(verdict)
@@ -153,14 +154,17 @@ async def _read_body(request: web.Request) -> bytes:
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
-def _status_url(request: web.Request, client: str, batch_id: str) -> str:
+def _status_url(request: web.Request, client: str, batch_id: str, style: StatusUrlStyle) -> str:
+    """The batchStatus URL of the submit answer, in the configured shape (the batchStatus
+    route serves both: it reads ``batchId`` and ignores ``m2Node``)."""
     host = request.url.host or "127.0.0.1"
+    doc = style == "doc"
     url = URL.build(
         scheme=request.scheme,
         host=_OTHER_HOST.get(host, host),
         port=request.url.port,
-        path=f"/m2/{client}/profile/batchStatus",
-        query={"batchId": batch_id},
+        path=f"/m2/{client}/v2/profile/batchStatus" if doc else f"/m2/{client}/profile/batchStatus",
+        query={"batchId": batch_id, "m2Node": "00"} if doc else {"batchId": batch_id},
     )
     return str(url)
 
@@ -197,12 +201,16 @@ async def _bulk(request: web.Request, version: int) -> web.StreamResponse:
         loop = asyncio.get_running_loop()
         parsed = await loop.run_in_executor(None, parse_body, body)
         del body
+        if not isinstance(parsed, BodyRejected):
+            parsed = state.refusal(parsed) or parsed
         if isinstance(parsed, BodyRejected):
             state.count("rejected")
             return await _send(request, _xml.failure(parsed.message), decision=decision)
         record = state.commit(parsed, version=version, call=call, stuck=decision.stuck)
         state.count("truncated" if decision.kind == "truncated" else "ok")
-        text = _xml.submit_ok(_status_url(request, client, record.batch_id))
+        style = state.config.status_url_style
+        url = _status_url(request, client, record.batch_id, style)
+        text = _xml.submit_ok(url, bare_ampersand=style == "doc")
         return await _send(request, text, decision=decision)
     finally:
         state.leave()
@@ -233,9 +241,10 @@ async def batch_status(request: web.Request) -> web.StreamResponse:
         now = state.config.clock()
     if record is None:
         return await _send(request, _xml.batch_not_found(batch_id), decision=decision)
-    status = record.status(now, state.config.status_delay)
+    status = record.status(now)
     details = record.details(status) if request.query.get("showDetails") == "true" else None
-    text = _xml.batch_status(record.batch_id, status, record.batch_size, details)
+    failed_ids = record.listed_failures(status)
+    text = _xml.batch_status(record.batch_id, status, record.batch_size, details, failed_ids)
     return await _send(request, text, decision=decision)
 
 

@@ -26,14 +26,17 @@ def _new_token() -> str:
     return secrets.token_urlsafe(32)
 
 
-def bearer_token(headers: Mapping[str, str]) -> str | None:
-    """The token of ``Authorization: Bearer …``, or of the legacy ``access_token`` header."""
+def bearer_token(headers: Mapping[str, str], *, legacy: bool = False) -> str | None:
+    """The token of ``Authorization: Bearer …``; with ``legacy``, also of the ``access_token``
+    header older Adobe docs used. Off by default: today's docs name only the Bearer header, and
+    a client that still sends the old one must fail here, as it would against Target."""
     authorization = headers.get("Authorization", "")
     scheme, _, value = authorization.partition(" ")
     if scheme.lower() == "bearer" and value.strip():
         return value.strip()
-    legacy = headers.get("access_token", "").strip()
-    return legacy or None
+    if not legacy:
+        return None
+    return headers.get("access_token", "").strip() or None
 
 
 @dataclass(slots=True)

@@ -101,9 +101,9 @@ class MockTarget:
     # -- what it received --------------------------------------------------------------------
 
     def received_frame(self, id_column: str = "thirdPartyId") -> pl.DataFrame:
-        """Every accepted row in arrival order: ``call``, the id, then the attributes (union
-        across calls, missing → null), values decoded. Only calls whose id header is
-        ``id_column``."""
+        """Every row taken (accepted, not failed by a row fault) in arrival order: ``call``,
+        the id, then the attributes (union across calls, missing → null), values decoded.
+        Only calls whose id header is ``id_column``."""
         with self._state.lock:
             return self._state.receipts.frame(id_column)
 

@@ -4,18 +4,21 @@ methods may be called from another thread when the server runs in ``run_mock_in_
 from __future__ import annotations
 
 import itertools
+import random
 import resource
 import threading
 import time
 from collections import Counter
+from dataclasses import replace
 from typing import Any
 
 import polars as pl
 
 from uploader.mock._auth import ImsAuthority, TokenAuthority
-from uploader.mock._body import ParsedBody
+from uploader.mock._body import MSG_UNEXPECTED, BodyRejected, ParsedBody
 from uploader.mock._config import FaultConfig, MockConfig
 from uploader.mock._faults import FaultInjector
+from uploader.mock._rowfaults import RowFaults
 from uploader.mock._store import BatchRecord, BatchStatuses, ProfileStore, Receipts, StoredBatch
 from uploader.mock._throttle import SlidingWindow
 
@@ -46,6 +49,9 @@ class MockState:
         self.bulk_faults = FaultInjector(config.faults, config.seed)
         # A separate stream for status calls: polling frequency never shifts bulk faults.
         self.status_faults = FaultInjector(config.faults, config.seed + 1)
+        self.row_faults = RowFaults(config.faults, config.seed)
+        # Its own stream too: the processing time of a batch never depends on faults drawn.
+        self._status_rng = random.Random(config.seed + 2)
         self.throttle = (
             SlidingWindow(config.rate_limit[0], config.rate_limit[1], config.clock)
             if config.rate_limit is not None
@@ -95,15 +101,31 @@ class MockState:
         with self.lock:
             self.bulk_faults.config = faults
             self.status_faults.config = faults
+            self.row_faults.config = faults
 
     # -- ingestion ---------------------------------------------------------------------------
 
+    def refusal(self, parsed: ParsedBody) -> BodyRejected | None:
+        """The ``reject_ids`` fault: a batch holding a matching id is refused whole."""
+        with self.lock:
+            poisoned = self.row_faults.poisoned(parsed.frame.get_column(parsed.id_name))
+        return BodyRejected(MSG_UNEXPECTED) if poisoned else None
+
     def commit(self, parsed: ParsedBody, *, version: int, call: int, stuck: bool) -> BatchRecord:
-        """Record an accepted batch: receipts, profiles, status. Returns its status record."""
+        """Record an accepted batch: receipts, profiles, status. Returns its status record.
+
+        Rows failed by a row fault are neither applied nor kept in the receipts (receipts are
+        the rows Target took); only their ids are kept, for batchStatus to list."""
         cfg = self.config
         with self.lock:
             batch_id = f"{cfg.client_code}-{int(time.time() * 1000)}-{next(self._batch_counter)}"
             frame = parsed.frame
+            ids = frame.get_column(parsed.id_name)
+            failing = self.row_faults.failing(ids, parsed.id_name)
+            failed_ids: tuple[str, ...] = ()
+            if failing is not None:
+                failed_ids = tuple(ids.filter(failing).to_list())
+                frame = frame.filter(~failing)
             stored = StoredBatch(
                 call=call,
                 batch_id=batch_id,
@@ -120,26 +142,21 @@ class MockState:
                     known = self.profiles.known(frame.get_column(parsed.id_name), parsed.id_name)
                     not_found = int((~known).sum())
                     if not_found:
-                        applied = StoredBatch(
-                            call=call,
-                            batch_id=batch_id,
-                            version=version,
-                            id_name=parsed.id_name,
-                            attributes=parsed.attributes,
-                            frame=frame.filter(known),
-                            modified=stored.modified,
-                        )
+                        applied = replace(stored, frame=frame.filter(known))
                 self.profiles.add(applied)
             if cfg.keep_receipts:
                 self.receipts.add(stored)
-            self.rows_failed += parsed.failed
+            failed = parsed.failed + len(failed_ids)
+            self.rows_failed += failed
             record = BatchRecord(
                 batch_id=batch_id,
                 submitted_at=cfg.clock(),
+                delay=cfg.status_delay + cfg.status_delay_jitter * self._status_rng.random(),
                 batch_size=parsed.batch_size,
                 successful=frame.height - not_found,
                 not_found=not_found,
-                failed=parsed.failed,
+                failed=failed,
+                failed_ids=failed_ids,
                 stuck=stuck,
             )
             self.statuses.add(record)

@@ -1,4 +1,4 @@
-"""What the mock keeps: profiles, receipts (every accepted row, in arrival order), statuses.
+"""What the mock keeps: profiles, receipts (every row taken, in arrival order), statuses.
 
 Rows are kept as one polars frame per accepted call (id decoded, attribute values still
 percent-encoded), shared between the receipts and the profile store; values are decoded when
@@ -8,7 +8,7 @@ read. Nothing is held per row in Python objects.
 from __future__ import annotations
 
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
@@ -43,7 +43,7 @@ class StoredBatch:
 
 
 class Receipts:
-    """Every accepted row, with its call number, in arrival order."""
+    """Every row taken (accepted, not failed by a row fault), with its call number, in order."""
 
     def __init__(self) -> None:
         self._batches: list[StoredBatch] = []
@@ -171,15 +171,7 @@ class ProfileStore:
             if batch.id_name == kind:
                 frame = batch.frame.filter(~pl.col(kind).is_in(doomed))
                 dropped += batch.frame.height - frame.height
-                batch = StoredBatch(
-                    call=batch.call,
-                    batch_id=batch.batch_id,
-                    version=batch.version,
-                    id_name=batch.id_name,
-                    attributes=batch.attributes,
-                    frame=frame,
-                    modified=batch.modified,
-                )
+                batch = replace(batch, frame=frame)
             kept.append(batch)
         self._batches = kept
         self._index.clear()
@@ -192,16 +184,25 @@ class BatchRecord:
 
     batch_id: str
     submitted_at: float
+    #: seconds of "processing": ``incomplete`` until then
+    delay: float
     batch_size: int
     successful: int
     not_found: int
+    #: rows that failed (refused by the body model, or by a row fault)
     failed: int
+    #: ids of the rows failed by a row fault, in batch order (what batchStatus lists)
+    failed_ids: tuple[str, ...] = ()
     stuck: bool = False
 
-    def status(self, now: float, delay: float) -> Status:
+    def status(self, now: float) -> Status:
         if self.stuck:
             return "stuck"
-        return "complete" if now - self.submitted_at >= delay else "incomplete"
+        return "complete" if now - self.submitted_at >= self.delay else "incomplete"
+
+    def listed_failures(self, status: Status) -> tuple[str, ...]:
+        """The ids batchStatus lists as failed: only once the batch is complete."""
+        return self.failed_ids if status == "complete" else ()
 
     def details(self, status: Status) -> dict[str, int]:
         done = status == "complete"

@@ -19,12 +19,13 @@ def _element(name: str, value: object) -> str:
     return f"<{name}>{escape(str(value))}</{name}>"
 
 
-def submit_ok(status_url: str) -> str:
-    """HTTP 200 answer to an accepted batch."""
-    return (
-        "<response><success>true</success>"
-        f"{_element('batchStatus', status_url)}{_element('message', SUBMITTED)}</response>"
-    )
+def submit_ok(status_url: str, *, bare_ampersand: bool = False) -> str:
+    """HTTP 200 answer to an accepted batch. ``bare_ampersand`` leaves the URL's ``&`` unescaped,
+    as in Adobe's documented example: the answer is then not well-formed XML, on purpose."""
+    status = _element("batchStatus", status_url)
+    if bare_ampersand:
+        status = status.replace("&amp;", "&")
+    return f"<response><success>true</success>{status}{_element('message', SUBMITTED)}</response>"
 
 
 def failure(message: str, *, batch_status: bool = True) -> str:
@@ -43,12 +44,16 @@ def batch_status(
     status: str,
     batch_size: int,
     details: dict[str, int] | None = None,
+    failed_ids: tuple[str, ...] = (),
 ) -> str:
-    """A batchStatus answer; ``details`` adds consumedCount and the per-row counters."""
+    """A batchStatus answer; ``details`` adds consumedCount and the per-row counters, then one
+    ``<profile>`` per failed row, as Target has answered since May 2020 (failures only)."""
     parts = [_element("batchId", batch_id), _element("status", status)]
     parts.append(_element("batchSize", batch_size))
     for name, value in (details or {}).items():
         parts.append(_element(name, value))
+    for profile_id in failed_ids:
+        parts.append(f"<profile>{_element('id', profile_id)}<status>failed</status></profile>")
     return f"<response>{''.join(parts)}</response>"
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from uploader.mock._config import FaultConfig, MockConfig
+from uploader.mock._config import FaultConfig, MockConfig, StatusUrlStyle
 from uploader.mock._server import MockTarget
 
 __all__ = ["mock_server", "parse_faults", "parse_rate_limit"]
@@ -29,6 +29,10 @@ _FAULT_KEYS: dict[str, tuple[str, type]] = {
     "slow-body": ("slow_body", float),
     "first-k": ("first_k_calls", int),
     "on-status": ("on_status", bool),
+    "fail-rows": ("fail_rows", float),
+    "fail-ids": ("fail_ids", str),
+    "fail-once": ("fail_once", bool),
+    "reject-ids": ("reject_ids", str),
 }
 
 
@@ -104,6 +108,12 @@ async def _serve(config: MockConfig, receipts: Path | None) -> None:
 @click.option("--token", default=None, help="Profile API token to accept (default: random).")
 @click.option("--token-ttl", default=86_400.0, show_default=True, help="Token lifetime in seconds.")
 @click.option(
+    "--accept-legacy-token-header",
+    is_flag=True,
+    help="Also accept the token in the 'access_token:' header of older Adobe docs "
+    "(default: only 'Authorization: Bearer').",
+)
+@click.option(
     "--rate-limit",
     default="50/60",
     show_default=True,
@@ -115,13 +125,33 @@ async def _serve(config: MockConfig, receipts: Path | None) -> None:
     multiple=True,
     metavar="KIND=VALUE",
     help="Inject a fault (repeatable): 500/502/503/429/reset/truncated/stuck=PROBABILITY, "
-    "retry-after/latency/jitter/slow-body=SECONDS, first-k=CALLS, on-status=true.",
+    "retry-after/latency/jitter/slow-body=SECONDS, first-k=CALLS, on-status=true. Row faults "
+    "(the batch is accepted, the row is not applied and batchStatus lists it as failed): "
+    "fail-rows=RATE (per id, by a seeded hash), fail-ids=REGEX (on the decoded id), "
+    "fail-once=true (a failed id succeeds when sent again). reject-ids=REGEX: a batch holding "
+    "a matching id is refused whole (success=false, 'Unexpected error').",
 )
 @click.option(
     "--status-delay",
     default=0.0,
     show_default=True,
     help="Seconds a batch stays 'incomplete' before 'complete'.",
+)
+@click.option(
+    "--status-delay-jitter",
+    default=0.0,
+    show_default=True,
+    help="Random extra seconds per batch, uniform in [0, J) (seeded): e.g. --status-delay 2 "
+    "--status-delay-jitter 3 for 2-5 s of processing per batch.",
+)
+@click.option(
+    "--status-url-style",
+    type=click.Choice(["plain", "doc"]),
+    default="plain",
+    show_default=True,
+    help="batchStatus URL of the submit answer: plain (…/profile/batchStatus?batchId=…) or doc "
+    "(Adobe's documented example: …/v2/profile/batchStatus?batchId=…&m2Node=00, with the '&' "
+    "left bare, so the answer is not well-formed XML).",
 )
 @click.option(
     "--status-retention",
@@ -139,15 +169,21 @@ async def _serve(config: MockConfig, receipts: Path | None) -> None:
     "--keep-receipts/--no-keep-receipts",
     default=True,
     show_default=True,
-    help="Keep every accepted row for --receipts and /__mock/receipts.",
+    help="Keep every row taken (accepted, not failed by a row fault) for --receipts and "
+    "/__mock/receipts.",
 )
 @click.option(
     "--receipts",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help="Write the receipts (every accepted row) as JSON to this file on exit.",
+    help="Write the receipts (every row taken) as JSON to this file on exit.",
 )
-@click.option("--seed", default=0, show_default=True, help="Seed of the fault injection.")
+@click.option(
+    "--seed",
+    default=0,
+    show_default=True,
+    help="Seed of the fault injection, row failures and status delays.",
+)
 @click.option("--tenant", default="demo-tenant", show_default=True, help="IMS tenant (Admin API).")
 @click.option("--ims-client-id", default="demo-client-id", show_default=True, help="IMS client id.")
 @click.option(
@@ -163,9 +199,12 @@ def mock_server(
     require_auth: bool,
     token: str | None,
     token_ttl: float,
+    accept_legacy_token_header: bool,
     rate_limit: str,
     faults: tuple[str, ...],
     status_delay: float,
+    status_delay_jitter: float,
+    status_url_style: StatusUrlStyle,
     status_retention: int | None,
     store_profiles: bool,
     keep_receipts: bool,
@@ -183,8 +222,11 @@ def mock_server(
             require_auth=require_auth,
             token=token,
             token_ttl=token_ttl,
+            accept_legacy_token_header=accept_legacy_token_header,
             rate_limit=parse_rate_limit(rate_limit),
             status_delay=status_delay,
+            status_delay_jitter=status_delay_jitter,
+            status_url_style=status_url_style,
             status_retention=status_retention,
             faults=parse_faults(faults),
             keep_receipts=keep_receipts,
