@@ -17,8 +17,12 @@ CLOCK_START = 1_000.0  # mock tests start their fake clock here
 
 @asynccontextmanager
 async def serve(**options: Any) -> AsyncIterator[tuple[MockTarget, aiohttp.ClientSession]]:
-    """A mock on a free loopback port (throttle off unless asked) and a client session."""
-    config = MockConfig(**{"rate_limit": None, **options})
+    """A mock on a free loopback port (throttle off unless asked) and a client session.
+
+    These tests read the mock's XML with a strict parser, so its submit answers are the
+    well-formed ``plain`` shape unless a test asks for Adobe's documented ``doc`` shape (the
+    default everywhere else, so every client test meets the bare ``&``)."""
+    config = MockConfig(**{"rate_limit": None, "status_url_style": "plain", **options})
     async with MockTarget(config) as mock, aiohttp.ClientSession() as http:
         yield mock, http
 

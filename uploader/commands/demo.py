@@ -24,16 +24,15 @@ __all__ = ["DEMO_MOCK", "demo"]
 
 SAMPLES = Path(__file__).resolve().parents[2] / "samples"
 
-#: The mock shaped like the real service: each batch takes 2-5 s to process and only the last
-#: 10 statuses are kept. Note for the client engineer: switch ``status_url_style`` to "doc"
-#: (Adobe's documented answer, a bare ``&`` in the XML) once the client parses it.
+#: The mock shaped like the real service: each batch takes 2-5 s to process, only the last
+#: 10 statuses are kept, and the submit answer is Adobe's documented one (a bare ``&`` in it).
 DEMO_MOCK = MockConfig(
     client_code="demo",
     require_auth=True,
     status_delay=2.0,
     status_delay_jitter=3.0,
     status_retention=10,
-    status_url_style="plain",
+    status_url_style="doc",
 )
 #: The demo must end within a minute: the statuses are complete within about 5 s.
 WAIT_TIMEOUT = 40.0

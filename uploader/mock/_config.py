@@ -135,7 +135,7 @@ class MockConfig:
     #: random extra seconds per batch, uniform in [0, status_delay_jitter), seeded
     status_delay_jitter: float = 0.0
     #: shape of the batchStatus URL in the submit answer (see ``StatusUrlStyle``)
-    status_url_style: StatusUrlStyle = "plain"
+    status_url_style: StatusUrlStyle = "doc"
     #: keep only the last N batch statuses (Target keeps about 10); None keeps all
     status_retention: int | None = None
     faults: FaultConfig = field(default_factory=FaultConfig)

@@ -147,7 +147,7 @@ async def _serve(config: MockConfig, receipts: Path | None) -> None:
 @click.option(
     "--status-url-style",
     type=click.Choice(["plain", "doc"]),
-    default="plain",
+    default="doc",
     show_default=True,
     help="batchStatus URL of the submit answer: plain (…/profile/batchStatus?batchId=…) or doc "
     "(Adobe's documented example: …/v2/profile/batchStatus?batchId=…&m2Node=00, with the '&' "
