@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import string
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 import polars as pl
 import pytest
@@ -113,3 +113,36 @@ def test_any_unicode_value_round_trips_through_the_body_model(values: list[str],
     decoded = decode_body(body)
     assert decoded[0] == ["thirdPartyId", "v"]
     assert [row[1] for row in decoded[1:]] == values
+
+
+cells = st.one_of(st.none(), text_values)  # None: an empty cell
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    chunks=st.lists(
+        st.lists(st.tuples(cells, cells, cells), min_size=1, max_size=12), min_size=1, max_size=3
+    )
+)
+def test_strict_bodies_are_ascii_and_both_modes_decode_back_exactly(
+    chunks: list[list[tuple[str | None, str | None, str | None]]],
+) -> None:
+    """Any text (every category but surrogates), empty cells anywhere, several chunks through
+    one encoder (as the producer does): strict values are pure ASCII, compact values never
+    hold a raw separator, and both percent-decode (UTF-8) to the exact input."""
+    columns = ["a", "b", "c"]
+    encoders = {mode: Encoder(mode) for mode in ENCODE_MODES}
+    for rows in chunks:
+        frame = pl.DataFrame(rows, schema=dict.fromkeys(columns, pl.String), orient="row")
+        for mode, encoder in encoders.items():
+            out = encoder.encode(frame, columns)
+            for column in columns:
+                for raw, enc in zip(frame[column], out[column], strict=True):
+                    assert (enc is None) == (raw is None)
+                    if enc is None:
+                        continue
+                    assert unquote(enc, errors="strict") == raw
+                    if mode == "strict":
+                        assert enc.isascii() and set(enc) <= SAFE_CHARS | {"%"}
+                    else:
+                        assert not set(enc) & SEPARATORS
