@@ -269,7 +269,7 @@ def encoding(plan: Plan, say: Print) -> dict[str, Any]:
     for kind in ("uploader", "ceiling"):
         strict, compact = runs[f"{kind}_strict"], runs[f"{kind}_compact"]
         out[f"{kind}_strict_cost"] = cost = 1 - strict["rows_per_s"] / compact["rows_per_s"]
-        say(f"  {kind}: strict is {cost:+.1%} slower than compact")
+        say(f"  {kind}: strict costs {cost:+.1%} of compact's rows/s")
     out["strict_extra_bytes"] = extra = (
         runs["ceiling_strict"]["bytes"] / runs["ceiling_compact"]["bytes"] - 1
     )
