@@ -1,6 +1,7 @@
 """The ceiling: the uploader's own producer (read + validate + encode + batch), no network.
 
     python -m benchmarks.ceiling FILE [--duplicates merge|last|off] [--batch-bytes N] [--batch-rows N]
+                                      [--encode strict|compact]
 
 What the machine can do at best with the uploader's settings: every batch body is built
 exactly as ``uploader upload`` would send it, then dropped. Prints one JSON object: rows,
@@ -22,6 +23,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--duplicates", choices=["merge", "last", "off"], default="merge")
     parser.add_argument("--batch-bytes", type=int, default=49_000_000)
     parser.add_argument("--batch-rows", type=int, default=500_000)
+    parser.add_argument("--encode", choices=["strict", "compact"], default="strict")
     args = parser.parse_args(argv)
 
     from uploader.batcher import BatchLimits
@@ -30,7 +32,9 @@ def main(argv: list[str] | None = None) -> None:
     started = time.perf_counter()
     limits = BatchLimits(rows=args.batch_rows, bytes=args.batch_bytes)
     producer = Producer(
-        InputSpec(sources=(args.source,), duplicates=args.duplicates, limits=limits)
+        InputSpec(
+            sources=(args.source,), duplicates=args.duplicates, limits=limits, encode=args.encode
+        )
     )
     nbytes = batches = 0
     for batch in producer:

@@ -240,6 +240,43 @@ def throughput(plan: Plan, say: Print) -> dict[str, Any]:
     return out
 
 
+def encoding(plan: Plan, say: Print) -> dict[str, Any]:
+    """``--encode strict`` (the default) against ``--encode compact`` on the same CSV: end to
+    end and the producer alone, rows/s and body bytes, interleaved, best of ``repeat``."""
+    say(
+        f"\n== encoding: strict (default) vs compact, CSV {plan.rows:,} rows, "
+        f"best of {plan.repeat} =="
+    )
+    source = dataset(plan.rows, "csv", plan.data)
+    modes = ("strict", "compact")
+    samples: dict[str, list[dict[str, Any]]] = {}
+    with MockServer() as mock:
+        for _ in range(plan.repeat):  # interleaved, so that a noisy neighbour hits both alike
+            for mode in modes:
+                option = ["--encode", mode]
+                samples.setdefault(f"uploader_{mode}", []).append(
+                    upload(mock, source, plan, option)
+                )
+                samples.setdefault(f"ceiling_{mode}", []).append(ceiling(source, plan, option))
+    runs = {name: best(results) for name, results in samples.items()}
+    for name, result in runs.items():
+        kind, mode = name.split("_")
+        label = "uploader end to end" if kind == "uploader" else "producer alone (ceiling)"
+        say(
+            _row(f"{label}, --encode {mode}", result, f"  {result['bytes'] / MB:,.1f} MB of bodies")
+        )
+    out: dict[str, Any] = {"rows": plan.rows, "runs": {n: _public(r) for n, r in runs.items()}}
+    for kind in ("uploader", "ceiling"):
+        strict, compact = runs[f"{kind}_strict"], runs[f"{kind}_compact"]
+        out[f"{kind}_strict_cost"] = cost = 1 - strict["rows_per_s"] / compact["rows_per_s"]
+        say(f"  {kind}: strict costs {cost:+.1%} of compact's rows/s")
+    out["strict_extra_bytes"] = extra = (
+        runs["ceiling_strict"]["bytes"] / runs["ceiling_compact"]["bytes"] - 1
+    )
+    say(f"  strict bodies are {extra:+.1%} bytes vs compact")
+    return out
+
+
 def memory(plan: Plan, say: Print) -> dict[str, Any]:
     """Peak client RSS against input size, --concurrency and --batch-bytes."""
     say(f"\n== memory: {plan.rows:,} vs {plan.scale_rows:,} rows; concurrency; batch bytes ==")
@@ -348,6 +385,7 @@ def latency(plan: Plan, say: Print) -> dict[str, Any]:
 
 SUITES: dict[str, Callable[[Plan, Print], dict[str, Any]]] = {
     "throughput": throughput,
+    "encoding": encoding,
     "memory": memory,
     "rate": rate,
     "latency": latency,

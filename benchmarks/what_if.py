@@ -39,6 +39,7 @@ def patch(changes: Sequence[str]) -> None:
 
     if "no-encoding" in changes:
         encode.Encoder.static_exprs = lambda self, columns: [pl.col(c) for c in columns]  # type: ignore[method-assign]
+        encode.Encoder.finish = lambda self, frame, columns: frame  # type: ignore[method-assign]
     if "projected-check" in changes:
 
         def check_frames(

@@ -74,3 +74,20 @@ def small_producer(tmp_path: Path, rows: int = 50, batch_rows: int = 10) -> Prod
     if not src.exists():  # rewriting would change its mtime, which --resume checks
         src.write_text("thirdPartyId,v\n" + "".join(f"id{i},value{i}\n" for i in range(rows)))
     return Producer(InputSpec(sources=(src,), limits=BatchLimits(rows=batch_rows)))
+
+
+def relabel_ledger(path: Path, schema: int | None) -> None:
+    """Make the ledger at ``path`` look written by another uploader: ``schema`` in its run
+    records, or none at all (uploader 0.1.x, which called the ``compact`` mode "default")."""
+    import orjson
+
+    records = [orjson.loads(line) for line in path.read_bytes().splitlines()]
+    for record in records:
+        if record["type"] != "run":
+            continue
+        del record["schema"]
+        if schema is not None:
+            record["schema"] = schema
+        elif record["fingerprint"]["settings"]["encode"] == "compact":
+            record["fingerprint"]["settings"]["encode"] = "default"
+    path.write_bytes(b"".join(orjson.dumps(record) + b"\n" for record in records))

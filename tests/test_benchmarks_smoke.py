@@ -10,7 +10,7 @@ import pytest
 from benchmarks import bench_producer, floor, what_if
 from benchmarks.__main__ import run
 from benchmarks.harness import dataset
-from benchmarks.suites import Plan, rate
+from benchmarks.suites import Plan, encoding, rate
 
 
 def test_throughput_suite_runs_uploader_ceiling_and_naive_against_a_real_mock(
@@ -29,6 +29,16 @@ def test_throughput_suite_runs_uploader_ceiling_and_naive_against_a_real_mock(
     for result in runs.values():
         assert result["rows_per_s"] > 0 and result["peak_rss_mb"] > 0
     assert results["machine"]["cores"] >= 1
+
+
+def test_encoding_suite_compares_strict_and_compact(tmp_path: Path) -> None:
+    """strict vs compact on 2,000 rows: both modes deliver every row; strict bodies are bigger
+    (the dataset has non-ASCII values)."""
+    plan = Plan(rows=2000, repeat=1, data=tmp_path)
+    result = encoding(plan, lambda line: None)
+    for name in ("uploader_strict", "uploader_compact", "ceiling_strict", "ceiling_compact"):
+        assert result["runs"][name]["rows"] == 2000
+    assert result["strict_extra_bytes"] > 0
 
 
 def test_rate_suite_counts_calls_and_throttles(tmp_path: Path) -> None:

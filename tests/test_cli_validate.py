@@ -78,3 +78,21 @@ def test_every_command_and_option_has_help_text() -> None:
         for param in command.params:
             if isinstance(param, click.Option):
                 assert param.help, f"{name} {param.opts} has no help"
+
+
+def test_the_old_encode_mode_name_is_a_one_line_usage_error_from_flag_and_config(
+    tmp_path: Path,
+) -> None:
+    """`default` was renamed: the message names both new modes, from the flag or the file."""
+    config = tmp_path / "config.toml"
+    config.write_text('encode = "default"\n')
+    renamed = "renamed: `compact` (the old default) or `strict` (the new default)"
+    for args, where in [
+        (["--encode", "default"], "--encode 'default'"),
+        (["--config", str(config)], "--config: encode = 'default'"),
+    ]:
+        code, _, err = invoke("validate", str(SAMPLE), *args)
+        assert code == 2
+        assert err.strip().splitlines() == [f"uploader: error: {where}: {renamed}"]
+    config.write_text('encode = "compact"\n')
+    assert invoke("validate", str(SAMPLE), "--config", str(config))[0] == 0

@@ -9,12 +9,12 @@ import signal
 from pathlib import Path
 
 import pytest
-from fakes import FakeClock, ScriptedTransport, ok, small_producer
+from fakes import FakeClock, ScriptedTransport, ok, relabel_ledger, small_producer
 
 from uploader.auth import StaticToken
 from uploader.engine import UploadConfig, upload
 from uploader.errors import LedgerError, TransportError
-from uploader.ledger import read_ledger
+from uploader.ledger import LEDGER_SCHEMA, read_ledger
 from uploader.retry import RetryPolicy
 from uploader.secret import Secret
 from uploader.summary import RunSummary
@@ -205,6 +205,42 @@ async def test_resume_sends_only_unacknowledged_batches_and_refuses_changed_inpu
             TOKEN,
             transport=ScriptedTransport(ok),
         )
+
+
+async def test_run_records_carry_the_ledger_schema_and_unversioned_ones_are_schema_1(
+    tmp_path: Path,
+) -> None:
+    await run(tmp_path, ScriptedTransport(ok))
+    ledger = tmp_path / "run" / "ledger.jsonl"
+    state = read_ledger(ledger)
+    assert LEDGER_SCHEMA == 2 and state.runs[0]["schema"] == 2 and state.schema == 2
+    relabel_ledger(ledger, None)
+    assert read_ledger(ledger).schema == 1
+
+
+@pytest.mark.parametrize(
+    ("schema", "message"),
+    [
+        (None, r"older uploader \(ledger schema 1\) whose batches were encoded differently, so "
+         r"resuming would re-send different batches; start a new ledger \(or finish it with "
+         r"the older version\)"),
+        (3, r"written by a newer uploader \(ledger schema 3; this one knows up to 2\)"),
+    ],
+)  # fmt: skip
+async def test_resume_refuses_a_ledger_of_an_older_or_a_newer_uploader(
+    tmp_path: Path, schema: int | None, message: str
+) -> None:
+    def dies(call: int, body: bytes, headers: dict[str, str]) -> HttpAnswer:
+        return ok(call, body, headers) if call <= 2 else HttpAnswer(403, b"")
+
+    await run(tmp_path, ScriptedTransport(dies), concurrency=1)
+    ledger = tmp_path / "run" / "ledger.jsonl"
+    relabel_ledger(ledger, schema)
+    before = ledger.read_bytes()
+    again = ScriptedTransport(ok)
+    with pytest.raises(LedgerError, match=message):
+        await run(tmp_path, again, resume=True)
+    assert again.calls == [] and ledger.read_bytes() == before
 
 
 async def test_token_never_reaches_the_ledger(tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ import orjson
 import pytest
 
 from uploader.errors import LedgerError
-from uploader.ledger import Ledger, read_ledger
+from uploader.ledger import LEDGER_SCHEMA, Ledger, read_ledger
 
 
 def batch(seq: int, outcome: str, digest: str = "h") -> dict[str, object]:
@@ -34,6 +34,30 @@ def test_the_latest_record_of_a_seq_wins_and_only_acknowledged_batches_count(
     assert state.batches[3]["outcome"] == "failed"
     assert state.fingerprint == run["fingerprint"]  # the first run's input is the reference
     assert len(state.runs) == 2 and len(state.summaries) == 1
+
+
+@pytest.mark.parametrize("schema", [None, 1, 2])
+def test_ledgers_of_this_or_an_older_schema_are_appended_to(
+    tmp_path: Path, schema: int | None
+) -> None:
+    path = tmp_path / "ledger.jsonl"
+    run: dict[str, object] = {"type": "run", "fingerprint": {}}
+    if schema is not None:
+        run["schema"] = schema
+    write(path, run)
+    write(path, {"type": "status", "seq": 1})
+    assert read_ledger(path).schema == (schema or 1) and len(read_ledger(path).statuses) == 1
+
+
+def test_a_ledger_of_a_newer_uploader_is_not_appended_to(tmp_path: Path) -> None:
+    """Whoever opens it for writing (upload, status, verify) is refused; it still reads."""
+    path = tmp_path / "ledger.jsonl"
+    newer = {"type": "run", "schema": LEDGER_SCHEMA + 1, "fingerprint": {}}
+    path.write_bytes(orjson.dumps(newer) + b"\n")
+    with pytest.raises(LedgerError, match="written by a newer uploader"):
+        Ledger(path)
+    assert path.read_bytes().count(b"\n") == 1
+    assert read_ledger(path).schema == LEDGER_SCHEMA + 1
 
 
 def test_a_record_cut_short_is_ignored_and_cut_off_before_the_next_append(tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 import orjson
 import pytest
 from click.testing import CliRunner, Result
+from fakes import relabel_ledger
 from test_upload_e2e import expected_profiles
 
 from uploader.cli import main
@@ -191,6 +192,22 @@ def test_failed_rows_refuses_a_changed_input(tmp_path: Path) -> None:
     source.write_text("thirdPartyId,a\nx,1\ny,3\nz,4\n")
     result = report(ledger, "--failed-rows", str(tmp_path / "out.csv"))
     assert result.exit_code == 2 and "changed since that run" in result.stderr
+
+
+def test_report_and_status_still_read_a_ledger_of_uploader_0_1(tmp_path: Path) -> None:
+    """Unversioned (schema 1) ledgers recorded compact encoding as "default": report and
+    --failed-rows re-make their batches with compact, status polls them."""
+    source = make_source(tmp_path / "in.csv")
+    ledger = tmp_path / "ledger.jsonl"
+    with run_mock_in_thread(MockConfig(client_code="demo", rate_limit=None)) as mock:
+        assert upload(mock, source, ledger, "--encode", "compact").exit_code == 0
+        relabel_ledger(ledger, None)
+        polled = status(mock, ledger)
+        assert polled.exit_code == 0, polled.output
+    assert read_ledger(ledger).schema == 1 and read_ledger(ledger).statuses
+    assert report(ledger).exit_code == 0
+    result = report(ledger, "--failed-rows", str(tmp_path / "out.csv"))
+    assert result.exit_code == 0 and "(0 batches, 2 rejected rows," in result.stdout, result.output
 
 
 @pytest.mark.parametrize("command", ["status", "report", "verify"])

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import orjson
 import pytest
+from body_model import decode_body
 from click.testing import CliRunner, Result
 from test_upload_e2e import expected_profiles, received_profiles, tricky_csv
 
@@ -173,6 +174,25 @@ def test_dry_run_sends_nothing_and_writes_the_bodies(tmp_path: Path) -> None:
     result = invoke(str(SAMPLE), "--dry-run", "--out", str(out), "--batch-rows", "400")
     assert result.exit_code == 0, result.output
     assert len(list(out.glob("batch-*.txt"))) == 3
+
+
+def test_dry_run_with_default_settings_writes_pure_ascii_bodies(tmp_path: Path) -> None:
+    """Non-ASCII names and values, empty cells, line separators: with the default encoding
+    no body byte is 0x80 or above, and the bodies decode back to the file."""
+    source = tmp_path / "in.csv"
+    rows = [
+        ["thirdPartyId", "ville", "note", "prénom"],
+        ["c-1", "Zürich", "", "Zoë"],
+        ["c-2", "", "東京 ✓ 🎉", ""],
+        ["c-3", "São Paulo", "a\u2028b\u200fc", "Ünïcødé"],
+    ]
+    source.write_text("".join(",".join(row) + "\n" for row in rows), encoding="utf-8")
+    out = tmp_path / "bodies"
+    result = invoke(str(source), "--client-code", "demo", "--dry-run", "--out", str(out))
+    assert result.exit_code == 0, result.output
+    bodies = [path.read_bytes() for path in sorted(out.glob("batch-*.txt"))]
+    assert bodies and all(byte < 0x80 for body in bodies for byte in body)
+    assert [row for body in bodies for row in decode_body(body)] == rows
 
 
 def test_demo_runs_against_the_embedded_mock(

@@ -38,7 +38,7 @@ from uploader.errors import (
     TransportError,
     UploaderError,
 )
-from uploader.ledger import Ledger, read_ledger
+from uploader.ledger import LEDGER_SCHEMA, Ledger, check_resumable, read_ledger
 from uploader.model import Batch
 from uploader.pipeline import Producer
 from uploader.ratelimit import DEFAULT_RATE, RateLimit, RateLimiter
@@ -171,6 +171,7 @@ class _Run:
         self.fingerprint = self.producer.fingerprint()
         if self.config.resume:
             state = read_ledger(path)
+            check_resumable(state, path)
             _check_same_input(state.fingerprint, self.fingerprint, path)
             self.acknowledged_before = state.acknowledged()
         elif path.exists() and path.stat().st_size:
@@ -188,6 +189,7 @@ class _Run:
             self.ledger.write(
                 {
                     "type": "run",
+                    "schema": LEDGER_SCHEMA,
                     "version": __version__,
                     "started": _now(),
                     "resumed": self.config.resume,

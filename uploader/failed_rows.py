@@ -95,8 +95,8 @@ def write_failed_rows(state: LedgerState, ledger: Path, out: Path) -> FailedRows
         reject_rows = pl.Series("rows", rows, dtype=pl.UInt32)
         for chunk in read_frames(source, index, _as_read, producer.spec.chunk_rows):
             id_col = column_map.id_source
-            (encode,) = encoder.exprs(chunk.select(id_col), [id_col])
-            keep = chunk.with_columns(encode.alias(_ENC_ID)).filter(
+            encoded = encoder.encode(chunk.select(id_col), [id_col]).to_series()
+            keep = chunk.with_columns(encoded.alias(_ENC_ID)).filter(
                 pl.col(_ENC_ID).is_in(id_set.implode())
                 | pl.col(ROW_COL).cast(pl.UInt32).is_in(reject_rows.implode())
             )

@@ -2,8 +2,9 @@
 
 Record types (one JSON object a line, ``type`` first):
 
-- ``run``: a run (or resumed run) starts: tool version, time, the input fingerprint (files with
-  size and mtime, and the settings that shape batches), the send settings;
+- ``run``: a run (or resumed run) starts: ``schema`` (``LEDGER_SCHEMA``), tool version, time,
+  the input fingerprint (files with size and mtime, and the settings that shape batches), the
+  send settings;
 - ``batch``: one batch's outcome: ``seq``, ``hash``, ``rows``, ``bytes``, ``first``/``last``
   source rows, ``outcome`` (``acknowledged`` | ``failed`` | ``pending``), ``attempts``,
   ``http_status``, ``target_batch_id`` and ``status_url`` from Target, ``message``,
@@ -11,7 +12,8 @@ Record types (one JSON object a line, ``type`` first):
 - ``summary``: the counts at the end of a run;
 - ``status`` / ``verify``: what later reconciliation learnt (``uploader status``/``verify``).
 
-The latest ``batch`` record of a ``seq`` wins. The token is never written.
+The latest ``batch`` record of a ``seq`` wins. The token is never written. A ledger's schema
+is that of its first ``run`` record (the run that shaped the batches).
 """
 
 from __future__ import annotations
@@ -27,7 +29,28 @@ import orjson
 from uploader import lock
 from uploader.errors import LedgerError
 
-__all__ = ["Ledger", "LedgerState", "read_ledger"]
+__all__ = ["LEDGER_SCHEMA", "Ledger", "LedgerState", "check_resumable", "read_ledger"]
+
+# The ledger format this uploader writes (``schema`` in each run record):
+#   1: unversioned ledgers of uploader 0.1.x (no ``schema`` field). Batches were encoded with
+#      the raw-UTF-8 mode as the default, recorded as ``"encode": "default"`` (now ``compact``).
+#   2: ``schema`` in run records; ``strict`` encoding is the default, modes recorded by their
+#      new names (``strict`` | ``compact``).
+LEDGER_SCHEMA = 2
+UNVERSIONED_SCHEMA = 1
+
+
+def _refuse_newer(schema: int, path: Path) -> None:
+    if schema > LEDGER_SCHEMA:
+        raise LedgerError(
+            f"ledger {path} was written by a newer uploader (ledger schema {schema}; this one "
+            f"knows up to {LEDGER_SCHEMA}): use that version, or start a new ledger"
+        )
+
+
+def _run_schema(record: dict[str, Any]) -> int:
+    schema = record.get("schema", UNVERSIONED_SCHEMA)
+    return schema if isinstance(schema, int) else UNVERSIONED_SCHEMA
 
 
 class Ledger:
@@ -35,7 +58,8 @@ class Ledger:
 
     A record cut short by a crash (the last line has no newline) is cut off when the ledger
     is reopened: it was never complete, so nothing relied on it, and appending after it would
-    glue the next record onto it.
+    glue the next record onto it. A ledger of a newer schema is not appended to (whoever
+    opens it: upload, status, verify): its records may mean what this uploader cannot know.
 
     A writer holds the ledger's lock (``uploader.lock``) while it is open: a second process
     cannot append to the same ledger.
@@ -48,9 +72,24 @@ class Ledger:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._handle: IO[bytes] = path.open("ab")
             self._drop_partial_tail()
+            _refuse_newer(self._first_schema(), path)
         except OSError as exc:
             lock.release(path)
             raise LedgerError(f"ledger {path}: cannot open for writing ({exc.strerror})") from exc
+        except LedgerError:
+            self._handle.close()
+            lock.release(path)
+            raise
+
+    def _first_schema(self) -> int:
+        """The schema of the first record (a run record), read alone: a ledger can be long."""
+        with self.path.open("rb") as reader:
+            first = reader.readline()
+        try:
+            record = orjson.loads(first) if first.strip() else None
+        except orjson.JSONDecodeError:
+            return LEDGER_SCHEMA  # not ours to judge here; reading it says what is wrong
+        return _run_schema(record) if isinstance(record, dict) else LEDGER_SCHEMA
 
     def _drop_partial_tail(self) -> None:
         if not self._handle.seek(0, os.SEEK_END):
@@ -92,6 +131,11 @@ class LedgerState:
     last_run_finished: bool = False  # the last ``run`` record is followed by a ``summary``
 
     @property
+    def schema(self) -> int:
+        """The ledger's schema: its first run record's (``UNVERSIONED_SCHEMA`` if none)."""
+        return _run_schema(self.runs[0]) if self.runs else UNVERSIONED_SCHEMA
+
+    @property
     def fingerprint(self) -> dict[str, Any] | None:
         return self.runs[0].get("fingerprint") if self.runs else None
 
@@ -122,6 +166,17 @@ def _valid(record: dict[str, Any]) -> bool:
         isinstance(record.get(name), kind) and not isinstance(record.get(name), bool)
         for name, kind in fields.items()
     )
+
+
+def check_resumable(state: LedgerState, path: Path) -> None:
+    """Refuse to resume a ledger whose batches this uploader would not make the same way."""
+    _refuse_newer(state.schema, path)
+    if state.schema < LEDGER_SCHEMA:
+        raise LedgerError(
+            f"cannot resume {path}: it was written by an older uploader (ledger schema "
+            f"{state.schema}) whose batches were encoded differently, so resuming would "
+            "re-send different batches; start a new ledger (or finish it with the older version)"
+        )
 
 
 def _records(path: Path) -> Iterator[tuple[int, dict[str, Any] | None]]:

@@ -15,7 +15,7 @@ import polars as pl
 
 from uploader.batcher import Batcher, BatchLimits
 from uploader.dedupe import DuplicateMode, duplicated_hashes, fold_duplicates, id_hash
-from uploader.encode import EncodeMode, Encoder, encode_text
+from uploader.encode import DEFAULT_ENCODE, EncodeMode, Encoder, check_encode_mode, encode_text
 from uploader.errors import ConfigError, InputError
 from uploader.mapping import ColumnMap, IdType, resolve_columns
 from uploader.model import Batch, ProduceStats
@@ -57,7 +57,7 @@ class InputSpec:
     columns: tuple[str, ...] | None = None
     rename: Mapping[str, str] = field(default_factory=dict)
     limits: BatchLimits = field(default_factory=BatchLimits)
-    encode: EncodeMode = "default"
+    encode: EncodeMode = DEFAULT_ENCODE
     strict: bool = False
     duplicates: DuplicateMode = "merge"
     chunk_rows: int = DEFAULT_CHUNK_ROWS
@@ -69,6 +69,7 @@ class InputSpec:
             raise ConfigError("no input file given")
         if self.chunk_rows < 1:
             raise ConfigError("chunk_rows must be positive")
+        check_encode_mode(self.encode, "encode")
 
     def shaping_settings(self) -> dict[str, object]:
         """The settings that decide batch boundaries and bodies (compared on --resume)."""
@@ -196,9 +197,10 @@ class Producer:
         """Chunks of ``__src, __row, __id`` (raw id), ``[__dup]``, the encoded columns under
         their Target names (id first), ``__reason`` (id problems) and ``__len``.
 
-        In default mode the encoding is part of each chunk's plan, made in the reader's
-        worker thread while the previous chunk is batched; strict mode needs each chunk's
-        non-ASCII characters first, so it encodes afterwards.
+        The encoding is part of each chunk's plan, made in the reader's worker thread while
+        the previous chunk is batched, with the characters the encoder knows by then; strict
+        mode then escapes the non-ASCII characters it meets for the first time (rare after
+        the first chunks) and measures those rows again.
         """
         names = columns.target_names
         renamed = [pl.col(s).alias(t) for s, t in zip(columns.source_columns, names, strict=True)]
@@ -206,19 +208,17 @@ class Producer:
         if dups is not None:
             keys.append(id_hash(names[0]).is_in(dups.implode()).alias(DUP_COL))
         checks = [id_reason(ID_COL), line_bytes(names)]
-        encode = encoder.static_exprs(names)
 
         def plan(frame: pl.LazyFrame) -> pl.LazyFrame:
             frame = frame.select(SRC_COL, ROW_COL, *renamed)
-            if encode is not None:
-                return frame.select(*keys, *encode).with_columns(checks)
-            return frame.select(*keys, *names)
+            return frame.select(*keys, *encoder.static_exprs(names)).with_columns(checks)
 
         for index, source in enumerate(self.sources):
             for chunk in read_frames(source, index, plan, self.spec.chunk_rows):
-                if encode is None:
-                    chunk = chunk.with_columns(encoder.exprs(chunk, names)).with_columns(checks)
-                yield chunk
+                finished = encoder.finish(chunk, names)
+                if finished is not chunk:  # more characters escaped: longer lines
+                    finished = finished.with_columns(line_bytes(names))
+                yield finished
 
     def _fold(self, held: list[pl.DataFrame], columns: ColumnMap) -> pl.DataFrame:
         rows = pl.concat(held)

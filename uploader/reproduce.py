@@ -17,8 +17,9 @@ from typing import Any
 import polars as pl
 
 from uploader.batcher import BODY_PREFIX, BatchLimits
+from uploader.encode import DEFAULT_ENCODE, EncodeMode, check_encode_mode
 from uploader.errors import LedgerError
-from uploader.ledger import LedgerState
+from uploader.ledger import UNVERSIONED_SCHEMA, LedgerState
 from uploader.model import Batch
 from uploader.pipeline import InputSpec, Producer
 
@@ -39,9 +40,16 @@ def spec_from_ledger(state: LedgerState, path: Path) -> InputSpec:
         columns=tuple(columns) if columns is not None else None,
         rename=dict(settings.get("rename") or {}),
         limits=BatchLimits(rows=settings["batch_rows"], bytes=settings["batch_bytes"]),
-        encode=settings.get("encode", "default"),
+        encode=_encode_mode(state, settings, path),
         duplicates=settings.get("duplicates", "merge"),
     )
+
+
+def _encode_mode(state: LedgerState, settings: dict[str, Any], path: Path) -> EncodeMode:
+    mode = str(settings.get("encode", DEFAULT_ENCODE))
+    if state.schema == UNVERSIONED_SCHEMA and mode == "default":
+        return "compact"  # what schema 1 called "default" (raw UTF-8) is now "compact"
+    return check_encode_mode(mode, f"ledger {path}: encode")
 
 
 def producer_from_ledger(state: LedgerState, path: Path) -> Producer:

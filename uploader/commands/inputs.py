@@ -7,11 +7,12 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
+from click.core import ParameterSource
 
 from uploader.batcher import DEFAULT_BATCH_BYTES, DEFAULT_BATCH_ROWS, BatchLimits
 from uploader.configfile import load_config_file
 from uploader.dedupe import DUPLICATE_MODES
-from uploader.encode import ENCODE_MODES
+from uploader.encode import DEFAULT_ENCODE, ENCODE_MODES, check_encode_mode
 from uploader.errors import ConfigError
 from uploader.mapping import ID_TYPES
 from uploader.pipeline import InputSpec
@@ -86,11 +87,15 @@ def input_options(func: F) -> F:
         ),
         click.option(
             "--encode",
-            type=click.Choice(ENCODE_MODES),
-            default="default",
+            # A plain string, checked when the spec is built: a renamed mode then gets a
+            # one-line message saying what to use instead, from the flag or the config file.
+            metavar="|".join(ENCODE_MODES),
+            default=DEFAULT_ENCODE,
             show_default=True,
-            help="default: percent-encode every reserved ASCII character; strict: encode "
-            "non-ASCII characters too.",
+            help="strict: percent-encode every character outside A-Z a-z 0-9 - . _ ~ ! * ( ) "
+            "as UTF-8 bytes (pure-ASCII bodies, as Adobe recommends); compact: the same but "
+            "non-ASCII letters stay raw UTF-8 (smaller bodies; line separators and bidi "
+            "controls are still encoded).",
         ),
         click.option(
             "--strict",
@@ -118,6 +123,14 @@ def input_options(func: F) -> F:
     return func
 
 
+def _where(name: str) -> str:
+    """How to name option ``name`` in a message: as the flag, or as the config file key."""
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None and ctx.get_parameter_source(name) is ParameterSource.DEFAULT_MAP:
+        return f"--config: {name} ="
+    return f"--{name.replace('_', '-')}"
+
+
 def spec_from_options(options: dict[str, Any]) -> InputSpec:
     """Build the ``InputSpec`` from the parsed input options (removed from ``options``)."""
     rename: dict[str, str] = {}
@@ -134,7 +147,7 @@ def spec_from_options(options: dict[str, Any]) -> InputSpec:
         columns=tuple(c.strip() for c in columns.split(",")) if columns else None,
         rename=rename,
         limits=BatchLimits(rows=options.pop("batch_rows"), bytes=options.pop("batch_bytes")),
-        encode=options.pop("encode"),
+        encode=check_encode_mode(options.pop("encode"), _where("encode")),
         strict=options.pop("strict"),
         duplicates=options.pop("duplicates"),
         allow_empty=options.pop("allow_empty"),
