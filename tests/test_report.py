@@ -239,3 +239,24 @@ def test_row_level_failures_exit_1_and_their_rows_are_written_verbatim(tmp_path:
     wanted = {2, 4, 7, 33}  # the two failed ids, and the two rejected rows
     rows = source_rows(source)
     assert source_rows(out) == [rows[0], *(rows[i] for i in sorted(wanted))]
+
+
+def test_forgotten_statuses_are_unconfirmed_until_a_read_back_matches(tmp_path: Path) -> None:
+    """Target keeps ~10 statuses: gone is not failed (exit 5), and once `verify` reads the
+    sampled profiles back as sent the verdict is "landed, sample verified" (exit 0)."""
+    source = make_source(tmp_path / "in.csv")
+    ledger = tmp_path / "run" / "ledger.jsonl"
+    retained = MockConfig(client_code="demo", rate_limit=None, status_retention=2)
+    with run_mock_in_thread(retained) as mock:
+        assert upload(mock, source, ledger).exit_code == 0
+        assert status(mock, ledger).exit_code == 5
+        unconfirmed = report(ledger)
+        checked = cli(
+            "verify", "--ledger", str(ledger), "--sample", "20", "--rate", "none",
+            token=mock.token,
+        )  # fmt: skip
+        assert checked.exit_code == 0, checked.output
+    assert unconfirmed.exit_code == 5 and "unconfirmed" in unconfirmed.stdout
+    verified = report(ledger)
+    assert verified.exit_code == 0, verified.output
+    assert "landed, sample verified" in verified.stdout

@@ -170,3 +170,49 @@ def test_the_lock_file_lives_beside_the_ledger(tmp_path: Path) -> None:
     with lock.hold(ledger), lock.hold(ledger):  # re-entrant within a process
         assert (tmp_path / "x" / lock.LOCK_NAME).exists()
         assert str(os.getpid()) in (tmp_path / "x" / lock.LOCK_NAME).read_text()
+
+
+def limited_upload(limit: int, *args: str, token: str) -> subprocess.CompletedProcess[str]:
+    """``uploader upload`` in a process that cannot grow any file past ``limit`` bytes: the
+    kernel answers EFBIG like a full disk (SIGXFSZ ignored), mid-run, for real."""
+    import resource
+    import signal
+
+    def limit_files() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    return subprocess.run(
+        [sys.executable, "-m", "uploader", "upload", *args],
+        env={**os.environ, "TARGET_PROFILE_TOKEN": token, "PYTHONDONTWRITEBYTECODE": "1"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        preexec_fn=limit_files,
+    )
+
+
+def test_a_full_disk_mid_run_stops_in_one_line_and_the_ledger_agrees(tmp_path: Path) -> None:
+    source = write_csv(tmp_path / "in.csv", 400)
+    ledger = tmp_path / "run" / "ledger.jsonl"
+    args = [
+        str(source), "--client-code", "demo", "--ledger", str(ledger), "--rate", "none",
+        "--batch-rows", "10", "--concurrency", "1", "--quiet", "--json",
+    ]  # fmt: skip
+    with run_mock_in_thread(MockConfig(client_code="demo", rate_limit=None)) as mock:
+        full = limited_upload(4000, *args, "--endpoint", mock.base_url, token=mock.token)
+        sent = mock.stats["calls"]
+        assert full.returncode == 6, full.stderr
+        assert "Traceback" not in full.stderr + full.stdout
+        summary = orjson.loads(full.stdout)
+        assert summary["exit_code"] == 6 and summary["stop_reason"] == "record"
+        assert f"ledger {ledger}: cannot write (File too large)" in summary["message"]
+        assert 0 < sent < 40  # it stopped sending
+        state = read_ledger(ledger)
+        assert not state.last_run_finished  # no room for the summary: "did not finish"
+        assert cli("report", "--ledger", str(ledger)).exit_code == 6  # the ledger agrees
+        recorded = len(state.acknowledged())
+        assert recorded <= sent <= recorded + 1  # at most the one call it could not record
+        done = upload(mock, source, ledger, "--resume")
+        assert done.exit_code == 0, done.output
+        assert mock.stats["calls"] == sent + 40 - recorded  # nothing acknowledged forgotten

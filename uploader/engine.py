@@ -33,6 +33,7 @@ from uploader.errors import (
     EndpointError,
     InputError,
     LedgerError,
+    RecordError,
     RemoteError,
     Throttled,
     TransportError,
@@ -233,7 +234,11 @@ class _Run:
         finished = False
         try:
             while not self.stopping.is_set():
-                batch = await asyncio.to_thread(next, batches, None)
+                try:
+                    batch = await asyncio.to_thread(next, batches, None)
+                except RecordError as error:  # the rejects file cannot be written
+                    self.record_failed(error)
+                    continue  # the loop ends: the run is stopping
                 if batch is None:
                     break
                 if self.acknowledged_before.get(batch.seq) == batch.content_hash:
@@ -442,7 +447,7 @@ class _Run:
         else:
             summary.batches_pending += 1
             self.pending_rows_in_batches += batch.rows
-        self.open_ledger().write(
+        self.write(
             {
                 "type": "batch",
                 "seq": batch.seq,
@@ -464,6 +469,23 @@ class _Run:
         if self.progress:
             self.progress.update(summary, self.producer.total_rows)
 
+    def write(self, record: dict[str, Any]) -> None:
+        """Append ``record``; when the ledger cannot be written any more (disk full, read-only)
+        the run stops: nothing more may be sent whose outcome could not be recorded."""
+        try:
+            self.open_ledger().write(record)
+        except RecordError as error:
+            self.record_failed(error)
+
+    def record_failed(self, error: RecordError) -> None:
+        if self.summary.stop_reason != "record":
+            self.summary.stop_reason = None  # this cause wins: it decides what to do next
+            self.stop(
+                "record",
+                f"stopped: {error}; what the ledger holds is safe: make room (or fix the "
+                "directory), then run again with --resume",
+            )
+
     def finish(self) -> None:
         summary, stats = self.summary, self.producer.stats
         summary.rows_read = stats.rows_read
@@ -477,9 +499,17 @@ class _Run:
         # (held back for duplicate folding, or in the chunk being batched).
         not_batched = stats.rows_read - stats.rows_rejected - stats.rows_merged - stats.rows_batched
         summary.rows_pending = self.pending_rows_in_batches + not_batched
-        ledger = self.open_ledger()
-        ledger.write({"type": "summary", "at": _now(), **summary.to_dict()})
-        ledger.close()
+        if self.summary.stop_reason != "record":
+            # the summary's own failure must show in the exit code it carries: decide first
+            try:
+                self.open_ledger()
+            except RecordError as error:
+                self.record_failed(error)
+            except LedgerError:
+                return  # it never opened: the error that ended the run says why
+        if self.ledger is not None:
+            self.write({"type": "summary", "at": _now(), **summary.to_dict()})
+            self.ledger.close()
 
 
 async def upload(

@@ -8,6 +8,8 @@ Per-batch results are values (``BatchOutcome``); only conditions that end a run 
     ├── ConfigError          bad flag, setting or config file (exit 2)
     ├── InputError           unreadable / malformed source, missing column (exit 2)
     ├── LedgerError          ledger unreadable, or does not match the source on --resume (exit 2)
+    │   └── RecordError      a record or side file cannot be written mid-run (disk full,
+    │                        read-only): the run stops, resumable (exit 6)
     ├── EndpointError        no call can succeed: TLS certificate refused, unknown client code
     │                        (404 on the submit URL), unreachable for a whole retry budget;
     │                        stops the run, unsent batches stay pending (exit 6)
@@ -30,6 +32,7 @@ __all__ = [
     "EndpointError",
     "InputError",
     "LedgerError",
+    "RecordError",
     "RemoteError",
     "ServerError",
     "Throttled",
@@ -57,6 +60,11 @@ class LedgerError(UploaderError):
 class EndpointError(UploaderError):
     """The endpoint cannot take any call, whatever the batch: retrying would only burn the
     retry budget of every batch. The run stops; unsent batches stay pending (resumable)."""
+
+
+class RecordError(LedgerError):
+    """The ledger, the rejects file or the summary cannot be written any more (disk full,
+    read-only): nothing more may be sent, since its outcome could not be recorded."""
 
 
 class TransportError(UploaderError):

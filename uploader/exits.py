@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 
 import click
 
-from uploader.errors import AuthError, UploaderError
+from uploader.errors import AuthError, EndpointError, RecordError, UploaderError
 
 __all__ = [
     "EXIT_AUTH",
@@ -51,7 +51,11 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def exit_code_for(error: UploaderError) -> int:
-    return EXIT_AUTH if isinstance(error, AuthError) else EXIT_USAGE
+    if isinstance(error, AuthError):
+        return EXIT_AUTH
+    if isinstance(error, RecordError | EndpointError):
+        return EXIT_STOPPED  # something may have been sent: resumable, not a usage error
+    return EXIT_USAGE
 
 
 def handle_errors(func: F) -> F:

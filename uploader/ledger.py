@@ -27,7 +27,7 @@ from typing import IO, Any
 import orjson
 
 from uploader import lock
-from uploader.errors import LedgerError
+from uploader.errors import LedgerError, RecordError
 
 __all__ = ["LEDGER_SCHEMA", "Ledger", "LedgerState", "check_resumable", "read_ledger"]
 
@@ -67,10 +67,13 @@ class Ledger:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self._failed: str | None = None  # why the last write failed: no more writes
         lock.acquire(path)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            self._handle: IO[bytes] = path.open("ab")
+            # Unbuffered: a write that fails (disk full) leaves nothing behind in a buffer
+            # that a later flush or close would try, and fail, to write again.
+            self._handle: IO[bytes] = path.open("ab", buffering=0)
             self._drop_partial_tail()
             _refuse_newer(self._first_schema(), path)
         except OSError as exc:
@@ -105,12 +108,16 @@ class Ledger:
         os.fsync(self._handle.fileno())
 
     def write(self, record: dict[str, Any]) -> None:
+        if self._failed is not None:  # a record may be cut short: never glue one onto it
+            raise RecordError(self._failed)
         try:
-            self._handle.write(orjson.dumps(record) + b"\n")
-            self._handle.flush()
+            data = memoryview(orjson.dumps(record) + b"\n")
+            while data:  # a raw write may take part of it
+                data = data[self._handle.write(data) or 0 :]
             os.fsync(self._handle.fileno())
         except OSError as exc:
-            raise LedgerError(f"ledger {self.path}: cannot write ({exc.strerror})") from exc
+            self._failed = f"ledger {self.path}: cannot write ({exc.strerror})"
+            raise RecordError(self._failed) from None
 
     def close(self) -> None:
         if not self._handle.closed:

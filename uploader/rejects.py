@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 from types import TracebackType
@@ -9,7 +10,7 @@ from typing import IO
 
 import polars as pl
 
-from uploader.errors import LedgerError
+from uploader.errors import LedgerError, RecordError
 
 __all__ = ["REJECTS_COLUMNS", "RejectsWriter", "read_rejects"]
 
@@ -31,10 +32,14 @@ class RejectsWriter:
         self._handle: IO[bytes] | None = None
 
     def __enter__(self) -> RejectsWriter:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._handle = self.path.open("wb")
-        self._handle.write((",".join(REJECTS_COLUMNS) + "\n").encode())
-        self._sync()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._handle = self.path.open("wb")
+            self._handle.write((",".join(REJECTS_COLUMNS) + "\n").encode())
+            self._sync()
+        except OSError as exc:
+            self.close()
+            raise LedgerError(f"rejects file {self.path}: cannot write ({exc.strerror})") from None
         return self
 
     def __exit__(
@@ -49,8 +54,11 @@ class RejectsWriter:
         """Append ``rows`` (columns ``source, row, id, reason``)."""
         if self._handle is None:
             raise RuntimeError("RejectsWriter used outside its context")
-        rows.select(REJECTS_COLUMNS).write_csv(self._handle, include_header=False)
-        self._sync()
+        try:
+            rows.select(REJECTS_COLUMNS).write_csv(self._handle, include_header=False)
+            self._sync()
+        except OSError as exc:
+            raise RecordError(f"rejects file {self.path}: cannot write ({exc.strerror})") from None
         self.count += rows.height
 
     def _sync(self) -> None:
@@ -60,8 +68,9 @@ class RejectsWriter:
 
     def close(self) -> None:
         if self._handle is not None:
-            self._handle.close()
-            self._handle = None
+            handle, self._handle = self._handle, None
+            with contextlib.suppress(OSError):  # a failed flush was reported by write()
+                handle.close()
 
 
 def read_rejects(path: Path) -> pl.DataFrame:

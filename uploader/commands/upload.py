@@ -222,9 +222,11 @@ def run_upload(
         summary = asyncio.run(
             sending if poll_every is None else _polling_while(sending, config, tokens, poll_every)
         )
-    config.ledger.with_name("summary.json").write_bytes(
-        orjson.dumps(summary.to_dict(), option=orjson.OPT_INDENT_2)
-    )
+    summary_path = config.ledger.with_name("summary.json")
+    try:
+        summary_path.write_bytes(orjson.dumps(summary.to_dict(), option=orjson.OPT_INDENT_2))
+    except OSError as exc:  # a side file: the ledger holds the same summary (if it could)
+        click.echo(f"uploader: warning: {summary_path}: cannot write ({exc.strerror})", err=True)
     return summary
 
 
