@@ -126,7 +126,7 @@ async def test_retries_are_bounded_and_a_batch_that_keeps_failing_is_failed(tmp_
 async def test_success_false_is_a_rejected_batch_not_retried(tmp_path: Path) -> None:
     rejected = b"<response><success>false</success><batchStatus/><message>Unexpected error</message></response>"
     transport = ScriptedTransport(lambda c, b, h: HttpAnswer(200, rejected))
-    summary = await run(tmp_path, transport)
+    summary = await run(tmp_path, transport, bisect_calls=0)  # no bisection: see test_bisect
     assert summary.batches_failed == 5 and len(transport.calls) == 5
     assert (
         read_ledger(tmp_path / "run" / "ledger.jsonl").batches[2]["message"] == "Unexpected error"

@@ -125,7 +125,9 @@ async def test_exact_under_faults_and_a_compressed_throttle(tmp_path: Path) -> N
             source,
             limits=BatchLimits(rows=25),
             concurrency=4,
-            rate=RateLimit(5, 0.5),
+            # 20 % slower than the mock allows: on a loaded machine a request can reach the
+            # mock tens of ms after the limiter let it go, more than the limiter's 2 % margin
+            rate=RateLimit(5, 0.6),
             retry=RetryPolicy(max_retries=20, base=0.01, max_wait=0.1),
         )
         frame, stats = mock.received_frame(), mock.stats

@@ -97,8 +97,7 @@ class Batcher:
         self._body = io.BytesIO()
         self._body.write(self._head)
         self._rows = 0
-        self._first: RowRef | None = None
-        self._last: RowRef | None = None
+        self._refs: list[np.ndarray] = []
 
     def _append(self, rows: pl.DataFrame, nbytes: int) -> None:
         before = self._body.tell()
@@ -108,21 +107,20 @@ class Batcher:
         )
         if self._body.tell() - before != nbytes:  # a broken invariant must never reach the API
             raise AssertionError(f"wrote {self._body.tell() - before} bytes, expected {nbytes}")
-        refs = rows.select(SRC_COL, ROW_COL)
-        self._first = self._first or RowRef(*refs.row(0))
-        self._last = RowRef(*refs.row(-1))
+        self._refs.append(rows.select(SRC_COL, ROW_COL).to_numpy().astype(np.uint32, copy=False))
         self._rows += rows.height
 
     def _emit(self) -> Batch:
-        assert self._first is not None and self._last is not None
         body = self._body.getvalue()
+        refs = np.concatenate(self._refs) if len(self._refs) > 1 else self._refs[0]
         batch = Batch(
             seq=self._next_seq,
             body=body,
             rows=self._rows,
             content_hash=content_hash(body),
-            first=self._first,
-            last=self._last,
+            first=RowRef(*map(int, refs[0])),
+            last=RowRef(*map(int, refs[-1])),
+            refs=refs,
         )
         self._next_seq += 1
         self._start()

@@ -24,11 +24,23 @@ from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
+from urllib.parse import unquote
+
+import polars as pl
 
 from uploader import __version__, lock
 from uploader.auth import SharesRateLimit, TokenProvider
+from uploader.bisect import (
+    DEFAULT_BISECT_CALLS,
+    BisectBudget,
+    leaves,
+    next_child_seq,
+    row_caused,
+    split,
+)
 from uploader.breaker import ConnectionBreaker
 from uploader.errors import (
+    BatchRejected,
     ConfigError,
     EndpointError,
     InputError,
@@ -39,7 +51,7 @@ from uploader.errors import (
     TransportError,
     UploaderError,
 )
-from uploader.ledger import LEDGER_SCHEMA, Ledger, check_resumable, read_ledger
+from uploader.ledger import LEDGER_SCHEMA, Ledger, LedgerState, check_resumable, read_ledger
 from uploader.model import Batch
 from uploader.pipeline import Producer
 from uploader.ratelimit import DEFAULT_RATE, RateLimit, RateLimiter
@@ -79,6 +91,8 @@ class UploadConfig:
     resume: bool = False
     grace: float = DEFAULT_GRACE  # seconds in-flight calls may finish after a stop
     ca_bundle: str | None = None
+    #: calls a refused batch may spend isolating its bad rows (``uploader.bisect``); 0: off
+    bisect_calls: int = DEFAULT_BISECT_CALLS
 
     def __post_init__(self) -> None:
         if not self.client_code or "/" in self.client_code:
@@ -89,6 +103,8 @@ class UploadConfig:
             raise ConfigError("--concurrency must be between 1 and 64")
         if self.timeout <= 0:
             raise ConfigError("--timeout must be positive")
+        if self.bisect_calls < 0:
+            raise ConfigError("--bisect-calls must be 0 or more")
 
     @property
     def base_url(self) -> str:
@@ -107,6 +123,7 @@ class UploadConfig:
             "concurrency": self.concurrency,
             "rate": str(self.rate) if self.rate else None,
             "max_retries": self.retry.max_retries,
+            "bisect_calls": self.bisect_calls,
         }
 
 
@@ -153,7 +170,10 @@ class _Run:
         # One batch waiting is enough to keep the senders busy; every extra one is up to
         # --batch-bytes of memory.
         self.queue: asyncio.Queue[Batch | None] = asyncio.Queue(maxsize=1)
-        self.acknowledged_before: dict[int, str] = {}
+        self.previous: LedgerState | None = None  # the ledger as --resume found it
+        self.next_child = next_child_seq(None)  # seq of the next bisection part
+        self.split_seqs: set[int] = set()
+        self.rows_refused = 0  # rows Target refused alone (bisection), in the rejects file
         self.ledger: Ledger | None = None
         self.inflight: set[asyncio.Task[None]] = set()
         self.abandoned: set[asyncio.Task[None]] = set()
@@ -174,7 +194,8 @@ class _Run:
             state = read_ledger(path)
             check_resumable(state, path)
             _check_same_input(state.fingerprint, self.fingerprint, path)
-            self.acknowledged_before = state.acknowledged()
+            self.previous = state
+            self.next_child = next_child_seq(state)
         elif path.exists() and path.stat().st_size:
             raise LedgerError(
                 f"ledger {path} already exists: add --resume to continue that run, "
@@ -241,12 +262,8 @@ class _Run:
                     continue  # the loop ends: the run is stopping
                 if batch is None:
                     break
-                if self.acknowledged_before.get(batch.seq) == batch.content_hash:
-                    self.summary.batches_skipped += 1
-                    self.summary.rows_skipped += batch.rows
-                    self.summary.rows_acknowledged += batch.rows
-                    continue
-                await self.queue.put(batch)  # a batch made before a stop is recorded pending
+                for todo in self.still_to_send(batch):
+                    await self.queue.put(todo)  # a batch made before a stop is recorded pending
             else:
                 self.summary.input_complete = False
             finished = True
@@ -256,6 +273,46 @@ class _Run:
             if finished:
                 for _ in range(self.config.concurrency):
                     await self.queue.put(_SENTINEL)
+
+    def still_to_send(self, batch: Batch) -> list[Batch]:
+        """What of ``batch`` an earlier run of this ledger did not settle: nothing when it was
+        acknowledged; after a bisection, the parts neither acknowledged nor refused alone
+        (those are counted, and written to the rejects file again)."""
+        if self.previous is None:
+            return [batch]
+        todo = []
+        for leaf, record in leaves(batch, self.previous):
+            done = record is not None and record.get("hash") == leaf.content_hash
+            if done and record is not None and record.get("outcome") == "acknowledged":
+                self.summary.batches_skipped += 1
+                self.summary.rows_skipped += leaf.rows
+                self.summary.rows_acknowledged += leaf.rows
+            elif done and record is not None and record.get("outcome") == "rejected":
+                self.refused_rows(leaf, str(record.get("message") or ""))
+            else:
+                todo.append(leaf)
+        return todo
+
+    def refused_rows(self, batch: Batch, message: str) -> None:
+        """Rows Target refuses on their own: counted and written to the rejects file."""
+        self.rows_refused += batch.rows
+        rejects = self.producer.rejects
+        if rejects is None:
+            return
+        paths = [str(source.path) for source in self.producer.sources]
+        ids = [unquote(line.split(b",", 1)[0].decode()) for line in batch.body.splitlines()[1:]]
+        frame = pl.DataFrame(
+            {
+                "source": [paths[int(src)] for src in batch.refs[:, 0]],
+                "row": batch.refs[:, 1].astype("int64"),
+                "id": ids,
+                "reason": f"refused by Target: {message}",
+            }
+        )
+        try:
+            rejects.write(frame)
+        except RecordError as error:
+            self.record_failed(error)
 
     async def worker(self) -> None:
         while (batch := await self.queue.get()) is not None:
@@ -269,14 +326,17 @@ class _Run:
             except asyncio.CancelledError:
                 if task not in self.abandoned:  # the worker itself is being cancelled
                     raise
-                self.record(
-                    batch, "pending", attempts=0, message="abandoned after the grace period"
-                )
+                if batch.seq not in self.split_seqs:  # a split one is settled by its parts
+                    self.record(
+                        batch, "pending", attempts=0, message="abandoned after the grace period"
+                    )
             finally:
                 self.inflight.discard(task)
 
-    async def send(self, batch: Batch) -> None:
-        """One batch to a verdict: acknowledged, failed, or pending (the run stopped).
+    async def send(self, batch: Batch, budget: BisectBudget | None = None) -> None:
+        """One batch to a verdict: acknowledged, failed, pending (the run stopped), or — when
+        Target refuses it whole — split to isolate the rows it refuses (``budget``: what is
+        left of that bisection's calls).
 
         After a stop no new call starts: a sender waiting for the rate limiter or a retry
         backoff gives up at once; only calls already on the wire are let finish.
@@ -294,6 +354,8 @@ class _Run:
             self.open_ledger()  # the run record goes first, before any call
             attempts += 1
             self.summary.calls += 1
+            if budget is not None:
+                budget.spend()
             sent_at = self.clock()
             try:
                 answer = await self.transport.request(
@@ -333,6 +395,9 @@ class _Run:
                     if self.limiter:
                         self.limiter.throttled(error.retry_after)
                 delay = retry_delay(error, attempts - 1, self.config.retry, self.rng)
+                if isinstance(error, BatchRejected):
+                    await self.refused(batch, error, attempts, budget)
+                    return
                 if delay is None:
                     message = str(error)
                     if decision.action == "retry":
@@ -357,6 +422,36 @@ class _Run:
                 timings={"total": now - started, "last_call": now - sent_at},
             )
             return
+
+    async def refused(
+        self, batch: Batch, error: BatchRejected, attempts: int, budget: BisectBudget | None
+    ) -> None:
+        """Target refused ``batch`` whole: a single row is refused alone (rejects file);
+        more rows are split in halves and each sent again, until the bad rows stand alone or
+        the bisection's calls are spent (see ``uploader.bisect``)."""
+        message = str(error)
+        caused = row_caused(message, error.status)
+        if caused and batch.rows == 1:
+            self.record(batch, "rejected", attempts, status=error.status, message=message)
+            self.refused_rows(batch, message)
+            return
+        budget = budget or BisectBudget(self.config.bisect_calls)
+        if not caused or budget.spent:
+            if caused and self.config.bisect_calls:
+                message += f" (bisection stopped after {self.config.bisect_calls} calls)"
+            self.record(batch, "failed", attempts, status=error.status, message=message)
+            return
+        halves = split(batch, self.next_child)
+        self.next_child += len(halves)
+        self.split_seqs.add(batch.seq)
+        ranges = [(0, halves[0].rows), (halves[0].rows, batch.rows)]
+        parts = [
+            {"seq": half.seq, "start": start, "stop": stop}
+            for half, (start, stop) in zip(halves, ranges, strict=True)
+        ]
+        self.record(batch, "split", attempts, status=error.status, message=message, parts=parts)
+        for half in halves:
+            await self.send(half, budget)
 
     async def unless_stopped(self, waiting: Awaitable[None]) -> bool:
         """Await ``waiting`` (the limiter, a backoff) unless the run stops first: then cancel
@@ -436,6 +531,7 @@ class _Run:
         batch_id: str | None = None,
         status_url: str | None = None,
         timings: dict[str, float] | None = None,
+        parts: list[dict[str, int]] | None = None,
     ) -> None:
         summary = self.summary
         if outcome == "acknowledged":
@@ -444,9 +540,11 @@ class _Run:
         elif outcome == "failed":
             summary.batches_failed += 1
             summary.rows_failed += batch.rows
-        else:
+        elif outcome == "pending":
             summary.batches_pending += 1
             self.pending_rows_in_batches += batch.rows
+        elif outcome == "split":
+            summary.batches_split += 1  # its rows are settled by its parts
         self.write(
             {
                 "type": "batch",
@@ -463,6 +561,7 @@ class _Run:
                 "status_url": status_url,
                 "message": message,
                 "timings": {k: round(v, 4) for k, v in (timings or {}).items()},
+                **({"parts": parts} if parts is not None else {}),
                 "at": _now(),
             }
         )
@@ -489,7 +588,8 @@ class _Run:
     def finish(self) -> None:
         summary, stats = self.summary, self.producer.stats
         summary.rows_read = stats.rows_read
-        summary.rows_rejected = stats.rows_rejected
+        summary.rows_rejected = stats.rows_rejected + self.rows_refused
+        summary.rows_refused = self.rows_refused
         summary.rows_merged = stats.rows_merged
         summary.warnings = list(stats.warnings)
         summary.latency_p50 = percentile(self.latencies, 0.50)

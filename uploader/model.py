@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
+
 __all__ = ["Batch", "ProduceStats", "RowRef"]
 
 
@@ -32,6 +34,9 @@ class Batch:
     content_hash: str  # XXH3-128 hex of ``body`` (batcher.content_hash)
     first: RowRef  # first and last source row in the batch (rows need not be contiguous:
     last: RowRef  # rejected rows are skipped and merged duplicates come at the end)
+    #: (source, row) of every line, in body order, shape (rows, 2): where each line came
+    #: from, for the rejects file when Target refuses single rows (``uploader.bisect``)
+    refs: np.ndarray = field(repr=False, compare=False)
 
     @property
     def nbytes(self) -> int:

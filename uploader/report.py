@@ -200,7 +200,8 @@ def build_report(state: LedgerState, ledger: Path) -> RunReport:
         ledger=str(ledger),
         finished=finished,
         rows_read=int(summary["rows_read"]) if summary and finished else None,
-        rows_sent=sum(int(r["rows"]) for r in batches if int(r.get("attempts") or 0) > 0 or r.get("outcome") == "acknowledged"),
+        # a split batch's rows are counted in its parts
+        rows_sent=sum(int(r["rows"]) for r in batches if r.get("outcome") != "split" and (int(r.get("attempts") or 0) > 0 or r.get("outcome") == "acknowledged")),
         rows_acknowledged=sum(int(r["rows"]) for r in by_outcome["acknowledged"]),
         rows_failed=sum(int(r["rows"]) for r in by_outcome["failed"]),
         rows_pending=pending_rows,

@@ -17,6 +17,7 @@ from typing import Any
 import polars as pl
 
 from uploader.batcher import BODY_PREFIX, BatchLimits
+from uploader.bisect import leaves
 from uploader.encode import DEFAULT_ENCODE, EncodeMode, check_encode_mode
 from uploader.errors import LedgerError
 from uploader.ledger import UNVERSIONED_SCHEMA, LedgerState
@@ -68,16 +69,18 @@ def producer_from_ledger(state: LedgerState, path: Path) -> Producer:
 
 
 def reproduce(state: LedgerState, path: Path, producer: Producer | None = None) -> Iterator[Batch]:
-    """Every batch of the run, in order, checked against the ledger's hashes."""
+    """Every batch of the run as it was last sent (a split batch as its parts), in order,
+    checked against the ledger's hashes."""
     producer = producer or producer_from_ledger(state, path)
-    for batch in producer:
-        recorded = state.batches.get(batch.seq)
-        if recorded is not None and recorded.get("hash") != batch.content_hash:
-            raise LedgerError(
-                f"ledger {path}: batch {batch.seq} re-made from the input differs from the "
-                "one sent (another uploader or polars version, or settings?); cannot recover its rows"
-            )
-        yield batch
+    for made in producer:
+        for batch, recorded in leaves(made, state):  # a split batch: the parts it was sent as
+            if recorded is not None and recorded.get("hash") != batch.content_hash:
+                raise LedgerError(
+                    f"ledger {path}: batch {batch.seq} re-made from the input differs from the "
+                    "one sent (another uploader or polars version, or settings?); cannot "
+                    "recover its rows"
+                )
+            yield batch
 
 
 def body_frame(batch: Batch) -> pl.DataFrame:

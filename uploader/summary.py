@@ -36,6 +36,10 @@ class RunSummary:
     rows_skipped: int = 0  # their rows (included in rows_acknowledged)
     batches_failed: int = 0
     batches_pending: int = 0
+    batches_split: int = 0  # refused whole and split to isolate the rows Target refuses
+    rows_refused: int = (
+        0  # rows Target refused on their own (in rows_rejected and the rejects file)
+    )
     calls: int = 0
     retries: int = 0
     throttled: int = 0
@@ -95,7 +99,9 @@ class RunSummary:
             ("  acknowledged", f"{self.rows_acknowledged:,}"),
             (
                 "  rejected",
-                f"{self.rows_rejected:,}" + (f"  → {self.rejects}" if self.rows_rejected else ""),
+                f"{self.rows_rejected:,}"
+                + (f" ({self.rows_refused:,} refused by Target)" if self.rows_refused else "")
+                + (f"  → {self.rejects}" if self.rows_rejected else ""),
             ),
             ("  merged duplicates", f"{self.rows_merged:,}"),
             ("  in failed batches", f"{self.rows_failed:,}"),
@@ -106,7 +112,8 @@ class RunSummary:
             (
                 "batches",
                 f"{self.batches_acknowledged:,} acknowledged, {self.batches_failed:,} failed, "
-                f"{self.batches_pending:,} pending, {self.batches_skipped:,} done earlier",
+                f"{self.batches_pending:,} pending, {self.batches_skipped:,} done earlier"
+                + (f", {self.batches_split:,} split" if self.batches_split else ""),
             ),
             ("calls", f"{self.calls:,} ({self.retries:,} retries, {self.throttled:,} throttled)"),
             ("wall time", f"{self.seconds:,.1f} s ({self.rows_per_second:,.0f} rows/s)"),

@@ -15,6 +15,7 @@ import orjson
 
 from uploader import lock
 from uploader.auth import DEFAULT_TOKEN_ENV, TokenProvider
+from uploader.bisect import DEFAULT_BISECT_CALLS
 from uploader.commands.auth_options import token_source_options, tokens_from_options
 from uploader.commands.inputs import config_option, input_options, spec_from_options
 from uploader.commands.validate import plan_lines
@@ -113,6 +114,16 @@ EARLY_POLL_SECONDS = 10.0  # with --wait: poll acknowledged batches this often w
     help="Retries per batch for transient errors (network, 5xx, 429, 503 throttle).",
 )
 @click.option(
+    "--bisect-calls",
+    type=int,
+    default=DEFAULT_BISECT_CALLS,
+    show_default=True,
+    help='When Target refuses a whole batch (success=false, e.g. "Unexpected error"), '
+    "split it in halves until the rows it refuses stand alone (they go to the rejects file "
+    "with Target's message; the rest is sent), spending at most this many calls per batch "
+    "under the same --rate. 0: no splitting, the batch fails.",
+)
+@click.option(
     "--retry-max-wait",
     type=float,
     default=DEFAULT_RETRY_MAX_WAIT,
@@ -189,6 +200,7 @@ def upload_command(**options: Any) -> None:
         timeout=options["timeout"],
         resume=options["resume"],
         ca_bundle=options["ca_bundle"],
+        bisect_calls=options["bisect_calls"],
     )
     poll_every = EARLY_POLL_SECONDS if wait else None
     summary = run_upload(config, spec, tokens, quiet=quiet or as_json, poll_every=poll_every)
