@@ -11,7 +11,8 @@ from typing import Any
 
 import orjson
 import pytest
-from click.testing import CliRunner, Result
+from cli_helpers import cli, upload_to
+from click.testing import Result
 from fakes import small_producer
 from hypothesis import given
 from hypothesis import strategies as st
@@ -20,7 +21,6 @@ from test_upload_e2e import received_profiles
 from uploader.auth import StaticToken
 from uploader.batcher import BODY_PREFIX
 from uploader.bisect import CHILD_SEQ_BASE, part, split
-from uploader.cli import main
 from uploader.ledger import read_ledger
 from uploader.mock import FaultConfig, MockConfig, MockTarget, run_mock_in_thread
 from uploader.model import Batch
@@ -75,16 +75,8 @@ def expected(path: Path, without: tuple[str, ...] = ()) -> dict[str, dict[str, s
         }
 
 
-def cli(*args: str, token: str = "") -> Result:
-    return CliRunner().invoke(main, list(args), env={"TARGET_PROFILE_TOKEN": token})
-
-
 def upload(mock: MockTarget, source: Path, ledger: Path, *extra: str) -> Result:
-    return cli(
-        "upload", str(source), "--client-code", "demo", "--endpoint", mock.base_url,
-        "--ledger", str(ledger), "--rate", "none", "--batch-rows", "200", "--json", *extra,
-        token=mock.token,
-    )  # fmt: skip
+    return upload_to(mock, source, ledger, "--json", *extra, batch_rows=200)
 
 
 def poisoned() -> MockConfig:

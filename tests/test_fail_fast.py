@@ -12,12 +12,11 @@ from pathlib import Path
 
 import pytest
 from aiohttp import web
-from click.testing import CliRunner, Result
+from cli_helpers import cli
 from fakes import FakeClock, small_producer
 
 from uploader.auth import StaticToken
 from uploader.breaker import ConnectionBreaker
-from uploader.cli import main
 from uploader.engine import UploadConfig, upload
 from uploader.ledger import read_ledger
 from uploader.mock import MockConfig, run_mock_in_thread
@@ -74,10 +73,6 @@ async def test_an_unreachable_endpoint_stops_after_one_retry_budget_not_one_per_
     assert {r["outcome"] for r in state.batches.values()} == {"pending"}
 
 
-def cli(*args: str) -> Result:
-    return CliRunner().invoke(main, list(args), env={"TARGET_PROFILE_TOKEN": "tok"})
-
-
 def test_an_unknown_client_code_stops_at_once_with_exit_6(tmp_path: Path) -> None:
     source = tmp_path / "in.csv"
     source.write_text("thirdPartyId,v\n" + "".join(f"c{i},x\n" for i in range(200)))
@@ -85,7 +80,7 @@ def test_an_unknown_client_code_stops_at_once_with_exit_6(tmp_path: Path) -> Non
         result = cli(
             "upload", str(source), "--client-code", "acme", "--endpoint", mock.base_url,
             "--ledger", str(tmp_path / "run" / "ledger.jsonl"), "--batch-rows", "10",
-            "--rate", "none", "--concurrency", "1", "--quiet",
+            "--rate", "none", "--concurrency", "1", "--quiet", token=mock.token,
         )  # fmt: skip
         calls = mock.stats["calls"]
     assert result.exit_code == 6, result.output

@@ -7,10 +7,9 @@ import csv
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
+from cli_helpers import cli
 from test_pipeline import produce, table
 
-from uploader.cli import main
 from uploader.errors import InputError
 from uploader.mock import MockConfig, run_mock_in_thread
 from uploader.pipeline import InputSpec, Producer
@@ -56,10 +55,6 @@ def test_a_header_without_rows_is_allowed_when_asked(tmp_path: Path) -> None:
     src.write_text("thirdPartyId,v\n")
     producer = Producer(InputSpec(sources=(src,), allow_empty=True))
     assert list(producer) == [] and producer.stats.rows_read == 0
-
-
-def cli(*args: str) -> Result:
-    return CliRunner().invoke(main, list(args), env={"TARGET_PROFILE_TOKEN": ""})
 
 
 def test_upload_of_a_header_only_file_exits_2_in_one_line(tmp_path: Path) -> None:

@@ -8,29 +8,23 @@ from pathlib import Path
 
 import orjson
 import pytest
-from click.testing import CliRunner, Result
+from cli_helpers import cli, upload_to
+from click.testing import Result
 from fakes import relabel_ledger
 from test_upload_e2e import expected_profiles
 
-from uploader.cli import main
 from uploader.ledger import read_ledger
 from uploader.mock import FaultConfig, MockConfig, MockTarget, run_mock_in_thread
 
 AWKWARD = ["a,b", 'say "hi"', "two\nlines", "50%", "x&y=1", "1+1", "  pad ", "東京", "007"]
 
 
-def cli(*args: str, token: str = "") -> Result:
-    return CliRunner().invoke(main, list(args), env={"TARGET_PROFILE_TOKEN": token})
-
-
 def upload(
     mock: MockTarget, source: Path, ledger: Path, *extra: str, batch_rows: int = 10
 ) -> Result:
-    return cli(
-        "upload", str(source), "--client-code", "demo", "--endpoint", mock.base_url,
-        "--ledger", str(ledger), "--rate", "none", "--batch-rows", str(batch_rows),
-        "--concurrency", "1", "--quiet", *extra, token=mock.token,
-    )  # fmt: skip
+    return upload_to(
+        mock, source, ledger, "--concurrency", "1", "--quiet", *extra, batch_rows=batch_rows
+    )
 
 
 def report(ledger: Path, *extra: str) -> Result:
@@ -212,7 +206,7 @@ def test_report_and_status_still_read_a_ledger_of_uploader_0_1(tmp_path: Path) -
 
 @pytest.mark.parametrize("command", ["status", "report", "verify"])
 def test_new_commands_have_help_and_exit_codes(command: str) -> None:
-    result = CliRunner().invoke(main, [command, "--help"])
+    result = cli(command, "--help")
     assert result.exit_code == 0 and "--ledger" in result.stdout and "Exit codes" in result.stdout
 
 

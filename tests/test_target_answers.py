@@ -9,24 +9,16 @@ import csv
 from pathlib import Path
 
 import orjson
-from click.testing import CliRunner, Result
+from cli_helpers import cli, upload_to
+from click.testing import Result
 from test_upload_e2e import expected_profiles, received_profiles, tricky_csv
 
-from uploader.cli import main
 from uploader.ledger import read_ledger
 from uploader.mock import FaultConfig, MockConfig, MockTarget, run_mock_in_thread
 
 
-def cli(*args: str, token: str = "") -> Result:
-    return CliRunner().invoke(main, list(args), env={"TARGET_PROFILE_TOKEN": token})
-
-
 def upload(mock: MockTarget, source: Path, ledger: Path, *extra: str) -> Result:
-    return cli(
-        "upload", str(source), "--client-code", "demo", "--endpoint", mock.base_url,
-        "--ledger", str(ledger), "--rate", "none", "--batch-rows", "100", "--quiet", *extra,
-        token=mock.token,
-    )  # fmt: skip
+    return upload_to(mock, source, ledger, "--quiet", *extra, batch_rows=100)
 
 
 def rows_by_id(path: Path) -> dict[str, list[list[str]]]:

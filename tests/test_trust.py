@@ -11,9 +11,9 @@ from pathlib import Path
 
 import orjson
 import pytest
-from click.testing import CliRunner, Result
+from cli_helpers import cli, upload_to
+from click.testing import Result
 
-from uploader.cli import main
 from uploader.errors import LedgerError
 from uploader.ledger import read_ledger
 from uploader.mock import MockConfig, MockTarget, run_mock_in_thread
@@ -29,10 +29,6 @@ sys.stdin.read()  # until the test closes our stdin (or kills us)
 """
 
 
-def cli(*args: str, token: str = "") -> Result:
-    return CliRunner().invoke(main, list(args), env={"TARGET_PROFILE_TOKEN": token})
-
-
 def write_csv(path: Path, rows: int, *, ragged_at: int | None = None) -> Path:
     lines = ["thirdPartyId,tier"]
     for i in range(rows):
@@ -42,11 +38,7 @@ def write_csv(path: Path, rows: int, *, ragged_at: int | None = None) -> Path:
 
 
 def upload(mock: MockTarget, source: Path, ledger: Path, *extra: str) -> Result:
-    return cli(
-        "upload", str(source), "--client-code", "demo", "--endpoint", mock.base_url,
-        "--ledger", str(ledger), "--rate", "none", "--batch-rows", "10", "--quiet", *extra,
-        token=mock.token,
-    )  # fmt: skip
+    return upload_to(mock, source, ledger, "--quiet", *extra)
 
 
 def holder(ledger: Path) -> subprocess.Popen[str]:
