@@ -73,6 +73,12 @@ DEFAULT_CONCURRENCY = 4
 DEFAULT_TIMEOUT = 300.0  # a 49 MB body over a slow link takes a while
 DEFAULT_GRACE = 30.0
 RESUME_HINT = "unsent batches are pending: run again with --resume once it is fixed"
+#: the ledger message of a batch left pending, by the reason the run stopped
+_STOP_NOTES = {
+    "auth": "not sent: the token was rejected",
+    "endpoint": "not sent: the endpoint cannot take calls",
+    "record": "not sent: the ledger or rejects file cannot be written",
+}
 ApiVersion = Literal["v1", "v2"]
 
 
@@ -394,10 +400,10 @@ class _Run:
                     self.summary.throttled += 1
                     if self.limiter:
                         self.limiter.throttled(error.retry_after)
-                delay = retry_delay(error, attempts - 1, self.config.retry, self.rng)
                 if isinstance(error, BatchRejected):
                     await self.refused(batch, error, attempts, budget)
                     return
+                delay = retry_delay(error, attempts - 1, self.config.retry, self.rng)
                 if delay is None:
                     message = str(error)
                     if decision.action == "retry":
@@ -513,11 +519,7 @@ class _Run:
             task.cancel()
 
     def stop_note(self) -> str:
-        if self.summary.stop_reason == "auth":
-            return "not sent: the token was rejected"
-        if self.summary.stop_reason == "endpoint":
-            return "not sent: the endpoint cannot take calls"
-        return "not sent: the run was interrupted"
+        return _STOP_NOTES.get(self.summary.stop_reason or "", "not sent: the run was interrupted")
 
     # -- bookkeeping ----------------------------------------------------------------------
     def record(
