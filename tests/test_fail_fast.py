@@ -132,3 +132,18 @@ async def test_a_certificate_that_does_not_verify_stops_at_once(
     assert summary.exit_code == 6 and summary.calls == 1 and summary.retries == 0
     assert "certificate verification failed" in summary.message
     assert "--ca-bundle" in summary.message and summary.rows_pending == 100
+
+
+def test_no_token_where_one_is_required_says_so_not_expired(tmp_path: Path) -> None:
+    """Exit 3 either way, but "expired or regenerated" sends a user the wrong way when no
+    token was given at all."""
+    source = tmp_path / "in.csv"
+    source.write_text("thirdPartyId,v\nc1,x\n")
+    with run_mock_in_thread(MockConfig(client_code="demo", rate_limit=None)) as mock:
+        result = cli(
+            "upload", str(source), "--client-code", "demo", "--endpoint", mock.base_url,
+            "--ledger", str(tmp_path / "run" / "ledger.jsonl"), "--rate", "none", "--quiet",
+        )  # fmt: skip
+    assert result.exit_code == 3
+    assert "requires a profile token and none was given" in result.output
+    assert "expired" not in result.output

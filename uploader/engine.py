@@ -73,6 +73,10 @@ DEFAULT_CONCURRENCY = 4
 DEFAULT_TIMEOUT = 300.0  # a 49 MB body over a slow link takes a while
 DEFAULT_GRACE = 30.0
 RESUME_HINT = "unsent batches are pending: run again with --resume once it is fixed"
+NO_TOKEN = (
+    "Target requires a profile token and none was given: set $TARGET_PROFILE_TOKEN, or use "
+    "--token-env, --token-file, --token-command or --auth adobe-io; then run again with --resume"
+)
 #: the ledger message of a batch left pending, by the reason the run stopped
 _STOP_NOTES = {
     "auth": "not sent: the token was rejected",
@@ -393,8 +397,10 @@ class _Run:
                     if fresh is not None:
                         refreshed = True
                         continue
-                    self.stop("auth", str(error))
-                    self.record(batch, "pending", attempts, status=status, message=str(error))
+                    # "expired or regenerated" is wrong when no token went at all
+                    said = str(error) if token is not None else NO_TOKEN
+                    self.stop("auth", said)
+                    self.record(batch, "pending", attempts, status=status, message=said)
                     return
                 if isinstance(error, Throttled):
                     self.summary.throttled += 1

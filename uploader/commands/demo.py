@@ -14,7 +14,7 @@ from uploader.commands.status import wait_for_target
 from uploader.commands.upload import run_upload
 from uploader.engine import UploadConfig
 from uploader.errors import ConfigError
-from uploader.exits import handle_errors
+from uploader.exits import EXIT_HELP, handle_errors
 from uploader.mock import MockConfig, run_mock_in_thread
 from uploader.pipeline import InputSpec
 from uploader.secret import Secret
@@ -38,7 +38,7 @@ DEMO_MOCK = MockConfig(
 WAIT_TIMEOUT = 40.0
 
 
-@click.command()
+@click.command(epilog=EXIT_HELP)
 @click.option(
     "--source",
     type=click.Path(path_type=Path, dir_okay=False),

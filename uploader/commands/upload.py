@@ -34,7 +34,9 @@ __all__ = ["report", "run_upload", "upload_command"]
 EARLY_POLL_SECONDS = 10.0  # with --wait: poll acknowledged batches this often while sending
 
 
-@click.command("upload", epilog=EXIT_HELP)
+@click.command(
+    "upload", epilog=EXIT_HELP, short_help="Upload CSV/Parquet files to Target's bulk API."
+)
 @config_option()
 @input_options
 @click.option(
@@ -92,8 +94,8 @@ EARLY_POLL_SECONDS = 10.0  # with --wait: poll acknowledged batches this often w
 @click.option(
     "--ledger",
     type=click.Path(path_type=Path, dir_okay=False),
-    help="Ledger file (JSON lines). Default: runs/<UTC time>/ledger.jsonl, with rejects.csv "
-    "and summary.json beside it.",
+    help="Ledger file (JSON lines). Default: runs/<UTC time>-<pid>/ledger.jsonl, with "
+    "rejects.csv, summary.json and ledger.lock beside it (one ledger per directory).",
 )
 @click.option(
     "--resume",

@@ -10,7 +10,7 @@ import click
 import orjson
 
 from uploader.commands.inputs import config_option, input_options, spec_from_options
-from uploader.exits import EXIT_FAILED, EXIT_OK, handle_errors
+from uploader.exits import EXIT_FAILED, EXIT_HELP, EXIT_OK, handle_errors
 from uploader.model import ProduceStats
 from uploader.pipeline import Producer
 from uploader.rejects import RejectsWriter
@@ -18,7 +18,9 @@ from uploader.rejects import RejectsWriter
 __all__ = ["plan_lines", "validate"]
 
 
-@click.command()
+@click.command(
+    epilog=EXIT_HELP, short_help="Check files and show the batches an upload would send."
+)
 @config_option()
 @input_options
 @click.option(
