@@ -42,13 +42,10 @@ MSG_TOO_LARGE = f"Batch too large: the body must be smaller than {MAX_BODY_BYTES
 MSG_TOO_MANY_ROWS = f"Batch too large: at most {MAX_ROWS} profiles per batch"
 
 _CHECK_STEP = 1 << 20
-_HEX = np.zeros(256, dtype=bool)
-_HEX[list(b"0123456789abcdefABCDEF")] = True
 #: first hex digit of an escape of a byte >= 0x80
-_HIGH = np.zeros(256, dtype=bool)
-_HIGH[list(b"89abcdefABCDEF")] = True
 #: the byte escaped by two hex digits read as one big-endian uint16 (one lookup, not two)
-_PAIR_VALUE = np.zeros(1 << 16, dtype=np.uint8)
+#: the two bytes after a ``%``, as a big-endian uint16 → the byte they escape, or -1
+_PAIR_VALUE = np.full(1 << 16, -1, dtype=np.int16)
 for _high in b"0123456789abcdefABCDEF":
     for _low in b"0123456789abcdefABCDEF":
         _PAIR_VALUE[_high << 8 | _low] = int(bytes((_high, _low)), 16)
@@ -138,12 +135,14 @@ def _escapes_valid(body: bytes) -> bool:
         where += start
         if where[-1] >= size - 2:
             return False
-        if not (_HEX[data[where + 1]].all() and _HEX[data[where + 2]].all()):
+        # one gather and one table lookup per escape: its value, or -1 when not two hex digits
+        values = _PAIR_VALUE[pairs[where + 1]]
+        if values.min() < 0:
             return False
-        high = where[_HIGH[data[where + 1]]]
-        if high.size:
-            high_at.append(high)
-            high_bytes.append(_PAIR_VALUE[pairs[high + 1]])
+        high = values >= 0x80
+        if high.any():
+            high_at.append(where[high])
+            high_bytes.append(values[high].astype(np.uint8))
     if not high_at:
         return True
     return _runs_are_utf8(np.concatenate(high_at), np.concatenate(high_bytes))
