@@ -10,6 +10,7 @@ import ssl
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import orjson
 import pytest
 from aiohttp import web
 from cli_helpers import cli
@@ -147,3 +148,32 @@ def test_no_token_where_one_is_required_says_so_not_expired(tmp_path: Path) -> N
     assert result.exit_code == 3
     assert "requires a profile token and none was given" in result.output
     assert "expired" not in result.output
+
+
+def test_the_reasons_batches_did_not_land_show_in_summary_json_and_report(
+    tmp_path: Path,
+) -> None:
+    source = tmp_path / "in.csv"
+    source.write_text("thirdPartyId,v\n" + "".join(f"c{i},x\n" for i in range(30)))
+    ledger = tmp_path / "run" / "ledger.jsonl"
+    with run_mock_in_thread(MockConfig(client_code="demo", rate_limit=None)) as mock:
+        args = (
+            "upload", str(source), "--client-code", "acme", "--endpoint", mock.base_url,
+            "--ledger", str(ledger), "--batch-rows", "10", "--rate", "none",
+            "--concurrency", "1",
+        )  # fmt: skip
+        text = cli(*args, token=mock.token)
+    assert "batches failed or pending, by reason:" in text.stdout
+    assert "  1 batch " in text.stdout and "Unknown client code: acme" in text.stdout
+    assert (
+        "  2 batches" in text.stdout and "not sent: the endpoint cannot take calls" in text.stdout
+    )
+    summary = orjson.loads(ledger.with_name("summary.json").read_bytes())
+    assert summary["reasons"] == {
+        "not sent: the endpoint cannot take calls": 2,
+        next(iter(k for k in summary["reasons"] if "Unknown client code" in k)): 1,
+    }
+    report = cli("report", "--ledger", str(ledger), "--json")
+    reasons = orjson.loads(report.stdout)["reasons"]
+    assert sum(reasons.values()) == 3 and any("Unknown client code: acme" in r for r in reasons)
+    assert "Unknown client code: acme" in cli("report", "--ledger", str(ledger)).stdout

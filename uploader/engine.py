@@ -55,6 +55,7 @@ from uploader.ledger import LEDGER_SCHEMA, Ledger, LedgerState, check_resumable,
 from uploader.model import Batch
 from uploader.pipeline import Producer
 from uploader.ratelimit import DEFAULT_RATE, RateLimit, RateLimiter
+from uploader.reasons import top_reasons
 from uploader.retry import RetryPolicy, classify, retry_delay
 from uploader.secret import Secret
 from uploader.summary import RunSummary, percentile
@@ -184,6 +185,7 @@ class _Run:
         self.next_child = next_child_seq(None)  # seq of the next bisection part
         self.split_seqs: set[int] = set()
         self.rows_refused = 0  # rows Target refused alone (bisection), in the rejects file
+        self.not_landed_messages: list[str] = []  # of failed and pending batches, for reasons
         self.ledger: Ledger | None = None
         self.inflight: set[asyncio.Task[None]] = set()
         self.abandoned: set[asyncio.Task[None]] = set()
@@ -548,9 +550,11 @@ class _Run:
         elif outcome == "failed":
             summary.batches_failed += 1
             summary.rows_failed += batch.rows
+            self.not_landed_messages.append(message)
         elif outcome == "pending":
             summary.batches_pending += 1
             self.pending_rows_in_batches += batch.rows
+            self.not_landed_messages.append(message)
         elif outcome == "split":
             summary.batches_split += 1  # its rows are settled by its parts
         self.write(
@@ -600,6 +604,7 @@ class _Run:
         summary.rows_refused = self.rows_refused
         summary.rows_merged = stats.rows_merged
         summary.warnings = list(stats.warnings)
+        summary.reasons = top_reasons(self.not_landed_messages)
         summary.latency_p50 = percentile(self.latencies, 0.50)
         summary.latency_p95 = percentile(self.latencies, 0.95)
         # Pending, counted on its own so the invariant is a real check: rows in batches

@@ -33,6 +33,7 @@ from uploader.exits import (
     EXIT_UNCONFIRMED,
 )
 from uploader.ledger import LedgerState
+from uploader.reasons import reason_lines, top_reasons
 from uploader.rejects import read_rejects
 from uploader.status import StatusReport, status_notes, status_report
 from uploader.verify import VerifySummary, verification_summary
@@ -56,6 +57,7 @@ class RunReport:
     batches_pending: int
     status: StatusReport
     rejects: dict[str, int]  # reason → rows
+    reasons: dict[str, int]  # why batches failed or are pending: message → batches (top few)
     rejects_file: str
     verification: VerifySummary | None
 
@@ -135,6 +137,7 @@ class RunReport:
             "verdict": self.verdict(fail_on_rejects=fail_on_rejects),
             "target": self.status.to_dict(),
             "rejects": self.rejects,
+            "reasons": self.reasons,
             "rejects_file": self.rejects_file,
             "verification": self.verification.to_dict() if self.verification else None,
             "exit_code": self.exit_code(fail_on_rejects=fail_on_rejects),
@@ -151,6 +154,7 @@ class RunReport:
             ("acknowledged", f"{self.rows_acknowledged:,} rows in {self.batches_acknowledged:,} batches"),
             ("failed", f"{self.rows_failed:,} rows in {self.batches_failed:,} batches"),
             ("pending", f"{self.rows_pending:,} rows" + ("  (upload --resume sends them)" if self.rows_pending else "")),
+            *([("why", "batches failed or pending, by reason:"), *reason_lines(self.reasons)] if self.reasons else []),
             ("rejected", f"{self.rows_rejected:,} rows" + (f"  → {self.rejects_file}" if self.rows_rejected else "")),
             *(
                 (f"  {count:,}", reason)
@@ -212,6 +216,9 @@ def build_report(state: LedgerState, ledger: Path) -> RunReport:
         batches_pending=len(by_outcome["pending"]),
         status=status_report(state),
         rejects=rejects,
+        reasons=top_reasons(
+            str(r.get("message") or "") for r in by_outcome["failed"] + by_outcome["pending"]
+        ),
         rejects_file=str(rejects_path),
         verification=verification_summary(state),
     )  # fmt: skip

@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from uploader.exits import EXIT_AUTH, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_STOPPED
+from uploader.reasons import reason_lines
 
 __all__ = ["RunSummary", "percentile"]
 
@@ -53,6 +54,8 @@ class RunSummary:
     ledger: str = ""
     rejects: str = ""
     warnings: list[str] = field(default_factory=list)
+    #: why batches failed or are pending: message → batches (the top few, see ``reasons``)
+    reasons: dict[str, int] = field(default_factory=dict)
 
     @property
     def rows_per_second(self) -> float:
@@ -114,6 +117,11 @@ class RunSummary:
                 f"{self.batches_acknowledged:,} acknowledged, {self.batches_failed:,} failed, "
                 f"{self.batches_pending:,} pending, {self.batches_skipped:,} done earlier"
                 + (f", {self.batches_split:,} split" if self.batches_split else ""),
+            ),
+            *(
+                [("why", "batches failed or pending, by reason:"), *reason_lines(self.reasons)]
+                if self.reasons
+                else []
             ),
             ("calls", f"{self.calls:,} ({self.retries:,} retries, {self.throttled:,} throttled)"),
             ("wall time", f"{self.seconds:,.1f} s ({self.rows_per_second:,.0f} rows/s)"),
