@@ -131,7 +131,7 @@ def test_resume_refuses_a_changed_input_and_an_existing_ledger_needs_resume(
     assert first.exit_code == 0
     assert again.exit_code == 2 and "already exists" in again.stderr
     assert other.exit_code == 2 and "batch_rows" in other.stderr
-    assert changed.exit_code == 2 and "input files changed" in changed.stderr
+    assert changed.exit_code == 2 and "in.csv changed since that run (size" in changed.stderr
 
 
 def test_token_rotated_mid_run_exits_3_and_resume_with_the_new_token_is_exact(

@@ -58,6 +58,7 @@ from uploader.ratelimit import DEFAULT_RATE, RateLimit, RateLimiter
 from uploader.reasons import top_reasons
 from uploader.retry import RetryPolicy, classify, retry_delay
 from uploader.secret import Secret
+from uploader.source import changed_sources
 from uploader.summary import RunSummary, percentile
 from uploader.transport import (
     FORM,
@@ -206,6 +207,9 @@ class _Run:
             state = read_ledger(path)
             check_resumable(state, path)
             _check_same_input(state.fingerprint, self.fingerprint, path)
+            _check_same_target(
+                state.runs[0].get("settings") or {}, self.config.ledger_settings(), path
+            )
             self.previous = state
             self.next_child = next_child_seq(state)
         elif path.exists() and path.stat().st_size:
@@ -716,10 +720,23 @@ def _check_same_input(before: dict[str, Any] | None, now: dict[str, Any], path: 
             f"cannot resume {path}: batch-shaping settings changed ({', '.join(changed)}); "
             "resume with the same settings, or start a new ledger"
         )
-    if before.get("sources") != now.get("sources"):
+    what = changed_sources(before.get("sources") or [], now["sources"])
+    if what is not None:
+        raise LedgerError(f"cannot resume {path}: {what}; start a new ledger")
+
+
+def _check_same_target(before: dict[str, Any], now: dict[str, Any], path: Path) -> None:
+    """A resumed run sends to where the first run sent: another client code, endpoint or API
+    version would split one run's batches between two destinations."""
+    keys = ("client_code", "endpoint", "api_version")
+    differ = [key for key in keys if before.get(key) is not None and before[key] != now[key]]
+    if differ:
+        then = ", ".join(f"{key} {before[key]}" for key in differ)
+        current = ", ".join(f"{key} {now[key]}" for key in differ)
         raise LedgerError(
-            f"cannot resume {path}: the input files changed since that run (path, size or "
-            "modification time); start a new ledger"
+            f"cannot resume {path}: that run sent to {then}; this one names {current}; "
+            "resume with the same --client-code, --endpoint and --api-version, or start a "
+            "new ledger"
         )
 
 

@@ -62,8 +62,10 @@ def _reject_refs(state: LedgerState, ledger: Path, paths: list[str]) -> set[tupl
     index = {path: number for number, path in enumerate(paths)}
     refs = set()
     for source, row in frame.select("source", "row").iter_rows():
-        if source in index:
-            refs.add((index[source], int(row)))
+        # rejects files record absolute paths; older ones the path as typed in that run
+        number = index.get(source, index.get(str(Path(source).resolve())))
+        if number is not None:
+            refs.add((number, int(row)))
     return refs
 
 

@@ -23,6 +23,7 @@ from uploader.errors import LedgerError
 from uploader.ledger import UNVERSIONED_SCHEMA, LedgerState
 from uploader.model import Batch
 from uploader.pipeline import InputSpec, Producer
+from uploader.source import changed_sources
 
 __all__ = ["body_frame", "producer_from_ledger", "reproduce", "spec_from_ledger"]
 
@@ -60,10 +61,11 @@ def producer_from_ledger(state: LedgerState, path: Path) -> Producer:
         now = producer.fingerprint()
     except Exception as exc:  # a source that vanished: say which run needs it
         raise LedgerError(f"ledger {path}: cannot re-read the run's input ({exc})") from exc
-    if now.get("sources") != (state.fingerprint or {}).get("sources"):
+    sources: list[dict[str, Any]] = now["sources"]  # type: ignore[assignment]
+    changed = changed_sources((state.fingerprint or {}).get("sources") or [], sources)
+    if changed is not None:
         raise LedgerError(
-            f"ledger {path}: the input files changed since that run (path, size or "
-            "modification time); the rows it sent cannot be recovered from them"
+            f"ledger {path}: {changed}: the rows it sent cannot be recovered from the files"
         )
     return producer
 
