@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from uploader.errors import LedgerError
+from uploader.writable import make_dirs
 
 __all__ = ["LOCK_NAME", "acquire", "hold", "release"]
 
@@ -45,7 +46,7 @@ def acquire(ledger: Path) -> None:
             _held[path] = (fd, holds + 1)
             return
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            make_dirs(path.parent)
             fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as exc:
             raise LedgerError(

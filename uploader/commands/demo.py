@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from uploader import lock
 from uploader.auth import StaticToken
 from uploader.batcher import BatchLimits
 from uploader.commands.status import wait_for_target
@@ -64,7 +65,9 @@ def demo(source: Path, batch_rows: int, as_json: bool) -> None:
         raise ConfigError(f"{source}: no such file (run from a checkout with samples/)")
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     ledger = Path("runs") / f"demo-{stamp}" / "ledger.jsonl"
-    with run_mock_in_thread(DEMO_MOCK) as mock:
+    # The ledger's lock before the mock: a run directory that cannot be made is one line
+    # (the upload's own hold of it only counts)
+    with lock.hold(ledger), run_mock_in_thread(DEMO_MOCK) as mock:
         click.echo(f"mock Target server on {mock.base_url} (authentication required)", err=True)
         config = UploadConfig(client_code="demo", endpoint=mock.base_url, ledger=ledger)
         tokens = StaticToken(Secret(mock.token), "the embedded mock")
