@@ -18,6 +18,7 @@ from uploader.errors import ConfigError
 from uploader.exits import EXIT_HELP, handle_errors
 from uploader.mock import MockConfig, run_mock_in_thread
 from uploader.pipeline import InputSpec
+from uploader.progress import make_progress
 from uploader.secret import Secret
 from uploader.status import poll_statuses
 
@@ -72,8 +73,9 @@ def demo(source: Path, batch_rows: int, as_json: bool) -> None:
         config = UploadConfig(client_code="demo", endpoint=mock.base_url, ledger=ledger)
         tokens = StaticToken(Secret(mock.token), "the embedded mock")
         spec = InputSpec(sources=(source,), limits=BatchLimits(rows=batch_rows))
-        summary = run_upload(config, spec, tokens, quiet=as_json)
-        if not as_json and summary.stop_reason is None:
+        # Progress and these notes go to stderr, so they stay with --json too (stdout: JSON)
+        summary = run_upload(config, spec, tokens, progress=make_progress(quiet=False))
+        if summary.stop_reason is None:
             # One round now, so the user sees Target still processing before it completes.
             first = asyncio.run(poll_statuses(ledger, tokens)).counts
             states = ", ".join(f"{n} {name}" for name, n in first.items() if n)
@@ -84,6 +86,4 @@ def demo(source: Path, batch_rows: int, as_json: bool) -> None:
                 err=True,
             )
         # Prints the summary and Target's answer, and exits with the worse of the two codes.
-        wait_for_target(
-            config, tokens, summary, as_json=as_json, quiet=as_json, timeout=WAIT_TIMEOUT
-        )
+        wait_for_target(config, tokens, summary, as_json=as_json, quiet=False, timeout=WAIT_TIMEOUT)

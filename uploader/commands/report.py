@@ -6,8 +6,8 @@ from pathlib import Path
 from typing import Any
 
 import click
-import orjson
 
+from uploader.commands.output import echo_json
 from uploader.commands.status import ledger_option
 from uploader.exits import EXIT_HELP, handle_errors
 from uploader.failed_rows import write_failed_rows
@@ -62,7 +62,7 @@ def report_command(**options: Any) -> None:
                 "row_level": recovered.row_level,
                 "unconfirmed_batches": list(recovered.unconfirmed),
             }
-        click.echo(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode())
+        echo_json(data)
     else:
         for line in report.lines(fail_on_rejects=fail_on_rejects):
             click.echo(line)

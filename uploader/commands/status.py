@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import click
-import orjson
 
 from uploader.auth import TokenProvider
 from uploader.commands.auth_options import (
@@ -15,7 +14,8 @@ from uploader.commands.auth_options import (
     token_source_options,
     tokens_from_options,
 )
-from uploader.commands.upload import report
+from uploader.commands.output import echo_json
+from uploader.commands.upload import report, summary_problems
 from uploader.engine import UploadConfig
 from uploader.exits import (
     EXIT_FAILED,
@@ -116,7 +116,7 @@ def status(**options: Any) -> None:
     )
     if options["as_json"]:
         data = {**report.to_dict(), "exit_code": status_exit_code(report)}
-        click.echo(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode())
+        echo_json(data, warnings=report.errors)
     else:
         for line in report.lines():
             click.echo(line)
@@ -140,7 +140,7 @@ def wait_for_target(
     if summary.stop_reason is not None:
         report(summary, as_json)
         raise SystemExit(summary.exit_code)
-    if not (quiet or as_json):
+    if not quiet:
         click.echo("waiting for Target to process the batches (--wait) …", err=True)
     target = asyncio.run(
         poll_statuses(config.ledger, tokens, watch=True, timeout=timeout, call_timeout=60.0)
@@ -148,7 +148,8 @@ def wait_for_target(
     code = summary.exit_code or status_exit_code(target)
     if as_json:
         data = {**summary.to_dict(), "target": target.to_dict(), "exit_code": code}
-        click.echo(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode())
+        problems = summary_problems(summary)
+        echo_json(data, errors=problems["errors"], warnings=[*problems["warnings"], *target.errors])
     else:
         report(summary, as_json)
         for line in target.lines():

@@ -6,13 +6,13 @@ import asyncio
 from typing import Any
 
 import click
-import orjson
 
 from uploader.commands.auth_options import (
     static_token_options,
     token_source_options,
     tokens_from_options,
 )
+from uploader.commands.output import echo_json
 from uploader.commands.status import ledger_option
 from uploader.exits import EXIT_HELP, handle_errors
 from uploader.ratelimit import parse_rate
@@ -99,7 +99,7 @@ def verify_command(**options: Any) -> None:
     )
     if options["as_json"]:
         data = {**summary.to_dict(), "exit_code": summary.exit_code}
-        click.echo(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode())
+        echo_json(data)
     else:
         for line in summary.lines():
             click.echo(line)
