@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 from pathlib import Path
 
 import click
@@ -19,6 +18,7 @@ from uploader.exits import EXIT_HELP, handle_errors
 from uploader.mock import MockConfig, run_mock_in_thread
 from uploader.pipeline import InputSpec
 from uploader.progress import make_progress
+from uploader.runs import LEDGER_NAME, RUNS_DIR, run_stamp
 from uploader.secret import Secret
 from uploader.status import poll_statuses
 
@@ -64,8 +64,7 @@ def demo(source: Path, batch_rows: int, as_json: bool) -> None:
     where the ledger is, and stop the mock."""
     if not source.is_file():
         raise ConfigError(f"{source}: no such file (run from a checkout with samples/)")
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-    ledger = Path("runs") / f"demo-{stamp}" / "ledger.jsonl"
+    ledger = RUNS_DIR / f"demo-{run_stamp()}" / LEDGER_NAME
     # The ledger's lock before the mock: a run directory that cannot be made is one line
     # (the upload's own hold of it only counts)
     with lock.hold(ledger), run_mock_in_thread(DEMO_MOCK) as mock:

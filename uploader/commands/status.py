@@ -17,6 +17,7 @@ from uploader.commands.auth_options import (
 from uploader.commands.output import echo_json
 from uploader.commands.upload import report, summary_problems
 from uploader.engine import UploadConfig
+from uploader.errors import ConfigError
 from uploader.exits import (
     EXIT_FAILED,
     EXIT_HELP,
@@ -26,6 +27,7 @@ from uploader.exits import (
     handle_errors,
 )
 from uploader.ratelimit import parse_rate
+from uploader.runs import LEDGER_NAME, RUNS_DIR, latest_ledger
 from uploader.status import (
     DEFAULT_POLL_CONCURRENCY,
     DEFAULT_STATUS_RATE,
@@ -35,7 +37,7 @@ from uploader.status import (
 )
 from uploader.summary import RunSummary
 
-__all__ = ["status", "status_exit_code", "wait_for_target"]
+__all__ = ["ledger_of", "ledger_option", "status", "status_exit_code", "wait_for_target"]
 
 
 def status_exit_code(report: StatusReport) -> int:
@@ -52,10 +54,22 @@ def status_exit_code(report: StatusReport) -> int:
 def ledger_option(func: Any) -> Any:
     return click.option(
         "--ledger",
-        required=True,
         type=click.Path(path_type=Path, dir_okay=False, exists=True),
-        help="The run's ledger (ledger.jsonl written by `uploader upload`).",
+        help="The run's ledger (ledger.jsonl written by `uploader upload`). Default: the most "
+        "recently written runs/*/ledger.jsonl in this directory (named on stderr).",
     )(func)
+
+
+def ledger_of(options: dict[str, Any]) -> Path:
+    """--ledger, or the latest run's ledger under runs/ (said on stderr: stdout may be JSON)."""
+    ledger: Path | None = options["ledger"]
+    if ledger is not None:
+        return ledger
+    latest = latest_ledger()
+    if latest is None:
+        raise ConfigError(f"--ledger is required: no {RUNS_DIR}/*/{LEDGER_NAME} in this directory")
+    click.echo(f"uploader: using the latest run's ledger {latest} (--ledger to choose)", err=True)
+    return latest
 
 
 @click.command("status", epilog=EXIT_HELP)
@@ -106,7 +120,7 @@ def status(**options: Any) -> None:
     """
     report = asyncio.run(
         poll_statuses(
-            options["ledger"],
+            ledger_of(options),
             tokens_from_options(options),
             rate=parse_rate(options["rate"]),
             concurrency=options["concurrency"],

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
-import os
 from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
@@ -28,6 +26,7 @@ from uploader.progress import DEFAULT_PROGRESS_EVERY, make_progress
 from uploader.ratelimit import DEFAULT_RATE, parse_rate
 from uploader.rejects import RejectsWriter
 from uploader.retry import DEFAULT_MAX_RETRIES, DEFAULT_RETRY_MAX_WAIT, RetryPolicy
+from uploader.runs import new_run_ledger, prune_runs
 from uploader.summary import RunSummary
 
 __all__ = ["report", "run_upload", "summary_problems", "upload_command"]
@@ -97,6 +96,15 @@ EARLY_POLL_SECONDS = 10.0  # with --wait: poll acknowledged batches this often w
     type=click.Path(path_type=Path, dir_okay=False),
     help="Ledger file (JSON lines). Default: runs/<UTC time>-<pid>/ledger.jsonl, with "
     "rejects.csv, summary.json and ledger.lock beside it (one ledger per directory).",
+)
+@click.option(
+    "--keep-runs",
+    type=int,
+    metavar="N",
+    help="After the run, remove the older run directories under runs/ that the uploader made "
+    "(runs/<UTC time>-<pid>/ and runs/demo-<UTC time>/ holding a ledger), keeping the N "
+    "newest, this run's included. Nothing else is touched, nor a run another process is "
+    "using (its ledger.lock is held). Default: keep all.",
 )
 @click.option(
     "--resume",
@@ -190,9 +198,11 @@ def upload_command(**options: Any) -> None:
       uploader upload crm.csv --client-code acme --dry-run --out bodies/
     """
     as_json, quiet = options.pop("as_json"), options.pop("quiet")
-    progress_every = options.pop("progress_every")
+    progress_every, keep_runs = options.pop("progress_every"), options.pop("keep_runs")
     if progress_every < 0:
         raise ConfigError("--progress-every must not be negative")
+    if keep_runs is not None and keep_runs < 1:
+        raise ConfigError("--keep-runs must be at least 1 (this run's directory is kept)")
     wait, wait_timeout = options.pop("wait"), options.pop("wait_timeout")
     dry_run, out = options.pop("dry_run"), options.pop("out")
     spec = spec_from_options(options)
@@ -206,7 +216,7 @@ def upload_command(**options: Any) -> None:
     if not options["client_code"]:
         raise ConfigError("--client-code is required (or set $TARGET_CLIENT_CODE)")
     tokens = _tokens(options)
-    ledger = options["ledger"] or _default_ledger()
+    ledger = options["ledger"] or new_run_ledger()
     if options["resume"] and options["ledger"] is None:
         raise ConfigError("--resume needs --ledger PATH (the ledger of the run to continue)")
     config = UploadConfig(
@@ -225,6 +235,8 @@ def upload_command(**options: Any) -> None:
     poll_every = EARLY_POLL_SECONDS if wait else None
     progress = make_progress(quiet, every=progress_every)
     summary = run_upload(config, spec, tokens, progress=progress, poll_every=poll_every)
+    if keep_runs is not None:
+        _prune(keep_runs, ledger.parent)
     if wait:
         from uploader.commands.status import wait_for_target
 
@@ -297,9 +309,14 @@ def _tokens(options: dict[str, Any]) -> TokenProvider:
     return tokens_from_options(options)
 
 
-def _default_ledger() -> Path:
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-    return Path("runs") / f"{stamp}-{os.getpid()}" / "ledger.jsonl"
+def _prune(keep: int, current: Path) -> None:
+    """--keep-runs: a directory that cannot be removed is a warning, not a failed upload."""
+    pruned = prune_runs(keep, current)
+    if pruned.removed:
+        names = ", ".join(str(path) for path in pruned.removed)
+        click.echo(f"uploader: --keep-runs {keep}: removed {names}", err=True)
+    for path, why in pruned.failed:
+        click.echo(f"uploader: warning: --keep-runs: cannot remove {path} ({why})", err=True)
 
 
 def _dry_run(producer: Producer, out: Path, as_json: bool) -> None:

@@ -13,7 +13,7 @@ from uploader.commands.auth_options import (
     tokens_from_options,
 )
 from uploader.commands.output import echo_json
-from uploader.commands.status import ledger_option
+from uploader.commands.status import ledger_of, ledger_option
 from uploader.exits import EXIT_HELP, handle_errors
 from uploader.ratelimit import parse_rate
 from uploader.verify import (
@@ -87,7 +87,7 @@ def verify_command(**options: Any) -> None:
     """
     summary = asyncio.run(
         verify(
-            options["ledger"],
+            ledger_of(options),
             tokens_from_options(options),
             sample=options["sample"],
             seed=options["seed"],
