@@ -15,6 +15,7 @@ from uploader.engine import UploadConfig
 from uploader.ledger import read_ledger
 from uploader.mock import FaultConfig, MockConfig, run_mock_in_thread
 from uploader.pipeline import InputSpec
+from uploader.progress import NoProgress
 from uploader.secret import Secret
 from uploader.status import poll_statuses
 
@@ -31,7 +32,7 @@ def statuses_after(tmp_path: Path, poll_every: float | None) -> dict[str, int]:
             client_code="demo", endpoint=mock.base_url, ledger=ledger, rate=None, concurrency=1
         )
         spec = InputSpec(sources=(source,), limits=BatchLimits(rows=20))
-        summary = run_upload(upload, spec, tokens, quiet=True, poll_every=poll_every)
+        summary = run_upload(upload, spec, tokens, progress=NoProgress(), poll_every=poll_every)
         assert summary.exit_code == 0
         asyncio.run(poll_statuses(ledger, tokens))  # the final round --wait does
     counts: dict[str, int] = {}

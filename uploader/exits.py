@@ -5,9 +5,10 @@ from __future__ import annotations
 import functools
 import sys
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import click
+import orjson
 
 from uploader.errors import AuthError, EndpointError, RecordError, UploaderError
 
@@ -59,17 +60,26 @@ def exit_code_for(error: UploaderError) -> int:
 
 
 def handle_errors(func: F) -> F:
-    """Turn an ``UploaderError`` into one line on stderr and its exit code; no traceback."""
+    """Turn an ``UploaderError`` into one line on stderr and its exit code; no traceback.
+    A command given ``--json`` also gets ``{"error": …, "exit_code": …}`` on stdout."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        as_json = bool(kwargs.get("as_json"))  # the command's --json (its own copy is popped)
         try:
             return func(*args, **kwargs)
         except UploaderError as error:
-            click.echo(f"uploader: error: {error}", err=True)
-            sys.exit(exit_code_for(error))
+            _fail(f"uploader: error: {error}", str(error), exit_code_for(error), as_json)
         except KeyboardInterrupt:
-            click.echo("uploader: interrupted", err=True)
-            sys.exit(EXIT_INTERRUPTED)
+            _fail("uploader: interrupted", "interrupted", EXIT_INTERRUPTED, as_json)
 
     return wrapper  # type: ignore[return-value]
+
+
+def _fail(line: str, error: str, code: int, as_json: bool) -> NoReturn:
+    """One line on stderr; with --json also an error object on stdout, which a job that
+    parses stdout can still read."""
+    click.echo(line, err=True)
+    if as_json:
+        click.echo(orjson.dumps({"error": error, "exit_code": code}).decode())
+    sys.exit(code)

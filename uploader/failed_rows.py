@@ -30,6 +30,7 @@ from uploader.rejects import read_rejects
 from uploader.reproduce import body_frame, producer_from_ledger, reproduce
 from uploader.source import ROW_COL, SRC_COL, read_frames
 from uploader.status import StatusReport, status_report
+from uploader.writable import make_dirs
 
 __all__ = ["FailedRows", "not_landed", "write_failed_rows"]
 
@@ -112,7 +113,7 @@ def write_failed_rows(state: LedgerState, ledger: Path, out: Path) -> FailedRows
     else:
         frame = pl.DataFrame(schema=dict.fromkeys(columns, pl.String))
     try:
-        out.parent.mkdir(parents=True, exist_ok=True)
+        make_dirs(out.parent)
         frame.write_csv(out, null_value="")
     except OSError as exc:
         raise InputError(f"{out}: cannot write ({exc.strerror})") from exc

@@ -28,6 +28,7 @@ import orjson
 
 from uploader import lock
 from uploader.errors import LedgerError, RecordError
+from uploader.writable import make_dirs
 
 __all__ = ["LEDGER_SCHEMA", "Ledger", "LedgerState", "check_resumable", "read_ledger"]
 
@@ -70,7 +71,7 @@ class Ledger:
         self._failed: str | None = None  # why the last write failed: no more writes
         lock.acquire(path)
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            make_dirs(path.parent)
             # Unbuffered: a write that fails (disk full) leaves nothing behind in a buffer
             # that a later flush or close would try, and fail, to write again.
             self._handle: IO[bytes] = path.open("ab", buffering=0)

@@ -23,8 +23,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from uploader.errors import LedgerError
+from uploader.writable import make_dirs
 
-__all__ = ["LOCK_NAME", "acquire", "hold", "release"]
+__all__ = ["LOCK_NAME", "acquire", "held_if_free", "hold", "release"]
 
 LOCK_NAME = "ledger.lock"
 
@@ -45,7 +46,7 @@ def acquire(ledger: Path) -> None:
             _held[path] = (fd, holds + 1)
             return
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            make_dirs(path.parent)
             fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as exc:
             raise LedgerError(
@@ -88,6 +89,31 @@ def hold(ledger: Path) -> Iterator[None]:
         yield
     finally:
         release(ledger)
+
+
+@contextlib.contextmanager
+def held_if_free(ledger: Path) -> Iterator[bool]:
+    """``with held_if_free(ledger) as free:`` the lock for the block if no one holds it (this
+    process included: its own hold is another open file); ``free`` is False, and nothing is
+    held, when someone does. A ledger without a lock file is free (and gets none)."""
+    path = _lock_path(ledger)
+    try:
+        fd = os.open(path, os.O_RDWR)
+    except FileNotFoundError:
+        yield True
+        return
+    except OSError:
+        yield False  # cannot even look: leave it alone
+        return
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        yield True
+    finally:
+        os.close(fd)
 
 
 def _describe_self(fd: int) -> None:

@@ -38,6 +38,7 @@ from uploader.validate import (
     line_bytes,
     oversized,
 )
+from uploader.writable import make_dirs
 
 __all__ = ["DryRunPlan", "InputSpec", "Producer", "write_dry_run"]
 
@@ -294,10 +295,14 @@ class DryRunPlan:
 
 def write_dry_run(producer: Producer, out_dir: Path) -> DryRunPlan:
     """Write every batch body to ``out_dir/batch-000001.txt`` …; nothing is sent."""
-    out_dir.mkdir(parents=True, exist_ok=True)
     files: list[Path] = []
-    for batch in producer:
-        path = out_dir / f"batch-{batch.seq:06d}.txt"
-        path.write_bytes(batch.body)
-        files.append(path)
+    path = out_dir
+    try:  # nothing is sent on a dry run: an unwritable --out is a usage error (exit 2)
+        make_dirs(out_dir)
+        for batch in producer:
+            path = out_dir / f"batch-{batch.seq:06d}.txt"
+            path.write_bytes(batch.body)
+            files.append(path)
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot write ({exc.strerror})") from None
     return DryRunPlan(out_dir, producer.stats, tuple(files))

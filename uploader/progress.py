@@ -18,7 +18,15 @@ from rich.progress import (
 
 from uploader.summary import RunSummary
 
-__all__ = ["LineProgress", "NoProgress", "TerminalProgress", "make_progress"]
+__all__ = [
+    "DEFAULT_PROGRESS_EVERY",
+    "LineProgress",
+    "NoProgress",
+    "TerminalProgress",
+    "make_progress",
+]
+
+DEFAULT_PROGRESS_EVERY = 10.0  # seconds between two lines in a log
 
 
 class NoProgress:
@@ -73,8 +81,8 @@ class TerminalProgress:
 class LineProgress:
     """One line every ``every`` seconds (cron and Airflow logs have no terminal)."""
 
-    def __init__(self, stream: TextIO = sys.stderr, every: float = 10.0) -> None:
-        self._stream = stream
+    def __init__(self, stream: TextIO | None = None, every: float = DEFAULT_PROGRESS_EVERY) -> None:
+        self._stream = stream  # None: sys.stderr when writing (click's test runner swaps it)
         self._every = every
         self._last = 0.0
         self._started = 0.0
@@ -93,7 +101,7 @@ class LineProgress:
             f"uploader: {summary.rows_acknowledged:,}{of} rows acknowledged, "
             f"{summary.batches_acknowledged} batches, {summary.retries} retries, "
             f"{summary.throttled} throttled, {rate:,.0f} rows/s",
-            file=self._stream,
+            file=self._stream or sys.stderr,
             flush=True,
         )
 
@@ -101,7 +109,11 @@ class LineProgress:
         pass
 
 
-def make_progress(quiet: bool) -> NoProgress | TerminalProgress | LineProgress:
+def make_progress(
+    quiet: bool, every: float = DEFAULT_PROGRESS_EVERY
+) -> NoProgress | TerminalProgress | LineProgress:
+    """Progress always goes to stderr (stdout may hold --json): a bar on a terminal, else
+    one plain line every ``every`` seconds."""
     if quiet:
         return NoProgress()
-    return TerminalProgress() if sys.stderr.isatty() else LineProgress()
+    return TerminalProgress() if sys.stderr.isatty() else LineProgress(every=every)

@@ -11,6 +11,7 @@ from typing import IO
 import polars as pl
 
 from uploader.errors import LedgerError, RecordError
+from uploader.writable import make_dirs
 
 __all__ = ["REJECTS_COLUMNS", "RejectsWriter", "read_rejects"]
 
@@ -33,7 +34,7 @@ class RejectsWriter:
 
     def __enter__(self) -> RejectsWriter:
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            make_dirs(self.path.parent)
             self._handle = self.path.open("wb")
             self._handle.write((",".join(REJECTS_COLUMNS) + "\n").encode())
             self._sync()

@@ -461,10 +461,10 @@ async def poll_statuses(
     state = read_ledger(ledger_path)
     settings = state.runs[-1].get("settings") or {}
     targets = _to_poll(state)
+    ledger = Ledger(ledger_path)  # first: a ledger that cannot be written leaks no session
     own_transport = transport is None
     if transport is None:
         transport = AiohttpTransport(timeout=call_timeout, connections=concurrency)
-    ledger = Ledger(ledger_path)
     poller = _Poller(
         ledger,
         tokens,

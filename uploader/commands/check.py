@@ -14,12 +14,12 @@ from typing import Any
 from urllib.parse import quote
 
 import click
-import orjson
 
 from uploader.auth import TokenProvider
 from uploader.commands.auth_options import static_token_options, token_source_options
 from uploader.commands.auth_options import tokens_from_options as _tokens
 from uploader.commands.inputs import config_option
+from uploader.commands.output import echo_json
 from uploader.errors import AuthError, ConfigError, TransportError, UploaderError
 from uploader.exits import EXIT_AUTH, EXIT_HELP, EXIT_OK, EXIT_STOPPED, EXIT_USAGE, handle_errors
 from uploader.secret import Secret
@@ -110,7 +110,8 @@ def check(**options: Any) -> None:
         )
     )
     if options["as_json"]:
-        click.echo(orjson.dumps(asdict(result), option=orjson.OPT_INDENT_2).decode())
+        failed = [result.message] if result.exit_code != EXIT_OK else []
+        echo_json(asdict(result), errors=failed)
     else:
         for line in result.lines():
             click.echo(line)

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 from pathlib import Path
 
 import click
 
+from uploader import lock
 from uploader.auth import StaticToken
 from uploader.batcher import BatchLimits
 from uploader.commands.status import wait_for_target
@@ -17,6 +17,8 @@ from uploader.errors import ConfigError
 from uploader.exits import EXIT_HELP, handle_errors
 from uploader.mock import MockConfig, run_mock_in_thread
 from uploader.pipeline import InputSpec
+from uploader.progress import make_progress
+from uploader.runs import LEDGER_NAME, RUNS_DIR, run_stamp
 from uploader.secret import Secret
 from uploader.status import poll_statuses
 
@@ -62,15 +64,17 @@ def demo(source: Path, batch_rows: int, as_json: bool) -> None:
     where the ledger is, and stop the mock."""
     if not source.is_file():
         raise ConfigError(f"{source}: no such file (run from a checkout with samples/)")
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-    ledger = Path("runs") / f"demo-{stamp}" / "ledger.jsonl"
-    with run_mock_in_thread(DEMO_MOCK) as mock:
+    ledger = RUNS_DIR / f"demo-{run_stamp()}" / LEDGER_NAME
+    # The ledger's lock before the mock: a run directory that cannot be made is one line
+    # (the upload's own hold of it only counts)
+    with lock.hold(ledger), run_mock_in_thread(DEMO_MOCK) as mock:
         click.echo(f"mock Target server on {mock.base_url} (authentication required)", err=True)
         config = UploadConfig(client_code="demo", endpoint=mock.base_url, ledger=ledger)
         tokens = StaticToken(Secret(mock.token), "the embedded mock")
         spec = InputSpec(sources=(source,), limits=BatchLimits(rows=batch_rows))
-        summary = run_upload(config, spec, tokens, quiet=as_json)
-        if not as_json and summary.stop_reason is None:
+        # Progress and these notes go to stderr, so they stay with --json too (stdout: JSON)
+        summary = run_upload(config, spec, tokens, progress=make_progress(quiet=False))
+        if summary.stop_reason is None:
             # One round now, so the user sees Target still processing before it completes.
             first = asyncio.run(poll_statuses(ledger, tokens)).counts
             states = ", ".join(f"{n} {name}" for name, n in first.items() if n)
@@ -81,6 +85,4 @@ def demo(source: Path, batch_rows: int, as_json: bool) -> None:
                 err=True,
             )
         # Prints the summary and Target's answer, and exits with the worse of the two codes.
-        wait_for_target(
-            config, tokens, summary, as_json=as_json, quiet=as_json, timeout=WAIT_TIMEOUT
-        )
+        wait_for_target(config, tokens, summary, as_json=as_json, quiet=False, timeout=WAIT_TIMEOUT)

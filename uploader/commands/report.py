@@ -6,9 +6,9 @@ from pathlib import Path
 from typing import Any
 
 import click
-import orjson
 
-from uploader.commands.status import ledger_option
+from uploader.commands.output import echo_json
+from uploader.commands.status import ledger_of, ledger_option
 from uploader.exits import EXIT_HELP, handle_errors
 from uploader.failed_rows import write_failed_rows
 from uploader.ledger import read_ledger
@@ -44,7 +44,7 @@ def report_command(**options: Any) -> None:
       uploader report --ledger runs/nightly/ledger.jsonl
       uploader report --ledger runs/nightly/ledger.jsonl --failed-rows fix-me.csv
     """
-    ledger: Path = options["ledger"]
+    ledger = ledger_of(options)
     state = read_ledger(ledger)
     report = build_report(state, ledger)
     fail_on_rejects = options["fail_on_rejects"]
@@ -62,7 +62,7 @@ def report_command(**options: Any) -> None:
                 "row_level": recovered.row_level,
                 "unconfirmed_batches": list(recovered.unconfirmed),
             }
-        click.echo(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode())
+        echo_json(data)
     else:
         for line in report.lines(fail_on_rejects=fail_on_rejects):
             click.echo(line)

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import click
-import orjson
 
 from uploader.auth import TokenProvider
 from uploader.commands.auth_options import (
@@ -15,8 +14,10 @@ from uploader.commands.auth_options import (
     token_source_options,
     tokens_from_options,
 )
-from uploader.commands.upload import report
+from uploader.commands.output import echo_json
+from uploader.commands.upload import report, summary_problems
 from uploader.engine import UploadConfig
+from uploader.errors import ConfigError
 from uploader.exits import (
     EXIT_FAILED,
     EXIT_HELP,
@@ -26,6 +27,7 @@ from uploader.exits import (
     handle_errors,
 )
 from uploader.ratelimit import parse_rate
+from uploader.runs import LEDGER_NAME, RUNS_DIR, latest_ledger
 from uploader.status import (
     DEFAULT_POLL_CONCURRENCY,
     DEFAULT_STATUS_RATE,
@@ -35,7 +37,7 @@ from uploader.status import (
 )
 from uploader.summary import RunSummary
 
-__all__ = ["status", "status_exit_code", "wait_for_target"]
+__all__ = ["ledger_of", "ledger_option", "status", "status_exit_code", "wait_for_target"]
 
 
 def status_exit_code(report: StatusReport) -> int:
@@ -52,10 +54,22 @@ def status_exit_code(report: StatusReport) -> int:
 def ledger_option(func: Any) -> Any:
     return click.option(
         "--ledger",
-        required=True,
         type=click.Path(path_type=Path, dir_okay=False, exists=True),
-        help="The run's ledger (ledger.jsonl written by `uploader upload`).",
+        help="The run's ledger (ledger.jsonl written by `uploader upload`). Default: the most "
+        "recently written runs/*/ledger.jsonl in this directory (named on stderr).",
     )(func)
+
+
+def ledger_of(options: dict[str, Any]) -> Path:
+    """--ledger, or the latest run's ledger under runs/ (said on stderr: stdout may be JSON)."""
+    ledger: Path | None = options["ledger"]
+    if ledger is not None:
+        return ledger
+    latest = latest_ledger()
+    if latest is None:
+        raise ConfigError(f"--ledger is required: no {RUNS_DIR}/*/{LEDGER_NAME} in this directory")
+    click.echo(f"uploader: using the latest run's ledger {latest} (--ledger to choose)", err=True)
+    return latest
 
 
 @click.command("status", epilog=EXIT_HELP)
@@ -106,7 +120,7 @@ def status(**options: Any) -> None:
     """
     report = asyncio.run(
         poll_statuses(
-            options["ledger"],
+            ledger_of(options),
             tokens_from_options(options),
             rate=parse_rate(options["rate"]),
             concurrency=options["concurrency"],
@@ -116,7 +130,7 @@ def status(**options: Any) -> None:
     )
     if options["as_json"]:
         data = {**report.to_dict(), "exit_code": status_exit_code(report)}
-        click.echo(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode())
+        echo_json(data, warnings=report.errors)
     else:
         for line in report.lines():
             click.echo(line)
@@ -140,7 +154,7 @@ def wait_for_target(
     if summary.stop_reason is not None:
         report(summary, as_json)
         raise SystemExit(summary.exit_code)
-    if not (quiet or as_json):
+    if not quiet:
         click.echo("waiting for Target to process the batches (--wait) …", err=True)
     target = asyncio.run(
         poll_statuses(config.ledger, tokens, watch=True, timeout=timeout, call_timeout=60.0)
@@ -148,7 +162,8 @@ def wait_for_target(
     code = summary.exit_code or status_exit_code(target)
     if as_json:
         data = {**summary.to_dict(), "target": target.to_dict(), "exit_code": code}
-        click.echo(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode())
+        problems = summary_problems(summary)
+        echo_json(data, errors=problems["errors"], warnings=[*problems["warnings"], *target.errors])
     else:
         report(summary, as_json)
         for line in target.lines():

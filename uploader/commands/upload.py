@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
-import os
 from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
@@ -18,18 +16,20 @@ from uploader.auth import DEFAULT_TOKEN_ENV, TokenProvider
 from uploader.bisect import DEFAULT_BISECT_CALLS
 from uploader.commands.auth_options import token_source_options, tokens_from_options
 from uploader.commands.inputs import config_option, input_options, spec_from_options
+from uploader.commands.output import echo_json
 from uploader.commands.validate import plan_lines
-from uploader.engine import DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT, UploadConfig, upload
+from uploader.engine import DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT, Progress, UploadConfig, upload
 from uploader.errors import ConfigError, UploaderError
 from uploader.exits import EXIT_HELP, EXIT_OK, handle_errors
 from uploader.pipeline import InputSpec, Producer, write_dry_run
-from uploader.progress import make_progress
+from uploader.progress import DEFAULT_PROGRESS_EVERY, make_progress
 from uploader.ratelimit import DEFAULT_RATE, parse_rate
 from uploader.rejects import RejectsWriter
 from uploader.retry import DEFAULT_MAX_RETRIES, DEFAULT_RETRY_MAX_WAIT, RetryPolicy
+from uploader.runs import new_run_ledger, prune_runs
 from uploader.summary import RunSummary
 
-__all__ = ["report", "run_upload", "upload_command"]
+__all__ = ["report", "run_upload", "summary_problems", "upload_command"]
 
 EARLY_POLL_SECONDS = 10.0  # with --wait: poll acknowledged batches this often while sending
 
@@ -98,6 +98,15 @@ EARLY_POLL_SECONDS = 10.0  # with --wait: poll acknowledged batches this often w
     "rejects.csv, summary.json and ledger.lock beside it (one ledger per directory).",
 )
 @click.option(
+    "--keep-runs",
+    type=int,
+    metavar="N",
+    help="After the run, remove the older run directories under runs/ that the uploader made "
+    "(runs/<UTC time>-<pid>/ and runs/demo-<UTC time>/ holding a ledger), keeping the N "
+    "newest, this run's included. Nothing else is touched, nor a run another process is "
+    "using (its ledger.lock is held). Default: keep all.",
+)
+@click.option(
     "--resume",
     is_flag=True,
     help="Continue the run in --ledger: send only what it has not acknowledged.",
@@ -142,8 +151,22 @@ EARLY_POLL_SECONDS = 10.0  # with --wait: poll acknowledged batches this often w
 @click.option(
     "--ca-bundle", type=click.Path(dir_okay=False), help="Extra CA certificates (PEM) to trust."
 )
-@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print the summary as JSON on stdout (alone: progress, errors and warnings stay on "
+    'stderr; an error that ends the command gives {"error": …, "exit_code": …}).',
+)
 @click.option("--quiet", is_flag=True, help="No progress output.")
+@click.option(
+    "--progress-every",
+    type=float,
+    default=DEFAULT_PROGRESS_EVERY,
+    show_default=True,
+    metavar="SECONDS",
+    help="When stderr is not a terminal (cron, Airflow): one progress line this often.",
+)
 @click.option(
     "--wait",
     is_flag=True,
@@ -175,6 +198,11 @@ def upload_command(**options: Any) -> None:
       uploader upload crm.csv --client-code acme --dry-run --out bodies/
     """
     as_json, quiet = options.pop("as_json"), options.pop("quiet")
+    progress_every, keep_runs = options.pop("progress_every"), options.pop("keep_runs")
+    if progress_every < 0:
+        raise ConfigError("--progress-every must not be negative")
+    if keep_runs is not None and keep_runs < 1:
+        raise ConfigError("--keep-runs must be at least 1 (this run's directory is kept)")
     wait, wait_timeout = options.pop("wait"), options.pop("wait_timeout")
     dry_run, out = options.pop("dry_run"), options.pop("out")
     spec = spec_from_options(options)
@@ -188,7 +216,7 @@ def upload_command(**options: Any) -> None:
     if not options["client_code"]:
         raise ConfigError("--client-code is required (or set $TARGET_CLIENT_CODE)")
     tokens = _tokens(options)
-    ledger = options["ledger"] or _default_ledger()
+    ledger = options["ledger"] or new_run_ledger()
     if options["resume"] and options["ledger"] is None:
         raise ConfigError("--resume needs --ledger PATH (the ledger of the run to continue)")
     config = UploadConfig(
@@ -205,7 +233,10 @@ def upload_command(**options: Any) -> None:
         bisect_calls=options["bisect_calls"],
     )
     poll_every = EARLY_POLL_SECONDS if wait else None
-    summary = run_upload(config, spec, tokens, quiet=quiet or as_json, poll_every=poll_every)
+    progress = make_progress(quiet, every=progress_every)
+    summary = run_upload(config, spec, tokens, progress=progress, poll_every=poll_every)
+    if keep_runs is not None:
+        _prune(keep_runs, ledger.parent)
     if wait:
         from uploader.commands.status import wait_for_target
 
@@ -219,7 +250,7 @@ def run_upload(
     spec: InputSpec,
     tokens: TokenProvider,
     *,
-    quiet: bool,
+    progress: Progress,
     poll_every: float | None = None,
 ) -> RunSummary:
     """Run one upload with its rejects file and summary.json beside the ledger; with
@@ -230,9 +261,7 @@ def run_upload(
     # run re-reads the input: its rejects file is rewritten identically.
     with lock.hold(config.ledger), RejectsWriter(rejects_path) as rejects:
         producer = Producer(spec, rejects=rejects)
-        sending = upload(
-            config, producer, tokens, progress=make_progress(quiet), handle_signals=True
-        )
+        sending = upload(config, producer, tokens, progress=progress, handle_signals=True)
         summary = asyncio.run(
             sending if poll_every is None else _polling_while(sending, config, tokens, poll_every)
         )
@@ -264,10 +293,15 @@ async def _polling_while(
 
 def report(summary: RunSummary, as_json: bool) -> None:
     if as_json:
-        click.echo(orjson.dumps(summary.to_dict(), option=orjson.OPT_INDENT_2).decode())
+        echo_json(summary.to_dict(), **summary_problems(summary))
         return
     for line in summary.lines():
         click.echo(line)
+
+
+def summary_problems(summary: RunSummary) -> dict[str, list[str]]:
+    """Why the run stopped (an error) and its warnings, for stderr beside the JSON."""
+    return {"errors": [summary.message] if summary.message else [], "warnings": summary.warnings}
 
 
 def _tokens(options: dict[str, Any]) -> TokenProvider:
@@ -275,9 +309,14 @@ def _tokens(options: dict[str, Any]) -> TokenProvider:
     return tokens_from_options(options)
 
 
-def _default_ledger() -> Path:
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-    return Path("runs") / f"{stamp}-{os.getpid()}" / "ledger.jsonl"
+def _prune(keep: int, current: Path) -> None:
+    """--keep-runs: a directory that cannot be removed is a warning, not a failed upload."""
+    pruned = prune_runs(keep, current)
+    if pruned.removed:
+        names = ", ".join(str(path) for path in pruned.removed)
+        click.echo(f"uploader: --keep-runs {keep}: removed {names}", err=True)
+    for path, why in pruned.failed:
+        click.echo(f"uploader: warning: --keep-runs: cannot remove {path} ({why})", err=True)
 
 
 def _dry_run(producer: Producer, out: Path, as_json: bool) -> None:
@@ -287,7 +326,7 @@ def _dry_run(producer: Producer, out: Path, as_json: bool) -> None:
         producer.check()
         plan = write_dry_run(producer, out)
     if as_json:
-        click.echo(orjson.dumps({"out": str(out), "files": len(plan.files)}).decode())
+        echo_json({"out": str(out), "files": len(plan.files)})
     else:
         for line in plan_lines(plan.stats, rejects_path):
             click.echo(line)

@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import click
-import orjson
 
 from uploader.commands.inputs import config_option, input_options, spec_from_options
+from uploader.commands.output import echo_json
 from uploader.exits import EXIT_FAILED, EXIT_HELP, EXIT_OK, handle_errors
 from uploader.model import ProduceStats
 from uploader.pipeline import Producer
@@ -52,7 +52,7 @@ def validate(rejects: Path | None, as_json: bool, fail_on_rejects: bool, **optio
             pass
     stats = producer.stats
     if as_json:
-        click.echo(orjson.dumps(plan_dict(stats, path), option=orjson.OPT_INDENT_2).decode())
+        echo_json(plan_dict(stats, path), warnings=stats.warnings)
     else:
         for line in plan_lines(stats, path):
             click.echo(line)

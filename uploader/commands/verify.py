@@ -6,14 +6,14 @@ import asyncio
 from typing import Any
 
 import click
-import orjson
 
 from uploader.commands.auth_options import (
     static_token_options,
     token_source_options,
     tokens_from_options,
 )
-from uploader.commands.status import ledger_option
+from uploader.commands.output import echo_json
+from uploader.commands.status import ledger_of, ledger_option
 from uploader.exits import EXIT_HELP, handle_errors
 from uploader.ratelimit import parse_rate
 from uploader.verify import (
@@ -87,7 +87,7 @@ def verify_command(**options: Any) -> None:
     """
     summary = asyncio.run(
         verify(
-            options["ledger"],
+            ledger_of(options),
             tokens_from_options(options),
             sample=options["sample"],
             seed=options["seed"],
@@ -99,7 +99,7 @@ def verify_command(**options: Any) -> None:
     )
     if options["as_json"]:
         data = {**summary.to_dict(), "exit_code": summary.exit_code}
-        click.echo(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode())
+        echo_json(data)
     else:
         for line in summary.lines():
             click.echo(line)

@@ -10,8 +10,11 @@ from typing import Any
 
 import click
 
+from uploader.errors import ConfigError
+from uploader.exits import handle_errors
 from uploader.mock._config import FaultConfig, MockConfig, StatusUrlStyle
 from uploader.mock._server import MockTarget
+from uploader.writable import make_dirs
 
 __all__ = ["mock_server", "parse_faults", "parse_rate_limit"]
 
@@ -91,8 +94,27 @@ async def _serve(config: MockConfig, receipts: Path | None) -> None:
             await asyncio.Event().wait()
         finally:
             if receipts is not None:
-                mock.dump_receipts(receipts)
-                click.echo(f"receipts written to {receipts}", err=True)
+                _dump_receipts(mock, receipts)
+
+
+def _check_receipts(path: Path) -> None:
+    """Create the receipts file before serving: found unwritable only at exit, the rows
+    taken by the whole session would be lost."""
+    try:
+        make_dirs(path.parent)
+        with path.open("ab"):
+            pass
+    except OSError as exc:
+        raise ConfigError(f"--receipts {path}: cannot write ({exc.strerror})") from None
+
+
+def _dump_receipts(mock: MockTarget, path: Path) -> None:
+    try:
+        mock.dump_receipts(path)
+    except OSError as exc:  # at exit (disk full …): say so, the server's run itself was fine
+        click.echo(f"uploader: warning: --receipts {path}: cannot write ({exc.strerror})", err=True)
+        return
+    click.echo(f"receipts written to {path}", err=True)
 
 
 @click.command("mock-server")
@@ -192,6 +214,7 @@ async def _serve(config: MockConfig, receipts: Path | None) -> None:
     show_default=True,
     help="IMS client secret.",
 )
+@handle_errors
 def mock_server(
     host: str,
     port: int,
@@ -240,5 +263,7 @@ def mock_server(
         )
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
+    if receipts is not None:
+        _check_receipts(receipts)
     with contextlib.suppress(KeyboardInterrupt, asyncio.CancelledError):
         asyncio.run(_serve(config, receipts))
