@@ -462,6 +462,7 @@ async def poll_statuses(
     max_interval: float = MAX_POLL_INTERVAL,
     retry: RetryPolicy | None = None,
     call_timeout: float = DEFAULT_CALL_TIMEOUT,
+    ca_bundle: str | None = None,
     rng: random.Random | None = None,
 ) -> StatusReport:
     """Poll the status of every acknowledged batch in the ledger not known to be final,
@@ -480,7 +481,9 @@ async def poll_statuses(
     targets = _to_poll(state)
     own_transport = transport is None
     if transport is None:
-        transport = AiohttpTransport(timeout=call_timeout, connections=concurrency)
+        transport = AiohttpTransport(
+            timeout=call_timeout, connections=concurrency, ca_bundle=ca_bundle
+        )
     ledger = Ledger(ledger_path)
     poller = _Poller(
         ledger,

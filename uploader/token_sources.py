@@ -190,8 +190,11 @@ async def _kill(process: asyncio.subprocess.Process) -> None:
     await process.wait()
 
 
-async def _fetch_over_http(credentials: AdobeIOCredentials, new: bool) -> ProfileToken:
-    return await request_profile_token(credentials, new=new)
+def _over_http(ca_bundle: str | None) -> Fetch:
+    async def fetch(credentials: AdobeIOCredentials, new: bool) -> ProfileToken:
+        return await request_profile_token(credentials, new=new, ca_bundle=ca_bundle)
+
+    return fetch
 
 
 class AdobeIOToken:
@@ -215,15 +218,18 @@ class AdobeIOToken:
         *,
         clock: Callable[[], float] = time.monotonic,
         refresh_margin: float = DEFAULT_REFRESH_MARGIN,
-        fetch: Fetch = _fetch_over_http,
+        fetch: Fetch | None = None,
+        ca_bundle: str | None = None,
         warn: Warn = _ignore,
     ) -> None:
+        """``fetch``: how to call the Admin API (default: over HTTPS, trusting the system
+        store plus ``ca_bundle``; tests script it)."""
         if refresh_margin < 0:
             raise ConfigError("Adobe I/O: the refresh margin must not be negative")
         self.credentials = credentials
         self._clock = clock
         self._margin = refresh_margin
-        self._fetch = fetch
+        self._fetch = fetch or _over_http(ca_bundle)
         self._warn = warn
         self._token: Secret | None = None
         self._renew_at: float | None = None

@@ -17,7 +17,11 @@ import click
 import orjson
 
 from uploader.auth import TokenProvider
-from uploader.commands.auth_options import static_token_options, token_source_options
+from uploader.commands.auth_options import (
+    ca_bundle_option,
+    static_token_options,
+    token_source_options,
+)
 from uploader.commands.auth_options import tokens_from_options as _tokens
 from uploader.commands.inputs import config_option
 from uploader.errors import AuthError, ConfigError, TransportError, UploaderError
@@ -78,9 +82,7 @@ class CheckResult:
     show_default=True,
     help="Seconds each call may take.",
 )
-@click.option(
-    "--ca-bundle", type=click.Path(dir_okay=False), help="Extra CA certificates (PEM) to trust."
-)
+@ca_bundle_option
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")
 @handle_errors
 def check(**options: Any) -> None:

@@ -16,7 +16,11 @@ import orjson
 from uploader import lock
 from uploader.auth import DEFAULT_TOKEN_ENV, TokenProvider
 from uploader.bisect import DEFAULT_BISECT_CALLS
-from uploader.commands.auth_options import token_source_options, tokens_from_options
+from uploader.commands.auth_options import (
+    ca_bundle_option,
+    token_source_options,
+    tokens_from_options,
+)
 from uploader.commands.inputs import config_option, input_options, spec_from_options
 from uploader.commands.validate import plan_lines
 from uploader.engine import DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT, UploadConfig, upload
@@ -139,9 +143,7 @@ EARLY_POLL_SECONDS = 10.0  # with --wait: poll acknowledged batches this often w
     show_default=True,
     help="Seconds one call may take, body upload included.",
 )
-@click.option(
-    "--ca-bundle", type=click.Path(dir_okay=False), help="Extra CA certificates (PEM) to trust."
-)
+@ca_bundle_option
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
 @click.option("--quiet", is_flag=True, help="No progress output.")
 @click.option(
@@ -258,7 +260,9 @@ async def _polling_while(
     task = asyncio.create_task(sending)
     while not (await asyncio.wait({task}, timeout=every))[0]:
         with contextlib.suppress(UploaderError):
-            await poll_statuses(config.ledger, tokens, call_timeout=60.0)
+            await poll_statuses(
+                config.ledger, tokens, call_timeout=60.0, ca_bundle=config.ca_bundle
+            )
     return task.result()
 
 
