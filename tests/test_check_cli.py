@@ -98,3 +98,34 @@ def test_check_config_errors_exit_2_with_one_line(args: list[str], message: str)
     result = invoke(*args, token=TOKEN, X="x")
     assert result.exit_code == 2, result.output
     assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_check_fails_with_a_wrong_client_code_but_not_for_the_missing_probe_profile() -> None:
+    """The probe profile does not exist: 'No profile found … id=<probe>' is the good answer.
+    Any other 404 (here the mock's unknown client code) is a setting that is wrong."""
+    with run_mock_in_thread(mock()) as server:
+        wrong = CliRunner().invoke(
+            main,
+            ["check", "--client-code", "wrong", "--endpoint", server.base_url, "--json"],
+            env={"TARGET_PROFILE_TOKEN": TOKEN},
+        )
+    assert wrong.exit_code == 2, wrong.output
+    report = orjson.loads(wrong.stdout)
+    assert report["token_accepted"] is None and "--client-code" in report["message"]
+    assert "wrong" in report["message"] and TOKEN not in wrong.output
+
+
+def test_check_without_auth_fails_on_a_wrong_client_code_too() -> None:
+    with run_mock_in_thread(mock(require_auth=False)) as server:
+        wrong = CliRunner().invoke(
+            main, ["check", "--client-code", "wrong", "--endpoint", server.base_url]
+        )
+    assert wrong.exit_code == 2, wrong.output
+    assert "auth required   unknown" in wrong.stdout
+
+
+def test_check_without_a_token_where_one_is_required_says_none_was_given() -> None:
+    with run_mock_in_thread(mock()) as server:
+        none = invoke("--endpoint", server.base_url)
+    assert none.exit_code == 3
+    assert "requires a profile token and none was given" in none.stdout

@@ -16,6 +16,7 @@ import orjson
 
 from uploader.errors import AuthError, ConfigError, RemoteError, TransportError
 from uploader.secret import Secret
+from uploader.tls import tls_context
 from uploader.transport import USER_AGENT, refuse_cleartext
 
 __all__ = [
@@ -97,15 +98,12 @@ async def request_profile_token(
     timeout: float = DEFAULT_ADMIN_TIMEOUT,
     ca_bundle: str | None = None,
 ) -> ProfileToken:
-    """``fetch_profile_token`` over a session of its own (a few calls a run: no reuse needed)."""
-    ssl: Any = True
-    if ca_bundle is not None:
-        import ssl as ssl_module
-
-        ssl = ssl_module.create_default_context(cafile=ca_bundle)
+    """``fetch_profile_token`` over a session of its own (a few calls a run: no reuse needed),
+    trusting the system store plus ``ca_bundle``."""
+    context = tls_context(ca_bundle)
     async with aiohttp.ClientSession(
         timeout=aiohttp.ClientTimeout(total=timeout),
-        connector=aiohttp.TCPConnector(ssl=ssl),
+        connector=aiohttp.TCPConnector(ssl=context),
         headers={"User-Agent": USER_AGENT},
     ) as session:
         return await fetch_profile_token(session, credentials, new=new)

@@ -31,7 +31,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import SplitResult, parse_qsl, urlencode, urlsplit, urlunsplit
 
 from uploader.auth import TokenProvider
 from uploader.errors import (
@@ -300,16 +300,33 @@ def detailed_url(url: str) -> str:
 
 
 def token_allowed(url: str, endpoint: str | None) -> bool:
-    """May the profile token go to ``url``? Only over https to Target's edge hosts or the
-    run's own endpoint host, or to this machine (the mock)."""
+    """May the profile token go to ``url``? A status URL comes from a server's answer, so
+    only to: the run's endpoint (same host and port; https unless it is this machine);
+    another loopback name on the endpoint's port when the endpoint is this machine (the mock
+    answers 127.0.0.1 with localhost and back, as Target answers with another edge host);
+    Target's own edge hosts over https. Not to any port of this machine: another local
+    service (a proxy, a debugger) must not receive it."""
     parts = urlsplit(url)
     host = (parts.hostname or "").lower()
-    if is_loopback_host(host):
+    if parts.scheme == "https" and host.endswith(TARGET_EDGE_SUFFIX):
         return True
-    if parts.scheme != "https":
+    if not endpoint:
         return False
-    endpoint_host = (urlsplit(endpoint).hostname or "").lower() if endpoint else ""
-    return host == endpoint_host or host.endswith(TARGET_EDGE_SUFFIX)
+    base = urlsplit(endpoint)
+    base_host = (base.hostname or "").lower()
+    if _port(parts) != _port(base):
+        return False
+    if is_loopback_host(host):
+        return is_loopback_host(base_host)
+    return host == base_host and parts.scheme == "https"
+
+
+def _port(parts: SplitResult) -> int | None:
+    """The port a URL connects to (its scheme's default when it names none)."""
+    try:
+        return parts.port or {"http": 80, "https": 443}.get(parts.scheme)
+    except ValueError:  # not a port number
+        return None
 
 
 def classify_answer(answer: HttpAnswer) -> tuple[str, Any]:
@@ -445,6 +462,7 @@ async def poll_statuses(
     max_interval: float = MAX_POLL_INTERVAL,
     retry: RetryPolicy | None = None,
     call_timeout: float = DEFAULT_CALL_TIMEOUT,
+    ca_bundle: str | None = None,
     rng: random.Random | None = None,
 ) -> StatusReport:
     """Poll the status of every acknowledged batch in the ledger not known to be final,
@@ -464,7 +482,9 @@ async def poll_statuses(
     ledger = Ledger(ledger_path)  # first: a ledger that cannot be written leaks no session
     own_transport = transport is None
     if transport is None:
-        transport = AiohttpTransport(timeout=call_timeout, connections=concurrency)
+        transport = AiohttpTransport(
+            timeout=call_timeout, connections=concurrency, ca_bundle=ca_bundle
+        )
     poller = _Poller(
         ledger,
         tokens,

@@ -16,6 +16,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 from uploader.adobe_io import AdobeIOCredentials, ProfileToken, request_profile_token
+from uploader.auth import MAX_TOKEN_FILE_BYTES, validated_token
 from uploader.errors import ConfigError, UploaderError
 from uploader.ratelimit import RateLimiter
 from uploader.secret import Secret
@@ -80,7 +81,7 @@ class CommandToken:
 
     @property
     def source(self) -> str:
-        return f"--token-command {self._command!r}"
+        return "--token-command"  # never the command: it may hold a secret
 
     async def get(self) -> Secret | None:
         async with self._lock():
@@ -110,36 +111,77 @@ class CommandToken:
         self.runs += 1
         name = self.source
         try:
-            process = await asyncio.create_subprocess_shell(
-                self._command,
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE,
-                start_new_session=True,  # its own process group: a timeout kills it whole
-            )
+            status, out = await _run_helper(self._command, self._timeout)
+        except TimeoutError:
+            raise ConfigError(f"{name}: no answer within {self._timeout:g} s") from None
         except OSError as exc:
             raise ConfigError(f"{name}: cannot run it ({type(exc).__name__})") from None
-        try:
-            out, _ = await asyncio.wait_for(process.communicate(), self._timeout)
-        except TimeoutError:
-            await _kill(process)
-            raise ConfigError(f"{name}: no answer within {self._timeout:g} s") from None
-        except asyncio.CancelledError:  # the run stopped meanwhile: leave no helper behind
-            await _kill(process)
-            raise
-        if process.returncode != 0:
-            raise ConfigError(f"{name} failed (exit status {process.returncode})")
+        if status != 0:
+            raise ConfigError(f"{name} failed (exit status {status})")
+        if len(out) > MAX_TOKEN_FILE_BYTES:
+            raise ConfigError(f"{name}: printed more than {MAX_TOKEN_FILE_BYTES // 1024} KiB")
         try:
             text = out.decode("utf-8").strip()
         except UnicodeDecodeError:
             raise ConfigError(f"{name}: its output is not UTF-8 text") from None
         if not text:
             raise ConfigError(f"{name} printed nothing on stdout (expected the token)")
-        if any(c in text for c in "\r\n\0") or " " in text:
-            raise ConfigError(f"{name}: expected one token on one line, got more")
-        return Secret(text)
+        return validated_token(text, name)
 
     def __repr__(self) -> str:
-        return f"CommandToken(command={self._command!r}, token={self._token!r})"
+        # not the command: it may hold a secret (an inline password, a vault token)
+        return f"CommandToken(token={self._token!r})"
+
+
+async def _run_helper(command: str, timeout: float) -> tuple[int, bytes]:
+    """Run ``command`` through the shell; its exit status and what it printed on stdout up to
+    its exit (at most ``MAX_TOKEN_FILE_BYTES`` and a bit).
+
+    The wait ends when the command exits, not at EOF of its stdout: a helper that leaves a
+    background child (an agent, a cache daemon) holding the pipe has printed its token and
+    exited, and must not cost the whole timeout. So stdout is our own pipe, read as it comes
+    (a helper printing more than a pipe buffer must not block) and once more after the exit:
+    what it wrote before exiting is in the pipe then. Raises ``TimeoutError`` (the command's
+    process group killed) and ``OSError`` (cannot start it).
+    """
+    loop = asyncio.get_running_loop()
+    read_fd, write_fd = os.pipe()
+    out = bytearray()
+
+    def drain() -> None:
+        while True:
+            try:
+                chunk = os.read(read_fd, 65536)
+            except BlockingIOError:
+                return
+            if not chunk:
+                loop.remove_reader(read_fd)
+                return
+            # past the cap: read on (the helper must not block) but keep no more
+            out.extend(chunk[: MAX_TOKEN_FILE_BYTES + 1 - len(out)])
+
+    try:
+        os.set_blocking(read_fd, False)
+        try:
+            process = await asyncio.create_subprocess_shell(
+                command,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=write_fd,
+                start_new_session=True,  # its own process group: a timeout kills it whole
+            )
+        finally:
+            os.close(write_fd)  # the child has its copy: EOF depends on it alone
+        loop.add_reader(read_fd, drain)
+        try:
+            status = await asyncio.wait_for(process.wait(), timeout)
+        except (TimeoutError, asyncio.CancelledError):  # leave no helper behind
+            await _kill(process)
+            raise
+        drain()
+        return status, bytes(out)
+    finally:
+        loop.remove_reader(read_fd)
+        os.close(read_fd)
 
 
 async def _kill(process: asyncio.subprocess.Process) -> None:
@@ -148,8 +190,11 @@ async def _kill(process: asyncio.subprocess.Process) -> None:
     await process.wait()
 
 
-async def _fetch_over_http(credentials: AdobeIOCredentials, new: bool) -> ProfileToken:
-    return await request_profile_token(credentials, new=new)
+def _over_http(ca_bundle: str | None) -> Fetch:
+    async def fetch(credentials: AdobeIOCredentials, new: bool) -> ProfileToken:
+        return await request_profile_token(credentials, new=new, ca_bundle=ca_bundle)
+
+    return fetch
 
 
 class AdobeIOToken:
@@ -173,15 +218,18 @@ class AdobeIOToken:
         *,
         clock: Callable[[], float] = time.monotonic,
         refresh_margin: float = DEFAULT_REFRESH_MARGIN,
-        fetch: Fetch = _fetch_over_http,
+        fetch: Fetch | None = None,
+        ca_bundle: str | None = None,
         warn: Warn = _ignore,
     ) -> None:
+        """``fetch``: how to call the Admin API (default: over HTTPS, trusting the system
+        store plus ``ca_bundle``; tests script it)."""
         if refresh_margin < 0:
             raise ConfigError("Adobe I/O: the refresh margin must not be negative")
         self.credentials = credentials
         self._clock = clock
         self._margin = refresh_margin
-        self._fetch = fetch
+        self._fetch = fetch or _over_http(ca_bundle)
         self._warn = warn
         self._token: Secret | None = None
         self._renew_at: float | None = None

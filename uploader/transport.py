@@ -25,6 +25,7 @@ from uploader.errors import (
 )
 from uploader.response import MAX_SUBMIT_BYTES, SubmitResult, parse_submit
 from uploader.secret import Secret
+from uploader.tls import tls_context
 
 __all__ = [
     "USER_AGENT",
@@ -73,9 +74,7 @@ class AiohttpTransport:
     """One ``aiohttp.ClientSession`` (connection reuse) with total and connect timeouts."""
 
     def __init__(self, *, timeout: float, connections: int, ca_bundle: str | None = None) -> None:
-        context: ssl.SSLContext | bool = True
-        if ca_bundle is not None:
-            context = ssl.create_default_context(cafile=ca_bundle)
+        context = tls_context(ca_bundle)  # before the session: a bad bundle leaves nothing open
         self._session = aiohttp.ClientSession(
             timeout=aiohttp.ClientTimeout(total=timeout, connect=min(timeout, 30.0)),
             connector=aiohttp.TCPConnector(limit=connections, ssl=context),

@@ -380,6 +380,7 @@ async def verify(
     window: float = DEFAULT_WINDOW,
     retry: RetryPolicy | None = None,
     call_timeout: float = 60.0,
+    ca_bundle: str | None = None,
     rng: random.Random | None = None,
 ) -> VerifySummary:
     """Verify a sample of the run in ``ledger_path`` (see the module doc); returns the summary
@@ -431,7 +432,9 @@ async def verify(
         )
     own_transport = transport is None
     if transport is None:
-        transport = AiohttpTransport(timeout=call_timeout, connections=concurrency)
+        transport = AiohttpTransport(
+            timeout=call_timeout, connections=concurrency, ca_bundle=ca_bundle
+        )
     limiter = RateLimiter(rate, clock, sleep) if rate else None
     policy = retry or RetryPolicy(max_retries=5, base=0.5, max_wait=30.0)
     random_ = rng or random.Random()

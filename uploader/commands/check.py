@@ -1,8 +1,10 @@
 """``uploader check``: a pre-flight for cron — settings, token, endpoint — sending no data.
 
 Two harmless calls: a profile fetch for an id that does not exist, once without the token
-(does the endpoint require authentication?) and once with it (is the token accepted?). A 404
-is the good answer: the endpoint is reachable and the call was let through.
+(does the endpoint require authentication?) and once with it (is the token accepted?). The
+good answer is Target's 404 "No profile found for client … with third party id=<that id>":
+the endpoint is reachable, the client code known and the call let through. Any other 404
+(an unknown client code, a wrong --endpoint path) is a wrong setting, not "ready".
 """
 
 from __future__ import annotations
@@ -14,9 +16,14 @@ from typing import Any
 from urllib.parse import quote
 
 import click
+import orjson
 
 from uploader.auth import TokenProvider
-from uploader.commands.auth_options import static_token_options, token_source_options
+from uploader.commands.auth_options import (
+    ca_bundle_option,
+    static_token_options,
+    token_source_options,
+)
 from uploader.commands.auth_options import tokens_from_options as _tokens
 from uploader.commands.inputs import config_option
 from uploader.commands.output import echo_json
@@ -78,9 +85,7 @@ class CheckResult:
     show_default=True,
     help="Seconds each call may take.",
 )
-@click.option(
-    "--ca-bundle", type=click.Path(dir_okay=False), help="Extra CA certificates (PEM) to trust."
-)
+@ca_bundle_option
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")
 @handle_errors
 def check(**options: Any) -> None:
@@ -172,7 +177,7 @@ async def run_check(
                 exit_code=EXIT_STOPPED,
                 message=f"endpoint unreachable: {error}",
             )
-        odd = _unexpected(anonymous)
+        odd = _unexpected(anonymous, probe)
         if odd:
             return CheckResult(
                 **common,
@@ -213,7 +218,7 @@ async def run_check(
                 exit_code=EXIT_STOPPED,
                 message=f"endpoint unreachable: {error}",
             )
-        odd = _unexpected(answer)
+        odd = _unexpected(answer, probe)
         if odd:
             return CheckResult(
                 **common,
@@ -248,8 +253,29 @@ async def run_check(
             await transport.close()
 
 
-def _unexpected(answer: HttpAnswer) -> str:
-    """Empty when the answer is one a profile fetch for an unknown id can give."""
-    if answer.status in (200, 401, 403, 404):
+def _unexpected(answer: HttpAnswer, probe: str) -> str:
+    """Empty when the answer is a refusal (401/403) or Target's "no profile found" for
+    ``probe``; else what is wrong, for the one-line result."""
+    if answer.status in (401, 403):
         return ""
-    return f"the endpoint answered HTTP {answer.status} to a profile fetch (expected 404)"
+    said = _message(answer.body)
+    if answer.status == 404 and probe in said:
+        return ""
+    return (
+        f"a profile fetch for a made-up id was answered HTTP {answer.status}"
+        f"{': ' + said if said else ''} (expected 404 'No profile found … id={probe}'): "
+        "check --client-code and --endpoint"
+    )
+
+
+def _message(body: bytes) -> str:
+    """The ``message`` of a JSON error answer, else the start of the body (one line)."""
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        data = None
+    if isinstance(data, dict) and isinstance(data.get("message"), str):
+        text = data["message"]
+    else:
+        text = body[:120].decode("utf-8", errors="replace")
+    return " ".join(text.split())[:200]

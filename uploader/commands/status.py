@@ -10,6 +10,7 @@ import click
 
 from uploader.auth import TokenProvider
 from uploader.commands.auth_options import (
+    ca_bundle_option,
     static_token_options,
     token_source_options,
     tokens_from_options,
@@ -103,6 +104,7 @@ def ledger_of(options: dict[str, Any]) -> Path:
 )
 @static_token_options
 @token_source_options
+@ca_bundle_option
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")
 @handle_errors
 def status(**options: Any) -> None:
@@ -118,10 +120,12 @@ def status(**options: Any) -> None:
       uploader status --ledger runs/nightly/ledger.jsonl
       uploader status --ledger runs/nightly/ledger.jsonl --watch --timeout 7200
     """
+    tokens = tokens_from_options(options)  # checks --ca-bundle too
     report = asyncio.run(
         poll_statuses(
             ledger_of(options),
-            tokens_from_options(options),
+            tokens,
+            ca_bundle=options["ca_bundle"],
             rate=parse_rate(options["rate"]),
             concurrency=options["concurrency"],
             timeout=options["timeout"],
@@ -157,7 +161,14 @@ def wait_for_target(
     if not quiet:
         click.echo("waiting for Target to process the batches (--wait) …", err=True)
     target = asyncio.run(
-        poll_statuses(config.ledger, tokens, watch=True, timeout=timeout, call_timeout=60.0)
+        poll_statuses(
+            config.ledger,
+            tokens,
+            watch=True,
+            timeout=timeout,
+            call_timeout=60.0,
+            ca_bundle=config.ca_bundle,
+        )
     )
     code = summary.exit_code or status_exit_code(target)
     if as_json:

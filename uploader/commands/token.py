@@ -12,7 +12,13 @@ from typing import Any
 import click
 
 from uploader.adobe_io import DEFAULT_ADMIN_TIMEOUT, request_profile_token
-from uploader.commands.auth_options import CLIENT_SECRET_ENV, adobe_credentials, adobe_options
+from uploader.commands.auth_options import (
+    CLIENT_SECRET_ENV,
+    adobe_credentials,
+    adobe_options,
+    ca_bundle_from_options,
+    ca_bundle_option,
+)
 from uploader.commands.inputs import config_option
 from uploader.exits import EXIT_USAGE, handle_errors
 
@@ -36,7 +42,7 @@ def token() -> None:
 
 
 def _common(func: Any) -> Any:
-    func = adobe_options(func)
+    func = ca_bundle_option(adobe_options(func))
     func = click.option(
         "--timeout",
         type=float,
@@ -81,6 +87,9 @@ def new(**options: Any) -> None:
 
 
 def _print(options: dict[str, Any], *, new: bool) -> None:
+    ca_bundle = ca_bundle_from_options(options)
     credentials = adobe_credentials(options)
-    answer = asyncio.run(request_profile_token(credentials, new=new, timeout=options["timeout"]))
+    answer = asyncio.run(
+        request_profile_token(credentials, new=new, timeout=options["timeout"], ca_bundle=ca_bundle)
+    )
     click.echo(answer.token.reveal())  # the one place a token is printed

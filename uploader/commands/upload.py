@@ -14,7 +14,11 @@ import orjson
 from uploader import lock
 from uploader.auth import DEFAULT_TOKEN_ENV, TokenProvider
 from uploader.bisect import DEFAULT_BISECT_CALLS
-from uploader.commands.auth_options import token_source_options, tokens_from_options
+from uploader.commands.auth_options import (
+    ca_bundle_option,
+    token_source_options,
+    tokens_from_options,
+)
 from uploader.commands.inputs import config_option, input_options, spec_from_options
 from uploader.commands.output import echo_json
 from uploader.commands.validate import plan_lines
@@ -148,9 +152,7 @@ EARLY_POLL_SECONDS = 10.0  # with --wait: poll acknowledged batches this often w
     show_default=True,
     help="Seconds one call may take, body upload included.",
 )
-@click.option(
-    "--ca-bundle", type=click.Path(dir_okay=False), help="Extra CA certificates (PEM) to trust."
-)
+@ca_bundle_option
 @click.option(
     "--json",
     "as_json",
@@ -287,7 +289,9 @@ async def _polling_while(
     task = asyncio.create_task(sending)
     while not (await asyncio.wait({task}, timeout=every))[0]:
         with contextlib.suppress(UploaderError):
-            await poll_statuses(config.ledger, tokens, call_timeout=60.0)
+            await poll_statuses(
+                config.ledger, tokens, call_timeout=60.0, ca_bundle=config.ca_bundle
+            )
     return task.result()
 
 

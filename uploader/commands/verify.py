@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from uploader.commands.auth_options import (
+    ca_bundle_option,
     static_token_options,
     token_source_options,
     tokens_from_options,
@@ -70,6 +71,7 @@ __all__ = ["verify_command"]
 )
 @static_token_options
 @token_source_options
+@ca_bundle_option
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")
 @handle_errors
 def verify_command(**options: Any) -> None:
@@ -85,10 +87,12 @@ def verify_command(**options: Any) -> None:
       uploader verify --ledger runs/nightly/ledger.jsonl --sample 500
       uploader verify --ledger runs/nightly/ledger.jsonl --resume
     """
+    tokens = tokens_from_options(options)  # checks --ca-bundle too
     summary = asyncio.run(
         verify(
             ledger_of(options),
-            tokens_from_options(options),
+            tokens,
+            ca_bundle=options["ca_bundle"],
             sample=options["sample"],
             seed=options["seed"],
             resume=options["resume"],

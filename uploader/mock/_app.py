@@ -255,10 +255,13 @@ async def profile_fetch(request: web.Request) -> web.Response:
         return denied
     profile_id = request.match_info["profile_id"]
     client = request.query.get("client", state.config.client_code)
-    found = None
-    if client == state.config.client_code:
-        with state.lock:
-            found = state.profiles.get_detailed(profile_id)
+    if client != state.config.client_code:
+        # (inferred) as the bulk endpoint: an unknown client is not "no such profile", so
+        # `uploader check` can tell a wrong client code from the made-up id it asks for
+        state.count("unknown_client")
+        return _json({"status": 404, "message": f"Unknown client code: {client}"}, status=404)
+    with state.lock:
+        found = state.profiles.get_detailed(profile_id)
     if found is None:
         message = f"No profile found for client {client} with third party id={profile_id}"
         return _json({"status": 404, "message": message}, status=404)

@@ -4,6 +4,7 @@ background thread with its own event loop (``run_mock_in_thread``)."""
 from __future__ import annotations
 
 import asyncio
+import ssl
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -29,8 +30,11 @@ class MockTarget:
     block ends. The methods below are safe to call from any thread.
     """
 
-    def __init__(self, config: MockConfig | None = None) -> None:
+    def __init__(
+        self, config: MockConfig | None = None, *, ssl_context: ssl.SSLContext | None = None
+    ) -> None:
         self.config = config or MockConfig()
+        self.ssl_context = ssl_context  # serve HTTPS with it (tests of --ca-bundle)
         self._state = MockState(self.config)
         self._runner: web.AppRunner | None = None
         self._port: int | None = None
@@ -50,7 +54,7 @@ class MockTarget:
     async def start(self) -> None:
         runner = web.AppRunner(build_app(self._state), access_log=None, shutdown_timeout=1.0)
         await runner.setup()
-        site = web.TCPSite(runner, self.config.host, self.config.port)
+        site = web.TCPSite(runner, self.config.host, self.config.port, ssl_context=self.ssl_context)
         try:
             await site.start()
         except BaseException:
@@ -74,11 +78,12 @@ class MockTarget:
 
     @property
     def base_url(self) -> str:
-        """``http://HOST:PORT``; the bulk endpoint is ``/m2/{client}/v2/profile/batchUpdate``."""
+        """``http(s)://HOST:PORT``; the bulk endpoint is ``/m2/{client}/v2/profile/batchUpdate``."""
         host = self.config.host
         if ":" in host:
             host = f"[{host}]"
-        return f"http://{host}:{self.port}"
+        scheme = "https" if self.ssl_context else "http"
+        return f"{scheme}://{host}:{self.port}"
 
     @property
     def token(self) -> str:
@@ -143,9 +148,11 @@ class MockTarget:
 
 
 @contextmanager
-def run_mock_in_thread(config: MockConfig | None = None) -> Iterator[MockTarget]:
+def run_mock_in_thread(
+    config: MockConfig | None = None, *, ssl_context: ssl.SSLContext | None = None
+) -> Iterator[MockTarget]:
     """The mock in a daemon thread with its own loop, for synchronous callers."""
-    mock = MockTarget(config)
+    mock = MockTarget(config, ssl_context=ssl_context)
     loop = asyncio.new_event_loop()
     ready = threading.Event()
     failure: list[BaseException] = []
