@@ -45,7 +45,7 @@ def patch(changes: Sequence[str]) -> None:
         def check_frames(
             src: source.SourceFile, exprs: Sequence[pl.Expr], chunk_rows: int
         ) -> Iterator[pl.DataFrame]:
-            for block in source._one_ahead(source._csv_blocks(src.path)):
+            for block in source._one_ahead(source._csv_blocks(src)):
                 yield pl.read_csv(
                     block,
                     new_columns=list(src.columns),

@@ -283,7 +283,7 @@ def test_whole_input_errors_are_one_clear_line(
 def test_not_utf8_is_a_clear_error(tmp_path: Path) -> None:
     src = tmp_path / "latin1.csv"
     src.write_bytes("thirdPartyId,city\nk,Zürich\n".encode("latin-1"))
-    with pytest.raises(InputError, match=r"latin1\.csv: not valid UTF-8"):
+    with pytest.raises(InputError, match=r"latin1\.csv, line 2 \(row 1\): not valid UTF-8"):
         produce(tmp_path, [src])
 
 

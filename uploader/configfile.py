@@ -30,6 +30,8 @@ KNOWN_KEYS = frozenset(
         "strict",
         "duplicates",
         "allow_empty",
+        "separator",
+        "input_encoding",
         # sending
         "client_code",
         "endpoint",

@@ -53,7 +53,7 @@ from uploader.errors import (
 )
 from uploader.ledger import LEDGER_SCHEMA, Ledger, LedgerState, check_resumable, read_ledger
 from uploader.model import Batch
-from uploader.pipeline import Producer
+from uploader.pipeline import ADDED_SETTINGS, Producer
 from uploader.ratelimit import DEFAULT_RATE, RateLimit, RateLimiter
 from uploader.reasons import top_reasons
 from uploader.retry import RetryPolicy, classify, retry_delay
@@ -710,11 +710,10 @@ def _first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
 def _check_same_input(before: dict[str, Any] | None, now: dict[str, Any], path: Path) -> None:
     if before is None:
         raise LedgerError(f"ledger {path}: no input fingerprint to resume from")
-    if before.get("settings") != now.get("settings"):
+    then = {**ADDED_SETTINGS, **before.get("settings", {})}
+    if then != now.get("settings"):
         changed = sorted(
-            key
-            for key in {**before.get("settings", {}), **now["settings"]}
-            if before.get("settings", {}).get(key) != now["settings"].get(key)
+            key for key in {**then, **now["settings"]} if then.get(key) != now["settings"].get(key)
         )
         raise LedgerError(
             f"cannot resume {path}: batch-shaping settings changed ({', '.join(changed)}); "

@@ -26,9 +26,11 @@ from uploader.source import (
     SRC_COL,
     SourceFile,
     check_frames,
+    check_separator,
     expand_sources,
     read_frames,
 )
+from uploader.textstream import UTF8, check_encoding
 from uploader.validate import (
     LEN_COL,
     MAX_PROFILE_BYTES,
@@ -40,7 +42,11 @@ from uploader.validate import (
 )
 from uploader.writable import make_dirs
 
-__all__ = ["DryRunPlan", "InputSpec", "Producer", "write_dry_run"]
+__all__ = ["ADDED_SETTINGS", "DryRunPlan", "InputSpec", "Producer", "write_dry_run"]
+
+#: Shaping settings recorded since a ledger format already in use, with the value a ledger
+#: without them read its input with: resuming such a run with these is the same input.
+ADDED_SETTINGS: dict[str, object] = {"separator": None, "input_encoding": UTF8}
 
 TOO_LONG_FOR_BATCH = "row alone is larger than --batch-bytes once encoded"
 MERGED_TOO_BIG = "merged duplicate rows exceed 64 KB of profile data"
@@ -64,6 +70,10 @@ class InputSpec:
     chunk_rows: int = DEFAULT_CHUNK_ROWS
     #: a file with a header but no data rows is an error unless this is set
     allow_empty: bool = False
+    #: CSV field separator; ``None``: tab for ``.tsv`` files, else comma
+    separator: str | None = None
+    #: the CSV files' text encoding, transcoded to UTF-8 while read
+    input_encoding: str = UTF8
 
     def __post_init__(self) -> None:
         if not self.sources:
@@ -71,6 +81,9 @@ class InputSpec:
         if self.chunk_rows < 1:
             raise ConfigError("chunk_rows must be positive")
         check_encode_mode(self.encode, "encode")
+        if self.separator is not None:
+            check_separator(self.separator, "separator")
+        check_encoding(self.input_encoding, "input_encoding")
 
     def shaping_settings(self) -> dict[str, object]:
         """The settings that decide batch boundaries and bodies (compared on --resume)."""
@@ -83,6 +96,9 @@ class InputSpec:
             "batch_bytes": self.limits.bytes,
             "encode": self.encode,
             "duplicates": self.duplicates,
+            # how the files are read decides the values
+            "separator": self.separator,
+            "input_encoding": check_encoding(self.input_encoding, "input_encoding"),
         }
 
 
@@ -102,7 +118,7 @@ class Producer:
         """Open every source and resolve the columns; raises on whole-input problems."""
         if self._columns is not None:
             return self._columns
-        sources = expand_sources(self.spec.sources)
+        sources = expand_sources(self.spec.sources, self.spec.separator, self.spec.input_encoding)
         column_map: ColumnMap | None = None
         for source in sources:
             found = resolve_columns(

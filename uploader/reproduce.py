@@ -22,7 +22,7 @@ from uploader.encode import DEFAULT_ENCODE, EncodeMode, check_encode_mode
 from uploader.errors import LedgerError
 from uploader.ledger import UNVERSIONED_SCHEMA, LedgerState
 from uploader.model import Batch
-from uploader.pipeline import InputSpec, Producer
+from uploader.pipeline import ADDED_SETTINGS, InputSpec, Producer
 from uploader.source import changed_sources
 
 __all__ = ["body_frame", "producer_from_ledger", "reproduce", "spec_from_ledger"]
@@ -33,7 +33,7 @@ def spec_from_ledger(state: LedgerState, path: Path) -> InputSpec:
     fingerprint = state.fingerprint
     if not fingerprint or "sources" not in fingerprint or "settings" not in fingerprint:
         raise LedgerError(f"ledger {path}: no input fingerprint (sources and settings)")
-    settings: dict[str, Any] = fingerprint["settings"]
+    settings: dict[str, Any] = {**ADDED_SETTINGS, **fingerprint["settings"]}
     columns = settings.get("columns")
     return InputSpec(
         sources=tuple(source["path"] for source in fingerprint["sources"]),
@@ -44,6 +44,8 @@ def spec_from_ledger(state: LedgerState, path: Path) -> InputSpec:
         limits=BatchLimits(rows=settings["batch_rows"], bytes=settings["batch_bytes"]),
         encode=_encode_mode(state, settings, path),
         duplicates=settings.get("duplicates", "merge"),
+        separator=settings["separator"],
+        input_encoding=settings["input_encoding"],
     )
 
 

@@ -13,17 +13,19 @@ from __future__ import annotations
 
 import csv
 import glob
+import io
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 import polars as pl
 import xxhash
 
-from uploader.errors import InputError
+from uploader.errors import ConfigError, InputError
+from uploader.textstream import UTF8, ByteReader, is_gzip, open_utf8
 
 __all__ = [
     "INTERNAL_PREFIX",
@@ -32,6 +34,7 @@ __all__ = [
     "SourceFile",
     "changed_sources",
     "check_frames",
+    "check_separator",
     "expand_sources",
     "file_digest",
     "read_frames",
@@ -47,9 +50,17 @@ DEFAULT_CHUNK_ROWS = 100_000
 CHECK_CHUNK_ROWS = 500_000
 _DIGEST_BLOCK = 8 << 20
 
-_NOT_UTF8 = "not valid UTF-8 (re-save the file as UTF-8)"
+_NOT_UTF8 = (
+    "not valid UTF-8 (re-save the file as UTF-8, or name its encoding: --input-encoding cp1252)"
+)
 _CSV_SUFFIXES = {".csv", ".txt", ".tsv"}
 _PARQUET_SUFFIXES = {".parquet", ".pq"}
+# The check pass reads the input twice, and --resume, report and verify read it again later:
+# a pipe cannot be read again, and a spooled copy would be gone when they need it.
+_NO_STDIN = (
+    "-: reading from stdin is not supported (the input is read twice, and --resume, report "
+    "and verify read it again): save it to a file first (a .csv.gz is read as it is)"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +71,10 @@ class SourceFile:
     path: Path
     kind: str  # "csv" | "parquet"
     columns: tuple[str, ...]
+    # how a CSV file is read (a gzip file is decompressed while read, see textstream)
+    separator: str = ","
+    encoding: str = UTF8
+    eol: bytes = b"\n"
 
     def fingerprint(self) -> dict[str, object]:
         """What identifies this file's content for --resume: path, size, mtime, and a content
@@ -110,11 +125,28 @@ def changed_sources(before: Sequence[Any], now: Sequence[dict[str, Any]]) -> str
     return None
 
 
-def expand_sources(specs: Sequence[str | Path]) -> list[SourceFile]:
-    """Resolve paths and globs to files, in a stable order, and read each header."""
+def check_separator(separator: str, where: str) -> str:
+    """``separator`` as one character: ``tab`` and ``\\t`` spell a tab. polars splits
+    fields on one byte, and quotes and line ends delimit records."""
+    char = {"tab": "\t", "\\t": "\t"}.get(separator.lower(), separator)
+    if len(char) != 1 or not char.isascii() or char in '"\r\n':
+        raise ConfigError(
+            f"{where} {separator!r}: expected one ASCII character other than a quote or a "
+            "line end (e.g. ';', or 'tab')"
+        )
+    return char
+
+
+def expand_sources(
+    specs: Sequence[str | Path], separator: str | None = None, encoding: str = UTF8
+) -> list[SourceFile]:
+    """Resolve paths and globs to files, in a stable order, and read each header (CSV: with
+    ``separator``, default tab for ``.tsv`` files and comma for others, and ``encoding``)."""
     paths: list[Path] = []
     for spec in specs:
         text = str(spec)
+        if text == "-":
+            raise InputError(_NO_STDIN)
         if glob.has_magic(text):
             matched = sorted(Path(p) for p in glob.glob(text, recursive=True))
             if not matched:
@@ -124,43 +156,55 @@ def expand_sources(specs: Sequence[str | Path]) -> list[SourceFile]:
             paths.append(Path(text))
     if not paths:
         raise InputError("no input file given")
-    return [_open(path) for path in paths]
+    return [_open(path, separator, encoding) for path in paths]
+
+
+def _suffix(path: Path) -> str:
+    """The type suffix (``.csv`` of ``a.csv.gz`` too)."""
+    return (path.with_suffix("") if is_gzip(path) else path).suffix.lower()
 
 
 def _kind(path: Path) -> str:
-    suffix = path.suffix.lower()
-    if suffix in _PARQUET_SUFFIXES:
+    suffix = _suffix(path)
+    if suffix in _PARQUET_SUFFIXES and not is_gzip(path):
         return "parquet"
     if suffix in _CSV_SUFFIXES:
         return "csv"
-    raise InputError(f"{path}: unknown file type {suffix!r} (expected .csv or .parquet)")
+    raise InputError(
+        f"{path}: unknown file type {''.join(path.suffixes[-2:]) or path.name!r} (expected "
+        ".csv, .tsv or .txt, gzipped or not, .parquet or .pq)"
+    )
 
 
-def _open(path: Path) -> SourceFile:
+def _open(path: Path, separator: str | None, encoding: str) -> SourceFile:
     if not path.is_file():
         raise InputError(f"{path}: no such file")
     kind = _kind(path)
     path = path.resolve()
-    columns = _csv_header(path) if kind == "csv" else _parquet_columns(path)
-    return SourceFile(path=path, kind=kind, columns=columns)
+    if kind == "parquet":
+        return SourceFile(path=path, kind=kind, columns=_parquet_columns(path))
+    separator = separator or ("\t" if _suffix(path) == ".tsv" else ",")
+    eol = _line_end(path, encoding)
+    columns = _csv_header(path, separator, encoding, eol)
+    return SourceFile(path, kind, columns, separator=separator, encoding=encoding, eol=eol)
 
 
-def _csv_header(path: Path) -> tuple[str, ...]:
-    """The raw header, read with the csv module so duplicate names are seen as they are
-    (polars would silently rename a repeated ``a`` to ``a_duplicated_0``)."""
+def _csv_header(path: Path, separator: str, encoding: str, eol: bytes) -> tuple[str, ...]:
+    """The raw header: the bytes the block cutter repeats in every block (so both agree on
+    it), parsed with the csv module so duplicate names are seen as they are (polars would
+    silently rename a repeated ``a`` to ``a_duplicated_0``)."""
+    with open_utf8(path, encoding) as handle:
+        line, _ = _read_header(handle, eol)
     try:
-        with path.open(encoding="utf-8", newline="") as handle:
-            header = next(csv.reader(handle), None)
+        text = line.decode()
     except UnicodeDecodeError as exc:
         raise InputError(f"{path}: {_NOT_UTF8}") from exc
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read ({exc.strerror})") from exc
+    try:
+        header = next(csv.reader(io.StringIO(text, newline=""), delimiter=separator), None)
     except csv.Error as exc:
         raise InputError(f"{path}: malformed CSV header ({exc})") from exc
     if not header:
         raise InputError(f"{path}: empty file (no header line)")
-    if header[0].startswith("\ufeff"):  # a UTF-8 byte-order mark is not part of the name
-        header[0] = header[0][1:]
     return tuple(header)
 
 
@@ -268,23 +312,77 @@ def _csv_parsed(source: SourceFile) -> Iterator[tuple[int, pl.DataFrame]]:
     value parsed as text: memory stays a few blocks whatever the file size (polars'
     streaming CSV reader holds several hundred MB, more for larger files)."""
     first_row = 1
-    eol = _line_end(source.path)
-    for block in _one_ahead(_csv_blocks(source.path, eol)):  # cut the next block while parsing
+    eols_before = 0  # to tell the line of a bad record
+    # cut the next block while parsing this one
+    for blocks_before, block in enumerate(_one_ahead(_csv_blocks(source))):
         try:
             frame = pl.read_csv(
                 block,
                 has_header=True,
                 new_columns=list(source.columns),
                 infer_schema=False,  # every value stays the exact text of the file
-                encoding="utf8",
+                encoding="utf8",  # textstream transcoded any other encoding
                 raise_if_empty=False,
-                eol_char=eol.decode(),
+                separator=source.separator,
+                eol_char=source.eol.decode(),
             )
         except pl.exceptions.PolarsError as exc:
             where = f"{source.path}, row {first_row:,} or after"
+            found = _bad_record(block, source, str(exc))
+            if found is not None:
+                header_lines, line, index = found
+                line += eols_before - header_lines * blocks_before  # blocks repeat the header
+                where = f"{source.path}, line {line:,} (row {first_row + index:,})"
             raise InputError(f"{where}: {_describe_read_error(exc)}") from exc
         yield first_row, frame
         first_row += frame.height
+        eols_before += block.count(source.eol)
+
+
+def _bad_record(block: bytes, source: SourceFile, error: str) -> tuple[int, int, int] | None:
+    """(lines of the header, line within ``block``, index among its rows) of the record that
+    polars' ``error`` is about: the first with more fields than the header, or the one
+    holding the first byte that is not UTF-8; ``None`` for another error. Python's csv
+    module is slow but tells where each record starts; it only ever reads the one block
+    polars refused."""
+    if "more fields than defined" in error:
+        text, ragged = block.decode(errors="replace"), True
+    elif "invalid utf-8" in error.lower():
+        try:
+            block.decode()
+            return None
+        except UnicodeDecodeError as exc:  # read up to the bad byte: its record is the last
+            text, ragged = block[: exc.start].decode(), False
+    else:
+        return None
+    eol = source.eol.decode()
+    reader = csv.reader(_lines(text, eol), delimiter=source.separator)
+    try:
+        next(reader, None)
+        header_lines = start = before = reader.line_num
+        index = -1
+        for index, record in enumerate(reader):
+            if ragged and len(record) > len(source.columns):
+                return header_lines, start + 1, index
+            before, start = start, reader.line_num
+    except csv.Error:  # e.g. a field over csv's size limit: the block's first row is said
+        return None
+    if ragged:
+        return None
+    if not text.endswith(eol):  # the bad byte is inside the last record read
+        return header_lines, before + 1, index
+    return header_lines, start + 1, index + 1  # it starts a record
+
+
+def _lines(text: str, eol: str) -> Iterator[str]:
+    """The lines of ``text``, each with its line end (csv's ``line_num`` then counts the
+    lines polars splits records on)."""
+    start = 0
+    while (end := text.find(eol, start)) >= 0:
+        yield text[start : end + 1]
+        start = end + 1
+    if start < len(text):
+        yield text[start:]
 
 
 _END = object()
@@ -305,12 +403,12 @@ def _one_ahead(items: Iterator[T]) -> Iterator[T]:
 CSV_BLOCK_BYTES = 8 << 20
 
 
-def _line_end(path: Path) -> bytes:
+def _line_end(path: Path, encoding: str = UTF8) -> bytes:
     """``b"\r"`` for a file whose records end in a bare CR (old Mac exports: the first line
     end outside quotes is a CR not followed by LF), else ``b"\n"`` (LF and CRLF). polars
     splits records on one byte; read as LF, a CR-only file is one header line and no rows."""
     quoted = False
-    with path.open("rb") as handle:
+    with open_utf8(path, encoding) as handle:
         data = handle.read(1 << 20)
     for index in range(len(data)):
         byte = data[index : index + 1]
@@ -323,13 +421,14 @@ def _line_end(path: Path) -> bytes:
     return b"\n"
 
 
-def _csv_blocks(path: Path, eol: bytes = b"\n") -> Iterator[bytes]:
+def _csv_blocks(source: SourceFile) -> Iterator[bytes]:
     """The CSV file as blocks of about ``CSV_BLOCK_BYTES``, each the header line followed by
     whole records: a block ends on a line end (``eol``) preceded by an even number of quote
     characters (RFC 4180 doubles quotes inside quoted fields, so the parity is exact).
     Repeating the header makes each block parse exactly as the whole file would (same width,
     same names)."""
-    with path.open("rb") as handle:
+    eol = source.eol
+    with open_utf8(source.path, source.encoding) as handle:
         header, carry = _read_header(handle, eol)
         while True:
             data = handle.read(CSV_BLOCK_BYTES)
@@ -368,7 +467,7 @@ def _last_record_end(data: bytes, quotes_before: int, eol: bytes = b"\n") -> int
     return -1
 
 
-def _read_header(handle: IO[bytes], eol: bytes = b"\n") -> tuple[bytes, bytes]:
+def _read_header(handle: ByteReader, eol: bytes = b"\n") -> tuple[bytes, bytes]:
     """Consume the header record: (the header line with its line end, what was read past
     it)."""
     buffer = b""
@@ -388,7 +487,7 @@ def _describe_read_error(exc: Exception) -> str:
     if "invalid utf-8" in text.lower():
         return _NOT_UTF8
     if "more fields than defined" in text:
-        return "a row has more fields than the header (ragged CSV; quote values containing commas)"
+        return "a row has more fields than the header (ragged CSV; quote values containing the separator)"
     return text
 
 

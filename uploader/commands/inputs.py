@@ -16,6 +16,8 @@ from uploader.encode import DEFAULT_ENCODE, ENCODE_MODES, check_encode_mode
 from uploader.errors import ConfigError
 from uploader.mapping import ID_TYPES
 from uploader.pipeline import InputSpec
+from uploader.source import check_separator
+from uploader.textstream import UTF8, check_encoding
 
 __all__ = ["config_option", "input_options", "spec_from_options"]
 
@@ -112,6 +114,20 @@ def input_options(func: F) -> F:
             "win); last = keep the last row; off = send as read.",
         ),
         click.option(
+            "--separator",
+            metavar="CHAR",
+            help="CSV field separator, e.g. ';' (or 'tab', '\\t'). Default: tab for .tsv "
+            "files, else comma.",
+        ),
+        click.option(
+            "--input-encoding",
+            metavar="NAME",
+            default=UTF8,
+            show_default=True,
+            help="Text encoding of CSV files, e.g. cp1252 (Excel on Windows), latin-1, "
+            "utf-16; transcoded to UTF-8 while read. A UTF-8 byte-order mark is fine.",
+        ),
+        click.option(
             "--allow-empty",
             is_flag=True,
             help="Accept a file with a header but no data rows (by default an error, exit 2: "
@@ -140,6 +156,7 @@ def spec_from_options(options: dict[str, Any]) -> InputSpec:
             raise ConfigError(f"--rename {pair!r}: expected OLD=NEW")
         rename[old] = new
     columns = options.pop("columns")
+    separator = options.pop("separator")
     return InputSpec(
         sources=tuple(options.pop("sources")),
         id_column=options.pop("id_column"),
@@ -151,4 +168,8 @@ def spec_from_options(options: dict[str, Any]) -> InputSpec:
         strict=options.pop("strict"),
         duplicates=options.pop("duplicates"),
         allow_empty=options.pop("allow_empty"),
+        separator=check_separator(separator, _where("separator"))
+        if separator is not None
+        else None,
+        input_encoding=check_encoding(options.pop("input_encoding"), _where("input_encoding")),
     )
