@@ -179,7 +179,7 @@ def test_gzipped_csv_through_the_cli(tmp_path: Path) -> None:
 def test_a_corrupt_gzip_file_is_one_line(tmp_path: Path) -> None:
     src = tmp_path / "export.csv.gz"
     src.write_bytes(gzip.compress(csv_text(ROWS * 50).encode())[:-30])
-    one_line_error(upload_dry(tmp_path, str(src)), "export.csv.gz", "gzip")
+    one_line_error(upload_dry(tmp_path, str(src)), "export.csv.gz: damaged or truncated gzip data")
 
 
 def test_stdin_is_refused_with_a_suggestion(tmp_path: Path) -> None:
