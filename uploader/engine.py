@@ -56,6 +56,7 @@ from uploader.model import Batch
 from uploader.pipeline import Producer
 from uploader.ratelimit import DEFAULT_RATE, RateLimit, RateLimiter
 from uploader.reasons import top_reasons
+from uploader.rejects import RejectLimit
 from uploader.retry import RetryPolicy, classify, retry_delay
 from uploader.secret import Secret
 from uploader.source import changed_sources
@@ -105,6 +106,8 @@ class UploadConfig:
     ca_bundle: str | None = None
     #: calls a refused batch may spend isolating its bad rows (``uploader.bisect``); 0: off
     bisect_calls: int = DEFAULT_BISECT_CALLS
+    #: ``--max-rejects``: more rejected rows than this make the run exit 1 (checked at the end)
+    max_rejects: RejectLimit | None = None
 
     def __post_init__(self) -> None:
         if not self.client_code or "/" in self.client_code:
@@ -607,6 +610,9 @@ class _Run:
         summary.rows_rejected = stats.rows_rejected + self.rows_refused
         summary.rows_refused = self.rows_refused
         summary.rows_merged = stats.rows_merged
+        limit = self.config.max_rejects
+        if limit is not None and limit.exceeded(summary.rows_rejected, summary.rows_read):
+            summary.rejects_over_limit = limit.message(summary.rows_rejected, summary.rejects)
         summary.warnings = list(stats.warnings)
         summary.reasons = top_reasons(self.not_landed_messages)
         summary.latency_p50 = percentile(self.latencies, 0.50)

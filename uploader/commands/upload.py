@@ -24,11 +24,11 @@ from uploader.commands.output import echo_json
 from uploader.commands.validate import plan_lines
 from uploader.engine import DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT, Progress, UploadConfig, upload
 from uploader.errors import ConfigError, UploaderError
-from uploader.exits import EXIT_HELP, EXIT_OK, handle_errors
+from uploader.exits import EXIT_FAILED, EXIT_HELP, EXIT_OK, handle_errors
 from uploader.pipeline import InputSpec, Producer, write_dry_run
 from uploader.progress import DEFAULT_PROGRESS_EVERY, make_progress
 from uploader.ratelimit import DEFAULT_RATE, parse_rate
-from uploader.rejects import RejectsWriter
+from uploader.rejects import RejectLimit, RejectsWriter
 from uploader.retry import DEFAULT_MAX_RETRIES, DEFAULT_RETRY_MAX_WAIT, RetryPolicy
 from uploader.runs import new_run_ledger, prune_runs
 from uploader.summary import RunSummary
@@ -122,6 +122,13 @@ EARLY_POLL_SECONDS = 10.0  # with --wait: poll acknowledged batches this often w
     help="Directory for --dry-run bodies (batch-000001.txt …).",
 )
 @click.option(
+    "--max-rejects",
+    metavar="N|P%",
+    help="Exit 1 when more than N rows (or more than P percent of the rows read) are "
+    "rejected. Checked when the run ends: the good rows are sent all the same. Default: no "
+    "limit (an input whose every row is rejected exits 1 anyway).",
+)
+@click.option(
     "--max-retries",
     type=int,
     default=DEFAULT_MAX_RETRIES,
@@ -207,11 +214,13 @@ def upload_command(**options: Any) -> None:
         raise ConfigError("--keep-runs must be at least 1 (this run's directory is kept)")
     wait, wait_timeout = options.pop("wait"), options.pop("wait_timeout")
     dry_run, out = options.pop("dry_run"), options.pop("out")
+    text = options.pop("max_rejects")
+    max_rejects = RejectLimit(text) if text is not None else None
     spec = spec_from_options(options)
     if dry_run:
         if out is None:
             raise ConfigError("--dry-run needs --out DIR for the bodies")
-        _dry_run(Producer(spec), out, as_json)
+        _dry_run(Producer(spec), out, as_json, max_rejects)
         return
     if out is not None:
         raise ConfigError("--out goes with --dry-run")
@@ -233,6 +242,7 @@ def upload_command(**options: Any) -> None:
         resume=options["resume"],
         ca_bundle=options["ca_bundle"],
         bisect_calls=options["bisect_calls"],
+        max_rejects=max_rejects,
     )
     poll_every = EARLY_POLL_SECONDS if wait else None
     progress = make_progress(quiet, every=progress_every)
@@ -323,7 +333,7 @@ def _prune(keep: int, current: Path) -> None:
         click.echo(f"uploader: warning: --keep-runs: cannot remove {path} ({why})", err=True)
 
 
-def _dry_run(producer: Producer, out: Path, as_json: bool) -> None:
+def _dry_run(producer: Producer, out: Path, as_json: bool, max_rejects: RejectLimit | None) -> None:
     rejects_path = out / "rejects.csv"
     with RejectsWriter(rejects_path) as rejects:
         producer.rejects = rejects
@@ -335,4 +345,10 @@ def _dry_run(producer: Producer, out: Path, as_json: bool) -> None:
         for line in plan_lines(plan.stats, rejects_path):
             click.echo(line)
         click.echo(f"bodies         {out}/batch-000001.txt … ({len(plan.files)} files)")
+    stats = plan.stats
+    if max_rejects is not None and max_rejects.exceeded(stats.rows_rejected, stats.rows_read):
+        click.echo(
+            f"uploader: {max_rejects.message(stats.rows_rejected, str(rejects_path))}", err=True
+        )
+        raise SystemExit(EXIT_FAILED)
     raise SystemExit(EXIT_OK)
