@@ -685,16 +685,20 @@ async def _upload(
         config, producer, tokens, transport, clock, sleep, rng or random.Random(), progress, limiter
     )
     loop = asyncio.get_running_loop()
+    signals = (signal.SIGINT, signal.SIGTERM) if handle_signals else ()
+    # The caller's handlers, put back afterwards: asyncio's removal resets them to the
+    # defaults, and a SIGTERM after sending (summary, --wait) would then kill the process.
+    previous = {signum: signal.getsignal(signum) for signum in signals}
     try:
         run.check_ledger()
-        if handle_signals:
-            for signum in (signal.SIGINT, signal.SIGTERM):
-                loop.add_signal_handler(signum, run.interrupt)
+        for signum in signals:
+            loop.add_signal_handler(signum, run.interrupt)
         return await run.run()
     finally:
-        if handle_signals:
-            for signum in (signal.SIGINT, signal.SIGTERM):
-                loop.remove_signal_handler(signum)
+        for signum, handler in previous.items():
+            loop.remove_signal_handler(signum)
+            if handler is not None:
+                signal.signal(signum, handler)
         if own_transport:
             await transport.close()
 

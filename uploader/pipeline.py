@@ -7,6 +7,7 @@ engine runs it in a thread). Rejected rows go to a ``RejectsWriter``; counts to 
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,7 +42,7 @@ from uploader.validate import (
 )
 from uploader.writable import make_dirs
 
-__all__ = ["DryRunPlan", "InputSpec", "Producer", "write_dry_run"]
+__all__ = ["DryRunPlan", "InputSpec", "Producer", "clear_dry_run_dir", "write_dry_run"]
 
 TOO_LONG_FOR_BATCH = "row alone is larger than --batch-bytes once encoded"
 MERGED_TOO_BIG = "merged duplicate rows exceed 64 KB of profile data"
@@ -307,6 +308,33 @@ class DryRunPlan:
     out_dir: Path
     stats: ProduceStats
     files: tuple[Path, ...]
+
+
+#: what a dry run writes into its --out directory
+_DRY_RUN_FILE = re.compile(r"batch-[0-9]{6,}\.txt|rejects\.csv")
+
+
+def clear_dry_run_dir(out_dir: Path) -> None:
+    """Make ``out_dir`` ready for a dry run: it must be missing, empty, or hold only what an
+    earlier dry run wrote (bodies and rejects file), which is removed — stale bodies beside
+    the new ones would read as part of this run. Anything else there: ``ConfigError``."""
+    try:
+        entries = list(out_dir.iterdir()) if out_dir.is_dir() else []
+        others = sorted(
+            entry.name
+            for entry in entries
+            if not (_DRY_RUN_FILE.fullmatch(entry.name) and entry.is_file())
+        )
+        if others:
+            raise ConfigError(
+                f"--out {out_dir} is not empty ({', '.join(others[:3])}"
+                f"{', …' if len(others) > 3 else ''}): choose an empty or new directory "
+                "(the files of an earlier dry run are replaced)"
+            )
+        for entry in entries:
+            entry.unlink()
+    except OSError as exc:
+        raise ConfigError(f"{out_dir}: cannot clear ({exc.strerror})") from None
 
 
 def write_dry_run(producer: Producer, out_dir: Path) -> DryRunPlan:

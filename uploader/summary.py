@@ -100,7 +100,8 @@ class RunSummary:
         return data
 
     def lines(self) -> list[str]:
-        """The human summary (plain text: it goes to cron logs as often as to terminals)."""
+        """The human summary (plain text: it goes to cron logs as often as to terminals);
+        the warnings are not in it: they go to stderr."""
         rows = [
             ("rows read", f"{self.rows_read:,}"),
             ("  acknowledged", f"{self.rows_acknowledged:,}"),
@@ -138,7 +139,6 @@ class RunSummary:
             out.append("note: the run stopped before reading the whole input")
         if not self.invariant_holds:
             out.append("WARNING: the row accounting does not add up; please report this")
-        out += [f"warning: {w}" for w in self.warnings]
         out += [line for line in (self.rejects_over_limit, self.message) if line]
         return out
 
