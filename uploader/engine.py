@@ -195,7 +195,7 @@ class _Run:
         self.abandoned: set[asyncio.Task[None]] = set()
         self.refresh_lock = asyncio.Lock()
         self.stopping = asyncio.Event()
-        self.abandon_timer: asyncio.TimerHandle | None = None
+        self.abandon_timer: asyncio.Task[None] | None = None
         self.pending_rows_in_batches = 0
         self.fingerprint: dict[str, Any] = {}
         self.breaker = ConnectionBreaker(max_failures=config.retry.max_retries + 1)
@@ -517,8 +517,7 @@ class _Run:
         self.summary.message = message
         self.stopping.set()
         if reason == "interrupted":
-            loop = asyncio.get_running_loop()
-            self.abandon_timer = loop.call_later(self.config.grace, self.abandon)
+            self.abandon_timer = asyncio.create_task(self.abandon_after_grace())
 
     def interrupt(self) -> None:
         """SIGINT/SIGTERM: the first stops gracefully, a second abandons in-flight calls."""
@@ -526,6 +525,11 @@ class _Run:
             self.stop("interrupted", "interrupted: run again with --resume to continue")
         else:
             self.abandon()
+
+    async def abandon_after_grace(self) -> None:
+        """The injected ``sleep``, not the loop's timer: time is the caller's (tests)."""
+        await self.sleep(self.config.grace)
+        self.abandon()
 
     def abandon(self) -> None:
         """The grace period is over: cancel the calls still in flight (they stay pending)."""
