@@ -172,3 +172,16 @@ def test_the_demo_sample_is_inside_the_package(tmp_path: Path) -> None:
     package_data = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
     relative = source.relative_to(Path(uploader.__file__).parent).as_posix()
     assert relative in package_data["package-data"]["uploader"]
+
+
+def test_progress_lines_say_one_batch_and_one_retry() -> None:
+    from io import StringIO
+
+    from uploader.progress import LineProgress
+    from uploader.summary import RunSummary
+
+    stream = StringIO()
+    progress = LineProgress(stream=stream, every=0.0)
+    progress.start()
+    progress.update(RunSummary(rows_acknowledged=10, batches_acknowledged=1, retries=1), 10)
+    assert "1 batch, 1 retry," in stream.getvalue()
