@@ -7,7 +7,7 @@ import csv
 from pathlib import Path
 
 import pytest
-from cli_helpers import cli
+from cli_helpers import cli, upload_to
 from test_pipeline import produce, table
 
 from uploader.errors import InputError
@@ -82,3 +82,83 @@ def test_an_input_whose_every_row_is_rejected_exits_1(tmp_path: Path) -> None:
             "--ledger", str(tmp_path / "l" / "ledger.jsonl"), "--quiet",
         )  # fmt: skip
     assert result.exit_code == 1, result.output
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "thirdPartyId,v\nc1,x\n\n",
+        "thirdPartyId,v\r\nc1,x\r\n\r\n",
+        "thirdPartyId,v\nc1,x\n,\n\n\n",
+        "thirdPartyId,v\n\nc1,x\n",
+    ],
+)
+def test_blank_lines_are_skipped_not_counted_nor_rejected(tmp_path: Path, text: str) -> None:
+    """A trailing (or stray) blank line, or one of separators only, is no row: it was read
+    as a row and rejected as "empty id"."""
+    src = tmp_path / "blank.csv"
+    src.write_bytes(text.encode())
+    batches, stats, rejects = produce(tmp_path, [src])
+    assert table(batches)[1:] == [["c1", "x"]]
+    assert stats.rows_read == 1 and stats.rows_rejected == 0 and not rejects
+
+
+def test_a_row_without_id_but_with_a_value_stays_a_reject(tmp_path: Path) -> None:
+    """Only a line with every cell empty is skipped; the row numbers of the file stay."""
+    src = tmp_path / "noid.csv"
+    src.write_text("thirdPartyId,v\n\n,x\nc1,y\n")
+    batches, stats, rejects = produce(tmp_path, [src])
+    assert table(batches)[1:] == [["c1", "y"]]
+    assert stats.rows_read == 2 and stats.rows_rejected == 1
+    assert [(r["row"], r["reason"]) for r in rejects] == [("2", "empty id")]
+
+
+def test_a_file_of_blank_lines_only_has_no_data_rows(tmp_path: Path) -> None:
+    src = tmp_path / "blank.csv"
+    src.write_text("thirdPartyId,v\n\n,\n")
+    with pytest.raises(InputError, match=r"blank\.csv: no data rows"):
+        list(Producer(InputSpec(sources=(src,))))
+
+
+@pytest.mark.parametrize(
+    ("limit", "code"), [("1", 1), ("2", 0), ("40%", 0), ("39.9%", 1), ("0", 1)]
+)
+def test_max_rejects_makes_a_run_with_too_many_rejects_exit_1(
+    tmp_path: Path, limit: str, code: int
+) -> None:
+    """2 of 5 rows rejected: over ``--max-rejects 1`` (or 39.9 %) the run exits 1 and says
+    why; the good rows are sent all the same (the limit is checked when the run ends)."""
+    src = tmp_path / "some-bad.csv"
+    src.write_text("thirdPartyId,v\nc1,a\nbad+1,x\nc2,b\n,y\nc3,c\n")
+    with run_mock_in_thread(
+        MockConfig(client_code="demo", rate_limit=None, require_auth=False)
+    ) as mock:
+        result = upload_to(
+            mock, src, tmp_path / "l" / "ledger.jsonl", "--quiet", "--max-rejects", limit
+        )
+        received = mock.received_frame().height
+    assert result.exit_code == code, result.output
+    assert received == 3
+    over = f"2 rows rejected, over --max-rejects {limit}"
+    assert (over in result.output) == (code == 1)
+
+
+@pytest.mark.parametrize("limit", ["abc", "-1", "101%", "%", "1.5"])
+def test_a_bad_max_rejects_is_one_line_exit_2(tmp_path: Path, limit: str) -> None:
+    src = tmp_path / "a.csv"
+    src.write_text("thirdPartyId,v\nc1,a\n")
+    result = cli(
+        "upload", str(src), "--client-code", "demo", "--ledger", str(tmp_path / "l.jsonl"),
+        "--max-rejects", limit,
+    )  # fmt: skip
+    assert result.exit_code == 2, result.output
+    assert "--max-rejects" in result.stderr and result.stderr.count("\n") == 1
+
+
+def test_a_dry_run_over_max_rejects_exits_1(tmp_path: Path) -> None:
+    src = tmp_path / "some-bad.csv"
+    src.write_text("thirdPartyId,v\nc1,a\nbad+1,x\n")
+    out = tmp_path / "bodies"
+    result = cli("upload", str(src), "--dry-run", "--out", str(out), "--max-rejects", "0")
+    assert result.exit_code == 1, result.output
+    assert "1 row rejected, over --max-rejects 0" in result.stderr

@@ -101,6 +101,52 @@ def test_parquet_typed_columns_render_canonically(tmp_path: Path) -> None:
     ]
 
 
+def test_parquet_times_keep_their_fraction_exactly(tmp_path: Path) -> None:
+    """``pl.Time`` rendered ``HH:MM:SS.ffffff`` (nine digits when it has nanoseconds): the
+    fraction was dropped (``01:02:03``)."""
+    nanos = [3723_456_789_000, 3723_000_000_000, 0, 3600_000_000_001]
+    frame = pl.DataFrame(
+        {"thirdPartyId": ["a", "b", "c", "d"], "t": pl.Series(nanos).cast(pl.Time)}
+    )
+    frame.write_parquet(tmp_path / "t.parquet")
+    batches, _, _ = produce(tmp_path, [tmp_path / "t.parquet"])
+    assert [row[1] for row in table(batches)[1:]] == [
+        "01:02:03.456789",
+        "01:02:03.000000",
+        "00:00:00.000000",
+        "01:00:00.000000001",
+    ]
+
+
+@pytest.mark.parametrize("unit", ["ms", "us", "ns"])
+def test_parquet_durations_render_as_iso_8601(tmp_path: Path, unit: str) -> None:
+    """A Duration column was a raw polars error ("casting … not supported")."""
+    values = [dt.timedelta(hours=1, minutes=2, seconds=3.5), dt.timedelta(days=-1), None]
+    frame = pl.DataFrame(
+        {"thirdPartyId": ["a", "b", "c"], "d": pl.Series(values).cast(pl.Duration(unit))}
+    )
+    frame.write_parquet(tmp_path / "d.parquet")
+    batches, _, _ = produce(tmp_path, [tmp_path / "d.parquet"])
+    assert [row[1] for row in table(batches)[1:]] == ["PT1H2M3.5S", "-P1D", ""]
+
+
+def test_parquet_datetimes_with_a_time_zone_keep_the_offset(tmp_path: Path) -> None:
+    moment = pl.Series([dt.datetime(2026, 1, 2, 3, 4, 5, 120000)])
+    frame = pl.DataFrame(
+        {
+            "thirdPartyId": ["a"],
+            "ny": moment.dt.replace_time_zone("America/New_York"),
+            "utc": moment.cast(pl.Datetime("ms")).dt.replace_time_zone("UTC"),
+        }
+    )
+    frame.write_parquet(tmp_path / "z.parquet")
+    batches, _, _ = produce(tmp_path, [tmp_path / "z.parquet"])
+    assert table(batches)[1][1:] == [
+        "2026-01-02T03:04:05.120000-05:00",
+        "2026-01-02T03:04:05.120+00:00",
+    ]
+
+
 def test_parquet_nested_column_is_a_clear_error(tmp_path: Path) -> None:
     pl.DataFrame({"thirdPartyId": ["a"], "tags": [["x", "y"]]}).write_parquet(
         tmp_path / "n.parquet"

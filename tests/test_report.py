@@ -111,7 +111,7 @@ def test_failed_batch_and_unfinished_run_exit_1(tmp_path: Path) -> None:
     with run_mock_in_thread(MockConfig(client_code="demo", rate_limit=None, faults=faults)) as m:
         assert upload(m, source, ledger, "--max-retries", "0", "--wait").exit_code == 1
     failed = report(ledger)
-    assert failed.exit_code == 1 and "10 rows in 1 batches" in failed.stdout
+    assert failed.exit_code == 1 and "10 rows in 1 batch\n" in failed.stdout
     lines = ledger.read_bytes().splitlines()
     summary_at = max(i for i, line in enumerate(lines) if b'"type":"summary"' in line)
     crashed = tmp_path / "crashed.jsonl"

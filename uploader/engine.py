@@ -56,6 +56,7 @@ from uploader.model import Batch
 from uploader.pipeline import ADDED_SETTINGS, Producer
 from uploader.ratelimit import DEFAULT_RATE, RateLimit, RateLimiter
 from uploader.reasons import top_reasons
+from uploader.rejects import RejectLimit
 from uploader.retry import RetryPolicy, classify, retry_delay
 from uploader.secret import Secret
 from uploader.source import changed_sources
@@ -105,6 +106,8 @@ class UploadConfig:
     ca_bundle: str | None = None
     #: calls a refused batch may spend isolating its bad rows (``uploader.bisect``); 0: off
     bisect_calls: int = DEFAULT_BISECT_CALLS
+    #: ``--max-rejects``: more rejected rows than this make the run exit 1 (checked at the end)
+    max_rejects: RejectLimit | None = None
 
     def __post_init__(self) -> None:
         if not self.client_code or "/" in self.client_code:
@@ -192,7 +195,7 @@ class _Run:
         self.abandoned: set[asyncio.Task[None]] = set()
         self.refresh_lock = asyncio.Lock()
         self.stopping = asyncio.Event()
-        self.abandon_timer: asyncio.TimerHandle | None = None
+        self.abandon_timer: asyncio.Task[None] | None = None
         self.pending_rows_in_batches = 0
         self.fingerprint: dict[str, Any] = {}
         self.breaker = ConnectionBreaker(max_failures=config.retry.max_retries + 1)
@@ -514,8 +517,7 @@ class _Run:
         self.summary.message = message
         self.stopping.set()
         if reason == "interrupted":
-            loop = asyncio.get_running_loop()
-            self.abandon_timer = loop.call_later(self.config.grace, self.abandon)
+            self.abandon_timer = asyncio.create_task(self.abandon_after_grace())
 
     def interrupt(self) -> None:
         """SIGINT/SIGTERM: the first stops gracefully, a second abandons in-flight calls."""
@@ -523,6 +525,11 @@ class _Run:
             self.stop("interrupted", "interrupted: run again with --resume to continue")
         else:
             self.abandon()
+
+    async def abandon_after_grace(self) -> None:
+        """The injected ``sleep``, not the loop's timer: time is the caller's (tests)."""
+        await self.sleep(self.config.grace)
+        self.abandon()
 
     def abandon(self) -> None:
         """The grace period is over: cancel the calls still in flight (they stay pending)."""
@@ -607,6 +614,9 @@ class _Run:
         summary.rows_rejected = stats.rows_rejected + self.rows_refused
         summary.rows_refused = self.rows_refused
         summary.rows_merged = stats.rows_merged
+        limit = self.config.max_rejects
+        if limit is not None and limit.exceeded(summary.rows_rejected, summary.rows_read):
+            summary.rejects_over_limit = limit.message(summary.rows_rejected, summary.rejects)
         summary.warnings = list(stats.warnings)
         summary.reasons = top_reasons(self.not_landed_messages)
         summary.latency_p50 = percentile(self.latencies, 0.50)
@@ -679,16 +689,20 @@ async def _upload(
         config, producer, tokens, transport, clock, sleep, rng or random.Random(), progress, limiter
     )
     loop = asyncio.get_running_loop()
+    signals = (signal.SIGINT, signal.SIGTERM) if handle_signals else ()
+    # The caller's handlers, put back afterwards: asyncio's removal resets them to the
+    # defaults, and a SIGTERM after sending (summary, --wait) would then kill the process.
+    previous = {signum: signal.getsignal(signum) for signum in signals}
     try:
         run.check_ledger()
-        if handle_signals:
-            for signum in (signal.SIGINT, signal.SIGTERM):
-                loop.add_signal_handler(signum, run.interrupt)
+        for signum in signals:
+            loop.add_signal_handler(signum, run.interrupt)
         return await run.run()
     finally:
-        if handle_signals:
-            for signum in (signal.SIGINT, signal.SIGTERM):
-                loop.remove_signal_handler(signum)
+        for signum, handler in previous.items():
+            loop.remove_signal_handler(signum)
+            if handler is not None:
+                signal.signal(signum, handler)
         if own_transport:
             await transport.close()
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from types import FrameType
 from typing import Any, NoReturn, TypeVar
 
 import click
@@ -24,6 +27,7 @@ __all__ = [
     "EXIT_USAGE",
     "exit_code_for",
     "handle_errors",
+    "terminate_as_interrupt",
 ]
 
 # One table for the whole product: every command exits with one of these (README, --help).
@@ -74,6 +78,28 @@ def handle_errors(func: F) -> F:
             _fail("uploader: interrupted", "interrupted", EXIT_INTERRUPTED, as_json)
 
     return wrapper  # type: ignore[return-value]
+
+
+@contextlib.contextmanager
+def terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM (a scheduler stopping the job) handled as Ctrl-C is, so at any point of a
+    command it ends as "interrupted", exit 130 (``handle_errors``), not as a kill (143): the
+    current SIGINT handler runs (inside ``asyncio.run`` it cancels the main task cleanly;
+    elsewhere it raises ``KeyboardInterrupt``). While sending, the engine's own handlers
+    stop the run gracefully instead."""
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        handler = signal.getsignal(signal.SIGINT)
+        if callable(handler):
+            handler(signal.SIGINT, frame)
+        else:
+            raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _fail(line: str, error: str, code: int, as_json: bool) -> NoReturn:

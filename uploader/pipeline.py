@@ -6,6 +6,8 @@ engine runs it in a thread). Rejected rows go to a ``RejectsWriter``; counts to 
 
 from __future__ import annotations
 
+import functools
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,7 +44,14 @@ from uploader.validate import (
 )
 from uploader.writable import make_dirs
 
-__all__ = ["ADDED_SETTINGS", "DryRunPlan", "InputSpec", "Producer", "write_dry_run"]
+__all__ = [
+    "ADDED_SETTINGS",
+    "DryRunPlan",
+    "InputSpec",
+    "Producer",
+    "clear_dry_run_dir",
+    "write_dry_run",
+]
 
 #: Shaping settings recorded since a ledger format already in use, with the value a ledger
 #: without them read its input with: resuming such a run with these is the same input.
@@ -52,6 +61,18 @@ TOO_LONG_FOR_BATCH = "row alone is larger than --batch-bytes once encoded"
 MERGED_TOO_BIG = "merged duplicate rows exceed 64 KB of profile data"
 ID_COL = "__uploader_id"  # the raw (unencoded) id, for validation, duplicates and the rejects file
 DUP_COL = "__uploader_dup"  # the id's hash is among the duplicated ones
+KEEP_COL = "__uploader_keep"  # the row is not a blank line
+
+
+def _not_blank(source: SourceFile) -> pl.Expr:
+    """False for a blank CSV line (every cell empty: nothing, or separators only), which is
+    skipped: not read, not rejected (a trailing blank line is common in exports, and it is no
+    profile). polars reads it as a row of nulls; row numbers still count it, so the rows
+    after it keep their numbers in the file. A Parquet row is always kept (an all-null row
+    is a row someone wrote; it is rejected for its empty id)."""
+    if source.kind != "csv":
+        return pl.lit(True)
+    return ~pl.all_horizontal(pl.col(c).is_null() | (pl.col(c) == "") for c in source.columns)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -192,7 +213,9 @@ class Producer:
         total = 0
         for source in self.sources:
             rows = 0
-            for chunk in check_frames(source, [id_hash(columns.id_source)], self.spec.chunk_rows):
+            exprs = [id_hash(columns.id_source), _not_blank(source).alias(KEEP_COL)]
+            for chunk in check_frames(source, exprs, self.spec.chunk_rows):
+                chunk = chunk.filter(KEEP_COL).drop(KEEP_COL)
                 rows += chunk.height
                 if want_dups:
                     hashes.append(chunk.to_series(0).to_numpy())
@@ -226,12 +249,13 @@ class Producer:
             keys.append(id_hash(names[0]).is_in(dups.implode()).alias(DUP_COL))
         checks = [id_reason(ID_COL), line_bytes(names)]
 
-        def plan(frame: pl.LazyFrame) -> pl.LazyFrame:
-            frame = frame.select(SRC_COL, ROW_COL, *renamed)
+        def plan(frame: pl.LazyFrame, keep: pl.Expr) -> pl.LazyFrame:
+            frame = frame.filter(keep).select(SRC_COL, ROW_COL, *renamed)
             return frame.select(*keys, *encoder.static_exprs(names)).with_columns(checks)
 
         for index, source in enumerate(self.sources):
-            for chunk in read_frames(source, index, plan, self.spec.chunk_rows):
+            source_plan = functools.partial(plan, keep=_not_blank(source))
+            for chunk in read_frames(source, index, source_plan, self.spec.chunk_rows):
                 finished = encoder.finish(chunk, names)
                 if finished is not chunk:  # more characters escaped: longer lines
                     finished = finished.with_columns(line_bytes(names))
@@ -307,6 +331,33 @@ class DryRunPlan:
     out_dir: Path
     stats: ProduceStats
     files: tuple[Path, ...]
+
+
+#: what a dry run writes into its --out directory
+_DRY_RUN_FILE = re.compile(r"batch-[0-9]{6,}\.txt|rejects\.csv")
+
+
+def clear_dry_run_dir(out_dir: Path) -> None:
+    """Make ``out_dir`` ready for a dry run: it must be missing, empty, or hold only what an
+    earlier dry run wrote (bodies and rejects file), which is removed — stale bodies beside
+    the new ones would read as part of this run. Anything else there: ``ConfigError``."""
+    try:
+        entries = list(out_dir.iterdir()) if out_dir.is_dir() else []
+        others = sorted(
+            entry.name
+            for entry in entries
+            if not (_DRY_RUN_FILE.fullmatch(entry.name) and entry.is_file())
+        )
+        if others:
+            raise ConfigError(
+                f"--out {out_dir} is not empty ({', '.join(others[:3])}"
+                f"{', …' if len(others) > 3 else ''}): choose an empty or new directory "
+                "(the files of an earlier dry run are replaced)"
+            )
+        for entry in entries:
+            entry.unlink()
+    except OSError as exc:
+        raise ConfigError(f"{out_dir}: cannot clear ({exc.strerror})") from None
 
 
 def write_dry_run(producer: Producer, out_dir: Path) -> DryRunPlan:

@@ -16,6 +16,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from uploader.plural import plural
 from uploader.summary import RunSummary
 
 __all__ = [
@@ -69,8 +70,8 @@ class TerminalProgress:
         elapsed = time.monotonic() - self._started
         rate = (done - summary.rows_skipped) / elapsed if elapsed > 0 else 0.0
         detail = (
-            f"{rate:,.0f} rows/s, {summary.batches_acknowledged} batches, "
-            f"{summary.retries} retries, {summary.throttled} throttled"
+            f"{rate:,.0f} rows/s, {plural(summary.batches_acknowledged, 'batch', 'batches')}, "
+            f"{plural(summary.retries, 'retry', 'retries')}, {summary.throttled} throttled"
         )
         self._bar.update(self._task, completed=done, total=total, detail=detail)
 
@@ -99,7 +100,8 @@ class LineProgress:
         rate = (summary.rows_acknowledged - summary.rows_skipped) / max(now - self._started, 1e-9)
         print(
             f"uploader: {summary.rows_acknowledged:,}{of} rows acknowledged, "
-            f"{summary.batches_acknowledged} batches, {summary.retries} retries, "
+            f"{plural(summary.batches_acknowledged, 'batch', 'batches')}, "
+            f"{plural(summary.retries, 'retry', 'retries')}, "
             f"{summary.throttled} throttled, {rate:,.0f} rows/s",
             file=self._stream or sys.stderr,
             flush=True,

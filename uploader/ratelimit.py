@@ -35,6 +35,10 @@ class RateLimit:
     def __str__(self) -> str:
         return f"{self.calls}/{self.period:g}"
 
+    def faster_than(self, other: RateLimit) -> bool:
+        """More calls per second than ``other`` allows (compared without rounding)."""
+        return self.calls * other.period > other.calls * self.period
+
 
 DEFAULT_RATE = RateLimit(50, 60.0)  # Target's documented limit for the bulk endpoint
 

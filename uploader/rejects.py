@@ -4,18 +4,62 @@ from __future__ import annotations
 
 import contextlib
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import IO
 
 import polars as pl
 
-from uploader.errors import LedgerError, RecordError
+from uploader.errors import ConfigError, LedgerError, RecordError
 from uploader.writable import make_dirs
 
-__all__ = ["REJECTS_COLUMNS", "RejectsWriter", "read_rejects"]
+__all__ = ["REJECTS_COLUMNS", "RejectLimit", "RejectsWriter", "read_rejects"]
 
 REJECTS_COLUMNS = ("source", "row", "id", "reason")
+
+
+@dataclass(frozen=True, slots=True)
+class RejectLimit:
+    """``--max-rejects N|P%``: the most rejected rows a run may have and still succeed, as a
+    count or as a percentage of the rows read. Checked when the run ends (rejects are found
+    while producing, after sending has started): the good rows are sent either way, and a
+    run over the limit exits 1, so a nightly job fails loudly on a broken export."""
+
+    text: str  # as given, for messages
+
+    def __post_init__(self) -> None:
+        ceiling = 100.0 if self.percent else float("inf")
+        try:
+            valid = 0 <= self.value <= ceiling  # False for nan too
+        except ValueError:
+            valid = False
+        if not valid:
+            raise ConfigError(
+                f"--max-rejects {self.text}: expected a number of rows (e.g. 100) or a "
+                "percentage of the rows read (e.g. 0.5%)"
+            )
+
+    @property
+    def percent(self) -> bool:
+        return self.text.endswith("%")
+
+    @property
+    def value(self) -> float:
+        """The number of rows, or the percentage; ``ValueError`` when it is not a number."""
+        return float(self.text[:-1]) if self.percent else int(self.text)
+
+    def exceeded(self, rejected: int, read: int) -> bool:
+        if self.percent:
+            return rejected * 100 > self.value * read
+        return rejected > self.value
+
+    def message(self, rejected: int, rejects_file: str) -> str:
+        rows = "row" if rejected == 1 else "rows"
+        return (
+            f"{rejected:,} {rows} rejected, over --max-rejects {self.text}: the other rows were "
+            f"sent; see {rejects_file}"
+        )
 
 
 class RejectsWriter:

@@ -33,6 +33,7 @@ from uploader.exits import (
     EXIT_UNCONFIRMED,
 )
 from uploader.ledger import LedgerState
+from uploader.plural import plural
 from uploader.reasons import reason_lines, top_reasons
 from uploader.rejects import read_rejects
 from uploader.status import StatusReport, status_notes, status_report
@@ -151,8 +152,8 @@ class RunReport:
         rows = [
             ("rows read", read),
             ("sent", f"{self.rows_sent:,} rows"),
-            ("acknowledged", f"{self.rows_acknowledged:,} rows in {self.batches_acknowledged:,} batches"),
-            ("failed", f"{self.rows_failed:,} rows in {self.batches_failed:,} batches"),
+            ("acknowledged", f"{plural(self.rows_acknowledged, 'row')} in {plural(self.batches_acknowledged, 'batch', 'batches')}"),
+            ("failed", f"{plural(self.rows_failed, 'row')} in {plural(self.batches_failed, 'batch', 'batches')}"),
             ("pending", f"{self.rows_pending:,} rows" + ("  (upload --resume sends them)" if self.rows_pending else "")),
             *([("why", "batches failed or pending, by reason:"), *reason_lines(self.reasons)] if self.reasons else []),
             ("rejected", f"{self.rows_rejected:,} rows" + (f"  → {self.rejects_file}" if self.rows_rejected else "")),

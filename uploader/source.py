@@ -231,13 +231,25 @@ def render_expr(name: str, dtype: pl.DataType) -> pl.Expr:
 
     Integers and decimals as written; floats in shortest round-trip form (``0.1``,
     ``1e+20``); booleans ``true``/``false``; dates ``YYYY-MM-DD``; datetimes ISO 8601 with a
-    ``T``; null stays null (an empty cell, which Target ignores).
+    ``T``, in the column's precision, with the offset when the column has a time zone
+    (``2026-01-02T03:04:05.120000-05:00``); times ``HH:MM:SS.ffffff`` (nine digits when the
+    value has nanoseconds: exact either way); durations ISO 8601 (``PT1H2M3.5S``, ``-P1D``);
+    null stays null (an empty cell, which Target ignores).
     """
     col = pl.col(name)
     if dtype == pl.String:
         return col
     if isinstance(dtype, pl.Datetime):
         return col.cast(pl.String).str.replace(" ", "T", literal=True)
+    if dtype == pl.Time:
+        # polars casts a time to HH:MM:SS, dropping the fraction; its times are nanoseconds
+        return (
+            pl.when(col.dt.nanosecond() % 1000 != 0)
+            .then(col.dt.to_string("%H:%M:%S%.9f"))
+            .otherwise(col.dt.to_string("%H:%M:%S%.6f"))
+        )
+    if isinstance(dtype, pl.Duration):
+        return col.dt.to_string("iso")  # polars cannot cast a duration to a string
     if dtype == pl.Boolean:
         return pl.when(col).then(pl.lit("true")).when(~col).then(pl.lit("false"))
     return col.cast(pl.String)

@@ -54,6 +54,8 @@ class RunSummary:
     ledger: str = ""
     rejects: str = ""
     warnings: list[str] = field(default_factory=list)
+    #: set when the rejected rows exceed ``--max-rejects``: why the run exits 1
+    rejects_over_limit: str = ""
     #: why batches failed or are pending: message → batches (the top few, see ``reasons``)
     reasons: dict[str, int] = field(default_factory=dict)
 
@@ -84,6 +86,8 @@ class RunSummary:
             return EXIT_FAILED
         if self.rows_read and self.rows_rejected == self.rows_read:
             return EXIT_FAILED  # nothing was worth sending: every row was rejected
+        if self.rejects_over_limit:
+            return EXIT_FAILED
         if self.stop_reason is not None or self.rows_pending:
             return EXIT_STOPPED  # stopped early for another reason: --resume continues
         return EXIT_OK
@@ -96,7 +100,8 @@ class RunSummary:
         return data
 
     def lines(self) -> list[str]:
-        """The human summary (plain text: it goes to cron logs as often as to terminals)."""
+        """The human summary (plain text: it goes to cron logs as often as to terminals);
+        the warnings are not in it: they go to stderr."""
         rows = [
             ("rows read", f"{self.rows_read:,}"),
             ("  acknowledged", f"{self.rows_acknowledged:,}"),
@@ -134,9 +139,7 @@ class RunSummary:
             out.append("note: the run stopped before reading the whole input")
         if not self.invariant_holds:
             out.append("WARNING: the row accounting does not add up; please report this")
-        out += [f"warning: {w}" for w in self.warnings]
-        if self.message:
-            out.append(self.message)
+        out += [line for line in (self.rejects_over_limit, self.message) if line]
         return out
 
 

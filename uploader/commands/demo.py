@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import importlib.resources
+from collections.abc import Iterator
 from pathlib import Path
 
 import click
@@ -22,9 +25,11 @@ from uploader.runs import LEDGER_NAME, RUNS_DIR, run_stamp
 from uploader.secret import Secret
 from uploader.status import poll_statuses
 
-__all__ = ["DEMO_MOCK", "demo"]
+__all__ = ["DEMO_MOCK", "demo", "demo_source"]
 
-SAMPLES = Path(__file__).resolve().parents[2] / "samples"
+#: The sample CRM export, shipped inside the package (an installed wheel has no samples/
+#: directory); samples/crm.csv is the same file, for users to read.
+SAMPLE = "_data/crm.csv"
 
 #: The mock shaped like the real service: each batch takes 2-5 s to process, only the last
 #: 10 statuses are kept, and the submit answer is Adobe's documented one (a bare ``&`` in it).
@@ -44,9 +49,8 @@ WAIT_TIMEOUT = 40.0
 @click.option(
     "--source",
     type=click.Path(path_type=Path, dir_okay=False),
-    default=SAMPLES / "crm.csv",
-    show_default=True,
-    help="File to upload.",
+    help="File to upload. Default: the sample CRM export shipped with the uploader (the same "
+    "as samples/crm.csv).",
 )
 @click.option(
     "--batch-rows",
@@ -57,13 +61,29 @@ WAIT_TIMEOUT = 40.0
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @handle_errors
-def demo(source: Path, batch_rows: int, as_json: bool) -> None:
+def demo(source: Path | None, batch_rows: int, as_json: bool) -> None:
     """Start the embedded mock Target server (authentication on, 2-5 s of processing per
     batch, the last 10 statuses kept, as Target does), upload the sample CRM export to it,
     wait for Target's batch statuses (incomplete, then complete), print the summary and
     where the ledger is, and stop the mock."""
-    if not source.is_file():
-        raise ConfigError(f"{source}: no such file (run from a checkout with samples/)")
+    with demo_source(source) as path:
+        _demo(path, batch_rows, as_json)
+
+
+@contextlib.contextmanager
+def demo_source(source: Path | None) -> Iterator[Path]:
+    """``source``, or the packaged sample as a file on disk (a zipped install extracts it
+    for the block)."""
+    if source is not None:
+        if not source.is_file():
+            raise ConfigError(f"{source}: no such file")
+        yield source
+        return
+    with importlib.resources.as_file(importlib.resources.files("uploader") / SAMPLE) as path:
+        yield path
+
+
+def _demo(source: Path, batch_rows: int, as_json: bool) -> None:
     ledger = RUNS_DIR / f"demo-{run_stamp()}" / LEDGER_NAME
     # The ledger's lock before the mock: a run directory that cannot be made is one line
     # (the upload's own hold of it only counts)

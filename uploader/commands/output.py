@@ -12,7 +12,7 @@ from typing import Any
 import click
 import orjson
 
-__all__ = ["echo_json"]
+__all__ = ["echo_json", "echo_warnings"]
 
 
 def echo_json(
@@ -21,9 +21,15 @@ def echo_json(
     """``data`` as JSON on stdout; each error and warning as one line on stderr."""
     for error in errors:
         click.echo(f"uploader: error: {_one_line(error)}", err=True)
+    echo_warnings(warnings)
+    click.echo(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode())
+
+
+def echo_warnings(warnings: Iterable[str]) -> None:
+    """Each warning as one line on stderr, with or without --json: stdout holds the result
+    (a plan, a summary or JSON) that a job may parse; the log keeps stderr."""
     for warning in warnings:
         click.echo(f"uploader: warning: {_one_line(warning)}", err=True)
-    click.echo(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode())
 
 
 def _one_line(text: str) -> str:

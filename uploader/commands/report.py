@@ -12,6 +12,7 @@ from uploader.commands.status import ledger_of, ledger_option
 from uploader.exits import EXIT_HELP, handle_errors
 from uploader.failed_rows import write_failed_rows
 from uploader.ledger import read_ledger
+from uploader.plural import plural
 from uploader.report import build_report
 
 __all__ = ["report_command"]
@@ -69,12 +70,14 @@ def report_command(**options: Any) -> None:
         if recovered is not None:
             click.echo(
                 f"{'failed rows':<19}  {recovered.rows:,} source rows → {recovered.path} "
-                f"({len(recovered.batches):,} batches, {recovered.rejects:,} rejected rows, "
-                f"{recovered.row_level:,} ids failed row level)"
+                f"({plural(len(recovered.batches), 'batch', 'batches')}, "
+                f"{plural(recovered.rejects, 'rejected row')}, "
+                f"{plural(recovered.row_level, 'id')} failed row level)"
             )
             if recovered.unconfirmed:
                 click.echo(
-                    f"{'':<19}  not included: {len(recovered.unconfirmed):,} batches whose "
+                    f"{'':<19}  not included: "
+                    f"{plural(len(recovered.unconfirmed), 'batch', 'batches')} whose "
                     "status Target no longer has (cannot be known from the ledger; "
                     "`uploader verify` reads a sample back)"
                 )

@@ -20,15 +20,22 @@ from uploader.commands.auth_options import (
     tokens_from_options,
 )
 from uploader.commands.inputs import config_option, input_options, spec_from_options
-from uploader.commands.output import echo_json
+from uploader.commands.output import echo_json, echo_warnings
 from uploader.commands.validate import plan_lines
 from uploader.engine import DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT, Progress, UploadConfig, upload
 from uploader.errors import ConfigError, UploaderError
-from uploader.exits import EXIT_HELP, EXIT_OK, handle_errors
-from uploader.pipeline import InputSpec, Producer, write_dry_run
+from uploader.exits import (
+    EXIT_FAILED,
+    EXIT_HELP,
+    EXIT_OK,
+    handle_errors,
+    terminate_as_interrupt,
+)
+from uploader.pipeline import InputSpec, Producer, clear_dry_run_dir, write_dry_run
+from uploader.plural import plural
 from uploader.progress import DEFAULT_PROGRESS_EVERY, make_progress
-from uploader.ratelimit import DEFAULT_RATE, parse_rate
-from uploader.rejects import RejectsWriter
+from uploader.ratelimit import DEFAULT_RATE, RateLimit, parse_rate
+from uploader.rejects import RejectLimit, RejectsWriter
 from uploader.retry import DEFAULT_MAX_RETRIES, DEFAULT_RETRY_MAX_WAIT, RetryPolicy
 from uploader.runs import new_run_ledger, prune_runs
 from uploader.summary import RunSummary
@@ -119,7 +126,15 @@ EARLY_POLL_SECONDS = 10.0  # with --wait: poll acknowledged batches this often w
 @click.option(
     "--out",
     type=click.Path(path_type=Path, file_okay=False),
-    help="Directory for --dry-run bodies (batch-000001.txt …).",
+    help="Directory for --dry-run bodies (batch-000001.txt …) and rejects.csv: new, empty, or "
+    "holding only an earlier dry run's files, which are replaced; anything else is refused.",
+)
+@click.option(
+    "--max-rejects",
+    metavar="N|P%",
+    help="Exit 1 when more than N rows (or more than P percent of the rows read) are "
+    "rejected. Checked when the run ends: the good rows are sent all the same. Default: no "
+    "limit (an input whose every row is rejected exits 1 anyway).",
 )
 @click.option(
     "--max-retries",
@@ -199,6 +214,11 @@ def upload_command(**options: Any) -> None:
       uploader upload crm.csv --client-code acme --ledger runs/nightly.jsonl --resume
       uploader upload crm.csv --client-code acme --dry-run --out bodies/
     """
+    with terminate_as_interrupt():
+        _upload(options)
+
+
+def _upload(options: dict[str, Any]) -> None:
     as_json, quiet = options.pop("as_json"), options.pop("quiet")
     progress_every, keep_runs = options.pop("progress_every"), options.pop("keep_runs")
     if progress_every < 0:
@@ -207,11 +227,13 @@ def upload_command(**options: Any) -> None:
         raise ConfigError("--keep-runs must be at least 1 (this run's directory is kept)")
     wait, wait_timeout = options.pop("wait"), options.pop("wait_timeout")
     dry_run, out = options.pop("dry_run"), options.pop("out")
+    text = options.pop("max_rejects")
+    max_rejects = RejectLimit(text) if text is not None else None
     spec = spec_from_options(options)
     if dry_run:
         if out is None:
             raise ConfigError("--dry-run needs --out DIR for the bodies")
-        _dry_run(Producer(spec), out, as_json)
+        _dry_run(Producer(spec), out, as_json, max_rejects)
         return
     if out is not None:
         raise ConfigError("--out goes with --dry-run")
@@ -227,12 +249,13 @@ def upload_command(**options: Any) -> None:
         endpoint=options["endpoint"],
         api_version=options["api_version"],
         concurrency=options["concurrency"],
-        rate=parse_rate(options["rate"]),
+        rate=_rate(options["rate"]),
         retry=RetryPolicy(max_retries=options["max_retries"], max_wait=options["retry_max_wait"]),
         timeout=options["timeout"],
         resume=options["resume"],
         ca_bundle=options["ca_bundle"],
         bisect_calls=options["bisect_calls"],
+        max_rejects=max_rejects,
     )
     poll_every = EARLY_POLL_SECONDS if wait else None
     progress = make_progress(quiet, every=progress_every)
@@ -259,14 +282,20 @@ def run_upload(
     ``poll_every``, also ask Target for the status of acknowledged batches every so many
     seconds while sending (Target keeps only its last ~10 statuses)."""
     rejects_path = config.ledger.with_name("rejects.csv")
-    # The ledger's lock first: another run's rejects file must not be truncated. A resumed
+    # The event loop is made first: an interrupt inside its construction leaves a
+    # half-made loop that prints a traceback when collected.
+    # The ledger's lock next: another run's rejects file must not be truncated. A resumed
     # run re-reads the input: its rejects file is rewritten identically.
-    with lock.hold(config.ledger), RejectsWriter(rejects_path) as rejects:
-        producer = Producer(spec, rejects=rejects)
-        sending = upload(config, producer, tokens, progress=progress, handle_signals=True)
-        summary = asyncio.run(
-            sending if poll_every is None else _polling_while(sending, config, tokens, poll_every)
-        )
+    with asyncio.Runner() as runner:
+        runner.get_loop()
+        with lock.hold(config.ledger), RejectsWriter(rejects_path) as rejects:
+            producer = Producer(spec, rejects=rejects)
+            sending = upload(config, producer, tokens, progress=progress, handle_signals=True)
+            summary = runner.run(
+                sending
+                if poll_every is None
+                else _polling_while(sending, config, tokens, poll_every)
+            )
     summary_path = config.ledger.with_name("summary.json")
     try:
         summary_path.write_bytes(orjson.dumps(summary.to_dict(), option=orjson.OPT_INDENT_2))
@@ -301,11 +330,25 @@ def report(summary: RunSummary, as_json: bool) -> None:
         return
     for line in summary.lines():
         click.echo(line)
+    echo_warnings(summary.warnings)
 
 
 def summary_problems(summary: RunSummary) -> dict[str, list[str]]:
     """Why the run stopped (an error) and its warnings, for stderr beside the JSON."""
     return {"errors": [summary.message] if summary.message else [], "warnings": summary.warnings}
+
+
+def _rate(text: str) -> RateLimit | None:
+    """``--rate``, kept as given; one faster than Target's documented 50 calls a minute is
+    worth a warning (the mock and the benchmarks use such rates on purpose)."""
+    rate = parse_rate(text)
+    if rate is not None and rate.faster_than(DEFAULT_RATE):
+        click.echo(
+            f"uploader: warning: --rate {rate}: Target answers 503 above 50 calls per minute "
+            "(fine for the mock server or a benchmark)",
+            err=True,
+        )
+    return rate
 
 
 def _tokens(options: dict[str, Any]) -> TokenProvider:
@@ -323,8 +366,9 @@ def _prune(keep: int, current: Path) -> None:
         click.echo(f"uploader: warning: --keep-runs: cannot remove {path} ({why})", err=True)
 
 
-def _dry_run(producer: Producer, out: Path, as_json: bool) -> None:
+def _dry_run(producer: Producer, out: Path, as_json: bool, max_rejects: RejectLimit | None) -> None:
     rejects_path = out / "rejects.csv"
+    clear_dry_run_dir(out)
     with RejectsWriter(rejects_path) as rejects:
         producer.rejects = rejects
         producer.check()
@@ -334,5 +378,13 @@ def _dry_run(producer: Producer, out: Path, as_json: bool) -> None:
     else:
         for line in plan_lines(plan.stats, rejects_path):
             click.echo(line)
-        click.echo(f"bodies         {out}/batch-000001.txt … ({len(plan.files)} files)")
+        echo_warnings(plan.stats.warnings)
+        files = plural(len(plan.files), "file")
+        click.echo(f"bodies         {out}/batch-000001.txt … ({files})")
+    stats = plan.stats
+    if max_rejects is not None and max_rejects.exceeded(stats.rows_rejected, stats.rows_read):
+        click.echo(
+            f"uploader: {max_rejects.message(stats.rows_rejected, str(rejects_path))}", err=True
+        )
+        raise SystemExit(EXIT_FAILED)
     raise SystemExit(EXIT_OK)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -9,7 +10,7 @@ from typing import Any
 import click
 
 from uploader.commands.inputs import config_option, input_options, spec_from_options
-from uploader.commands.output import echo_json
+from uploader.commands.output import echo_json, echo_warnings
 from uploader.exits import EXIT_FAILED, EXIT_HELP, EXIT_OK, handle_errors
 from uploader.model import ProduceStats
 from uploader.pipeline import Producer
@@ -26,8 +27,8 @@ __all__ = ["plan_lines", "validate"]
 @click.option(
     "--rejects",
     type=click.Path(path_type=Path, dir_okay=False),
-    help="Write rejected rows (source,row,id,reason) to this CSV. Default: a temporary file "
-    "whose path is printed when there are rejects.",
+    help="Write rejected rows (source,row,id,reason) to this CSV. Default: a temporary file, "
+    "kept and its path printed only when rows were rejected.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
 @click.option("--fail-on-rejects", is_flag=True, help="Exit 1 when any row is rejected.")
@@ -44,18 +45,30 @@ def validate(rejects: Path | None, as_json: bool, fail_on_rejects: bool, **optio
       uploader validate samples/crm.csv --rejects rejects.csv
     """
     spec = spec_from_options(options)
-    path = rejects or Path(tempfile.mkdtemp(prefix="uploader-")) / "rejects.csv"
-    with RejectsWriter(path) as writer:
-        producer = Producer(spec, rejects=writer)
-        producer.check()
-        for _ in producer:
-            pass
+    temporary: Path | None = None
+    if rejects is None:
+        temporary = Path(tempfile.mkdtemp(prefix="uploader-"))
+        path = temporary / "rejects.csv"
+    else:
+        path = rejects
+    producer = Producer(spec)
+    try:
+        with RejectsWriter(path) as writer:
+            producer.rejects = writer
+            producer.check()
+            for _ in producer:
+                pass
+    finally:
+        # A temporary rejects file is kept only when it holds rows (its path is printed)
+        if temporary is not None and not producer.stats.rows_rejected:
+            shutil.rmtree(temporary, ignore_errors=True)
     stats = producer.stats
     if as_json:
         echo_json(plan_dict(stats, path), warnings=stats.warnings)
     else:
         for line in plan_lines(stats, path):
             click.echo(line)
+        echo_warnings(stats.warnings)
     raise SystemExit(EXIT_FAILED if fail_on_rejects and stats.rows_rejected else EXIT_OK)
 
 
@@ -74,7 +87,7 @@ def plan_dict(stats: ProduceStats, rejects: Path) -> dict[str, object]:
 
 
 def plan_lines(stats: ProduceStats, rejects: Path) -> list[str]:
-    """The human plan: counts, rejects by reason, warnings."""
+    """The human plan: counts and rejects by reason (the warnings go to stderr)."""
     lines = [
         f"rows read      {stats.rows_read:>12,}",
         f"rows rejected  {stats.rows_rejected:>12,}",
@@ -85,5 +98,4 @@ def plan_lines(stats: ProduceStats, rejects: Path) -> list[str]:
     lines += [f"  rejected: {n:,} × {reason}" for reason, n in stats.rejects_by_reason.items()]
     if stats.rows_rejected:
         lines.append(f"rejects file   {rejects}")
-    lines += [f"warning: {warning}" for warning in stats.warnings]
     return lines
