@@ -67,12 +67,13 @@ KEEP_COL = "__uploader_keep"  # the row is not a blank line
 def _not_blank(source: SourceFile) -> pl.Expr:
     """False for a blank CSV line (every cell empty: nothing, or separators only), which is
     skipped: not read, not rejected (a trailing blank line is common in exports, and it is no
-    profile). polars reads it as a row of nulls; row numbers still count it, so the rows
-    after it keep their numbers in the file. A Parquet row is always kept (an all-null row
-    is a row someone wrote; it is rejected for its empty id)."""
+    profile). polars reads it as a row of nulls (an unquoted empty cell is null; a quoted
+    ``""`` is a value someone wrote); row numbers still count it, so the rows after it keep
+    their numbers in the file. A Parquet row is always kept (an all-null row is a row someone
+    wrote; it is rejected for its empty id)."""
     if source.kind != "csv":
         return pl.lit(True)
-    return ~pl.all_horizontal(pl.col(c).is_null() | (pl.col(c) == "") for c in source.columns)
+    return ~pl.all_horizontal(pl.col(c).is_null() for c in source.columns)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -131,6 +132,7 @@ class Producer:
         self.rejects = rejects
         self.stats = ProduceStats()
         self._sources: list[SourceFile] | None = None
+        self._with_blank_lines: set[Path] = set()  # CSV files the check pass found them in
         self._columns: ColumnMap | None = None
         self.total_rows: int | None = None  # known once the check pass has run
 
@@ -215,7 +217,9 @@ class Producer:
             rows = 0
             exprs = [id_hash(columns.id_source), _not_blank(source).alias(KEEP_COL)]
             for chunk in check_frames(source, exprs, self.spec.chunk_rows):
-                chunk = chunk.filter(KEEP_COL).drop(KEEP_COL)
+                if not chunk.get_column(KEEP_COL).all():
+                    self._with_blank_lines.add(source.path)
+                    chunk = chunk.filter(KEEP_COL)
                 rows += chunk.height
                 if want_dups:
                     hashes.append(chunk.to_series(0).to_numpy())
@@ -249,12 +253,16 @@ class Producer:
             keys.append(id_hash(names[0]).is_in(dups.implode()).alias(DUP_COL))
         checks = [id_reason(ID_COL), line_bytes(names)]
 
-        def plan(frame: pl.LazyFrame, keep: pl.Expr) -> pl.LazyFrame:
-            frame = frame.filter(keep).select(SRC_COL, ROW_COL, *renamed)
+        def plan(frame: pl.LazyFrame, keep: pl.Expr | None) -> pl.LazyFrame:
+            if keep is not None:
+                frame = frame.filter(keep)
+            frame = frame.select(SRC_COL, ROW_COL, *renamed)
             return frame.select(*keys, *encoder.static_exprs(names)).with_columns(checks)
 
         for index, source in enumerate(self.sources):
-            source_plan = functools.partial(plan, keep=_not_blank(source))
+            # filtering copies every column: only for a file the check pass saw blank lines in
+            blank = source.path in self._with_blank_lines
+            source_plan = functools.partial(plan, keep=_not_blank(source) if blank else None)
             for chunk in read_frames(source, index, source_plan, self.spec.chunk_rows):
                 finished = encoder.finish(chunk, names)
                 if finished is not chunk:  # more characters escaped: longer lines
