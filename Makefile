@@ -6,11 +6,17 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo test lint bench clean
 
+# Two `make test` at once (a loaded machine, a developer and CI) must not install into the
+# venv while the other one runs tests from it: one installs under a lock, the other waits and
+# then finds the stamp fresh.
 $(STAMP): pyproject.toml
-	test -x $(BIN)/python || $(PY) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	touch $(STAMP)
+	@flock .venv.lock sh -c '\
+	  if [ -f $(STAMP) ] && [ $(STAMP) -nt pyproject.toml ]; then exit 0; fi; \
+	  set -e; \
+	  test -x $(BIN)/python || $(PY) -m venv $(VENV); \
+	  $(BIN)/python -m pip install --quiet --upgrade pip; \
+	  $(BIN)/python -m pip install --quiet -e ".[dev]"; \
+	  touch $(STAMP)'
 
 demo: $(STAMP)
 	$(BIN)/python -m uploader demo
@@ -27,4 +33,4 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv.lock runs .pytest_cache .mypy_cache .ruff_cache
