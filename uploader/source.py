@@ -404,12 +404,22 @@ T = TypeVar("T")
 def _one_ahead(items: Iterator[T]) -> Iterator[T]:
     """Make the next item in a worker thread while the caller uses this one (polars
     releases the GIL): e.g. parsing and encoding overlap with batching, for one item of
-    memory more."""
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="uploader-read") as pool:
+    memory more.
+
+    Left unfinished (the caller stopped early), it does not wait for the worker: this
+    generator may then be closed by the garbage collector, at any moment and in any thread —
+    even inside ``threading``'s own bookkeeping of a thread being started, where joining
+    another thread deadlocks (seen as a hung test run). The worker ends after its item."""
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="uploader-read")
+    finished = False
+    try:
         pending = pool.submit(next, items, _END)
         while (item := pending.result()) is not _END:
             pending = pool.submit(next, items, _END)
             yield item  # type: ignore[misc]
+        finished = True
+    finally:
+        pool.shutdown(wait=finished, cancel_futures=True)
 
 
 CSV_BLOCK_BYTES = 8 << 20
