@@ -4,6 +4,7 @@ files with bytes but no rows, inputs whose every row is rejected."""
 from __future__ import annotations
 
 import csv
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -162,3 +163,29 @@ def test_a_dry_run_over_max_rejects_exits_1(tmp_path: Path) -> None:
     result = cli("upload", str(src), "--dry-run", "--out", str(out), "--max-rejects", "0")
     assert result.exit_code == 1, result.output
     assert "1 row rejected, over --max-rejects 0" in result.stderr
+
+
+def test_a_reader_left_unfinished_lets_its_worker_go_without_waiting() -> None:
+    """Closing ``_one_ahead`` early (a run that stopped, or the garbage collector, in any
+    thread) must not join its worker: a join there deadlocked a whole test run inside
+    ``threading``'s bookkeeping. The worker ends after its item."""
+    import threading
+
+    from uploader.source import _one_ahead
+
+    release = threading.Event()
+
+    def items() -> Iterator[int]:
+        yield 1
+        release.wait(30)  # the item being made when the reader is closed
+        yield 2
+
+    reader = _one_ahead(items())
+    assert next(reader) == 1
+    closer = threading.Thread(target=reader.close)
+    closer.start()
+    closer.join(10)
+    closed_at_once = not closer.is_alive()
+    release.set()
+    closer.join()
+    assert closed_at_once

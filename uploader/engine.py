@@ -16,6 +16,7 @@ ledger write re-sends that one batch; profile updates are idempotent).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import random
 import signal
@@ -287,6 +288,14 @@ class _Run:
                 self.summary.input_complete = False
             finished = True
         finally:
+            # A run that stops early closes the producer now, not whenever the garbage
+            # collector gets to it (its reader threads are let go; see source._one_ahead).
+            # Still running in a worker thread (this task was cancelled), it cannot be closed:
+            # it ends on its own.
+            with contextlib.suppress(ValueError):
+                close = getattr(batches, "close", None)
+                if close is not None:
+                    close()
             # Only after a clean end: on an error the TaskGroup cancels the workers anyway,
             # and waiting for room in a full queue nobody drains would hang the run.
             if finished:
