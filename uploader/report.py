@@ -75,22 +75,14 @@ class RunReport:
         )
 
     def exit_code(self, *, fail_on_rejects: bool = False) -> int:
-        status = self.status
-        if (
-            self.batches_failed
-            or status.counts["stuck"]
-            or status.rows_failed
-            or status.cut_lists
-            or (fail_on_rejects and self.rows_rejected)
-        ):
+        target = self.status.exit_code
+        if self.batches_failed or target == EXIT_FAILED or (fail_on_rejects and self.rows_rejected):
             return EXIT_FAILED
         if self.rows_pending or not self.finished:
             return EXIT_STOPPED
-        if status.unpolled or any(s.status not in ("complete", "unknown") for s in status.statuses):
-            return EXIT_NOT_YET
-        if status.counts["unknown"] and not self.sample_verified:
-            return EXIT_UNCONFIRMED
-        return EXIT_OK
+        if target == EXIT_UNCONFIRMED and self.sample_verified:
+            return EXIT_OK  # landed, sample verified
+        return target
 
     def verdict(self, *, fail_on_rejects: bool = False) -> str:
         code = self.exit_code(fail_on_rejects=fail_on_rejects)

@@ -42,6 +42,7 @@ from uploader.errors import (
     TransportError,
     UploaderError,
 )
+from uploader.exits import EXIT_FAILED, EXIT_NOT_YET, EXIT_OK, EXIT_UNCONFIRMED
 from uploader.ledger import Ledger, LedgerState, read_ledger
 from uploader.ratelimit import RateLimit, RateLimiter
 from uploader.response import MAX_STATUS_BYTES, StatusResult, parse_status
@@ -178,6 +179,18 @@ class StatusReport:
     @property
     def rows_not_found(self) -> int:
         return sum(len(s.not_found_ids) for s in self.statuses)
+
+    @property
+    def exit_code(self) -> int:
+        """What Target's answers say, in the product's exit codes: 1 a batch is stuck or rows
+        failed; 4 still processing (or not polled, or a status this client does not know);
+        5 Target forgot a status (``uploader verify`` can confirm); else 0."""
+        counts = self.counts
+        if counts["stuck"] or self.rows_failed or self.cut_lists:
+            return EXIT_FAILED
+        if self.unpolled or any(s.status not in ("complete", "unknown") for s in self.statuses):
+            return EXIT_NOT_YET
+        return EXIT_UNCONFIRMED if counts["unknown"] else EXIT_OK
 
     @property
     def cut_lists(self) -> tuple[int, ...]:

@@ -20,11 +20,7 @@ from uploader.commands.upload import report, summary_problems
 from uploader.engine import UploadConfig
 from uploader.errors import ConfigError
 from uploader.exits import (
-    EXIT_FAILED,
     EXIT_HELP,
-    EXIT_NOT_YET,
-    EXIT_OK,
-    EXIT_UNCONFIRMED,
     handle_errors,
 )
 from uploader.ratelimit import parse_rate
@@ -33,23 +29,11 @@ from uploader.status import (
     DEFAULT_POLL_CONCURRENCY,
     DEFAULT_STATUS_RATE,
     DEFAULT_WATCH_TIMEOUT,
-    StatusReport,
     poll_statuses,
 )
 from uploader.summary import RunSummary
 
-__all__ = ["ledger_of", "ledger_option", "status", "status_exit_code", "wait_for_target"]
-
-
-def status_exit_code(report: StatusReport) -> int:
-    """1: a batch is stuck or rows failed; 4: still processing (or not polled, or a status
-    this client does not know); 5: Target forgot a status (``uploader verify`` can confirm)."""
-    counts = report.counts
-    if counts["stuck"] or report.rows_failed or report.cut_lists:
-        return EXIT_FAILED
-    if not all(s.status in ("complete", "unknown") for s in report.statuses) or report.unpolled:
-        return EXIT_NOT_YET
-    return EXIT_UNCONFIRMED if counts["unknown"] else EXIT_OK
+__all__ = ["ledger_of", "ledger_option", "status", "wait_for_target"]
 
 
 def ledger_option(func: Any) -> Any:
@@ -133,12 +117,12 @@ def status(**options: Any) -> None:
         )
     )
     if options["as_json"]:
-        data = {**report.to_dict(), "exit_code": status_exit_code(report)}
+        data = {**report.to_dict(), "exit_code": report.exit_code}
         echo_json(data, warnings=report.errors)
     else:
         for line in report.lines():
             click.echo(line)
-    raise SystemExit(status_exit_code(report))
+    raise SystemExit(report.exit_code)
 
 
 def wait_for_target(
@@ -170,7 +154,7 @@ def wait_for_target(
             ca_bundle=config.ca_bundle,
         )
     )
-    code = summary.exit_code or status_exit_code(target)
+    code = summary.exit_code or target.exit_code
     if as_json:
         data = {**summary.to_dict(), "target": target.to_dict(), "exit_code": code}
         problems = summary_problems(summary)
