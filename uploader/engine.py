@@ -50,7 +50,6 @@ from uploader.errors import (
     RemoteError,
     Throttled,
     TransportError,
-    UploaderError,
 )
 from uploader.ledger import LEDGER_SCHEMA, Ledger, LedgerState, check_resumable, read_ledger
 from uploader.model import Batch
@@ -61,6 +60,7 @@ from uploader.rejects import RejectLimit
 from uploader.retry import RetryPolicy, classify, retry_delay
 from uploader.secret import Secret
 from uploader.source import changed_sources
+from uploader.status import first_error
 from uploader.summary import RunSummary, percentile
 from uploader.transport import (
     FORM,
@@ -253,7 +253,7 @@ class _Run:
                 for _ in range(self.config.concurrency):
                     group.create_task(self.worker())
         except BaseExceptionGroup as failure:
-            error = _first_error(failure)
+            error = first_error(failure)
         finally:
             if self.abandon_timer is not None:
                 self.abandon_timer.cancel()
@@ -714,20 +714,6 @@ async def _upload(
                 signal.signal(signum, handler)
         if own_transport:
             await transport.close()
-
-
-def _first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
-    """The error that ended the run, out of the TaskGroup's group: an ``UploaderError`` if
-    there is one (the CLI turns it into one line and an exit code), else the first."""
-    leaves: list[BaseException] = []
-    stack: list[BaseException] = [group]
-    while stack:
-        error = stack.pop(0)
-        if isinstance(error, BaseExceptionGroup):
-            stack.extend(error.exceptions)
-        else:
-            leaves.append(error)
-    return next((e for e in leaves if isinstance(e, UploaderError)), leaves[0] if leaves else group)
 
 
 def _check_same_input(before: dict[str, Any] | None, now: dict[str, Any], path: Path) -> None:
