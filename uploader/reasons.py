@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 
+from uploader.plural import plural
+
 __all__ = ["TOP_REASONS", "reason_lines", "top_reasons"]
 
 TOP_REASONS = 5
@@ -22,14 +24,13 @@ def top_reasons(messages: Iterable[str], limit: int = TOP_REASONS) -> dict[str, 
     return dict(sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:limit])
 
 
-def reason_lines(
-    reasons: dict[str, int], unit: tuple[str, str] = ("batch", "batches")
-) -> list[tuple[str, str]]:
-    """Labelled rows for a summary table: ``("  3 batches", "Unknown client code: acme")``."""
-    return [
-        (f"  {count:,} {unit[0] if count == 1 else unit[1]}", reason)
-        for reason, count in reasons.items()
-    ]
+def reason_lines(reasons: dict[str, int]) -> list[tuple[str, str]]:
+    """Labelled rows for a summary table, none when there is no reason: a heading, then
+    ``("  3 batches", "Unknown client code: acme")`` per reason."""
+    if not reasons:
+        return []
+    heading = ("why", "batches failed or pending, by reason:")
+    return [heading, *((f"  {plural(n, 'batch', 'batches')}", r) for r, n in reasons.items())]
 
 
 def _one_line(message: str) -> str:

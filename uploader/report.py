@@ -147,7 +147,7 @@ class RunReport:
             ("acknowledged", f"{plural(self.rows_acknowledged, 'row')} in {plural(self.batches_acknowledged, 'batch', 'batches')}"),
             ("failed", f"{plural(self.rows_failed, 'row')} in {plural(self.batches_failed, 'batch', 'batches')}"),
             ("pending", f"{self.rows_pending:,} rows" + ("  (upload --resume sends them)" if self.rows_pending else "")),
-            *([("why", "batches failed or pending, by reason:"), *reason_lines(self.reasons)] if self.reasons else []),
+            *reason_lines(self.reasons),
             ("rejected", f"{self.rows_rejected:,} rows" + (f"  → {self.rejects_file}" if self.rows_rejected else "")),
             *(
                 (f"  {count:,}", reason)

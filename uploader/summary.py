@@ -123,11 +123,7 @@ class RunSummary:
                 f"{self.batches_pending:,} pending, {self.batches_skipped:,} done earlier"
                 + (f", {self.batches_split:,} split" if self.batches_split else ""),
             ),
-            *(
-                [("why", "batches failed or pending, by reason:"), *reason_lines(self.reasons)]
-                if self.reasons
-                else []
-            ),
+            *reason_lines(self.reasons),
             ("calls", f"{self.calls:,} ({self.retries:,} retries, {self.throttled:,} throttled)"),
             ("wall time", f"{self.seconds:,.1f} s ({self.rows_per_second:,.0f} rows/s)"),
             ("latency", f"p50 {_ms(self.latency_p50)}, p95 {_ms(self.latency_p95)}"),
