@@ -24,7 +24,7 @@ from pathlib import Path
 import aiohttp
 
 from benchmarks.gen import generate
-from uploader.encode import Encoder
+from uploader.produce._encode import Encoder
 
 TOKEN = "bench-token"
 

@@ -26,8 +26,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--encode", choices=["strict", "compact"], default="strict")
     args = parser.parse_args(argv)
 
-    from uploader.batcher import BatchLimits
-    from uploader.pipeline import InputSpec, Producer
+    from uploader.produce._batcher import BatchLimits
+    from uploader.produce._producer import InputSpec, Producer
 
     started = time.perf_counter()
     limits = BatchLimits(rows=args.batch_rows, bytes=args.batch_bytes)

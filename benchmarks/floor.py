@@ -25,10 +25,10 @@ from pathlib import Path
 
 import polars as pl
 
-from uploader.encode import Encoder
-from uploader.source import SourceFile, expand_sources, scan_parquet
-from uploader.source import _csv_parsed as csv_parsed
-from uploader.source import _parquet_slices as parquet_slices
+from uploader.produce._encode import Encoder
+from uploader.produce._source import SourceFile, expand_sources, scan_parquet
+from uploader.produce._source import _csv_parsed as csv_parsed
+from uploader.produce._source import _parquet_slices as parquet_slices
 
 CHUNK_ROWS = 100_000
 

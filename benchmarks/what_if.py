@@ -35,7 +35,9 @@ VARIANTS = {
 def patch(changes: Sequence[str]) -> None:
     import polars as pl
 
-    from uploader import encode, pipeline, source
+    from uploader.produce import _encode as encode
+    from uploader.produce import _producer as pipeline
+    from uploader.produce import _source as source
 
     if "no-encoding" in changes:
         encode.Encoder.static_exprs = lambda self, columns: [pl.col(c) for c in columns]  # type: ignore[method-assign]

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from click.testing import CliRunner, Result
 
-from uploader.cli import main
+from uploader.cli._main import main
 from uploader.mock import MockTarget
 
 

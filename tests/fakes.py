@@ -6,9 +6,9 @@ import asyncio
 from collections.abc import Callable
 from pathlib import Path
 
-from uploader.batcher import BatchLimits
-from uploader.pipeline import InputSpec, Producer
-from uploader.transport import HttpAnswer
+from uploader.produce._batcher import BatchLimits
+from uploader.produce._producer import InputSpec, Producer
+from uploader.send._transport import HttpAnswer
 
 OK_XML = (
     b"<response><success>true</success><batchStatus>https://edge.example/m2/demo/profile/"

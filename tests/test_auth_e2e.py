@@ -11,17 +11,17 @@ from fakes import OK_XML, FakeClock, ScriptedTransport, ok, small_producer
 from test_auth_sources import credentials, mock_config, printer
 from test_upload_e2e import expected_profiles, received_profiles, tricky_csv
 
-from uploader.adobe_io import AdobeIOCredentials, ProfileToken
-from uploader.auth import TokenProvider
-from uploader.batcher import BatchLimits
-from uploader.engine import UploadConfig, upload
+from uploader.auth._adobe_io import AdobeIOCredentials, ProfileToken
+from uploader.auth._secret import Secret
+from uploader.auth._sources import AdobeIOToken, CommandToken
+from uploader.auth._static import TokenProvider
+from uploader.ledger._summary import RunSummary
 from uploader.mock import MockTarget
-from uploader.pipeline import InputSpec, Producer
-from uploader.ratelimit import RateLimit
-from uploader.secret import Secret
-from uploader.summary import RunSummary
-from uploader.token_sources import AdobeIOToken, CommandToken
-from uploader.transport import HttpAnswer
+from uploader.produce._batcher import BatchLimits
+from uploader.produce._producer import InputSpec, Producer
+from uploader.send._engine import UploadConfig, upload
+from uploader.send._ratelimit import RateLimit
+from uploader.send._transport import HttpAnswer
 
 
 class AfterFirstAck:

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from uploader.adobe_io import AdobeIOCredentials, ProfileToken, request_profile_token
-from uploader.auth import token_from_env, token_from_file
+from uploader.auth._adobe_io import AdobeIOCredentials, ProfileToken, request_profile_token
+from uploader.auth._secret import Secret
+from uploader.auth._sources import AdobeIOToken, CommandToken
+from uploader.auth._static import token_from_env, token_from_file
 from uploader.errors import AuthError, ConfigError, RemoteError
 from uploader.mock import MockConfig, MockTarget
-from uploader.secret import Secret
-from uploader.token_sources import AdobeIOToken, CommandToken
 
 SECRET = "demo-client-secret"
 

@@ -8,10 +8,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from uploader.batcher import Batcher, BatchLimits
 from uploader.errors import ConfigError
-from uploader.model import Batch
-from uploader.source import ROW_COL, SRC_COL
+from uploader.produce._batcher import Batcher, BatchLimits
+from uploader.produce._model import Batch
+from uploader.produce._source import ROW_COL, SRC_COL
 
 HEADER = b"thirdPartyId,a"
 

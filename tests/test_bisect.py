@@ -18,13 +18,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 from test_upload_e2e import received_profiles
 
-from uploader.auth import StaticToken
-from uploader.batcher import BODY_PREFIX
-from uploader.bisect import CHILD_SEQ_BASE, part, split
-from uploader.ledger import read_ledger
+from uploader.auth._secret import Secret
+from uploader.auth._static import StaticToken
+from uploader.ledger._ledger import read_ledger
 from uploader.mock import FaultConfig, MockConfig, MockTarget, run_mock_in_thread
-from uploader.model import Batch
-from uploader.secret import Secret
+from uploader.produce._batcher import BODY_PREFIX
+from uploader.produce._model import Batch
+from uploader.send._bisect import CHILD_SEQ_BASE, part, split
 
 POISON = ("c-137", "c-650")
 
@@ -158,8 +158,8 @@ def test_a_bisection_cut_short_by_a_crash_resumes_where_it_was(tmp_path: Path) -
 
 
 async def test_a_single_row_batch_refused_is_rejected_not_failed(tmp_path: Path) -> None:
-    from uploader.engine import UploadConfig
-    from uploader.engine import upload as send
+    from uploader.send._engine import UploadConfig
+    from uploader.send._engine import upload as send
 
     config = MockConfig(client_code="demo", rate_limit=None, faults=FaultConfig(reject_ids="^id1$"))
     async with MockTarget(config) as mock:

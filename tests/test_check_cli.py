@@ -9,7 +9,7 @@ import orjson
 import pytest
 from click.testing import CliRunner, Result
 
-from uploader.cli import main
+from uploader.cli._main import main
 from uploader.mock import MockConfig, run_mock_in_thread
 
 TOKEN = "tok-Check-Pk7s-known"

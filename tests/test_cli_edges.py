@@ -161,7 +161,7 @@ def test_one_body_is_one_file(tmp_path: Path) -> None:
 def test_the_demo_sample_is_inside_the_package(tmp_path: Path) -> None:
     """From a wheel there is no samples/ directory: the demo's default source must be package
     data (and the same as the samples/ copy users read)."""
-    from uploader.commands.demo import demo, demo_source
+    from uploader.cli._demo import demo, demo_source
 
     option = next(p for p in demo.params if p.name == "source")
     assert not isinstance(option.default, (str, Path))  # no path outside the package
@@ -177,8 +177,8 @@ def test_the_demo_sample_is_inside_the_package(tmp_path: Path) -> None:
 def test_progress_lines_say_one_batch_and_one_retry() -> None:
     from io import StringIO
 
-    from uploader.progress import LineProgress
-    from uploader.summary import RunSummary
+    from uploader.cli._progress import LineProgress
+    from uploader.ledger._summary import RunSummary
 
     stream = StringIO()
     progress = LineProgress(stream=stream, every=0.0)

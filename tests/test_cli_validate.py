@@ -8,7 +8,7 @@ import click
 import orjson
 from click.testing import CliRunner
 
-from uploader.cli import main
+from uploader.cli._main import main
 
 SAMPLE = Path(__file__).parent.parent / "samples" / "crm.csv"
 

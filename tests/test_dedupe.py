@@ -8,7 +8,7 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from uploader.dedupe import duplicated_hashes
+from uploader.produce._dedupe import duplicated_hashes
 
 chunks_of_u64 = st.lists(
     st.lists(st.integers(0, 20) | st.integers(2**63, 2**64 - 1), max_size=30), max_size=8

@@ -12,7 +12,8 @@ from body_model import decode_body
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from uploader.encode import (
+from uploader.errors import ConfigError
+from uploader.produce._encode import (
     DEFAULT_ENCODE,
     ENCODE_MODES,
     SAFE_CHARS,
@@ -20,7 +21,6 @@ from uploader.encode import (
     Encoder,
     encode_text,
 )
-from uploader.errors import ConfigError
 
 AWKWARD = ["%", "&", "+", "=", ",", '"', "\r", "\n", "a b", "100%", "x=1&y=2", "é", "東京", ""]
 

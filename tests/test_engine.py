@@ -11,14 +11,14 @@ from pathlib import Path
 import pytest
 from fakes import FakeClock, ScriptedTransport, ok, relabel_ledger, small_producer
 
-from uploader.auth import StaticToken
-from uploader.engine import UploadConfig, upload
+from uploader.auth._secret import Secret
+from uploader.auth._static import StaticToken
 from uploader.errors import LedgerError, TransportError
-from uploader.ledger import LEDGER_SCHEMA, read_ledger
-from uploader.retry import RetryPolicy
-from uploader.secret import Secret
-from uploader.summary import RunSummary
-from uploader.transport import HttpAnswer
+from uploader.ledger._ledger import LEDGER_SCHEMA, read_ledger
+from uploader.ledger._summary import RunSummary
+from uploader.send._engine import UploadConfig, upload
+from uploader.send._retry import RetryPolicy
+from uploader.send._transport import HttpAnswer
 
 TOKEN = StaticToken(Secret("tok-123"), "test")
 

@@ -6,15 +6,15 @@ from pathlib import Path
 
 from test_upload_e2e import expected_profiles, received_profiles, tricky_csv
 
-from uploader.auth import StaticToken
-from uploader.batcher import BatchLimits
-from uploader.engine import UploadConfig, upload
-from uploader.ledger import read_ledger
+from uploader.auth._secret import Secret
+from uploader.auth._static import StaticToken
+from uploader.ledger._ledger import read_ledger
 from uploader.mock import FaultConfig, MockConfig, MockTarget
-from uploader.pipeline import InputSpec, Producer
-from uploader.ratelimit import RateLimit
-from uploader.retry import RetryPolicy
-from uploader.secret import Secret
+from uploader.produce._batcher import BatchLimits
+from uploader.produce._producer import InputSpec, Producer
+from uploader.send._engine import UploadConfig, upload
+from uploader.send._ratelimit import RateLimit
+from uploader.send._retry import RetryPolicy
 
 
 async def test_all_faults_at_once_still_deliver_every_row_exactly(tmp_path: Path) -> None:

@@ -11,16 +11,16 @@ from pathlib import Path
 import pytest
 from fakes import ScriptedTransport, ok, small_producer
 
-from uploader.auth import StaticToken
-from uploader.engine import UploadConfig, upload
+from uploader.auth._secret import Secret
+from uploader.auth._static import StaticToken
 from uploader.errors import InputError
-from uploader.ledger import read_ledger
-from uploader.model import Batch
-from uploader.pipeline import Producer
-from uploader.ratelimit import RateLimit
-from uploader.secret import Secret
-from uploader.summary import RunSummary
-from uploader.transport import HttpAnswer
+from uploader.ledger._ledger import read_ledger
+from uploader.ledger._summary import RunSummary
+from uploader.produce._model import Batch
+from uploader.produce._producer import Producer
+from uploader.send._engine import UploadConfig, upload
+from uploader.send._ratelimit import RateLimit
+from uploader.send._transport import HttpAnswer
 
 TOKEN = StaticToken(Secret("tok-stop"), "test")
 

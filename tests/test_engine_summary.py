@@ -7,8 +7,8 @@ import io
 import orjson
 from rich.console import Console
 
-from uploader.progress import LineProgress, NoProgress, TerminalProgress, make_progress
-from uploader.summary import RunSummary, percentile
+from uploader.cli._progress import LineProgress, NoProgress, TerminalProgress, make_progress
+from uploader.ledger._summary import RunSummary, percentile
 
 
 def test_percentiles_are_nearest_rank() -> None:

@@ -10,15 +10,15 @@ import pytest
 from aiohttp import web
 from test_upload_e2e import expected_profiles, received_profiles, tricky_csv
 
-from uploader.auth import StaticToken
-from uploader.batcher import BatchLimits
-from uploader.engine import UploadConfig, upload
+from uploader.auth._secret import Secret
+from uploader.auth._static import StaticToken
 from uploader.errors import TransportError
 from uploader.mock import FaultConfig, MockConfig, MockTarget
-from uploader.pipeline import InputSpec, Producer
-from uploader.response import MAX_SUBMIT_BYTES
-from uploader.secret import Secret
-from uploader.transport import AiohttpTransport
+from uploader.produce._batcher import BatchLimits
+from uploader.produce._producer import InputSpec, Producer
+from uploader.send._engine import UploadConfig, upload
+from uploader.send._response import MAX_SUBMIT_BYTES
+from uploader.send._transport import AiohttpTransport
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 

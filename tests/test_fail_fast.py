@@ -16,12 +16,12 @@ from aiohttp import web
 from cli_helpers import cli
 from fakes import FakeClock, small_producer
 
-from uploader.auth import StaticToken
-from uploader.breaker import ConnectionBreaker
-from uploader.engine import UploadConfig, upload
-from uploader.ledger import read_ledger
+from uploader.auth._static import StaticToken
+from uploader.ledger._ledger import read_ledger
 from uploader.mock import MockConfig, run_mock_in_thread
-from uploader.retry import RetryPolicy
+from uploader.send._breaker import ConnectionBreaker
+from uploader.send._engine import UploadConfig, upload
+from uploader.send._retry import RetryPolicy
 
 DATA = Path(__file__).parent / "data"
 

@@ -13,7 +13,7 @@ from test_pipeline import produce, table
 
 from uploader.errors import InputError
 from uploader.mock import MockConfig, run_mock_in_thread
-from uploader.pipeline import InputSpec, Producer
+from uploader.produce._producer import InputSpec, Producer
 
 
 @pytest.mark.parametrize("block_bytes", [1, 16, 1 << 20])
@@ -22,9 +22,9 @@ def test_cr_only_line_ends_are_read_as_rows(
 ) -> None:
     """Python's csv reads 3 rows from this file; the uploader must too (it read 0 and
     reported success)."""
-    import uploader.source
+    import uploader.produce._source
 
-    monkeypatch.setattr(uploader.source, "CSV_BLOCK_BYTES", block_bytes)
+    monkeypatch.setattr(uploader.produce._source, "CSV_BLOCK_BYTES", block_bytes)
     text = 'thirdPartyId,v\rc1,one\rc2,"two\rlines"\rc3,three\r'
     src = tmp_path / "mac.csv"
     src.write_bytes(text.encode())
@@ -171,7 +171,7 @@ def test_a_reader_left_unfinished_lets_its_worker_go_without_waiting() -> None:
     ``threading``'s bookkeeping. The worker ends after its item."""
     import threading
 
-    from uploader.source import _one_ahead
+    from uploader.produce._source import _one_ahead
 
     release = threading.Event()
 

@@ -13,7 +13,7 @@ from cli_helpers import cli
 from test_pipeline import produce, table
 
 from uploader.errors import ConfigError, InputError
-from uploader.pipeline import InputSpec, Producer
+from uploader.produce._producer import InputSpec, Producer
 
 ROWS = [["c1", "Zürich", "a, b"], ["c2", "€ 5", 'say "hi"'], ["c3", "", "two\nlines"]]
 
@@ -30,10 +30,10 @@ def csv_text(rows: list[list[str]], sep: str = ",", eol: str = "\r\n") -> str:
 def block_bytes(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> int:
     """Every reading test runs with blocks of 1 and 7 bytes too: no boundary may change what
     is read (a multi-byte character or a gzip member split across reads)."""
-    import uploader.source
+    import uploader.produce._source
 
     size: int = request.param
-    monkeypatch.setattr(uploader.source, "CSV_BLOCK_BYTES", size)
+    monkeypatch.setattr(uploader.produce._source, "CSV_BLOCK_BYTES", size)
     return size
 
 
@@ -120,8 +120,8 @@ def test_a_bad_separator_is_one_line(tmp_path: Path, bad: str) -> None:
 def test_separator_and_encoding_shape_batches(tmp_path: Path) -> None:
     """Recorded with the run: --resume with another one is refused, and a ledger's spec
     re-reads the file the same way."""
-    from uploader.ledger import LedgerState
-    from uploader.reproduce import spec_from_ledger
+    from uploader.ledger._ledger import LedgerState
+    from uploader.reconcile._reproduce import spec_from_ledger
 
     plain = InputSpec(sources=("a.csv",))
     other = InputSpec(sources=("a.csv",), separator=";", input_encoding="windows-1252")
@@ -134,7 +134,7 @@ def test_separator_and_encoding_shape_batches(tmp_path: Path) -> None:
 
 
 def test_resume_with_another_separator_is_refused(tmp_path: Path) -> None:
-    from uploader.engine import _check_same_input
+    from uploader.send._engine import _check_same_input
 
     src = tmp_path / "a.csv"
     src.write_text("thirdPartyId\nc1\n", encoding="utf-8")  # one column: read either way
@@ -147,7 +147,7 @@ def test_resume_with_another_separator_is_refused(tmp_path: Path) -> None:
 def test_a_ledger_without_the_new_settings_still_resumes(tmp_path: Path) -> None:
     """A run started by the previous version (no separator/encoding recorded) read the file
     with the defaults: resuming it with the defaults is the same input."""
-    from uploader.engine import _check_same_input
+    from uploader.send._engine import _check_same_input
 
     src = tmp_path / "a.csv"
     src.write_text("thirdPartyId,v\nc1,x\n", encoding="utf-8")

@@ -8,7 +8,7 @@ import orjson
 import pytest
 
 from uploader.errors import LedgerError
-from uploader.ledger import LEDGER_SCHEMA, Ledger, read_ledger
+from uploader.ledger._ledger import LEDGER_SCHEMA, Ledger, read_ledger
 
 
 def batch(seq: int, outcome: str, digest: str = "h") -> dict[str, object]:

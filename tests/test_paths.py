@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from cli_helpers import cli, upload_to
 
-from uploader.ledger import read_ledger
+from uploader.ledger._ledger import read_ledger
 from uploader.mock import FaultConfig, MockConfig, run_mock_in_thread
 
 

@@ -13,11 +13,11 @@ from body_model import decode_body
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from uploader.batcher import BatchLimits
 from uploader.errors import ConfigError, InputError
-from uploader.model import Batch, ProduceStats
-from uploader.pipeline import InputSpec, Producer, write_dry_run
-from uploader.rejects import RejectsWriter
+from uploader.produce._batcher import BatchLimits
+from uploader.produce._model import Batch, ProduceStats
+from uploader.produce._producer import InputSpec, Producer, write_dry_run
+from uploader.produce._rejects import RejectsWriter
 
 
 def produce(
@@ -396,9 +396,9 @@ def test_csv_blocks_cut_only_on_record_boundaries(
 ) -> None:
     """Quoted newlines, doubled quotes, CRLF, a BOM, short rows and records longer than a
     block read the same whatever the block size; row numbers run on across blocks."""
-    import uploader.source
+    import uploader.produce._source
 
-    monkeypatch.setattr(uploader.source, "CSV_BLOCK_BYTES", block_bytes)
+    monkeypatch.setattr(uploader.produce._source, "CSV_BLOCK_BYTES", block_bytes)
     rows = [
         ("a1", "plain"),
         ("a2", 'multi\nline "quoted"\r\nvalue'),

@@ -8,7 +8,7 @@ import bisect
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from uploader.ratelimit import RateLimit, RateLimiter
+from uploader.send._ratelimit import RateLimit, RateLimiter
 
 
 class Clock:

@@ -17,8 +17,8 @@ from uploader.errors import (
     Throttled,
     TransportError,
 )
-from uploader.ratelimit import RateLimit, RateLimiter, parse_rate
-from uploader.retry import RetryPolicy, backoff, retry_delay
+from uploader.send._ratelimit import RateLimit, RateLimiter, parse_rate
+from uploader.send._retry import RetryPolicy, backoff, retry_delay
 
 
 def max_in_any_window(times: list[float], window: float) -> int:

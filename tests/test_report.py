@@ -13,7 +13,7 @@ from click.testing import Result
 from fakes import relabel_ledger
 from test_upload_e2e import expected_profiles
 
-from uploader.ledger import read_ledger
+from uploader.ledger._ledger import read_ledger
 from uploader.mock import FaultConfig, MockConfig, MockTarget, run_mock_in_thread
 
 AWKWARD = ["a,b", 'say "hi"', "two\nlines", "50%", "x&y=1", "1+1", "  pad ", "東京", "007"]

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from uploader.errors import AuthError, BatchRejected, ServerError, Throttled
-from uploader.response import parse_status, parse_submit
-from uploader.transport import HttpAnswer, submit_outcome
+from uploader.send._response import parse_status, parse_submit
+from uploader.send._transport import HttpAnswer, submit_outcome
 
 OK = (
     b"<response><success>true</success><batchStatus>https://mboxedge45.tt.omtrdc.net/m2/demo/"
@@ -182,7 +182,7 @@ def test_unknown_row_status_counts_as_failed() -> None:
 
 
 def test_status_answer_has_its_own_larger_cap() -> None:
-    from uploader.response import MAX_STATUS_BYTES, MAX_SUBMIT_BYTES
+    from uploader.send._response import MAX_STATUS_BYTES, MAX_SUBMIT_BYTES
 
     assert MAX_SUBMIT_BYTES == 1 << 20
     assert MAX_STATUS_BYTES >= 64_000_000

@@ -15,7 +15,7 @@ from uploader.errors import (
     Throttled,
     TransportError,
 )
-from uploader.retry import Decision, RetryPolicy, classify, retry_delay
+from uploader.send._retry import Decision, RetryPolicy, classify, retry_delay
 
 
 @pytest.mark.parametrize(

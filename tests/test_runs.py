@@ -56,7 +56,7 @@ def test_keep_runs_removes_only_old_uploader_runs_that_no_one_holds(
     no_ledger = old_run("20230101T000000Z-10", ledger=False)  # not a run: no ledger in it
     named = old_run("nightly")  # a ledger the user named: not ours to delete
     (Path("runs") / "notes.txt").write_text("keep me\n")
-    # another process's hold: flock on its own open file, as uploader.lock takes it
+    # another process's hold: flock on its own open file, as uploader.ledger._lock takes it
     fd = os.open(held / "ledger.lock", os.O_RDWR | os.O_CREAT)
     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     try:

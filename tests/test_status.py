@@ -12,18 +12,18 @@ import pytest
 from click.testing import CliRunner
 from fakes import FakeClock
 
-from uploader.auth import StaticToken
-from uploader.batcher import BatchLimits
-from uploader.cli import main
-from uploader.engine import UploadConfig, upload
+from uploader.auth._secret import Secret
+from uploader.auth._static import StaticToken
+from uploader.cli._main import main
 from uploader.errors import AuthError
-from uploader.ledger import read_ledger
+from uploader.ledger._ledger import read_ledger
 from uploader.mock import FaultConfig, MockConfig, MockTarget, run_mock_in_thread
-from uploader.pipeline import InputSpec, Producer
-from uploader.retry import RetryPolicy
-from uploader.secret import Secret
-from uploader.status import detailed_url, poll_statuses, secure_status_url, token_allowed
-from uploader.transport import HttpAnswer
+from uploader.produce._batcher import BatchLimits
+from uploader.produce._producer import InputSpec, Producer
+from uploader.reconcile._status import detailed_url, poll_statuses, secure_status_url, token_allowed
+from uploader.send._engine import UploadConfig, upload
+from uploader.send._retry import RetryPolicy
+from uploader.send._transport import HttpAnswer
 
 
 def write_csv(path: Path, ids: range, attribute: str = "tier") -> Path:

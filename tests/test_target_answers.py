@@ -13,7 +13,7 @@ from cli_helpers import cli, upload_to
 from click.testing import Result
 from test_upload_e2e import expected_profiles, received_profiles, tricky_csv
 
-from uploader.ledger import read_ledger
+from uploader.ledger._ledger import read_ledger
 from uploader.mock import FaultConfig, MockConfig, MockTarget, run_mock_in_thread
 
 

@@ -15,8 +15,8 @@ from click.testing import Result
 
 from uploader.errors import ConfigError
 from uploader.mock import MockConfig, MockTarget, run_mock_in_thread
-from uploader.tls import tls_context
-from uploader.transport import AiohttpTransport
+from uploader.send._tls import tls_context
+from uploader.send._transport import AiohttpTransport
 
 DATA = Path(__file__).parent / "data"
 CA = str(DATA / "private-ca.pem")
@@ -157,7 +157,7 @@ def test_check_and_adobe_io_login_trust_the_bundle(tls_mock: MockTarget) -> None
     }
     from click.testing import CliRunner
 
-    from uploader.cli import main
+    from uploader.cli._main import main
 
     def run(*args: str) -> Result:
         return CliRunner().invoke(main, list(args), env={"TARGET_PROFILE_TOKEN": "", **adobe})

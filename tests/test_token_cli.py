@@ -9,7 +9,7 @@ import urllib.request
 from click.testing import CliRunner, Result
 from test_check_cli import free_port
 
-from uploader.cli import main
+from uploader.cli._main import main
 from uploader.mock import MockConfig, MockTarget, run_mock_in_thread
 
 SECRET = "cs-Hq2n-known-client-secret"

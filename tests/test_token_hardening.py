@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 from cli_helpers import cli
 
-from uploader.auth import MAX_TOKEN_FILE_BYTES, token_from_env, token_from_file
+from uploader.auth._secret import Secret
+from uploader.auth._sources import CommandToken
+from uploader.auth._static import MAX_TOKEN_FILE_BYTES, token_from_env, token_from_file
 from uploader.errors import ConfigError
-from uploader.secret import Secret
-from uploader.status import token_allowed
-from uploader.token_sources import CommandToken
+from uploader.reconcile._status import token_allowed
 
 # -- (a) one token on one line, whatever the source ----------------------------------------------
 

@@ -15,14 +15,14 @@ from cli_helpers import cli, upload_to
 from click.testing import Result
 
 from uploader.errors import LedgerError
-from uploader.ledger import read_ledger
+from uploader.ledger._ledger import read_ledger
 from uploader.mock import MockConfig, MockTarget, run_mock_in_thread
-from uploader.rejects import RejectsWriter
+from uploader.produce._rejects import RejectsWriter
 
 HOLDER = """
 import sys, time
 from pathlib import Path
-from uploader import lock
+from uploader.ledger import _lock as lock
 lock.acquire(Path(sys.argv[1]))
 print("holding", flush=True)
 sys.stdin.read()  # until the test closes our stdin (or kills us)
@@ -156,7 +156,7 @@ def test_a_ledger_line_that_is_json_but_not_a_record_is_named(
 
 
 def test_the_lock_file_lives_beside_the_ledger(tmp_path: Path) -> None:
-    from uploader import lock
+    from uploader.ledger import _lock as lock
 
     ledger = tmp_path / "x" / "ledger.jsonl"
     with lock.hold(ledger), lock.hold(ledger):  # re-entrant within a process

@@ -14,7 +14,7 @@ from body_model import decode_body
 from click.testing import CliRunner, Result
 from test_upload_e2e import expected_profiles, received_profiles, tricky_csv
 
-from uploader.cli import main
+from uploader.cli._main import main
 from uploader.mock import FaultConfig, MockConfig, run_mock_in_thread
 
 SAMPLE = Path(__file__).parent.parent / "samples" / "crm.csv"

@@ -11,15 +11,15 @@ import polars as pl
 import pytest
 from fakes import FakeClock
 
-from uploader.auth import StaticToken
-from uploader.batcher import BatchLimits
-from uploader.engine import UploadConfig, upload
+from uploader.auth._secret import Secret
+from uploader.auth._static import StaticToken
+from uploader.ledger._summary import RunSummary
 from uploader.mock import FaultConfig, MockConfig, MockTarget
-from uploader.pipeline import InputSpec, Producer
-from uploader.ratelimit import RateLimit
-from uploader.retry import RetryPolicy
-from uploader.secret import Secret
-from uploader.summary import RunSummary
+from uploader.produce._batcher import BatchLimits
+from uploader.produce._producer import InputSpec, Producer
+from uploader.send._engine import UploadConfig, upload
+from uploader.send._ratelimit import RateLimit
+from uploader.send._retry import RetryPolicy
 
 SAMPLES = Path(__file__).parent.parent / "samples"
 AWKWARD = [

@@ -13,13 +13,13 @@ from fakes import FakeClock
 from test_status import send, token
 from test_upload_e2e import expected_profiles, tricky_csv
 
-from uploader.cli import main
+from uploader.cli._main import main
 from uploader.errors import AuthError
-from uploader.ledger import read_ledger
+from uploader.ledger._ledger import read_ledger
 from uploader.mock import MockConfig, MockTarget, run_mock_in_thread
-from uploader.status import poll_statuses
-from uploader.transport import AiohttpTransport, HttpAnswer
-from uploader.verify import Expected, classify_profile, sample_expected, verify
+from uploader.reconcile._status import poll_statuses
+from uploader.reconcile._verify import Expected, classify_profile, sample_expected, verify
+from uploader.send._transport import AiohttpTransport, HttpAnswer
 
 
 async def uploaded(mock: MockTarget, tmp_path: Path, rows: int = 200, poll: bool = True) -> Path:

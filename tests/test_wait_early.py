@@ -8,16 +8,16 @@ from pathlib import Path
 
 from test_upload_e2e import tricky_csv
 
-from uploader.auth import StaticToken
-from uploader.batcher import BatchLimits
-from uploader.commands.upload import run_upload
-from uploader.engine import UploadConfig
-from uploader.ledger import read_ledger
+from uploader.auth._secret import Secret
+from uploader.auth._static import StaticToken
+from uploader.cli._progress import NoProgress
+from uploader.cli._upload import run_upload
+from uploader.ledger._ledger import read_ledger
 from uploader.mock import FaultConfig, MockConfig, run_mock_in_thread
-from uploader.pipeline import InputSpec
-from uploader.progress import NoProgress
-from uploader.secret import Secret
-from uploader.status import poll_statuses
+from uploader.produce._batcher import BatchLimits
+from uploader.produce._producer import InputSpec
+from uploader.reconcile._status import poll_statuses
+from uploader.send._engine import UploadConfig
 
 
 def statuses_after(tmp_path: Path, poll_every: float | None) -> dict[str, int]:

@@ -20,7 +20,7 @@ Per-batch results are values (``BatchOutcome``); only conditions that end a run 
         ├── BatchRejected            HTTP 200 + <success>false</success> (permanent)
         └── AuthError                401 / 403 / token invalid (stops the run, exit 3)
 
-aiohttp exceptions are mapped to this tree in exactly one place (``uploader.transport``).
+aiohttp exceptions are mapped to this tree in exactly one place (``uploader.send._transport``).
 """
 
 from __future__ import annotations

@@ -10,11 +10,11 @@ from typing import Any
 
 import click
 
+from uploader._writable import make_dirs
 from uploader.errors import ConfigError
 from uploader.exits import handle_errors
 from uploader.mock._config import FaultConfig, MockConfig, StatusUrlStyle
 from uploader.mock._server import MockTarget
-from uploader.writable import make_dirs
 
 __all__ = ["mock_server", "parse_faults", "parse_rate_limit"]
 

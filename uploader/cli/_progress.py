@@ -1,0 +1,121 @@
+"""Progress on long runs: a rich bar on a terminal, plain periodic lines in logs."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import TextIO
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from uploader._plural import plural
+from uploader.ledger._summary import RunSummary
+
+__all__ = [
+    "DEFAULT_PROGRESS_EVERY",
+    "LineProgress",
+    "NoProgress",
+    "TerminalProgress",
+    "make_progress",
+]
+
+DEFAULT_PROGRESS_EVERY = 10.0  # seconds between two lines in a log
+
+
+class NoProgress:
+    def start(self) -> None:
+        pass
+
+    def update(self, summary: RunSummary, total_rows: int | None) -> None:
+        pass
+
+    def stop(self) -> None:
+        pass
+
+
+class TerminalProgress:
+    """rows done / total, batches, retries, rows/s and ETA, redrawn on stderr."""
+
+    def __init__(self) -> None:
+        self._bar = Progress(
+            TextColumn("[bold]uploading"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("rows · {task.fields[detail]}"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=Console(stderr=True),
+            transient=True,
+        )
+        self._task = self._bar.add_task("upload", total=None, detail="")
+        self._started = time.monotonic()
+
+    def start(self) -> None:
+        self._started = time.monotonic()
+        self._bar.start()
+
+    def update(self, summary: RunSummary, total_rows: int | None) -> None:
+        done = summary.rows_acknowledged + summary.rows_failed
+        total = (
+            None if total_rows is None else total_rows - summary.rows_rejected - summary.rows_merged
+        )
+        elapsed = time.monotonic() - self._started
+        rate = (done - summary.rows_skipped) / elapsed if elapsed > 0 else 0.0
+        detail = (
+            f"{rate:,.0f} rows/s, {plural(summary.batches_acknowledged, 'batch', 'batches')}, "
+            f"{plural(summary.retries, 'retry', 'retries')}, {summary.throttled} throttled"
+        )
+        self._bar.update(self._task, completed=done, total=total, detail=detail)
+
+    def stop(self) -> None:
+        self._bar.stop()
+
+
+class LineProgress:
+    """One line every ``every`` seconds (cron and Airflow logs have no terminal)."""
+
+    def __init__(self, stream: TextIO | None = None, every: float = DEFAULT_PROGRESS_EVERY) -> None:
+        self._stream = stream  # None: sys.stderr when writing (click's test runner swaps it)
+        self._every = every
+        self._last = 0.0
+        self._started = 0.0
+
+    def start(self) -> None:
+        self._started = self._last = time.monotonic()
+
+    def update(self, summary: RunSummary, total_rows: int | None) -> None:
+        now = time.monotonic()
+        if now - self._last < self._every:
+            return
+        self._last = now
+        of = f" of {total_rows:,}" if total_rows is not None else ""
+        rate = (summary.rows_acknowledged - summary.rows_skipped) / max(now - self._started, 1e-9)
+        print(
+            f"uploader: {summary.rows_acknowledged:,}{of} rows acknowledged, "
+            f"{plural(summary.batches_acknowledged, 'batch', 'batches')}, "
+            f"{plural(summary.retries, 'retry', 'retries')}, "
+            f"{summary.throttled} throttled, {rate:,.0f} rows/s",
+            file=self._stream or sys.stderr,
+            flush=True,
+        )
+
+    def stop(self) -> None:
+        pass
+
+
+def make_progress(
+    quiet: bool, every: float = DEFAULT_PROGRESS_EVERY
+) -> NoProgress | TerminalProgress | LineProgress:
+    """Progress always goes to stderr (stdout may hold --json): a bar on a terminal, else
+    one plain line every ``every`` seconds."""
+    if quiet:
+        return NoProgress()
+    return TerminalProgress() if sys.stderr.isatty() else LineProgress(every=every)

@@ -1,0 +1,166 @@
+"""``uploader status``: ask Target how far it got with the batches a run's ledger acknowledged."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+
+from uploader.auth._static import TokenProvider
+from uploader.cli._auth_options import (
+    ca_bundle_option,
+    static_token_options,
+    token_source_options,
+    tokens_from_options,
+)
+from uploader.cli._output import echo_json
+from uploader.cli._upload import report, summary_problems
+from uploader.errors import ConfigError
+from uploader.exits import (
+    EXIT_HELP,
+    handle_errors,
+)
+from uploader.ledger._runs import LEDGER_NAME, RUNS_DIR, latest_ledger
+from uploader.ledger._summary import RunSummary
+from uploader.reconcile._status import (
+    DEFAULT_POLL_CONCURRENCY,
+    DEFAULT_STATUS_RATE,
+    DEFAULT_WATCH_TIMEOUT,
+    poll_statuses,
+)
+from uploader.send._engine import UploadConfig
+from uploader.send._ratelimit import parse_rate
+
+__all__ = ["ledger_of", "ledger_option", "status", "wait_for_target"]
+
+
+def ledger_option(func: Any) -> Any:
+    return click.option(
+        "--ledger",
+        type=click.Path(path_type=Path, dir_okay=False, exists=True),
+        help="The run's ledger (ledger.jsonl written by `uploader upload`). Default: the most "
+        "recently written runs/*/ledger.jsonl in this directory (named on stderr).",
+    )(func)
+
+
+def ledger_of(options: dict[str, Any]) -> Path:
+    """--ledger, or the latest run's ledger under runs/ (said on stderr: stdout may be JSON)."""
+    ledger: Path | None = options["ledger"]
+    if ledger is not None:
+        return ledger
+    latest = latest_ledger()
+    if latest is None:
+        raise ConfigError(f"--ledger is required: no {RUNS_DIR}/*/{LEDGER_NAME} in this directory")
+    click.echo(f"uploader: using the latest run's ledger {latest} (--ledger to choose)", err=True)
+    return latest
+
+
+@click.command("status", epilog=EXIT_HELP)
+@ledger_option
+@click.option(
+    "--watch",
+    is_flag=True,
+    help="Keep polling incomplete batches (5 s, 10 s, 20 s … up to 5 min apart) until every "
+    "one is complete or stuck, or --timeout passes.",
+)
+@click.option(
+    "--timeout",
+    type=float,
+    default=DEFAULT_WATCH_TIMEOUT,
+    show_default=True,
+    help="With --watch: give up after this many seconds.",
+)
+@click.option(
+    "--rate",
+    default=str(DEFAULT_STATUS_RATE),
+    show_default=True,
+    metavar="N/SECONDS|none",
+    help="Never more than N status calls in any SECONDS window.",
+)
+@click.option(
+    "--concurrency",
+    type=int,
+    default=DEFAULT_POLL_CONCURRENCY,
+    show_default=True,
+    help="Status calls in flight at once.",
+)
+@static_token_options
+@token_source_options
+@ca_bundle_option
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")
+@handle_errors
+def status(**options: Any) -> None:
+    """Poll Target's batchStatus for every batch the run in --ledger got acknowledged.
+
+    Appends each answer (complete / incomplete / stuck, with batchSize, consumedCount,
+    successfulUpdates, profilesNotFound, failedUpdates) to the same ledger; a status Target
+    no longer keeps is recorded as unknown. Target keeps only the last ~10 statuses for about
+    a day: poll soon after the upload (or use `uploader upload --wait`).
+
+    \b
+    Examples:
+      uploader status --ledger runs/nightly/ledger.jsonl
+      uploader status --ledger runs/nightly/ledger.jsonl --watch --timeout 7200
+    """
+    tokens = tokens_from_options(options)  # checks --ca-bundle too
+    report = asyncio.run(
+        poll_statuses(
+            ledger_of(options),
+            tokens,
+            ca_bundle=options["ca_bundle"],
+            rate=parse_rate(options["rate"]),
+            concurrency=options["concurrency"],
+            timeout=options["timeout"],
+            watch=options["watch"],
+        )
+    )
+    if options["as_json"]:
+        data = {**report.to_dict(), "exit_code": report.exit_code}
+        echo_json(data, warnings=report.errors)
+    else:
+        for line in report.lines():
+            click.echo(line)
+    raise SystemExit(report.exit_code)
+
+
+def wait_for_target(
+    config: UploadConfig,
+    tokens: TokenProvider,
+    summary: RunSummary,
+    *,
+    as_json: bool,
+    quiet: bool,
+    timeout: float,
+) -> NoReturn:
+    """``upload --wait``: poll the run's batches right after sending (Target forgets statuses
+    within hours), print the upload summary and Target's answer, exit with the worse code.
+
+    A run stopped by a refused token or a signal is not polled: its exit code says what to do.
+    """
+    if summary.stop_reason is not None:
+        report(summary, as_json)
+        raise SystemExit(summary.exit_code)
+    if not quiet:
+        click.echo("waiting for Target to process the batches (--wait) …", err=True)
+    target = asyncio.run(
+        poll_statuses(
+            config.ledger,
+            tokens,
+            watch=True,
+            timeout=timeout,
+            call_timeout=60.0,
+            ca_bundle=config.ca_bundle,
+        )
+    )
+    code = summary.exit_code or target.exit_code
+    if as_json:
+        data = {**summary.to_dict(), "target": target.to_dict(), "exit_code": code}
+        problems = summary_problems(summary)
+        echo_json(data, errors=problems["errors"], warnings=[*problems["warnings"], *target.errors])
+    else:
+        report(summary, as_json)
+        for line in target.lines():
+            click.echo(line)
+    raise SystemExit(code)

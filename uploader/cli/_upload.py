@@ -1,0 +1,396 @@
+"""``uploader upload``: flags → configs → ``engine.upload`` → summary and exit code."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Any
+
+import click
+import orjson
+
+from uploader._plural import plural
+from uploader.auth._static import DEFAULT_TOKEN_ENV, TokenProvider
+from uploader.cli._auth_options import (
+    ca_bundle_option,
+    token_source_options,
+    tokens_from_options,
+)
+from uploader.cli._inputs import config_option, input_options, spec_from_options
+from uploader.cli._output import echo_json, echo_warnings
+from uploader.cli._progress import DEFAULT_PROGRESS_EVERY, make_progress
+from uploader.cli._validate import plan_lines
+from uploader.errors import ConfigError, UploaderError
+from uploader.exits import (
+    EXIT_FAILED,
+    EXIT_HELP,
+    EXIT_OK,
+    handle_errors,
+    terminate_as_interrupt,
+)
+from uploader.ledger import _lock as lock
+from uploader.ledger._runs import new_run_ledger, prune_runs
+from uploader.ledger._summary import RunSummary
+from uploader.produce._producer import InputSpec, Producer, clear_dry_run_dir, write_dry_run
+from uploader.produce._rejects import RejectLimit, RejectsWriter
+from uploader.send._bisect import DEFAULT_BISECT_CALLS
+from uploader.send._engine import (
+    DEFAULT_CONCURRENCY,
+    DEFAULT_TIMEOUT,
+    Progress,
+    UploadConfig,
+    upload,
+)
+from uploader.send._ratelimit import DEFAULT_RATE, RateLimit, parse_rate
+from uploader.send._retry import DEFAULT_MAX_RETRIES, DEFAULT_RETRY_MAX_WAIT, RetryPolicy
+
+__all__ = ["report", "run_upload", "summary_problems", "upload_command"]
+
+EARLY_POLL_SECONDS = 10.0  # with --wait: poll acknowledged batches this often while sending
+
+
+@click.command(
+    "upload", epilog=EXIT_HELP, short_help="Upload CSV/Parquet files to Target's bulk API."
+)
+@config_option()
+@input_options
+@click.option(
+    "--client-code",
+    envvar="TARGET_CLIENT_CODE",
+    help="Your Target client code (also $TARGET_CLIENT_CODE).",
+)
+@click.option(
+    "--endpoint",
+    metavar="URL",
+    help="Base URL of the API. Default: https://CLIENT.tt.omtrdc.net. Plain http is refused "
+    "with a token unless the host is this machine.",
+)
+@click.option(
+    "--api-version",
+    type=click.Choice(["v1", "v2"]),
+    default="v2",
+    show_default=True,
+    help="v2 creates missing profiles; v1 only updates existing ones.",
+)
+@click.option(
+    "--concurrency",
+    type=int,
+    default=DEFAULT_CONCURRENCY,
+    show_default=True,
+    help="Batches in flight at once (each holds up to --batch-bytes in memory).",
+)
+@click.option(
+    "--rate",
+    default=str(DEFAULT_RATE),
+    show_default=True,
+    metavar="N/SECONDS|none",
+    help="Never more than N calls in any SECONDS window (Target throttles over 50/60). The "
+    "budget is per Target account and shared by the Admin, Reporting and bulk profile APIs: "
+    "leave room for other jobs of the same account (e.g. 40/60), and --auth adobe-io token "
+    "calls draw on it too.",
+)
+@click.option(
+    "--token-env",
+    metavar="VAR",
+    help=f"Environment variable holding the profile token (default ${DEFAULT_TOKEN_ENV}; "
+    "unset: unauthenticated calls).",
+)
+@click.option(
+    "--token-file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="File holding the profile token (must not be readable by other users).",
+)
+@click.option(
+    "--allow-insecure-token-file",
+    is_flag=True,
+    help="Accept a --token-file that other users can read.",
+)
+@token_source_options
+@click.option(
+    "--ledger",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Ledger file (JSON lines). Default: runs/<UTC time>-<pid>/ledger.jsonl, with "
+    "rejects.csv, summary.json and ledger.lock beside it (one ledger per directory).",
+)
+@click.option(
+    "--keep-runs",
+    type=int,
+    metavar="N",
+    help="After the run, remove the older run directories under runs/ that the uploader made "
+    "(runs/<UTC time>-<pid>/ and runs/demo-<UTC time>/ holding a ledger), keeping the N "
+    "newest, this run's included. Nothing else is touched, nor a run another process is "
+    "using (its ledger.lock is held). Default: keep all.",
+)
+@click.option(
+    "--resume",
+    is_flag=True,
+    help="Continue the run in --ledger: send only what it has not acknowledged.",
+)
+@click.option("--dry-run", is_flag=True, help="Send nothing: write each exact body to --out.")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Directory for --dry-run bodies (batch-000001.txt …) and rejects.csv: new, empty, or "
+    "holding only an earlier dry run's files, which are replaced; anything else is refused.",
+)
+@click.option(
+    "--max-rejects",
+    metavar="N|P%",
+    help="Exit 1 when more than N rows (or more than P percent of the rows read) are "
+    "rejected. Checked when the run ends: the good rows are sent all the same. Default: no "
+    "limit (an input whose every row is rejected exits 1 anyway).",
+)
+@click.option(
+    "--max-retries",
+    type=int,
+    default=DEFAULT_MAX_RETRIES,
+    show_default=True,
+    help="Retries per batch for transient errors (network, 5xx, 429, 503 throttle).",
+)
+@click.option(
+    "--bisect-calls",
+    type=int,
+    default=DEFAULT_BISECT_CALLS,
+    show_default=True,
+    help='When Target refuses a whole batch (success=false, e.g. "Unexpected error"), '
+    "split it in halves until the rows it refuses stand alone (they go to the rejects file "
+    "with Target's message; the rest is sent), spending at most this many calls per batch "
+    "under the same --rate. 0: no splitting, the batch fails.",
+)
+@click.option(
+    "--retry-max-wait",
+    type=float,
+    default=DEFAULT_RETRY_MAX_WAIT,
+    show_default=True,
+    help="Longest wait between two tries, in seconds.",
+)
+@click.option(
+    "--timeout",
+    type=float,
+    default=DEFAULT_TIMEOUT,
+    show_default=True,
+    help="Seconds one call may take, body upload included.",
+)
+@ca_bundle_option
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print the summary as JSON on stdout (alone: progress, errors and warnings stay on "
+    'stderr; an error that ends the command gives {"error": …, "exit_code": …}).',
+)
+@click.option("--quiet", is_flag=True, help="No progress output.")
+@click.option(
+    "--progress-every",
+    type=float,
+    default=DEFAULT_PROGRESS_EVERY,
+    show_default=True,
+    metavar="SECONDS",
+    help="When stderr is not a terminal (cron, Airflow): one progress line this often.",
+)
+@click.option(
+    "--wait",
+    is_flag=True,
+    help="Poll Target's batchStatus every 10 s while sending (Target keeps only its last ~10 "
+    "statuses), then until every batch is complete or stuck (as `uploader status --watch`); "
+    "the exit code then also says whether it landed.",
+)
+@click.option(
+    "--wait-timeout",
+    type=float,
+    default=3600.0,
+    show_default=True,
+    help="With --wait: stop polling after this many seconds (exit 4 if still incomplete).",
+)
+@handle_errors
+def upload_command(**options: Any) -> None:
+    """Upload SOURCE... (CSV/Parquet files or globs) to Target's Bulk Profile Update API.
+
+    Rows are validated, percent-encoded and cut into batches (see `uploader validate`); the
+    batches are sent concurrently under the rate limit, retried when the failure is
+    transient, and every outcome is written to the ledger. A stopped or crashed run continues
+    exactly where it was with --resume (same files, same settings).
+
+    \b
+    Examples:
+      TARGET_PROFILE_TOKEN=… uploader upload crm.csv --client-code acme
+      uploader upload 'exports/*.parquet' --client-code acme --token-file ~/.target-token
+      uploader upload crm.csv --client-code acme --ledger runs/nightly.jsonl --resume
+      uploader upload crm.csv --client-code acme --dry-run --out bodies/
+    """
+    with terminate_as_interrupt():
+        _upload(options)
+
+
+def _upload(options: dict[str, Any]) -> None:
+    as_json, quiet = options.pop("as_json"), options.pop("quiet")
+    progress_every, keep_runs = options.pop("progress_every"), options.pop("keep_runs")
+    if progress_every < 0:
+        raise ConfigError("--progress-every must not be negative")
+    if keep_runs is not None and keep_runs < 1:
+        raise ConfigError("--keep-runs must be at least 1 (this run's directory is kept)")
+    wait, wait_timeout = options.pop("wait"), options.pop("wait_timeout")
+    dry_run, out = options.pop("dry_run"), options.pop("out")
+    text = options.pop("max_rejects")
+    max_rejects = RejectLimit(text) if text is not None else None
+    spec = spec_from_options(options)
+    if dry_run:
+        if out is None:
+            raise ConfigError("--dry-run needs --out DIR for the bodies")
+        _dry_run(Producer(spec), out, as_json, max_rejects)
+        return
+    if out is not None:
+        raise ConfigError("--out goes with --dry-run")
+    if not options["client_code"]:
+        raise ConfigError("--client-code is required (or set $TARGET_CLIENT_CODE)")
+    tokens = _tokens(options)
+    ledger = options["ledger"] or new_run_ledger()
+    if options["resume"] and options["ledger"] is None:
+        raise ConfigError("--resume needs --ledger PATH (the ledger of the run to continue)")
+    config = UploadConfig(
+        client_code=options["client_code"],
+        ledger=ledger,
+        endpoint=options["endpoint"],
+        api_version=options["api_version"],
+        concurrency=options["concurrency"],
+        rate=_rate(options["rate"]),
+        retry=RetryPolicy(max_retries=options["max_retries"], max_wait=options["retry_max_wait"]),
+        timeout=options["timeout"],
+        resume=options["resume"],
+        ca_bundle=options["ca_bundle"],
+        bisect_calls=options["bisect_calls"],
+        max_rejects=max_rejects,
+    )
+    poll_every = EARLY_POLL_SECONDS if wait else None
+    progress = make_progress(quiet, every=progress_every)
+    summary = run_upload(config, spec, tokens, progress=progress, poll_every=poll_every)
+    if keep_runs is not None:
+        _prune(keep_runs, ledger.parent)
+    if wait:
+        from uploader.cli._status import wait_for_target
+
+        wait_for_target(config, tokens, summary, as_json=as_json, quiet=quiet, timeout=wait_timeout)
+    report(summary, as_json)
+    raise SystemExit(summary.exit_code)
+
+
+def run_upload(
+    config: UploadConfig,
+    spec: InputSpec,
+    tokens: TokenProvider,
+    *,
+    progress: Progress,
+    poll_every: float | None = None,
+) -> RunSummary:
+    """Run one upload with its rejects file and summary.json beside the ledger; with
+    ``poll_every``, also ask Target for the status of acknowledged batches every so many
+    seconds while sending (Target keeps only its last ~10 statuses)."""
+    rejects_path = config.ledger.with_name("rejects.csv")
+    # The event loop is made first: an interrupt inside its construction leaves a
+    # half-made loop that prints a traceback when collected.
+    # The ledger's lock next: another run's rejects file must not be truncated. A resumed
+    # run re-reads the input: its rejects file is rewritten identically.
+    with asyncio.Runner() as runner:
+        runner.get_loop()
+        with lock.hold(config.ledger), RejectsWriter(rejects_path) as rejects:
+            producer = Producer(spec, rejects=rejects)
+            sending = upload(config, producer, tokens, progress=progress, handle_signals=True)
+            summary = runner.run(
+                sending
+                if poll_every is None
+                else _polling_while(sending, config, tokens, poll_every)
+            )
+    summary_path = config.ledger.with_name("summary.json")
+    try:
+        summary_path.write_bytes(orjson.dumps(summary.to_dict(), option=orjson.OPT_INDENT_2))
+    except OSError as exc:  # a side file: the ledger holds the same summary (if it could)
+        click.echo(f"uploader: warning: {summary_path}: cannot write ({exc.strerror})", err=True)
+    return summary
+
+
+async def _polling_while(
+    sending: Coroutine[Any, Any, RunSummary],
+    config: UploadConfig,
+    tokens: TokenProvider,
+    every: float,
+) -> RunSummary:
+    """Run the upload; meanwhile poll the batches it has acknowledged so far (one round every
+    ``every`` seconds, appended to the same ledger). A failed round is left to the final
+    ``--wait`` poll, which reports; the upload alone decides how the run ends."""
+    from uploader.reconcile._status import poll_statuses
+
+    task = asyncio.create_task(sending)
+    while not (await asyncio.wait({task}, timeout=every))[0]:
+        with contextlib.suppress(UploaderError):
+            await poll_statuses(
+                config.ledger, tokens, call_timeout=60.0, ca_bundle=config.ca_bundle
+            )
+    return task.result()
+
+
+def report(summary: RunSummary, as_json: bool) -> None:
+    if as_json:
+        echo_json(summary.to_dict(), **summary_problems(summary))
+        return
+    for line in summary.lines():
+        click.echo(line)
+    echo_warnings(summary.warnings)
+
+
+def summary_problems(summary: RunSummary) -> dict[str, list[str]]:
+    """Why the run stopped (an error) and its warnings, for stderr beside the JSON."""
+    return {"errors": [summary.message] if summary.message else [], "warnings": summary.warnings}
+
+
+def _rate(text: str) -> RateLimit | None:
+    """``--rate``, kept as given; one faster than Target's documented 50 calls a minute is
+    worth a warning (the mock and the benchmarks use such rates on purpose)."""
+    rate = parse_rate(text)
+    if rate is not None and rate.faster_than(DEFAULT_RATE):
+        click.echo(
+            f"uploader: warning: --rate {rate}: Target answers 503 above 50 calls per minute "
+            "(fine for the mock server or a benchmark)",
+            err=True,
+        )
+    return rate
+
+
+def _tokens(options: dict[str, Any]) -> TokenProvider:
+    """env, file, command or Adobe I/O: exactly one (``uploader.cli._auth_options``)."""
+    return tokens_from_options(options)
+
+
+def _prune(keep: int, current: Path) -> None:
+    """--keep-runs: a directory that cannot be removed is a warning, not a failed upload."""
+    pruned = prune_runs(keep, current)
+    if pruned.removed:
+        names = ", ".join(str(path) for path in pruned.removed)
+        click.echo(f"uploader: --keep-runs {keep}: removed {names}", err=True)
+    for path, why in pruned.failed:
+        click.echo(f"uploader: warning: --keep-runs: cannot remove {path} ({why})", err=True)
+
+
+def _dry_run(producer: Producer, out: Path, as_json: bool, max_rejects: RejectLimit | None) -> None:
+    rejects_path = out / "rejects.csv"
+    clear_dry_run_dir(out)
+    with RejectsWriter(rejects_path) as rejects:
+        producer.rejects = rejects
+        producer.check()
+        plan = write_dry_run(producer, out)
+    if as_json:
+        echo_json({"out": str(out), "files": len(plan.files)})
+    else:
+        for line in plan_lines(plan.stats, rejects_path):
+            click.echo(line)
+        echo_warnings(plan.stats.warnings)
+        files = plural(len(plan.files), "file")
+        click.echo(f"bodies         {out}/batch-000001.txt … ({files})")
+    stats = plan.stats
+    if max_rejects is not None and max_rejects.exceeded(stats.rows_rejected, stats.rows_read):
+        click.echo(
+            f"uploader: {max_rejects.message(stats.rows_rejected, str(rejects_path))}", err=True
+        )
+        raise SystemExit(EXIT_FAILED)
+    raise SystemExit(EXIT_OK)

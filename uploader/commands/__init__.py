@@ -1,1 +1,0 @@
-"""Click commands; uploader.cli registers them on the main group."""

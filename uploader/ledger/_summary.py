@@ -1,0 +1,143 @@
+"""What a run did, in numbers: the accounting invariant, exit code, table and JSON."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from uploader.exits import EXIT_AUTH, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_STOPPED
+from uploader.reconcile._reasons import reason_lines
+
+__all__ = ["RunSummary", "percentile"]
+
+
+def percentile(values: list[float], fraction: float) -> float | None:
+    """Nearest-rank percentile (``fraction`` in 0..1) of ``values``; ``None`` when empty."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = min(len(ordered), max(1, math.ceil(fraction * len(ordered))))  # 1-based
+    return ordered[rank - 1]
+
+
+@dataclass(slots=True)
+class RunSummary:
+    """Counts of one run. Invariant: rows read = acknowledged + rejected + merged + in failed
+    batches + pending (what was read but not acknowledged or failed, resumable)."""
+
+    rows_read: int = 0
+    rows_acknowledged: int = 0
+    rows_rejected: int = 0
+    rows_merged: int = 0
+    rows_failed: int = 0
+    rows_pending: int = 0
+    batches_acknowledged: int = 0
+    batches_skipped: int = 0  # acknowledged by an earlier run of this ledger (--resume)
+    rows_skipped: int = 0  # their rows (included in rows_acknowledged)
+    batches_failed: int = 0
+    batches_pending: int = 0
+    batches_split: int = 0  # refused whole and split to isolate the rows Target refuses
+    rows_refused: int = (
+        0  # rows Target refused on their own (in rows_rejected and the rejects file)
+    )
+    calls: int = 0
+    retries: int = 0
+    throttled: int = 0
+    token_refreshes: int = 0
+    seconds: float = 0.0
+    latency_p50: float | None = None
+    latency_p95: float | None = None
+    input_complete: bool = True  # False when a stop came before the whole input was read
+    stop_reason: str | None = None  # None | "auth" | "interrupted" | "endpoint" (exit 6)
+    message: str = ""
+    ledger: str = ""
+    rejects: str = ""
+    warnings: list[str] = field(default_factory=list)
+    #: set when the rejected rows exceed ``--max-rejects``: why the run exits 1
+    rejects_over_limit: str = ""
+    #: why batches failed or are pending: message → batches (the top few, see ``reasons``)
+    reasons: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def rows_per_second(self) -> float:
+        """Rows this run delivered per second (batches done by an earlier run excluded)."""
+        sent = self.rows_acknowledged - self.rows_skipped
+        return sent / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def invariant_holds(self) -> bool:
+        accounted = (
+            self.rows_acknowledged
+            + self.rows_rejected
+            + self.rows_merged
+            + self.rows_failed
+            + self.rows_pending
+        )
+        return accounted == self.rows_read and self.rows_pending >= 0
+
+    @property
+    def exit_code(self) -> int:
+        if self.stop_reason == "auth":
+            return EXIT_AUTH
+        if self.stop_reason == "interrupted":
+            return EXIT_INTERRUPTED
+        if self.batches_failed or self.rows_failed:
+            return EXIT_FAILED
+        if self.rows_read and self.rows_rejected == self.rows_read:
+            return EXIT_FAILED  # nothing was worth sending: every row was rejected
+        if self.rejects_over_limit:
+            return EXIT_FAILED
+        if self.stop_reason is not None or self.rows_pending:
+            return EXIT_STOPPED  # stopped early for another reason: --resume continues
+        return EXIT_OK
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["rows_per_second"] = round(self.rows_per_second, 1)
+        data["invariant_holds"] = self.invariant_holds
+        data["exit_code"] = self.exit_code
+        return data
+
+    def lines(self) -> list[str]:
+        """The human summary (plain text: it goes to cron logs as often as to terminals);
+        the warnings are not in it: they go to stderr."""
+        rows = [
+            ("rows read", f"{self.rows_read:,}"),
+            ("  acknowledged", f"{self.rows_acknowledged:,}"),
+            (
+                "  rejected",
+                f"{self.rows_rejected:,}"
+                + (f" ({self.rows_refused:,} refused by Target)" if self.rows_refused else "")
+                + (f"  → {self.rejects}" if self.rows_rejected else ""),
+            ),
+            ("  merged duplicates", f"{self.rows_merged:,}"),
+            ("  in failed batches", f"{self.rows_failed:,}"),
+            (
+                "  pending",
+                f"{self.rows_pending:,}" + ("  (--resume sends them)" if self.rows_pending else ""),
+            ),
+            (
+                "batches",
+                f"{self.batches_acknowledged:,} acknowledged, {self.batches_failed:,} failed, "
+                f"{self.batches_pending:,} pending, {self.batches_skipped:,} done earlier"
+                + (f", {self.batches_split:,} split" if self.batches_split else ""),
+            ),
+            *reason_lines(self.reasons),
+            ("calls", f"{self.calls:,} ({self.retries:,} retries, {self.throttled:,} throttled)"),
+            ("wall time", f"{self.seconds:,.1f} s ({self.rows_per_second:,.0f} rows/s)"),
+            ("latency", f"p50 {_ms(self.latency_p50)}, p95 {_ms(self.latency_p95)}"),
+            ("ledger", self.ledger),
+        ]
+        width = max(len(label) for label, _ in rows)
+        out = [f"{label:<{width}}  {value}" for label, value in rows]
+        if not self.input_complete:
+            out.append("note: the run stopped before reading the whole input")
+        if not self.invariant_holds:
+            out.append("WARNING: the row accounting does not add up; please report this")
+        out += [line for line in (self.rejects_over_limit, self.message) if line]
+        return out
+
+
+def _ms(seconds: float | None) -> str:
+    return "-" if seconds is None else f"{seconds * 1000:,.0f} ms"

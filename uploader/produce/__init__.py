@@ -1,0 +1,1 @@
+"""Produce: read CSV/Parquet, map columns, validate, dedupe, percent-encode and cut API-sized batches."""

@@ -1,0 +1,63 @@
+"""The small typed values that stages hand to each other.
+
+``source`` → ``Chunk`` → (validate, dedupe, encode) → ``Batch`` → engine → ``BatchOutcome``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+__all__ = ["Batch", "ProduceStats", "RowRef"]
+
+
+@dataclass(frozen=True, slots=True)
+class RowRef:
+    """Where a row came from: index into the run's source list and 1-based data row number."""
+
+    source: int
+    row: int
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """One API call's worth of profiles: the exact request body and what it holds.
+
+    Batches are deterministic: the same input and batch-shaping settings give the same
+    ``seq`` numbering, bodies and ``content_hash``. The ledger keys on (seq, content_hash).
+    """
+
+    seq: int  # 1-based position in the run
+    body: bytes  # exact request body: b"batch=" + header line + "\n" + one line per profile
+    rows: int  # profiles (lines after the header)
+    content_hash: str  # XXH3-128 hex of ``body`` (batcher.content_hash)
+    first: RowRef  # first and last source row in the batch (rows need not be contiguous:
+    last: RowRef  # rejected rows are skipped and merged duplicates come at the end)
+    #: (source, row) of every line, in body order, shape (rows, 2): where each line came
+    #: from, for the rejects file when Target refuses single rows (``uploader.send._bisect``)
+    refs: np.ndarray = field(repr=False, compare=False)
+
+    @property
+    def nbytes(self) -> int:
+        return len(self.body)
+
+    def __repr__(self) -> str:  # never dump a 49 MB body into a log line
+        return (
+            f"Batch(seq={self.seq}, rows={self.rows}, bytes={self.nbytes}, "
+            f"hash={self.content_hash[:12]})"
+        )
+
+
+@dataclass(slots=True)
+class ProduceStats:
+    """Running counts kept by the producer (read → validate → dedupe → encode → batch)."""
+
+    rows_read: int = 0  # data rows read from all sources
+    rows_rejected: int = 0  # written to the rejects file, never sent
+    rows_merged: int = 0  # duplicate-id rows folded into an earlier row of the same id
+    rows_batched: int = 0  # rows placed in batches (= read - rejected - merged at the end)
+    batches: int = 0
+    bytes_batched: int = 0
+    rejects_by_reason: dict[str, int] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)

@@ -1,0 +1,389 @@
+"""The producer: read → validate → resolve duplicates → encode → batch. No network.
+
+``Producer`` is a plain iterator of ``Batch``es (CPU-bound; polars releases the GIL, so the
+engine runs it in a thread). Rejected rows go to a ``RejectsWriter``; counts to ``stats``.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from uploader._writable import make_dirs
+from uploader.errors import ConfigError, InputError
+from uploader.produce._batcher import Batcher, BatchLimits
+from uploader.produce._columns import ColumnMap, IdType, resolve_columns
+from uploader.produce._dedupe import DuplicateMode, duplicated_hashes, fold_duplicates, id_hash
+from uploader.produce._encode import (
+    DEFAULT_ENCODE,
+    EncodeMode,
+    Encoder,
+    check_encode_mode,
+    encode_text,
+)
+from uploader.produce._model import Batch, ProduceStats
+from uploader.produce._rejects import RejectsWriter
+from uploader.produce._source import (
+    DEFAULT_CHUNK_ROWS,
+    ROW_COL,
+    SRC_COL,
+    SourceFile,
+    check_frames,
+    check_separator,
+    expand_sources,
+    read_frames,
+)
+from uploader.produce._textstream import UTF8, check_encoding
+from uploader.produce._validate import (
+    LEN_COL,
+    MAX_PROFILE_BYTES,
+    REASON_COL,
+    TOO_BIG,
+    id_reason,
+    line_bytes,
+    oversized,
+)
+
+__all__ = [
+    "ADDED_SETTINGS",
+    "DryRunPlan",
+    "InputSpec",
+    "Producer",
+    "clear_dry_run_dir",
+    "write_dry_run",
+]
+
+#: Shaping settings recorded since a ledger format already in use, with the value a ledger
+#: without them read its input with: resuming such a run with these is the same input.
+ADDED_SETTINGS: dict[str, object] = {"separator": None, "input_encoding": UTF8}
+
+TOO_LONG_FOR_BATCH = "row alone is larger than --batch-bytes once encoded"
+MERGED_TOO_BIG = "merged duplicate rows exceed 64 KB of profile data"
+ID_COL = "__uploader_id"  # the raw (unencoded) id, for validation, duplicates and the rejects file
+DUP_COL = "__uploader_dup"  # the id's hash is among the duplicated ones
+KEEP_COL = "__uploader_keep"  # the row is not a blank line
+
+
+def _not_blank(source: SourceFile) -> pl.Expr:
+    """False for a blank CSV line (every cell empty: nothing, or separators only), which is
+    skipped: not read, not rejected (a trailing blank line is common in exports, and it is no
+    profile). polars reads it as a row of nulls (an unquoted empty cell is null; a quoted
+    ``""`` is a value someone wrote); row numbers still count it, so the rows after it keep
+    their numbers in the file. A Parquet row is always kept (an all-null row is a row someone
+    wrote; it is rejected for its empty id)."""
+    if source.kind != "csv":
+        return pl.lit(True)
+    return ~pl.all_horizontal(pl.col(c).is_null() for c in source.columns)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InputSpec:
+    """What to read and how to shape it into batches (everything that decides the bodies)."""
+
+    sources: tuple[str | Path, ...]
+    id_column: str | None = None
+    id_type: IdType | None = None
+    columns: tuple[str, ...] | None = None
+    rename: Mapping[str, str] = field(default_factory=dict)
+    limits: BatchLimits = field(default_factory=BatchLimits)
+    encode: EncodeMode = DEFAULT_ENCODE
+    strict: bool = False
+    duplicates: DuplicateMode = "merge"
+    chunk_rows: int = DEFAULT_CHUNK_ROWS
+    #: a file with a header but no data rows is an error unless this is set
+    allow_empty: bool = False
+    #: CSV field separator; ``None``: tab for ``.tsv`` files, else comma
+    separator: str | None = None
+    #: the CSV files' text encoding, transcoded to UTF-8 while read
+    input_encoding: str = UTF8
+
+    def __post_init__(self) -> None:
+        if not self.sources:
+            raise ConfigError("no input file given")
+        if self.chunk_rows < 1:
+            raise ConfigError("chunk_rows must be positive")
+        check_encode_mode(self.encode, "encode")
+        if self.separator is not None:
+            check_separator(self.separator, "separator")
+        check_encoding(self.input_encoding, "input_encoding")
+
+    def shaping_settings(self) -> dict[str, object]:
+        """The settings that decide batch boundaries and bodies (compared on --resume)."""
+        return {
+            "id_column": self.id_column,
+            "id_type": self.id_type,
+            "columns": list(self.columns) if self.columns is not None else None,
+            "rename": dict(sorted(self.rename.items())),
+            "batch_rows": self.limits.rows,
+            "batch_bytes": self.limits.bytes,
+            "encode": self.encode,
+            "duplicates": self.duplicates,
+            # how the files are read decides the values
+            "separator": self.separator,
+            "input_encoding": check_encoding(self.input_encoding, "input_encoding"),
+        }
+
+
+class Producer:
+    """Iterates the ``Batch``es of ``spec``; call ``check()`` first to fail fast."""
+
+    def __init__(self, spec: InputSpec, rejects: RejectsWriter | None = None) -> None:
+        self.spec = spec
+        self.rejects = rejects
+        self.stats = ProduceStats()
+        self._sources: list[SourceFile] | None = None
+        self._with_blank_lines: set[Path] = set()  # CSV files the check pass found them in
+        self._columns: ColumnMap | None = None
+        self.total_rows: int | None = None  # known once the check pass has run
+
+    # -- set-up -------------------------------------------------------------------------
+    def check(self) -> ColumnMap:
+        """Open every source and resolve the columns; raises on whole-input problems."""
+        if self._columns is not None:
+            return self._columns
+        sources = expand_sources(self.spec.sources, self.spec.separator, self.spec.input_encoding)
+        column_map: ColumnMap | None = None
+        for source in sources:
+            found = resolve_columns(
+                source.columns,
+                where=str(source.path),
+                id_column=self.spec.id_column,
+                id_type=self.spec.id_type,
+                columns=self.spec.columns,
+                rename=self.spec.rename,
+                strict=self.spec.strict,
+            )
+            if column_map is not None and found.source_columns != column_map.source_columns:
+                raise InputError(
+                    f"{source.path}: columns differ from {sources[0].path} "
+                    f"({', '.join(found.source_columns)} vs {', '.join(column_map.source_columns)})"
+                )
+            column_map = column_map or found
+        assert column_map is not None  # expand_sources never returns an empty list
+        self._sources, self._columns = sources, column_map
+        self.stats.warnings.extend(column_map.warnings)
+        return column_map
+
+    @property
+    def sources(self) -> list[SourceFile]:
+        self.check()
+        assert self._sources is not None
+        return self._sources
+
+    def header(self) -> bytes:
+        """The encoded header line of every batch (without ``batch=``)."""
+        return ",".join(encode_text(self.check().target_names, self.spec.encode)).encode()
+
+    def fingerprint(self) -> dict[str, object]:
+        """JSON-able identity of this input: files (path, size, mtime) + shaping settings."""
+        return {
+            "sources": [source.fingerprint() for source in self.sources],
+            "settings": self.spec.shaping_settings(),
+        }
+
+    # -- the pass -----------------------------------------------------------------------
+    def __iter__(self) -> Iterator[Batch]:
+        columns = self.check()
+        names = columns.target_names
+        batcher = Batcher(self.header(), self.spec.limits)
+        dups = self._check_pass(columns)
+        held: list[pl.DataFrame] = []
+        for chunk in self._encoded_chunks(columns, Encoder(self.spec.encode), dups):
+            self.stats.rows_read += chunk.height
+            good = self._drop(chunk)
+            if dups is not None:
+                is_dup = good.get_column(DUP_COL)
+                if is_dup.any():
+                    held.append(good.filter(is_dup))
+                    good = good.filter(~is_dup)
+            yield from self._batch(self._drop_oversized(good, names, TOO_BIG), batcher, names)
+        if held:
+            yield from self._batch(self._fold(held, columns), batcher, names)
+        last = batcher.flush()
+        if last is not None:
+            yield self._count(last)
+
+    def _check_pass(self, columns: ColumnMap) -> pl.Series | None:
+        """Read the whole input once before anything is produced.
+
+        Whole-input problems (bad UTF-8, ragged rows) surface here, not after batches were
+        sent. The same pass collects the id hashes for duplicate detection (``None``: no
+        duplicates) and counts the rows (for progress and ETA).
+        """
+        want_dups = self.spec.duplicates != "off"
+        hashes: list[np.ndarray] = []
+        total = 0
+        for source in self.sources:
+            rows = 0
+            exprs = [id_hash(columns.id_source), _not_blank(source).alias(KEEP_COL)]
+            for chunk in check_frames(source, exprs, self.spec.chunk_rows):
+                if not chunk.get_column(KEEP_COL).all():
+                    self._with_blank_lines.add(source.path)
+                    chunk = chunk.filter(KEEP_COL)
+                rows += chunk.height
+                if want_dups:
+                    hashes.append(chunk.to_series(0).to_numpy())
+            if not rows and not self.spec.allow_empty:
+                raise InputError(
+                    f"{source.path}: no data rows (a header only); an empty export is "
+                    "usually a failed one (allow it with --allow-empty)"
+                )
+            total += rows
+        self.total_rows = total
+        if not want_dups:
+            return None
+        found = duplicated_hashes(hashes)
+        return found if found.len() else None
+
+    def _encoded_chunks(
+        self, columns: ColumnMap, encoder: Encoder, dups: pl.Series | None
+    ) -> Iterator[pl.DataFrame]:
+        """Chunks of ``__src, __row, __id`` (raw id), ``[__dup]``, the encoded columns under
+        their Target names (id first), ``__reason`` (id problems) and ``__len``.
+
+        The encoding is part of each chunk's plan, made in the reader's worker thread while
+        the previous chunk is batched, with the characters the encoder knows by then; strict
+        mode then escapes the non-ASCII characters it meets for the first time (rare after
+        the first chunks) and measures those rows again.
+        """
+        names = columns.target_names
+        renamed = [pl.col(s).alias(t) for s, t in zip(columns.source_columns, names, strict=True)]
+        keys = [pl.col(SRC_COL), pl.col(ROW_COL), pl.col(names[0]).alias(ID_COL)]
+        if dups is not None:
+            keys.append(id_hash(names[0]).is_in(dups.implode()).alias(DUP_COL))
+        checks = [id_reason(ID_COL), line_bytes(names)]
+
+        def plan(frame: pl.LazyFrame, keep: pl.Expr | None) -> pl.LazyFrame:
+            if keep is not None:
+                frame = frame.filter(keep)
+            frame = frame.select(SRC_COL, ROW_COL, *renamed)
+            return frame.select(*keys, *encoder.static_exprs(names)).with_columns(checks)
+
+        for index, source in enumerate(self.sources):
+            # filtering copies every column: only for a file the check pass saw blank lines in
+            blank = source.path in self._with_blank_lines
+            source_plan = functools.partial(plan, keep=_not_blank(source) if blank else None)
+            for chunk in read_frames(source, index, source_plan, self.spec.chunk_rows):
+                finished = encoder.finish(chunk, names)
+                if finished is not chunk:  # more characters escaped: longer lines
+                    finished = finished.with_columns(line_bytes(names))
+                yield finished
+
+    def _fold(self, held: list[pl.DataFrame], columns: ColumnMap) -> pl.DataFrame:
+        rows = pl.concat(held)
+        attributes = [name for _, name in columns.attributes]
+        folded = fold_duplicates(rows, ID_COL, attributes, self.spec.duplicates)
+        self.stats.rows_merged += rows.height - folded.height
+        names = columns.target_names
+        return self._drop_oversized(folded.with_columns(line_bytes(names)), names, MERGED_TOO_BIG)
+
+    def _drop_oversized(
+        self, rows: pl.DataFrame, names: Sequence[str], reason: str
+    ) -> pl.DataFrame:
+        """Reject rows over 64 KB of profile data; the exact count runs only when a row's
+        cheap upper bound (line bytes + name bytes) is over the limit."""
+        names_bytes = sum(len(n.encode()) for n in names)
+        if not (rows.get_column(LEN_COL) + names_bytes > MAX_PROFILE_BYTES).any():
+            return rows
+        return self._drop(rows.with_columns(oversized(names, reason)))
+
+    def _batch(self, rows: pl.DataFrame, batcher: Batcher, names: Sequence[str]) -> Iterator[Batch]:
+        if (rows.get_column(LEN_COL) > batcher.max_line_bytes).any():
+            rows = self._drop(
+                rows.with_columns(
+                    pl.when(pl.col(LEN_COL) > batcher.max_line_bytes)
+                    .then(pl.lit(TOO_LONG_FOR_BATCH))
+                    .alias(REASON_COL)
+                )
+            )
+        if rows.height == 0:
+            return
+        body_columns = rows.select(SRC_COL, ROW_COL, *names)
+        for batch in batcher.feed(body_columns, rows.get_column(LEN_COL).to_numpy()):
+            yield self._count(batch)
+
+    def _count(self, batch: Batch) -> Batch:
+        self.stats.batches += 1
+        self.stats.rows_batched += batch.rows
+        self.stats.bytes_batched += batch.nbytes
+        return batch
+
+    def _drop(self, rows: pl.DataFrame) -> pl.DataFrame:
+        """Rows with a ``__reason`` go to the rejects file; the others are returned."""
+        mask = rows.get_column(REASON_COL).is_not_null()
+        if not mask.any():
+            return rows
+        bad = rows.filter(mask)
+        self.stats.rows_rejected += bad.height
+        for reason, count in bad.group_by(REASON_COL).len().iter_rows():
+            self.stats.rejects_by_reason[reason] = (
+                self.stats.rejects_by_reason.get(reason, 0) + count
+            )
+        if self.rejects is not None:
+            paths = {index: str(source.path) for index, source in enumerate(self.sources)}
+            self.rejects.write(
+                bad.select(
+                    pl.col(SRC_COL).replace_strict(paths, return_dtype=pl.String).alias("source"),
+                    pl.col(ROW_COL).alias("row"),
+                    pl.col(ID_COL).alias("id"),
+                    pl.col(REASON_COL).alias("reason"),
+                )
+            )
+        return rows.filter(~mask)
+
+
+@dataclass(frozen=True, slots=True)
+class DryRunPlan:
+    """What a dry run produced: the bodies on disk and the counts."""
+
+    out_dir: Path
+    stats: ProduceStats
+    files: tuple[Path, ...]
+
+
+#: what a dry run writes into its --out directory
+_DRY_RUN_FILE = re.compile(r"batch-[0-9]{6,}\.txt|rejects\.csv")
+
+
+def clear_dry_run_dir(out_dir: Path) -> None:
+    """Make ``out_dir`` ready for a dry run: it must be missing, empty, or hold only what an
+    earlier dry run wrote (bodies and rejects file), which is removed — stale bodies beside
+    the new ones would read as part of this run. Anything else there: ``ConfigError``."""
+    try:
+        entries = list(out_dir.iterdir()) if out_dir.is_dir() else []
+        others = sorted(
+            entry.name
+            for entry in entries
+            if not (_DRY_RUN_FILE.fullmatch(entry.name) and entry.is_file())
+        )
+        if others:
+            raise ConfigError(
+                f"--out {out_dir} is not empty ({', '.join(others[:3])}"
+                f"{', …' if len(others) > 3 else ''}): choose an empty or new directory "
+                "(the files of an earlier dry run are replaced)"
+            )
+        for entry in entries:
+            entry.unlink()
+    except OSError as exc:
+        raise ConfigError(f"{out_dir}: cannot clear ({exc.strerror})") from None
+
+
+def write_dry_run(producer: Producer, out_dir: Path) -> DryRunPlan:
+    """Write every batch body to ``out_dir/batch-000001.txt`` …; nothing is sent."""
+    files: list[Path] = []
+    path = out_dir
+    try:  # nothing is sent on a dry run: an unwritable --out is a usage error (exit 2)
+        make_dirs(out_dir)
+        for batch in producer:
+            path = out_dir / f"batch-{batch.seq:06d}.txt"
+            path.write_bytes(batch.body)
+            files.append(path)
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot write ({exc.strerror})") from None
+    return DryRunPlan(out_dir, producer.stats, tuple(files))

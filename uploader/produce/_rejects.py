@@ -1,0 +1,135 @@
+"""The rejects file: every row that was not sent, where it came from and why (CSV)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import IO
+
+import polars as pl
+
+from uploader._writable import make_dirs
+from uploader.errors import ConfigError, LedgerError, RecordError
+
+__all__ = ["REJECTS_COLUMNS", "RejectLimit", "RejectsWriter", "read_rejects"]
+
+REJECTS_COLUMNS = ("source", "row", "id", "reason")
+
+
+@dataclass(frozen=True, slots=True)
+class RejectLimit:
+    """``--max-rejects N|P%``: the most rejected rows a run may have and still succeed, as a
+    count or as a percentage of the rows read. Checked when the run ends (rejects are found
+    while producing, after sending has started): the good rows are sent either way, and a
+    run over the limit exits 1, so a nightly job fails loudly on a broken export."""
+
+    text: str  # as given, for messages
+
+    def __post_init__(self) -> None:
+        ceiling = 100.0 if self.percent else float("inf")
+        try:
+            valid = 0 <= self.value <= ceiling  # False for nan too
+        except ValueError:
+            valid = False
+        if not valid:
+            raise ConfigError(
+                f"--max-rejects {self.text}: expected a number of rows (e.g. 100) or a "
+                "percentage of the rows read (e.g. 0.5%)"
+            )
+
+    @property
+    def percent(self) -> bool:
+        return self.text.endswith("%")
+
+    @property
+    def value(self) -> float:
+        """The number of rows, or the percentage; ``ValueError`` when it is not a number."""
+        return float(self.text[:-1]) if self.percent else int(self.text)
+
+    def exceeded(self, rejected: int, read: int) -> bool:
+        if self.percent:
+            return rejected * 100 > self.value * read
+        return rejected > self.value
+
+    def message(self, rejected: int, rejects_file: str) -> str:
+        rows = "row" if rejected == 1 else "rows"
+        return (
+            f"{rejected:,} {rows} rejected, over --max-rejects {self.text}: the other rows were "
+            f"sent; see {rejects_file}"
+        )
+
+
+class RejectsWriter:
+    """Appends rejected rows to a CSV file (``source,row,id,reason``), header written once.
+
+    Used as a context manager; the file is created on first use so a clean run leaves an
+    empty file with only the header (which says "nothing was rejected" explicitly). The header
+    and every write are flushed and fsync'd, as the ledger is: after a crash the file is
+    readable and holds every reject counted so far.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.count = 0
+        self._handle: IO[bytes] | None = None
+
+    def __enter__(self) -> RejectsWriter:
+        try:
+            make_dirs(self.path.parent)
+            self._handle = self.path.open("wb")
+            self._handle.write((",".join(REJECTS_COLUMNS) + "\n").encode())
+            self._sync()
+        except OSError as exc:
+            self.close()
+            raise LedgerError(f"rejects file {self.path}: cannot write ({exc.strerror})") from None
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def write(self, rows: pl.DataFrame) -> None:
+        """Append ``rows`` (columns ``source, row, id, reason``)."""
+        if self._handle is None:
+            raise RuntimeError("RejectsWriter used outside its context")
+        try:
+            rows.select(REJECTS_COLUMNS).write_csv(self._handle, include_header=False)
+            self._sync()
+        except OSError as exc:
+            raise RecordError(f"rejects file {self.path}: cannot write ({exc.strerror})") from None
+        self.count += rows.height
+
+    def _sync(self) -> None:
+        assert self._handle is not None
+        self._handle.flush()
+        os.fsync(self._handle.fileno())
+
+    def close(self) -> None:
+        if self._handle is not None:
+            handle, self._handle = self._handle, None
+            with contextlib.suppress(OSError):  # a failed flush was reported by write()
+                handle.close()
+
+
+def read_rejects(path: Path) -> pl.DataFrame:
+    """The rejects file as text columns. A missing or empty file (a run killed before its
+    first write) means "none recorded yet": an empty frame, not an error."""
+    empty = pl.DataFrame(schema=dict.fromkeys(REJECTS_COLUMNS, pl.String))
+    try:
+        if not path.exists() or path.stat().st_size == 0:
+            return empty
+        frame = pl.read_csv(path, infer_schema=False)
+    except OSError as exc:
+        raise LedgerError(f"{path}: cannot read ({exc.strerror})") from exc
+    except pl.exceptions.PolarsError as exc:
+        raise LedgerError(f"{path}: unreadable ({exc})") from exc
+    if not set(REJECTS_COLUMNS) <= set(frame.columns):
+        raise LedgerError(f"{path}: not a rejects file (expected {', '.join(REJECTS_COLUMNS)})")
+    return frame

@@ -1,0 +1,1 @@
+"""Reconcile: ask Target what landed (batchStatus), verify a sample, report, write failed rows."""

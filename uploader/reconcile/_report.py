@@ -1,0 +1,217 @@
+"""Did it land? One run's story from its ledger: sent, acknowledged, processed by Target,
+rejects by reason, verification — and an exit code for cron.
+
+The ledger is judged by its final state: the last run (did it write its summary?) and every
+batch's latest outcome and status — a crash followed by a successful ``--resume`` landed.
+Verdicts and exit codes (``RunReport.exit_code``, the product's table in ``uploader.exits``):
+
+- 0 *landed*: every batch acknowledged and ``complete`` at Target; or *landed, sample
+  verified*: some statuses are gone (Target keeps ~10 for ~24 h) but nothing failed and the
+  latest ``uploader verify`` read every sampled profile back as sent;
+- 1 *not landed*: a batch failed or is ``stuck``, Target lists rows as failed (row level), or
+  (``--fail-on-rejects``) rows were rejected;
+- 4 *not yet*: batches are ``incomplete`` or were not polled (``uploader status --watch``);
+- 5 *unconfirmed*: nothing failed, but Target no longer has some statuses and no read-back
+  confirmed them (``uploader verify``);
+- 6 *stopped early*: rows are pending or the last run did not finish (``upload --resume``).
+
+Rejected rows are reported but change the exit code only with ``--fail-on-rejects``;
+verification results (``uploader verify``) are shown but decided by ``verify``'s own exit code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from uploader._plural import plural
+from uploader.exits import (
+    EXIT_FAILED,
+    EXIT_NOT_YET,
+    EXIT_OK,
+    EXIT_STOPPED,
+    EXIT_UNCONFIRMED,
+)
+from uploader.ledger._ledger import LedgerState
+from uploader.produce._rejects import read_rejects
+from uploader.reconcile._reasons import reason_lines, top_reasons
+from uploader.reconcile._status import StatusReport, status_notes, status_report
+from uploader.reconcile._verify import VerifySummary, verification_summary
+
+__all__ = ["RunReport", "build_report", "rejects_by_reason"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunReport:
+    ledger: str
+    finished: bool  # the last run wrote its summary
+    rows_read: int | None
+    rows_sent: int  # rows in batches that were sent at least once
+    rows_acknowledged: int
+    rows_failed: int
+    rows_pending: int
+    rows_rejected: int
+    rows_merged: int
+    batches_acknowledged: int
+    batches_failed: int
+    batches_pending: int
+    status: StatusReport
+    rejects: dict[str, int]  # reason → rows
+    reasons: dict[str, int]  # why batches failed or are pending: message → batches (top few)
+    rejects_file: str
+    verification: VerifySummary | None
+
+    @property
+    def sample_verified(self) -> bool:
+        """The latest ``uploader verify`` finished and read every sampled profile back as
+        sent (or still on its way), at least one of them matching."""
+        check = self.verification
+        return (
+            check is not None
+            and check.finished
+            and check.exit_code == 0
+            and check.counts["matched"] > 0
+        )
+
+    def exit_code(self, *, fail_on_rejects: bool = False) -> int:
+        target = self.status.exit_code
+        if self.batches_failed or target == EXIT_FAILED or (fail_on_rejects and self.rows_rejected):
+            return EXIT_FAILED
+        if self.rows_pending or not self.finished:
+            return EXIT_STOPPED
+        if target == EXIT_UNCONFIRMED and self.sample_verified:
+            return EXIT_OK  # landed, sample verified
+        return target
+
+    def verdict(self, *, fail_on_rejects: bool = False) -> str:
+        code = self.exit_code(fail_on_rejects=fail_on_rejects)
+        gone = self.status.counts["unknown"]
+        if code == EXIT_OK and gone:
+            return (
+                f"landed, sample verified: Target no longer has {gone:,} batch statuses; "
+                "`uploader verify` read the sampled profiles back as sent"
+            )
+        if code == EXIT_OK:
+            return "landed: every batch acknowledged and complete at Target"
+        if code == EXIT_NOT_YET:
+            return (
+                "not yet: Target is still processing (or was not asked: `uploader status --watch`)"
+            )
+        if code == EXIT_UNCONFIRMED:
+            return (
+                f"unconfirmed: nothing failed, but Target no longer has {gone:,} batch statuses; "
+                "`uploader verify` reads a sample back"
+            )
+        if code == EXIT_STOPPED:
+            why = "rows are pending" if self.finished else "the last run did not finish"
+            return f"stopped early: {why} (`uploader upload … --resume` continues)"
+        return "NOT LANDED: see above (`uploader report --failed-rows OUT.csv` to re-send)"
+
+    def to_dict(self, *, fail_on_rejects: bool = False) -> dict[str, Any]:
+        return {
+            "ledger": self.ledger,
+            "finished": self.finished,
+            "rows": {
+                "read": self.rows_read,
+                "sent": self.rows_sent,
+                "acknowledged": self.rows_acknowledged,
+                "failed": self.rows_failed,
+                "pending": self.rows_pending,
+                "rejected": self.rows_rejected,
+                "merged": self.rows_merged,
+            },
+            "batches": {
+                "acknowledged": self.batches_acknowledged,
+                "failed": self.batches_failed,
+                "pending": self.batches_pending,
+            },
+            "rows_failed_row_level": self.status.rows_failed,
+            "verdict": self.verdict(fail_on_rejects=fail_on_rejects),
+            "target": self.status.to_dict(),
+            "rejects": self.rejects,
+            "reasons": self.reasons,
+            "rejects_file": self.rejects_file,
+            "verification": self.verification.to_dict() if self.verification else None,
+            "exit_code": self.exit_code(fail_on_rejects=fail_on_rejects),
+        }
+
+    def lines(self, *, fail_on_rejects: bool = False) -> list[str]:
+        totals, counts = self.status.totals, self.status.counts
+        read = (
+            "unknown (the run did not finish)" if self.rows_read is None else f"{self.rows_read:,}"
+        )
+        rows = [
+            ("rows read", read),
+            ("sent", f"{self.rows_sent:,} rows"),
+            ("acknowledged", f"{plural(self.rows_acknowledged, 'row')} in {plural(self.batches_acknowledged, 'batch', 'batches')}"),
+            ("failed", f"{plural(self.rows_failed, 'row')} in {plural(self.batches_failed, 'batch', 'batches')}"),
+            ("pending", f"{self.rows_pending:,} rows" + ("  (upload --resume sends them)" if self.rows_pending else "")),
+            *reason_lines(self.reasons),
+            ("rejected", f"{self.rows_rejected:,} rows" + (f"  → {self.rejects_file}" if self.rows_rejected else "")),
+            *(
+                (f"  {count:,}", reason)
+                for reason, count in sorted(self.rejects.items(), key=lambda item: (-item[1], item[0]))
+            ),
+            ("processed", f"{totals['consumed_count']:,} of {totals['batch_size']:,} rows (batches Target reported on)"),
+            ("  successfulUpdates", f"{totals['successful_updates']:,}"),
+            ("  profilesNotFound", f"{totals['profiles_not_found']:,}"),
+            ("  failedUpdates", f"{totals['failed_updates']:,}"),
+            ("batch statuses", ", ".join(f"{counts[k]:,} {k}" for k in counts)),
+            *status_notes(self.status),
+            ("ledger", self.ledger),
+            ("verdict", self.verdict(fail_on_rejects=fail_on_rejects)),
+        ]  # fmt: skip
+        width = max(len(label) for label, _ in rows)
+        out = [f"{label:<{width}}  {value}" for label, value in rows]
+        out += [f"warning: {error}" for error in self.status.errors]
+        if self.verification is not None:
+            out += self.verification.lines()
+        return out
+
+
+def rejects_by_reason(path: Path) -> dict[str, int]:
+    """Rows per reason in a rejects file (empty when there is none)."""
+    frame = read_rejects(path)
+    if frame.height == 0:
+        return {}
+    return dict(frame.group_by("reason").len().sort("reason").iter_rows())
+
+
+def build_report(state: LedgerState, ledger: Path) -> RunReport:
+    """The report of the run recorded in ``state`` (read from ``ledger``)."""
+    batches = list(state.batches.values())
+    by_outcome: dict[str, list[dict[str, Any]]] = {"acknowledged": [], "failed": [], "pending": []}
+    for record in batches:
+        by_outcome.setdefault(str(record.get("outcome")), []).append(record)
+    summary = state.summaries[-1] if state.summaries else None
+    # Every run that ends (even stopped) writes a summary; a killed one leaves none. Only the
+    # last run counts: a crash followed by a finished --resume is a finished ledger.
+    finished = state.last_run_finished
+    rejects_path = ledger.with_name("rejects.csv")
+    rejects = rejects_by_reason(rejects_path)
+    pending_rows = sum(int(r["rows"]) for r in by_outcome["pending"])
+    if summary is not None and finished:
+        pending_rows = max(pending_rows, int(summary.get("rows_pending") or 0))
+    return RunReport(
+        ledger=str(ledger),
+        finished=finished,
+        rows_read=int(summary["rows_read"]) if summary and finished else None,
+        # a split batch's rows are counted in its parts
+        rows_sent=sum(int(r["rows"]) for r in batches if r.get("outcome") != "split" and (int(r.get("attempts") or 0) > 0 or r.get("outcome") == "acknowledged")),
+        rows_acknowledged=sum(int(r["rows"]) for r in by_outcome["acknowledged"]),
+        rows_failed=sum(int(r["rows"]) for r in by_outcome["failed"]),
+        rows_pending=pending_rows,
+        rows_rejected=sum(rejects.values()),
+        rows_merged=int(summary.get("rows_merged") or 0) if summary else 0,
+        batches_acknowledged=len(by_outcome["acknowledged"]),
+        batches_failed=len(by_outcome["failed"]),
+        batches_pending=len(by_outcome["pending"]),
+        status=status_report(state),
+        rejects=rejects,
+        reasons=top_reasons(
+            str(r.get("message") or "") for r in by_outcome["failed"] + by_outcome["pending"]
+        ),
+        rejects_file=str(rejects_path),
+        verification=verification_summary(state),
+    )  # fmt: skip

@@ -1,0 +1,1 @@
+"""Send: post batches to Target under the rate limit, retry what is transient, record outcomes."""

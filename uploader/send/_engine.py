@@ -1,0 +1,753 @@
+"""The upload engine: batches in, acknowledged Target batches and a ledger out.
+
+::
+
+    producer (thread hops: read → encode → batch)
+        → bounded asyncio.Queue (backpressure: a few bodies in memory, whatever the input)
+        → N sender tasks in a TaskGroup (rate limit, retries, token refresh)
+        → ledger (append-only, fsync'd per batch)
+
+Per-batch results are ledger records; only a stop (auth, interrupt) or a whole-input error
+ends the run early. On ``--resume`` the producer re-makes the same batches and only those not
+acknowledged in the ledger are sent (at-least-once: a crash between Target's answer and the
+ledger write re-sends that one batch; profile updates are idempotent).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import random
+import signal
+import time
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Protocol
+from urllib.parse import unquote
+
+import polars as pl
+
+from uploader import __version__
+from uploader.auth._secret import Secret
+from uploader.auth._static import SharesRateLimit, TokenProvider
+from uploader.errors import (
+    BatchRejected,
+    ConfigError,
+    EndpointError,
+    InputError,
+    LedgerError,
+    RecordError,
+    RemoteError,
+    Throttled,
+    TransportError,
+)
+from uploader.ledger import _lock as lock
+from uploader.ledger._ledger import LEDGER_SCHEMA, Ledger, LedgerState, check_resumable, read_ledger
+from uploader.ledger._summary import RunSummary, percentile
+from uploader.produce._model import Batch
+from uploader.produce._producer import ADDED_SETTINGS, Producer
+from uploader.produce._rejects import RejectLimit
+from uploader.produce._source import changed_sources
+from uploader.reconcile._reasons import top_reasons
+from uploader.reconcile._status import first_error
+from uploader.send._bisect import (
+    DEFAULT_BISECT_CALLS,
+    BisectBudget,
+    leaves,
+    next_child_seq,
+    row_caused,
+    split,
+)
+from uploader.send._breaker import ConnectionBreaker
+from uploader.send._ratelimit import DEFAULT_RATE, RateLimit, RateLimiter
+from uploader.send._retry import RetryPolicy, classify, retry_delay
+from uploader.send._transport import (
+    FORM,
+    AiohttpTransport,
+    Transport,
+    auth_headers,
+    check_endpoint,
+    submit_outcome,
+)
+
+__all__ = ["DEFAULT_CONCURRENCY", "Progress", "UploadConfig", "upload"]
+
+DEFAULT_CONCURRENCY = 4
+DEFAULT_TIMEOUT = 300.0  # a 49 MB body over a slow link takes a while
+DEFAULT_GRACE = 30.0
+RESUME_HINT = "unsent batches are pending: run again with --resume once it is fixed"
+NO_TOKEN = (
+    "Target requires a profile token and none was given: set $TARGET_PROFILE_TOKEN, or use "
+    "--token-env, --token-file, --token-command or --auth adobe-io; then run again with --resume"
+)
+#: the ledger message of a batch left pending, by the reason the run stopped
+_STOP_NOTES = {
+    "auth": "not sent: the token was rejected",
+    "endpoint": "not sent: the endpoint cannot take calls",
+    "record": "not sent: the ledger or rejects file cannot be written",
+}
+ApiVersion = Literal["v1", "v2"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UploadConfig:
+    """How to send (what to send is the producer's ``InputSpec``)."""
+
+    client_code: str
+    ledger: Path
+    endpoint: str | None = None  # default https://{client_code}.tt.omtrdc.net
+    api_version: ApiVersion = "v2"
+    concurrency: int = DEFAULT_CONCURRENCY
+    rate: RateLimit | None = DEFAULT_RATE
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    timeout: float = DEFAULT_TIMEOUT
+    resume: bool = False
+    grace: float = DEFAULT_GRACE  # seconds in-flight calls may finish after a stop
+    ca_bundle: str | None = None
+    #: calls a refused batch may spend isolating its bad rows (``uploader.send._bisect``); 0: off
+    bisect_calls: int = DEFAULT_BISECT_CALLS
+    #: ``--max-rejects``: more rejected rows than this make the run exit 1 (checked at the end)
+    max_rejects: RejectLimit | None = None
+
+    def __post_init__(self) -> None:
+        if not self.client_code or "/" in self.client_code:
+            raise ConfigError("--client-code is required (your Target client code)")
+        if self.api_version not in ("v1", "v2"):
+            raise ConfigError("--api-version must be v1 or v2")
+        if not 1 <= self.concurrency <= 64:
+            raise ConfigError("--concurrency must be between 1 and 64")
+        if self.timeout <= 0:
+            raise ConfigError("--timeout must be positive")
+        if self.bisect_calls < 0:
+            raise ConfigError("--bisect-calls must be 0 or more")
+
+    @property
+    def base_url(self) -> str:
+        return (self.endpoint or f"https://{self.client_code}.tt.omtrdc.net").rstrip("/")
+
+    @property
+    def submit_url(self) -> str:
+        version = "/v2" if self.api_version == "v2" else ""
+        return f"{self.base_url}/m2/{self.client_code}{version}/profile/batchUpdate"
+
+    def ledger_settings(self) -> dict[str, Any]:
+        return {
+            "client_code": self.client_code,
+            "endpoint": self.base_url,
+            "api_version": self.api_version,
+            "concurrency": self.concurrency,
+            "rate": str(self.rate) if self.rate else None,
+            "max_retries": self.retry.max_retries,
+            "bisect_calls": self.bisect_calls,
+        }
+
+
+class Progress(Protocol):
+    """Told about every batch outcome; draws a bar or prints lines (``uploader.cli._progress``)."""
+
+    def start(self) -> None: ...
+
+    def update(self, summary: RunSummary, total_rows: int | None) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+_SENTINEL = None
+
+
+class _Run:
+    """One invocation of ``upload``: its state, workers and ledger."""
+
+    def __init__(
+        self,
+        config: UploadConfig,
+        producer: Producer,
+        tokens: TokenProvider,
+        transport: Transport,
+        clock: Callable[[], float],
+        sleep: Callable[[float], Awaitable[None]],
+        rng: random.Random,
+        progress: Progress | None,
+        limiter: RateLimiter | None,
+    ) -> None:
+        self.config = config
+        self.producer = producer
+        self.tokens = tokens
+        self.transport = transport
+        self.clock = clock
+        self.sleep = sleep
+        self.rng = rng
+        self.progress = progress
+        rejects = producer.rejects.path if producer.rejects is not None else None
+        self.summary = RunSummary(ledger=str(config.ledger), rejects=str(rejects or ""))
+        self.latencies: list[float] = []
+        self.limiter = limiter
+        # One batch waiting is enough to keep the senders busy; every extra one is up to
+        # --batch-bytes of memory.
+        self.queue: asyncio.Queue[Batch | None] = asyncio.Queue(maxsize=1)
+        self.previous: LedgerState | None = None  # the ledger as --resume found it
+        self.next_child = next_child_seq(None)  # seq of the next bisection part
+        self.split_seqs: set[int] = set()
+        self.rows_refused = 0  # rows Target refused alone (bisection), in the rejects file
+        self.not_landed_messages: list[str] = []  # of failed and pending batches, for reasons
+        self.ledger: Ledger | None = None
+        self.inflight: set[asyncio.Task[None]] = set()
+        self.abandoned: set[asyncio.Task[None]] = set()
+        self.refresh_lock = asyncio.Lock()
+        self.stopping = asyncio.Event()
+        self.abandon_timer: asyncio.Task[None] | None = None
+        self.pending_rows_in_batches = 0
+        self.fingerprint: dict[str, Any] = {}
+        self.breaker = ConnectionBreaker(max_failures=config.retry.max_retries + 1)
+
+    # -- set-up ---------------------------------------------------------------------------
+    def check_ledger(self) -> None:
+        """Refuse a ledger this run may not write (exists without --resume, or the input
+        changed since); nothing is written yet."""
+        path = self.config.ledger
+        self.fingerprint = self.producer.fingerprint()
+        if self.config.resume:
+            state = read_ledger(path)
+            check_resumable(state, path)
+            _check_same_input(state.fingerprint, self.fingerprint, path)
+            _check_same_target(
+                state.runs[0].get("settings") or {}, self.config.ledger_settings(), path
+            )
+            self.previous = state
+            self.next_child = next_child_seq(state)
+        elif path.exists() and path.stat().st_size:
+            raise LedgerError(
+                f"ledger {path} already exists: add --resume to continue that run, "
+                "or choose another --ledger"
+            )
+
+    def open_ledger(self) -> Ledger:
+        """The ledger, opened and the run record written on first need: the first send or
+        the end of the run. An input error found by the check pass before that leaves no
+        ledger behind, so fixing the file and running the same command again just works."""
+        if self.ledger is None:
+            self.ledger = Ledger(self.config.ledger)
+            self.ledger.write(
+                {
+                    "type": "run",
+                    "schema": LEDGER_SCHEMA,
+                    "version": __version__,
+                    "started": _now(),
+                    "resumed": self.config.resume,
+                    "fingerprint": self.fingerprint,
+                    "settings": self.config.ledger_settings(),
+                }
+            )
+        return self.ledger
+
+    # -- the pipeline ---------------------------------------------------------------------
+    async def run(self) -> RunSummary:
+        started = self.clock()
+        if self.progress:
+            self.progress.start()
+        error: BaseException | None = None
+        try:
+            async with asyncio.TaskGroup() as group:
+                group.create_task(self.produce())
+                for _ in range(self.config.concurrency):
+                    group.create_task(self.worker())
+        except BaseExceptionGroup as failure:
+            error = first_error(failure)
+        finally:
+            if self.abandon_timer is not None:
+                self.abandon_timer.cancel()
+            self.summary.seconds = self.clock() - started
+            # An input error before the first send ends the run without a trace.
+            if not (isinstance(error, InputError) and self.ledger is None):
+                self.finish()
+            if self.progress:
+                self.progress.stop()
+        if error is not None:
+            raise error from None
+        return self.summary
+
+    async def produce(self) -> None:
+        """Feed the queue from the producer, one thread hop per batch (polars releases the
+        GIL, so reading and encoding run beside the senders). Ends with one sentinel per
+        worker, so no worker waits forever."""
+        batches: Iterator[Batch] = iter(self.producer)
+        finished = False
+        try:
+            while not self.stopping.is_set():
+                try:
+                    batch = await asyncio.to_thread(next, batches, None)
+                except RecordError as error:  # the rejects file cannot be written
+                    self.record_failed(error)
+                    continue  # the loop ends: the run is stopping
+                if batch is None:
+                    break
+                for todo in self.still_to_send(batch):
+                    await self.queue.put(todo)  # a batch made before a stop is recorded pending
+            else:
+                self.summary.input_complete = False
+            finished = True
+        finally:
+            # A run that stops early closes the producer now, not whenever the garbage
+            # collector gets to it (its reader threads are let go; see source._one_ahead).
+            # Still running in a worker thread (this task was cancelled), it cannot be closed:
+            # it ends on its own.
+            with contextlib.suppress(ValueError):
+                close = getattr(batches, "close", None)
+                if close is not None:
+                    close()
+            # Only after a clean end: on an error the TaskGroup cancels the workers anyway,
+            # and waiting for room in a full queue nobody drains would hang the run.
+            if finished:
+                for _ in range(self.config.concurrency):
+                    await self.queue.put(_SENTINEL)
+
+    def still_to_send(self, batch: Batch) -> list[Batch]:
+        """What of ``batch`` an earlier run of this ledger did not settle: nothing when it was
+        acknowledged; after a bisection, the parts neither acknowledged nor refused alone
+        (those are counted, and written to the rejects file again)."""
+        if self.previous is None:
+            return [batch]
+        todo = []
+        for leaf, record in leaves(batch, self.previous):
+            done = record is not None and record.get("hash") == leaf.content_hash
+            if done and record is not None and record.get("outcome") == "acknowledged":
+                self.summary.batches_skipped += 1
+                self.summary.rows_skipped += leaf.rows
+                self.summary.rows_acknowledged += leaf.rows
+            elif done and record is not None and record.get("outcome") == "rejected":
+                self.refused_rows(leaf, str(record.get("message") or ""))
+            else:
+                todo.append(leaf)
+        return todo
+
+    def refused_rows(self, batch: Batch, message: str) -> None:
+        """Rows Target refuses on their own: counted and written to the rejects file."""
+        self.rows_refused += batch.rows
+        rejects = self.producer.rejects
+        if rejects is None:
+            return
+        paths = [str(source.path) for source in self.producer.sources]
+        ids = [unquote(line.split(b",", 1)[0].decode()) for line in batch.body.splitlines()[1:]]
+        frame = pl.DataFrame(
+            {
+                "source": [paths[int(src)] for src in batch.refs[:, 0]],
+                "row": batch.refs[:, 1].astype("int64"),
+                "id": ids,
+                "reason": f"refused by Target: {message}",
+            }
+        )
+        try:
+            rejects.write(frame)
+        except RecordError as error:
+            self.record_failed(error)
+
+    async def worker(self) -> None:
+        while (batch := await self.queue.get()) is not None:
+            if self.stopping.is_set():
+                self.record(batch, "pending", attempts=0, message=self.stop_note())
+                continue
+            task = asyncio.create_task(self.send(batch))
+            self.inflight.add(task)
+            try:
+                await task
+            except asyncio.CancelledError:
+                if task not in self.abandoned:  # the worker itself is being cancelled
+                    raise
+                if batch.seq not in self.split_seqs:  # a split one is settled by its parts
+                    self.record(
+                        batch, "pending", attempts=0, message="abandoned after the grace period"
+                    )
+            finally:
+                self.inflight.discard(task)
+
+    async def send(self, batch: Batch, budget: BisectBudget | None = None) -> None:
+        """One batch to a verdict: acknowledged, failed, pending (the run stopped), or — when
+        Target refuses it whole — split to isolate the rows it refuses (``budget``: what is
+        left of that bisection's calls).
+
+        After a stop no new call starts: a sender waiting for the rate limiter or a retry
+        backoff gives up at once; only calls already on the wire are let finish.
+        """
+        attempts, refreshed, started = 0, False, self.clock()
+        headers = {"Content-Type": FORM}
+        while True:
+            if self.limiter and not await self.unless_stopped(self.limiter.acquire()):
+                self.record(batch, "pending", attempts, message=self.stop_note())
+                return
+            if self.stopping.is_set():
+                self.record(batch, "pending", attempts, message=self.stop_note())
+                return
+            token = await self.tokens.get()
+            self.open_ledger()  # the run record goes first, before any call
+            attempts += 1
+            self.summary.calls += 1
+            if budget is not None:
+                budget.spend()
+            sent_at = self.clock()
+            try:
+                answer = await self.transport.request(
+                    "POST",
+                    self.config.submit_url,
+                    body=batch.body,
+                    headers={**headers, **auth_headers(token)},
+                )
+                self.breaker.answered()  # an answer of any kind: the endpoint is there
+                result = submit_outcome(answer, self.config.submit_url)
+            except (TransportError, RemoteError, EndpointError) as error:
+                status = error.status if isinstance(error, RemoteError) else None
+                decision = classify(error)
+                if decision.action == "halt":
+                    self.stop("endpoint", f"stopped: {error}; {RESUME_HINT}")
+                    self.record(batch, "pending", attempts, status=status, message=str(error))
+                    return
+                if isinstance(error, TransportError) and self.breaker.failed(self.clock()):
+                    streak = self.breaker.describe(self.clock())
+                    self.stop(
+                        "endpoint",
+                        f"stopped: {self.config.base_url} is unreachable ({streak}; last: "
+                        f"{error}); {RESUME_HINT}",
+                    )
+                    self.record(batch, "pending", attempts, message=str(error))
+                    return
+                if decision.action == "stop":
+                    fresh = None if refreshed else await self.refresh(token)
+                    if fresh is not None:
+                        refreshed = True
+                        continue
+                    # "expired or regenerated" is wrong when no token went at all
+                    said = str(error) if token is not None else NO_TOKEN
+                    self.stop("auth", said)
+                    self.record(batch, "pending", attempts, status=status, message=said)
+                    return
+                if isinstance(error, Throttled):
+                    self.summary.throttled += 1
+                    if self.limiter:
+                        self.limiter.throttled(error.retry_after)
+                if isinstance(error, BatchRejected):
+                    await self.refused(batch, error, attempts, budget)
+                    return
+                delay = retry_delay(error, attempts - 1, self.config.retry, self.rng)
+                if delay is None:
+                    message = str(error)
+                    if decision.action == "retry":
+                        message = f"gave up after {attempts} attempt(s): {error}"
+                    self.record(batch, "failed", attempts, status=status, message=message)
+                    return
+                self.summary.retries += 1
+                if not await self.unless_stopped(self.sleep(delay)):
+                    self.record(batch, "pending", attempts, status=status, message=self.stop_note())
+                    return
+                continue
+            now = self.clock()
+            self.latencies.append(now - sent_at)
+            self.record(
+                batch,
+                "acknowledged",
+                attempts,
+                status=answer.status,
+                message=result.message,
+                batch_id=result.batch_id,
+                status_url=result.status_url,
+                timings={"total": now - started, "last_call": now - sent_at},
+            )
+            return
+
+    async def refused(
+        self, batch: Batch, error: BatchRejected, attempts: int, budget: BisectBudget | None
+    ) -> None:
+        """Target refused ``batch`` whole: a single row is refused alone (rejects file);
+        more rows are split in halves and each sent again, until the bad rows stand alone or
+        the bisection's calls are spent (see ``uploader.send._bisect``)."""
+        message = str(error)
+        caused = row_caused(message, error.status)
+        if caused and batch.rows == 1:
+            self.record(batch, "rejected", attempts, status=error.status, message=message)
+            self.refused_rows(batch, message)
+            return
+        budget = budget or BisectBudget(self.config.bisect_calls)
+        if not caused or budget.spent:
+            if caused and self.config.bisect_calls:
+                message += f" (bisection stopped after {self.config.bisect_calls} calls)"
+            self.record(batch, "failed", attempts, status=error.status, message=message)
+            return
+        halves = split(batch, self.next_child)
+        self.next_child += len(halves)
+        self.split_seqs.add(batch.seq)
+        ranges = [(0, halves[0].rows), (halves[0].rows, batch.rows)]
+        parts = [
+            {"seq": half.seq, "start": start, "stop": stop}
+            for half, (start, stop) in zip(halves, ranges, strict=True)
+        ]
+        self.record(batch, "split", attempts, status=error.status, message=message, parts=parts)
+        for half in halves:
+            await self.send(half, budget)
+
+    async def unless_stopped(self, waiting: Awaitable[None]) -> bool:
+        """Await ``waiting`` (the limiter, a backoff) unless the run stops first: then cancel
+        it and return False."""
+        if self.stopping.is_set():
+            if isinstance(waiting, Coroutine):
+                waiting.close()  # never started: close it so no "never awaited" warning
+            return False
+        wait = asyncio.ensure_future(waiting)
+        stop = asyncio.ensure_future(self.stopping.wait())
+        try:
+            await asyncio.wait((wait, stop), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (wait, stop):
+                task.cancel()
+            await asyncio.gather(wait, stop, return_exceptions=True)
+        if wait.cancelled():
+            return False
+        error = wait.exception()
+        if error is not None:
+            raise error
+        return True
+
+    async def refresh(self, rejected: Secret | None) -> Secret | None:
+        """A fresh token after ``rejected`` was refused; concurrent callers share one refresh."""
+        async with self.refresh_lock:
+            current = await self.tokens.get()
+            if current is not None and current != rejected:
+                return current  # another sender already refreshed it
+            fresh = await self.tokens.rejected(rejected)
+            if fresh is not None:
+                self.summary.token_refreshes += 1
+            return fresh
+
+    # -- stopping -------------------------------------------------------------------------
+    def stop(self, reason: str, message: str = "") -> None:
+        """Take no new batches and start no new call; calls on the wire finish (after an
+        interrupt: within ``grace`` seconds, then they are abandoned)."""
+        if self.summary.stop_reason is not None:
+            return
+        self.summary.stop_reason = reason
+        self.summary.message = message
+        self.stopping.set()
+        if reason == "interrupted":
+            self.abandon_timer = asyncio.create_task(self.abandon_after_grace())
+
+    def interrupt(self) -> None:
+        """SIGINT/SIGTERM: the first stops gracefully, a second abandons in-flight calls."""
+        if self.summary.stop_reason is None:
+            self.stop("interrupted", "interrupted: run again with --resume to continue")
+        else:
+            self.abandon()
+
+    async def abandon_after_grace(self) -> None:
+        """The injected ``sleep``, not the loop's timer: time is the caller's (tests)."""
+        await self.sleep(self.config.grace)
+        self.abandon()
+
+    def abandon(self) -> None:
+        """The grace period is over: cancel the calls still in flight (they stay pending)."""
+        for task in list(self.inflight):
+            self.abandoned.add(task)
+            task.cancel()
+
+    def stop_note(self) -> str:
+        return _STOP_NOTES.get(self.summary.stop_reason or "", "not sent: the run was interrupted")
+
+    # -- bookkeeping ----------------------------------------------------------------------
+    def record(
+        self,
+        batch: Batch,
+        outcome: str,
+        attempts: int,
+        *,
+        status: int | None = None,
+        message: str = "",
+        batch_id: str | None = None,
+        status_url: str | None = None,
+        timings: dict[str, float] | None = None,
+        parts: list[dict[str, int]] | None = None,
+    ) -> None:
+        summary = self.summary
+        if outcome == "acknowledged":
+            summary.batches_acknowledged += 1
+            summary.rows_acknowledged += batch.rows
+        elif outcome == "failed":
+            summary.batches_failed += 1
+            summary.rows_failed += batch.rows
+            self.not_landed_messages.append(message)
+        elif outcome == "pending":
+            summary.batches_pending += 1
+            self.pending_rows_in_batches += batch.rows
+            self.not_landed_messages.append(message)
+        elif outcome == "split":
+            summary.batches_split += 1  # its rows are settled by its parts
+        self.write(
+            {
+                "type": "batch",
+                "seq": batch.seq,
+                "hash": batch.content_hash,
+                "rows": batch.rows,
+                "bytes": batch.nbytes,
+                "first": [batch.first.source, batch.first.row],
+                "last": [batch.last.source, batch.last.row],
+                "outcome": outcome,
+                "attempts": attempts,
+                "http_status": status,
+                "target_batch_id": batch_id,
+                "status_url": status_url,
+                "message": message,
+                "timings": {k: round(v, 4) for k, v in (timings or {}).items()},
+                **({"parts": parts} if parts is not None else {}),
+                "at": _now(),
+            }
+        )
+        if self.progress:
+            self.progress.update(summary, self.producer.total_rows)
+
+    def write(self, record: dict[str, Any]) -> None:
+        """Append ``record``; when the ledger cannot be written any more (disk full, read-only)
+        the run stops: nothing more may be sent whose outcome could not be recorded."""
+        try:
+            self.open_ledger().write(record)
+        except RecordError as error:
+            self.record_failed(error)
+
+    def record_failed(self, error: RecordError) -> None:
+        if self.summary.stop_reason != "record":
+            self.summary.stop_reason = None  # this cause wins: it decides what to do next
+            self.stop(
+                "record",
+                f"stopped: {error}; what the ledger holds is safe: make room (or fix the "
+                "directory), then run again with --resume",
+            )
+
+    def finish(self) -> None:
+        summary, stats = self.summary, self.producer.stats
+        summary.rows_read = stats.rows_read
+        summary.rows_rejected = stats.rows_rejected + self.rows_refused
+        summary.rows_refused = self.rows_refused
+        summary.rows_merged = stats.rows_merged
+        limit = self.config.max_rejects
+        if limit is not None and limit.exceeded(summary.rows_rejected, summary.rows_read):
+            summary.rejects_over_limit = limit.message(summary.rows_rejected, summary.rejects)
+        summary.warnings = list(stats.warnings)
+        summary.reasons = top_reasons(self.not_landed_messages)
+        summary.latency_p50 = percentile(self.latencies, 0.50)
+        summary.latency_p95 = percentile(self.latencies, 0.95)
+        # Pending, counted on its own so the invariant is a real check: rows in batches
+        # recorded pending, plus rows read but not yet in a batch when the run stopped
+        # (held back for duplicate folding, or in the chunk being batched).
+        not_batched = stats.rows_read - stats.rows_rejected - stats.rows_merged - stats.rows_batched
+        summary.rows_pending = self.pending_rows_in_batches + not_batched
+        if self.summary.stop_reason != "record":
+            # the summary's own failure must show in the exit code it carries: decide first
+            try:
+                self.open_ledger()
+            except RecordError as error:
+                self.record_failed(error)
+            except LedgerError:
+                return  # it never opened: the error that ended the run says why
+        if self.ledger is not None:
+            self.write({"type": "summary", "at": _now(), **summary.to_dict()})
+            self.ledger.close()
+
+
+async def upload(
+    config: UploadConfig,
+    producer: Producer,
+    tokens: TokenProvider,
+    *,
+    transport: Transport | None = None,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    rng: random.Random | None = None,
+    progress: Progress | None = None,
+    handle_signals: bool = False,
+) -> RunSummary:
+    """Send every batch of ``producer``; returns the run's summary (also in the ledger).
+
+    Raises only for what prevents a run: input/config/ledger errors, before anything is sent.
+    Holds the ledger's lock (``uploader.ledger._lock``) from before the check pass to the end.
+    """
+    with lock.hold(config.ledger):
+        return await _upload(
+            config, producer, tokens, transport, clock, sleep, rng, progress, handle_signals
+        )
+
+
+async def _upload(
+    config: UploadConfig,
+    producer: Producer,
+    tokens: TokenProvider,
+    transport: Transport | None,
+    clock: Callable[[], float],
+    sleep: Callable[[float], Awaitable[None]],
+    rng: random.Random | None,
+    progress: Progress | None,
+    handle_signals: bool,
+) -> RunSummary:
+    producer.check()
+    # One budget per Target account: a provider that calls the Admin API draws on it too,
+    # from its very first token fetch.
+    limiter = RateLimiter(config.rate, clock, sleep) if config.rate else None
+    if isinstance(tokens, SharesRateLimit):
+        tokens.share_rate_limit(limiter)
+    check_endpoint(config.base_url, await tokens.get())
+    own_transport = transport is None
+    if transport is None:
+        transport = AiohttpTransport(
+            timeout=config.timeout, connections=config.concurrency, ca_bundle=config.ca_bundle
+        )
+    run = _Run(
+        config, producer, tokens, transport, clock, sleep, rng or random.Random(), progress, limiter
+    )
+    loop = asyncio.get_running_loop()
+    signals = (signal.SIGINT, signal.SIGTERM) if handle_signals else ()
+    # The caller's handlers, put back afterwards: asyncio's removal resets them to the
+    # defaults, and a SIGTERM after sending (summary, --wait) would then kill the process.
+    previous = {signum: signal.getsignal(signum) for signum in signals}
+    try:
+        run.check_ledger()
+        for signum in signals:
+            loop.add_signal_handler(signum, run.interrupt)
+        return await run.run()
+    finally:
+        for signum, handler in previous.items():
+            loop.remove_signal_handler(signum)
+            if handler is not None:
+                signal.signal(signum, handler)
+        if own_transport:
+            await transport.close()
+
+
+def _check_same_input(before: dict[str, Any] | None, now: dict[str, Any], path: Path) -> None:
+    if before is None:
+        raise LedgerError(f"ledger {path}: no input fingerprint to resume from")
+    then = {**ADDED_SETTINGS, **before.get("settings", {})}
+    if then != now.get("settings"):
+        changed = sorted(
+            key for key in {**then, **now["settings"]} if then.get(key) != now["settings"].get(key)
+        )
+        raise LedgerError(
+            f"cannot resume {path}: batch-shaping settings changed ({', '.join(changed)}); "
+            "resume with the same settings, or start a new ledger"
+        )
+    what = changed_sources(before.get("sources") or [], now["sources"])
+    if what is not None:
+        raise LedgerError(f"cannot resume {path}: {what}; start a new ledger")
+
+
+def _check_same_target(before: dict[str, Any], now: dict[str, Any], path: Path) -> None:
+    """A resumed run sends to where the first run sent: another client code, endpoint or API
+    version would split one run's batches between two destinations."""
+    keys = ("client_code", "endpoint", "api_version")
+    differ = [key for key in keys if before.get(key) is not None and before[key] != now[key]]
+    if differ:
+        then = ", ".join(f"{key} {before[key]}" for key in differ)
+        current = ", ".join(f"{key} {now[key]}" for key in differ)
+        raise LedgerError(
+            f"cannot resume {path}: that run sent to {then}; this one names {current}; "
+            "resume with the same --client-code, --endpoint and --api-version, or start a "
+            "new ledger"
+        )
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
