@@ -3,8 +3,10 @@
 ::
 
     producer (thread hops: read → encode → batch)
-        → bounded asyncio.Queue (backpressure: a few bodies in memory, whatever the input)
-        → N sender tasks in a TaskGroup (rate limit, retries, token refresh)
+        → worker pool (``uploader.send._pool``): a queue of one batch (backpressure: a few
+          bodies in memory, whatever the input) and N senders in a TaskGroup
+        → per batch, the attempt loop (``uploader.send._attempt``: rate limit, retries,
+          token refresh, connection breaker); a batch Target refuses whole is bisected
         → ledger (append-only, fsync'd per batch)
 
 Per-batch results are ledger records; only a stop (auth, interrupt) or a whole-input error
@@ -21,7 +23,7 @@ import datetime as dt
 import random
 import signal
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -30,18 +32,16 @@ from urllib.parse import unquote
 import polars as pl
 
 from uploader import __version__
+from uploader._log import get_logger
 from uploader.auth._secret import Secret
 from uploader.auth._static import SharesRateLimit, TokenProvider
 from uploader.errors import (
     BatchRejected,
     ConfigError,
-    EndpointError,
     InputError,
     LedgerError,
     RecordError,
     RemoteError,
-    Throttled,
-    TransportError,
 )
 from uploader.ledger import _lock as lock
 from uploader.ledger._ledger import LEDGER_SCHEMA, Ledger, LedgerState, check_resumable, read_ledger
@@ -51,7 +51,7 @@ from uploader.produce._producer import ADDED_SETTINGS, Producer
 from uploader.produce._rejects import RejectLimit
 from uploader.produce._source import changed_sources
 from uploader.reconcile._reasons import top_reasons
-from uploader.reconcile._status import first_error
+from uploader.send._attempt import Answered, AttemptLoop
 from uploader.send._bisect import (
     DEFAULT_BISECT_CALLS,
     BisectBudget,
@@ -61,8 +61,10 @@ from uploader.send._bisect import (
     split,
 )
 from uploader.send._breaker import ConnectionBreaker
+from uploader.send._pool import run_pool
 from uploader.send._ratelimit import DEFAULT_RATE, RateLimit, RateLimiter
-from uploader.send._retry import RetryPolicy, classify, retry_delay
+from uploader.send._response import SubmitResult
+from uploader.send._retry import RetryPolicy, classify
 from uploader.send._transport import (
     FORM,
     AiohttpTransport,
@@ -73,6 +75,8 @@ from uploader.send._transport import (
 )
 
 __all__ = ["DEFAULT_CONCURRENCY", "Progress", "UploadConfig", "upload"]
+
+log = get_logger(__name__)
 
 DEFAULT_CONCURRENCY = 4
 DEFAULT_TIMEOUT = 300.0  # a 49 MB body over a slow link takes a while
@@ -154,9 +158,6 @@ class Progress(Protocol):
     def stop(self) -> None: ...
 
 
-_SENTINEL = None
-
-
 class _Run:
     """One invocation of ``upload``: its state, workers and ledger."""
 
@@ -174,19 +175,13 @@ class _Run:
     ) -> None:
         self.config = config
         self.producer = producer
-        self.tokens = tokens
         self.transport = transport
         self.clock = clock
         self.sleep = sleep
-        self.rng = rng
         self.progress = progress
         rejects = producer.rejects.path if producer.rejects is not None else None
         self.summary = RunSummary(ledger=str(config.ledger), rejects=str(rejects or ""))
         self.latencies: list[float] = []
-        self.limiter = limiter
-        # One batch waiting is enough to keep the senders busy; every extra one is up to
-        # --batch-bytes of memory.
-        self.queue: asyncio.Queue[Batch | None] = asyncio.Queue(maxsize=1)
         self.previous: LedgerState | None = None  # the ledger as --resume found it
         self.next_child = next_child_seq(None)  # seq of the next bisection part
         self.split_seqs: set[int] = set()
@@ -195,12 +190,22 @@ class _Run:
         self.ledger: Ledger | None = None
         self.inflight: set[asyncio.Task[None]] = set()
         self.abandoned: set[asyncio.Task[None]] = set()
-        self.refresh_lock = asyncio.Lock()
         self.stopping = asyncio.Event()
         self.abandon_timer: asyncio.Task[None] | None = None
         self.pending_rows_in_batches = 0
         self.fingerprint: dict[str, Any] = {}
         self.breaker = ConnectionBreaker(max_failures=config.retry.max_retries + 1)
+        self.attempts = AttemptLoop(
+            tokens,
+            limiter=limiter,
+            retry=config.retry,
+            rng=rng,
+            clock=clock,
+            sleep=sleep,
+            counts=self.summary,
+            stop=self.stopping,
+            breaker=self.breaker,
+        )
 
     # -- set-up ---------------------------------------------------------------------------
     def check_ledger(self) -> None:
@@ -249,12 +254,14 @@ class _Run:
             self.progress.start()
         error: BaseException | None = None
         try:
-            async with asyncio.TaskGroup() as group:
-                group.create_task(self.produce())
-                for _ in range(self.config.concurrency):
-                    group.create_task(self.worker())
-        except BaseExceptionGroup as failure:
-            error = first_error(failure)
+            # One batch waiting is enough to keep the senders busy; every extra one is up to
+            # --batch-bytes of memory.
+            await run_pool(
+                self.batches(), self.handle, workers=self.config.concurrency, queue_size=1
+            )
+        except BaseException as failure:
+            error = failure
+            raise
         finally:
             if self.abandon_timer is not None:
                 self.abandon_timer.cancel()
@@ -264,16 +271,12 @@ class _Run:
                 self.finish()
             if self.progress:
                 self.progress.stop()
-        if error is not None:
-            raise error from None
         return self.summary
 
-    async def produce(self) -> None:
-        """Feed the queue from the producer, one thread hop per batch (polars releases the
-        GIL, so reading and encoding run beside the senders). Ends with one sentinel per
-        worker, so no worker waits forever."""
+    async def batches(self) -> AsyncIterator[Batch]:
+        """The batches to send, one thread hop each (polars releases the GIL, so reading and
+        encoding run beside the senders); none after a stop."""
         batches: Iterator[Batch] = iter(self.producer)
-        finished = False
         try:
             while not self.stopping.is_set():
                 try:
@@ -284,10 +287,9 @@ class _Run:
                 if batch is None:
                     break
                 for todo in self.still_to_send(batch):
-                    await self.queue.put(todo)  # a batch made before a stop is recorded pending
+                    yield todo  # a batch made before a stop is recorded pending
             else:
                 self.summary.input_complete = False
-            finished = True
         finally:
             # A run that stops early closes the producer now, not whenever the garbage
             # collector gets to it (its reader threads are let go; see source._one_ahead).
@@ -297,11 +299,6 @@ class _Run:
                 close = getattr(batches, "close", None)
                 if close is not None:
                     close()
-            # Only after a clean end: on an error the TaskGroup cancels the workers anyway,
-            # and waiting for room in a full queue nobody drains would hang the run.
-            if finished:
-                for _ in range(self.config.concurrency):
-                    await self.queue.put(_SENTINEL)
 
     def still_to_send(self, batch: Batch) -> list[Batch]:
         """What of ``batch`` an earlier run of this ledger did not settle: nothing when it was
@@ -343,24 +340,25 @@ class _Run:
         except RecordError as error:
             self.record_failed(error)
 
-    async def worker(self) -> None:
-        while (batch := await self.queue.get()) is not None:
-            if self.stopping.is_set():
-                self.record(batch, "pending", attempts=0, message=self.stop_note())
-                continue
-            task = asyncio.create_task(self.send(batch))
-            self.inflight.add(task)
-            try:
-                await task
-            except asyncio.CancelledError:
-                if task not in self.abandoned:  # the worker itself is being cancelled
-                    raise
-                if batch.seq not in self.split_seqs:  # a split one is settled by its parts
-                    self.record(
-                        batch, "pending", attempts=0, message="abandoned after the grace period"
-                    )
-            finally:
-                self.inflight.discard(task)
+    async def handle(self, batch: Batch) -> None:
+        """One batch from the pool: sent as a task of its own, so that after an interrupt's
+        grace period it can be abandoned (cancelled) while its worker records it pending."""
+        if self.stopping.is_set():
+            self.record(batch, "pending", attempts=0, message=self.stop_note())
+            return
+        task = asyncio.create_task(self.send(batch))
+        self.inflight.add(task)
+        try:
+            await task
+        except asyncio.CancelledError:
+            if task not in self.abandoned:  # the worker itself is being cancelled
+                raise
+            if batch.seq not in self.split_seqs:  # a split one is settled by its parts
+                self.record(
+                    batch, "pending", attempts=0, message="abandoned after the grace period"
+                )
+        finally:
+            self.inflight.discard(task)
 
     async def send(self, batch: Batch, budget: BisectBudget | None = None) -> None:
         """One batch to a verdict: acknowledged, failed, pending (the run stopped), or — when
@@ -370,89 +368,63 @@ class _Run:
         After a stop no new call starts: a sender waiting for the rate limiter or a retry
         backoff gives up at once; only calls already on the wire are let finish.
         """
-        attempts, refreshed, started = 0, False, self.clock()
-        headers = {"Content-Type": FORM}
-        while True:
-            if self.limiter and not await self.unless_stopped(self.limiter.acquire()):
-                self.record(batch, "pending", attempts, message=self.stop_note())
-                return
-            if self.stopping.is_set():
-                self.record(batch, "pending", attempts, message=self.stop_note())
-                return
-            token = await self.tokens.get()
+        started = self.clock()
+
+        async def post(token: Secret | None) -> tuple[int, SubmitResult]:
             self.open_ledger()  # the run record goes first, before any call
-            attempts += 1
-            self.summary.calls += 1
             if budget is not None:
                 budget.spend()
-            sent_at = self.clock()
-            try:
-                answer = await self.transport.request(
-                    "POST",
-                    self.config.submit_url,
-                    body=batch.body,
-                    headers={**headers, **auth_headers(token)},
-                )
-                self.breaker.answered()  # an answer of any kind: the endpoint is there
-                result = submit_outcome(answer, self.config.submit_url)
-            except (TransportError, RemoteError, EndpointError) as error:
-                status = error.status if isinstance(error, RemoteError) else None
-                decision = classify(error)
-                if decision.action == "halt":
-                    self.stop("endpoint", f"stopped: {error}; {RESUME_HINT}")
-                    self.record(batch, "pending", attempts, status=status, message=str(error))
-                    return
-                if isinstance(error, TransportError) and self.breaker.failed(self.clock()):
-                    streak = self.breaker.describe(self.clock())
-                    self.stop(
-                        "endpoint",
-                        f"stopped: {self.config.base_url} is unreachable ({streak}; last: "
-                        f"{error}); {RESUME_HINT}",
-                    )
-                    self.record(batch, "pending", attempts, message=str(error))
-                    return
-                if decision.action == "stop":
-                    fresh = None if refreshed else await self.refresh(token)
-                    if fresh is not None:
-                        refreshed = True
-                        continue
-                    # "expired or regenerated" is wrong when no token went at all
-                    said = str(error) if token is not None else NO_TOKEN
-                    self.stop("auth", said)
-                    self.record(batch, "pending", attempts, status=status, message=said)
-                    return
-                if isinstance(error, Throttled):
-                    self.summary.throttled += 1
-                    if self.limiter:
-                        self.limiter.throttled(error.retry_after)
-                if isinstance(error, BatchRejected):
-                    await self.refused(batch, error, attempts, budget)
-                    return
-                delay = retry_delay(error, attempts - 1, self.config.retry, self.rng)
-                if delay is None:
-                    message = str(error)
-                    if decision.action == "retry":
-                        message = f"gave up after {attempts} attempt(s): {error}"
-                    self.record(batch, "failed", attempts, status=status, message=message)
-                    return
-                self.summary.retries += 1
-                if not await self.unless_stopped(self.sleep(delay)):
-                    self.record(batch, "pending", attempts, status=status, message=self.stop_note())
-                    return
-                continue
-            now = self.clock()
-            self.latencies.append(now - sent_at)
+            answer = await self.transport.request(
+                "POST",
+                self.config.submit_url,
+                body=batch.body,
+                headers={"Content-Type": FORM, **auth_headers(token)},
+            )
+            return answer.status, submit_outcome(answer, self.config.submit_url)
+
+        outcome = await self.attempts.run(post, f"batch {batch.seq}")
+        attempts = outcome.attempts
+        if isinstance(outcome, Answered):
+            (code, result), now = outcome.value, self.clock()
+            self.latencies.append(now - outcome.sent_at)
             self.record(
                 batch,
                 "acknowledged",
                 attempts,
-                status=answer.status,
+                status=code,
                 message=result.message,
                 batch_id=result.batch_id,
                 status_url=result.status_url,
-                timings={"total": now - started, "last_call": now - sent_at},
+                timings={"total": now - started, "last_call": now - outcome.sent_at},
             )
             return
+        error = outcome.error
+        status = error.status if isinstance(error, RemoteError) else None
+        if outcome.why == "stopped":
+            self.record(batch, "pending", attempts, status=status, message=self.stop_note())
+        elif outcome.why == "halted":
+            self.stop("endpoint", f"stopped: {error}; {RESUME_HINT}")
+            self.record(batch, "pending", attempts, status=status, message=str(error))
+        elif outcome.why == "unreachable":
+            streak = self.breaker.describe(self.clock())
+            self.stop(
+                "endpoint",
+                f"stopped: {self.config.base_url} is unreachable ({streak}; last: "
+                f"{error}); {RESUME_HINT}",
+            )
+            self.record(batch, "pending", attempts, message=str(error))
+        elif outcome.why == "refused":
+            # "expired or regenerated" is wrong when no token went at all
+            said = str(error) if outcome.had_token else NO_TOKEN
+            self.stop("auth", said)
+            self.record(batch, "pending", attempts, status=status, message=said)
+        elif isinstance(error, BatchRejected):
+            await self.refused(batch, error, attempts, budget)
+        else:
+            message = str(error)
+            if error is not None and classify(error).action == "retry":
+                message = f"gave up after {attempts} attempt(s): {error}"
+            self.record(batch, "failed", attempts, status=status, message=message)
 
     async def refused(
         self, batch: Batch, error: BatchRejected, attempts: int, budget: BisectBudget | None
@@ -484,39 +456,6 @@ class _Run:
         for half in halves:
             await self.send(half, budget)
 
-    async def unless_stopped(self, waiting: Awaitable[None]) -> bool:
-        """Await ``waiting`` (the limiter, a backoff) unless the run stops first: then cancel
-        it and return False."""
-        if self.stopping.is_set():
-            if isinstance(waiting, Coroutine):
-                waiting.close()  # never started: close it so no "never awaited" warning
-            return False
-        wait = asyncio.ensure_future(waiting)
-        stop = asyncio.ensure_future(self.stopping.wait())
-        try:
-            await asyncio.wait((wait, stop), return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for task in (wait, stop):
-                task.cancel()
-            await asyncio.gather(wait, stop, return_exceptions=True)
-        if wait.cancelled():
-            return False
-        error = wait.exception()
-        if error is not None:
-            raise error
-        return True
-
-    async def refresh(self, rejected: Secret | None) -> Secret | None:
-        """A fresh token after ``rejected`` was refused; concurrent callers share one refresh."""
-        async with self.refresh_lock:
-            current = await self.tokens.get()
-            if current is not None and current != rejected:
-                return current  # another sender already refreshed it
-            fresh = await self.tokens.rejected(rejected)
-            if fresh is not None:
-                self.summary.token_refreshes += 1
-            return fresh
-
     # -- stopping -------------------------------------------------------------------------
     def stop(self, reason: str, message: str = "") -> None:
         """Take no new batches and start no new call; calls on the wire finish (after an
@@ -526,6 +465,7 @@ class _Run:
         self.summary.stop_reason = reason
         self.summary.message = message
         self.stopping.set()
+        log.warning("run stopping (%s): %s", reason, message)
         if reason == "interrupted":
             self.abandon_timer = asyncio.create_task(self.abandon_after_grace())
 
@@ -597,6 +537,22 @@ class _Run:
                 **({"parts": parts} if parts is not None else {}),
                 "at": _now(),
             }
+        )
+        log.info(
+            "batch %d: %s (%d rows, %d attempt(s), HTTP %s)%s",
+            batch.seq,
+            outcome,
+            batch.rows,
+            attempts,
+            status,
+            f": {message}" if message and outcome != "acknowledged" else "",
+            extra={
+                "seq": batch.seq,
+                "rows": batch.rows,
+                "outcome": outcome,
+                "attempts": attempts,
+                "http_status": status,
+            },
         )
         if self.progress:
             self.progress.update(summary, self.producer.total_rows)

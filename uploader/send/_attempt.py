@@ -1,0 +1,236 @@
+"""One attempt loop for every call to Target: the bulk submit, ``batchStatus``, profile fetch.
+
+Per item (a batch, a status URL, a profile), until it has an answer or must give up::
+
+    wait for the rate limiter → take the current token → call → read the answer
+      answered                      → ``Answered`` (the parsed answer)
+      token refused (401/403)       → refresh it once (``TokenRefresher``), call again;
+                                      refused again → ``Unanswered("refused")``
+      endpoint takes no call        → ``Unanswered("halted")`` (TLS refused, 404 submit URL)
+      connection errors trip the breaker (optional) → ``Unanswered("unreachable")``
+      transient (timeout, 5xx, throttle) → the limiter is told of a throttle; back off
+                                      (``retry_delay``) and call again, until the retries
+                                      are used up → ``Unanswered("failed")``
+      permanent (a refused batch)   → ``Unanswered("failed")``
+
+What the caller makes of an ``Unanswered`` differs: the engine records the batch (pending,
+failed, or split to find the refused rows) and stops the run on a refused token or a dead
+endpoint; ``status`` and ``verify`` record an error for the item, and end on a refused token
+(``Unanswered.raise_if_final``). With a ``stop`` event (the engine's), no call starts after a
+stop: waiting for the limiter or a backoff gives up at once (``Unanswered("stopped")``).
+
+Counters (calls, retries, throttled, token_refreshes) go to a ``Counters`` — the engine's
+``RunSummary`` itself, so the progress line sees them at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass
+from typing import Generic, Literal, Protocol, TypeVar
+
+from uploader._log import get_logger
+from uploader.auth._secret import Secret
+from uploader.auth._static import TokenProvider
+from uploader.errors import EndpointError, RemoteError, Throttled, TransportError
+from uploader.send._breaker import ConnectionBreaker
+from uploader.send._ratelimit import RateLimiter
+from uploader.send._retry import RetryPolicy, classify, retry_delay
+
+__all__ = [
+    "Answered",
+    "AttemptLoop",
+    "CallCounts",
+    "Counters",
+    "TokenRefresher",
+    "Unanswered",
+    "unless_stopped",
+]
+
+T = TypeVar("T")
+log = get_logger(__name__)
+
+
+class Counters(Protocol):
+    """What the loop counts (``RunSummary`` has these fields; ``CallCounts`` is just them)."""
+
+    calls: int
+    retries: int
+    throttled: int
+    token_refreshes: int
+
+
+@dataclass(slots=True)
+class CallCounts:
+    calls: int = 0
+    retries: int = 0
+    throttled: int = 0
+    token_refreshes: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Answered(Generic[T]):
+    value: T  # what the caller's call returned
+    attempts: int
+    sent_at: float  # when the answered call started (the loop's clock)
+
+
+@dataclass(frozen=True, slots=True)
+class Unanswered:
+    """Why an item got no answer; ``error`` is the last error (``None``: the run stopped
+    before any call of it failed)."""
+
+    why: Literal["failed", "stopped", "refused", "halted", "unreachable"]
+    attempts: int
+    error: Exception | None = None
+    had_token: bool = True  # the last call was given a token (False: there was none)
+
+    def raise_if_final(self) -> None:
+        """For callers that end on the first such error (status, verify): raise the error
+        after which no call can succeed — a refused token, an endpoint that takes none."""
+        if self.why in ("refused", "halted") and self.error is not None:
+            raise self.error
+
+
+class TokenRefresher:
+    """The one rule for a refused token, shared by every worker of a run.
+
+    A refused token is replaced by the provider's current one when that already changed
+    (another worker refreshed it); else the provider is asked once (``rejected``), under a
+    lock, so concurrent refusals share that one refresh. A token the provider was already
+    told about, refused again, is given up on: asking again would loop.
+    """
+
+    def __init__(self, tokens: TokenProvider, counts: Counters) -> None:
+        self.tokens = tokens
+        self._counts = counts
+        self._lock = asyncio.Lock()
+        self._reported: set[Secret | None] = set()
+
+    async def replace(self, refused: Secret | None) -> bool:
+        """True when a token other than ``refused`` is there to try (``tokens.get()``)."""
+        async with self._lock:
+            current = await self.tokens.get()
+            if current is not None and current != refused:
+                return True  # another worker already refreshed it
+            if refused in self._reported:
+                return False
+            self._reported.add(refused)
+            fresh = await self.tokens.rejected(refused)
+            if fresh is None or fresh == refused:
+                return False
+            self._counts.token_refreshes += 1
+            log.info("the profile token was refused; a new one came from %s", self.tokens.source)
+            return True
+
+
+class AttemptLoop:
+    """The attempt loop (see the module doc), shared by all workers of one run: one rate
+    limiter, one token refresher, one set of counters."""
+
+    def __init__(
+        self,
+        tokens: TokenProvider,
+        *,
+        limiter: RateLimiter | None,
+        retry: RetryPolicy,
+        rng: random.Random,
+        clock: Callable[[], float],
+        sleep: Callable[[float], Awaitable[None]],
+        counts: Counters | None = None,
+        stop: asyncio.Event | None = None,
+        breaker: ConnectionBreaker | None = None,
+    ) -> None:
+        self.counts: Counters = counts if counts is not None else CallCounts()
+        self.refresher = TokenRefresher(tokens, self.counts)
+        self.limiter = limiter
+        self.retry = retry
+        self.rng = rng
+        self.clock = clock
+        self.sleep = sleep
+        self.stop = stop
+        self.breaker = breaker
+
+    async def run(
+        self, call: Callable[[Secret | None], Awaitable[T]], what: str
+    ) -> Answered[T] | Unanswered:
+        """Call ``call(token)`` until it returns or the item must give up. ``call`` makes
+        one request and reads its answer, raising the uploader's errors for what is not
+        one (``uploader.send._transport``); ``what`` names the item in log messages."""
+        attempts = retries = 0
+        replaced = False  # this item already got a fresh token
+        while True:
+            if self.limiter and not await self.unless_stopped(self.limiter.acquire()):
+                return Unanswered("stopped", attempts)
+            if self.stop is not None and self.stop.is_set():
+                return Unanswered("stopped", attempts)
+            token = await self.refresher.tokens.get()
+            attempts += 1
+            self.counts.calls += 1
+            sent_at = self.clock()
+            try:
+                value = await call(token)
+            except (TransportError, RemoteError, EndpointError) as error:
+                decision = classify(error)
+                if decision.action == "halt":
+                    return Unanswered("halted", attempts, error)
+                if isinstance(error, TransportError):
+                    if self.breaker is not None and self.breaker.failed(self.clock()):
+                        return Unanswered("unreachable", attempts, error)
+                elif self.breaker is not None:
+                    self.breaker.answered()  # an answer of any kind: the endpoint is there
+                if decision.action == "stop":
+                    if replaced or not await self.refresher.replace(token):
+                        return Unanswered("refused", attempts, error, had_token=token is not None)
+                    replaced = True
+                    continue
+                if isinstance(error, Throttled):
+                    self.counts.throttled += 1
+                    log.warning(
+                        "%s: throttled (%s; Retry-After %s)", what, error, error.retry_after
+                    )
+                    if self.limiter:
+                        self.limiter.throttled(error.retry_after)
+                delay = retry_delay(error, retries, self.retry, self.rng)
+                if delay is None:
+                    return Unanswered("failed", attempts, error)
+                retries += 1
+                self.counts.retries += 1
+                log.info("%s: retry in %.2f s after attempt %d: %s", what, delay, attempts, error)
+                if not await self.unless_stopped(self.sleep(delay)):
+                    return Unanswered("stopped", attempts, error)
+                continue
+            if self.breaker is not None:
+                self.breaker.answered()
+            return Answered(value, attempts, sent_at)
+
+    async def unless_stopped(self, waiting: Awaitable[None]) -> bool:
+        return await unless_stopped(waiting, self.stop)
+
+
+async def unless_stopped(waiting: Awaitable[None], stop: asyncio.Event | None) -> bool:
+    """Await ``waiting`` (the limiter, a backoff) unless ``stop`` is set first: then cancel
+    it and return False."""
+    if stop is None:
+        await waiting
+        return True
+    if stop.is_set():
+        if isinstance(waiting, Coroutine):
+            waiting.close()  # never started: close it so no "never awaited" warning
+        return False
+    wait = asyncio.ensure_future(waiting)
+    stopped = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait((wait, stopped), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (wait, stopped):
+            task.cancel()
+        await asyncio.gather(wait, stopped, return_exceptions=True)
+    if wait.cancelled():
+        return False
+    error = wait.exception()
+    if error is not None:
+        raise error
+    return True
