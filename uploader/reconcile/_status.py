@@ -33,20 +33,17 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import SplitResult, parse_qsl, urlencode, urlsplit, urlunsplit
 
+from uploader._log import get_logger
+from uploader.auth._secret import Secret
 from uploader.auth._static import TokenProvider
-from uploader.errors import (
-    AuthError,
-    ConfigError,
-    RemoteError,
-    Throttled,
-    TransportError,
-    UploaderError,
-)
+from uploader.errors import ConfigError, RemoteError
 from uploader.exits import EXIT_FAILED, EXIT_NOT_YET, EXIT_OK, EXIT_UNCONFIRMED
 from uploader.ledger._ledger import Ledger, LedgerState, read_ledger
+from uploader.send._attempt import Answered, AttemptLoop
+from uploader.send._pool import run_pool
 from uploader.send._ratelimit import RateLimit, RateLimiter
 from uploader.send._response import MAX_STATUS_BYTES, StatusResult, parse_status
-from uploader.send._retry import RetryPolicy, retry_delay
+from uploader.send._retry import RetryPolicy
 from uploader.send._transport import (
     AiohttpTransport,
     HttpAnswer,
@@ -63,7 +60,6 @@ __all__ = [
     "FINAL",
     "BatchStatus",
     "StatusReport",
-    "first_error",
     "poll_statuses",
     "secure_status_url",
     "status_report",
@@ -88,6 +84,7 @@ COUNTERS = (
 # The token goes only to Target's own edge hosts, the configured endpoint's host, or this
 # machine: a status URL comes from a server's answer and must not be able to pull it elsewhere.
 TARGET_EDGE_SUFFIX = ".tt.omtrdc.net"
+log = get_logger(__name__)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -365,99 +362,62 @@ class _Poller:
     def __init__(
         self,
         ledger: Ledger,
-        tokens: TokenProvider,
         transport: Transport,
+        attempts: AttemptLoop,
         *,
         endpoint: str | None,
-        limiter: RateLimiter | None,
-        retry: RetryPolicy,
-        sleep: Callable[[float], Awaitable[None]],
-        rng: random.Random,
         concurrency: int,
     ) -> None:
         self.ledger = ledger
-        self.tokens = tokens
         self.transport = transport
+        self.attempts = attempts
         self.endpoint = endpoint
-        self.limiter = limiter
-        self.retry = retry
-        self.sleep = sleep
-        self.rng = rng
         self.concurrency = concurrency
-        self.calls = 0
         self.errors: list[str] = []
 
     async def round(self, targets: list[_Target]) -> list[_Target]:
         """Poll ``targets`` once (N workers over a bounded queue); return those still
         ``incomplete`` (or unreachable this round)."""
-        queue: asyncio.Queue[_Target | None] = asyncio.Queue(maxsize=self.concurrency)
         again: list[_Target] = []
 
-        async def feed() -> None:
-            for target in targets:
-                await queue.put(target)
-            # Only after a clean end: when a worker fails the group cancels this task, and
-            # waiting for room in a queue nobody drains would hang.
-            for _ in range(self.concurrency):
-                await queue.put(None)
+        async def check(target: _Target) -> None:
+            if not await self.poll(target):
+                again.append(target)
 
-        async def work() -> None:
-            while (target := await queue.get()) is not None:
-                if not await self.poll(target):
-                    again.append(target)
-
-        try:
-            async with asyncio.TaskGroup() as group:
-                group.create_task(feed())
-                for _ in range(self.concurrency):
-                    group.create_task(work())
-        except BaseExceptionGroup as failure:
-            raise first_error(failure) from None
+        await run_pool(targets, check, workers=self.concurrency, queue_size=self.concurrency)
         return sorted(again, key=lambda t: t.seq)
 
     async def poll(self, target: _Target) -> bool:
         """One batch: True once its status is final (recorded), False to ask again."""
-        attempt, refreshed = 0, False
-        while True:
-            if self.limiter:
-                await self.limiter.acquire()
-            token = await self.tokens.get()
+
+        async def ask(token: Secret | None) -> tuple[str, Any]:
             headers = auth_headers(token) if token_allowed(target.url, self.endpoint) else {}
-            self.calls += 1
-            try:
-                answer = await self.transport.request(
-                    "GET", target.url, headers=headers, limit=MAX_STATUS_BYTES
+            answer = await self.transport.request(
+                "GET", target.url, headers=headers, limit=MAX_STATUS_BYTES
+            )
+            return classify_answer(answer)
+
+        outcome = await self.attempts.run(ask, f"status of batch {target.seq}")
+        if not isinstance(outcome, Answered):
+            outcome.raise_if_final()
+            self.errors.append(f"batch {target.seq}: {outcome.error}")
+            log.info("status of batch %d: not polled: %s", target.seq, outcome.error)
+            return False
+        kind, value = outcome.value
+        if kind == "gone":
+            status = BatchStatus(
+                seq=target.seq, batch_id=target.batch_id, status="unknown", message=value
+            )
+        else:
+            status = BatchStatus.from_answer(target.seq, target.batch_id, value)
+            if status.status not in KNOWN:
+                self.errors.append(
+                    f"batch {target.seq}: Target answered status {status.status!r}, which "
+                    "this uploader does not know: not taken as final, asked again"
                 )
-                kind, value = classify_answer(answer)
-            except AuthError:
-                fresh = None if refreshed else await self.tokens.rejected(token)
-                if fresh is None:
-                    raise
-                refreshed = True
-                continue
-            except (TransportError, RemoteError) as error:
-                if isinstance(error, Throttled) and self.limiter:
-                    self.limiter.throttled(error.retry_after)
-                delay = retry_delay(error, attempt, self.retry, self.rng)
-                if delay is None:
-                    self.errors.append(f"batch {target.seq}: {error}")
-                    return False
-                attempt += 1
-                await self.sleep(delay)
-                continue
-            if kind == "gone":
-                status = BatchStatus(
-                    seq=target.seq, batch_id=target.batch_id, status="unknown", message=value
-                )
-            else:
-                status = BatchStatus.from_answer(target.seq, target.batch_id, value)
-                if status.status not in KNOWN:
-                    self.errors.append(
-                        f"batch {target.seq}: Target answered status {status.status!r}, which "
-                        "this uploader does not know: not taken as final, asked again"
-                    )
-            self.ledger.write({**status.to_record(), "at": _now()})
-            return kind == "gone" or status.status in ("complete", "stuck")
+        self.ledger.write({**status.to_record(), "at": _now()})
+        log.info("status of batch %d: %s", target.seq, status.status)
+        return kind == "gone" or status.status in ("complete", "stuck")
 
 
 async def poll_statuses(
@@ -498,16 +458,16 @@ async def poll_statuses(
         transport = AiohttpTransport(
             timeout=call_timeout, connections=concurrency, ca_bundle=ca_bundle
         )
-    poller = _Poller(
-        ledger,
+    attempts = AttemptLoop(
         tokens,
-        transport,
-        endpoint=settings.get("endpoint"),
         limiter=RateLimiter(rate, clock, sleep) if rate else None,
         retry=retry or RetryPolicy(max_retries=5, base=0.5, max_wait=30.0),
-        sleep=sleep,
         rng=rng or random.Random(),
-        concurrency=concurrency,
+        clock=clock,
+        sleep=sleep,
+    )
+    poller = _Poller(
+        ledger, transport, attempts, endpoint=settings.get("endpoint"), concurrency=concurrency
     )
     started, wait, timed_out = clock(), interval, False
     try:
@@ -526,22 +486,11 @@ async def poll_statuses(
         if own_transport:
             await transport.close()
     return status_report(
-        read_ledger(ledger_path), errors=poller.errors, timed_out=timed_out, calls=poller.calls
+        read_ledger(ledger_path),
+        errors=poller.errors,
+        timed_out=timed_out,
+        calls=attempts.counts.calls,
     )
-
-
-def first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
-    """The error that ended a TaskGroup, out of its group: an ``UploaderError`` (the CLI
-    turns it into one line and an exit code) if there is one, else the first."""
-    leaves: list[BaseException] = []
-    stack: list[BaseException] = [group]
-    while stack:
-        error = stack.pop(0)
-        if isinstance(error, BaseExceptionGroup):
-            stack.extend(error.exceptions)
-        else:
-            leaves.append(error)
-    return next((e for e in leaves if isinstance(e, UploaderError)), leaves[0] if leaves else group)
 
 
 def _now() -> str:

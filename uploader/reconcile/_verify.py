@@ -50,22 +50,17 @@ from urllib.parse import quote, unquote
 import orjson
 import polars as pl
 
+from uploader._log import get_logger
+from uploader.auth._secret import Secret
 from uploader.auth._static import TokenProvider
-from uploader.errors import (
-    AuthError,
-    ConfigError,
-    LedgerError,
-    RemoteError,
-    ServerError,
-    Throttled,
-    TransportError,
-)
+from uploader.errors import ConfigError, LedgerError, RemoteError, ServerError
 from uploader.ledger._ledger import Ledger, LedgerState, read_ledger
 from uploader.produce._encode import encode_text
 from uploader.reconcile._reproduce import body_frame, producer_from_ledger, reproduce
-from uploader.reconcile._status import first_error
+from uploader.send._attempt import Answered, AttemptLoop
+from uploader.send._pool import run_pool
 from uploader.send._ratelimit import RateLimit, RateLimiter
-from uploader.send._retry import RetryPolicy, retry_delay
+from uploader.send._retry import RetryPolicy
 from uploader.send._transport import (
     AiohttpTransport,
     HttpAnswer,
@@ -94,6 +89,7 @@ DEFAULT_VERIFY_CONCURRENCY = 4
 CLOCK_SKEW = 5.0  # seconds between Target's modifiedAt clock and ours
 RESULTS = ("matched", "different", "not_visible_yet", "not_found", "error")
 _KEY, _SEQ, _LINE = "__uploader_key", "__uploader_seq", "__uploader_line"
+log = get_logger(__name__)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -435,73 +431,47 @@ async def verify(
         transport = AiohttpTransport(
             timeout=call_timeout, connections=concurrency, ca_bundle=ca_bundle
         )
-    limiter = RateLimiter(rate, clock, sleep) if rate else None
-    policy = retry or RetryPolicy(max_retries=5, base=0.5, max_wait=30.0)
-    random_ = rng or random.Random()
-    queue: asyncio.Queue[Expected | None] = asyncio.Queue(maxsize=concurrency)
-    refreshed: set[object] = set()
+    attempts = AttemptLoop(
+        tokens,
+        limiter=RateLimiter(rate, clock, sleep) if rate else None,
+        retry=retry or RetryPolicy(max_retries=5, base=0.5, max_wait=30.0),
+        rng=rng or random.Random(),
+        clock=clock,
+        sleep=sleep,
+    )
 
     async def fetch(item: Expected) -> ProfileCheck:
         url = f"{base}/rest/v1/profiles/thirdPartyId/{quote(item.id, safe='')}?client={client}"
-        attempt = 0
-        while True:
-            if limiter:
-                await limiter.acquire()
-            token = await tokens.get()
-            try:
-                answer = await transport.request("GET", url, headers=auth_headers(token))
-                found = _answer(answer, producer_mode)
-            except AuthError:
-                if token in refreshed:
-                    raise
-                refreshed.add(token)
-                if await tokens.rejected(token) is None:
-                    raise
-                continue
-            except (TransportError, RemoteError) as error:
-                if isinstance(error, Throttled) and limiter:
-                    limiter.throttled(error.retry_after)
-                delay = retry_delay(error, attempt, policy, random_)
-                if delay is None:
-                    return ProfileCheck(
-                        id=item.id, seq=item.seq, result="error", message=str(error)
-                    )
-                attempt += 1
-                await sleep(delay)
-                continue
-            return classify_profile(item, found, now=now(), window=window, names=header)
 
-    async def feed() -> None:
-        for item in expected:
-            if item.id not in done:
-                await queue.put(item)
-        # Only after a clean end: when a worker fails the group cancels this task, and
-        # waiting for room in a queue nobody drains would hang.
-        for _ in range(concurrency):
-            await queue.put(None)
+        async def get(token: Secret | None) -> dict[str, tuple[str, float | None]] | None:
+            answer = await transport.request("GET", url, headers=auth_headers(token))
+            return _answer(answer, producer_mode)
 
-    async def work() -> None:
-        while (item := await queue.get()) is not None:
-            check = await fetch(item)
-            ledger.write(
-                {
-                    "type": "verify",
-                    "kind": "profile",
-                    "run": run,
-                    **asdict(check),
-                    "attributes": list(check.attributes),
-                    "at": _now(),
-                }
+        outcome = await attempts.run(get, f"profile of batch {item.seq}")
+        if not isinstance(outcome, Answered):
+            outcome.raise_if_final()
+            return ProfileCheck(
+                id=item.id, seq=item.seq, result="error", message=str(outcome.error)
             )
+        return classify_profile(item, outcome.value, now=now(), window=window, names=header)
+
+    async def work(item: Expected) -> None:
+        check = await fetch(item)
+        log.debug("verify: %s (batch %d): %s", check.id, check.seq, check.result)
+        ledger.write(
+            {
+                "type": "verify",
+                "kind": "profile",
+                "run": run,
+                **asdict(check),
+                "attributes": list(check.attributes),
+                "at": _now(),
+            }
+        )
 
     try:
-        try:
-            async with asyncio.TaskGroup() as group:
-                group.create_task(feed())
-                for _ in range(concurrency):
-                    group.create_task(work())
-        except BaseExceptionGroup as failure:
-            raise first_error(failure) from None
+        todo = (item for item in expected if item.id not in done)
+        await run_pool(todo, work, workers=concurrency, queue_size=concurrency)
         summary = verification_summary(read_ledger(ledger_path))
         assert summary is not None
         ledger.write(
@@ -513,6 +483,7 @@ async def verify(
             await transport.close()
     final = verification_summary(read_ledger(ledger_path))
     assert final is not None
+    log.info("verification %d: %d profiles checked: %s", run, len(final.checks), final.counts)
     return final
 
 
