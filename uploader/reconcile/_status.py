@@ -39,9 +39,9 @@ from uploader.auth._static import TokenProvider
 from uploader.errors import ConfigError, RemoteError
 from uploader.exits import EXIT_FAILED, EXIT_NOT_YET, EXIT_OK, EXIT_UNCONFIRMED
 from uploader.ledger._ledger import Ledger, LedgerState, read_ledger
-from uploader.send._attempt import Answered, AttemptLoop
+from uploader.send._attempt import Answered, AttemptLoop, reading_loop
 from uploader.send._pool import run_pool
-from uploader.send._ratelimit import RateLimit, RateLimiter
+from uploader.send._ratelimit import RateLimit
 from uploader.send._response import MAX_STATUS_BYTES, StatusResult, parse_status
 from uploader.send._retry import RetryPolicy
 from uploader.send._transport import (
@@ -458,14 +458,7 @@ async def poll_statuses(
         transport = AiohttpTransport(
             timeout=call_timeout, connections=concurrency, ca_bundle=ca_bundle
         )
-    attempts = AttemptLoop(
-        tokens,
-        limiter=RateLimiter(rate, clock, sleep) if rate else None,
-        retry=retry or RetryPolicy(max_retries=5, base=0.5, max_wait=30.0),
-        rng=rng or random.Random(),
-        clock=clock,
-        sleep=sleep,
-    )
+    attempts = reading_loop(tokens, rate=rate, retry=retry, rng=rng, clock=clock, sleep=sleep)
     poller = _Poller(
         ledger, transport, attempts, endpoint=settings.get("endpoint"), concurrency=concurrency
     )

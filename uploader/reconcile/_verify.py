@@ -57,9 +57,9 @@ from uploader.errors import ConfigError, LedgerError, RemoteError, ServerError
 from uploader.ledger._ledger import Ledger, LedgerState, read_ledger
 from uploader.produce._encode import encode_text
 from uploader.reconcile._reproduce import body_frame, producer_from_ledger, reproduce
-from uploader.send._attempt import Answered, AttemptLoop
+from uploader.send._attempt import Answered, reading_loop
 from uploader.send._pool import run_pool
-from uploader.send._ratelimit import RateLimit, RateLimiter
+from uploader.send._ratelimit import RateLimit
 from uploader.send._retry import RetryPolicy
 from uploader.send._transport import (
     AiohttpTransport,
@@ -431,14 +431,7 @@ async def verify(
         transport = AiohttpTransport(
             timeout=call_timeout, connections=concurrency, ca_bundle=ca_bundle
         )
-    attempts = AttemptLoop(
-        tokens,
-        limiter=RateLimiter(rate, clock, sleep) if rate else None,
-        retry=retry or RetryPolicy(max_retries=5, base=0.5, max_wait=30.0),
-        rng=rng or random.Random(),
-        clock=clock,
-        sleep=sleep,
-    )
+    attempts = reading_loop(tokens, rate=rate, retry=retry, rng=rng, clock=clock, sleep=sleep)
 
     async def fetch(item: Expected) -> ProfileCheck:
         url = f"{base}/rest/v1/profiles/thirdPartyId/{quote(item.id, safe='')}?client={client}"

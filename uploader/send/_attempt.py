@@ -28,7 +28,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Awaitable, Callable, Coroutine
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Generic, Literal, Protocol, TypeVar
 
 from uploader._log import get_logger
@@ -36,21 +36,27 @@ from uploader.auth._secret import Secret
 from uploader.auth._static import TokenProvider
 from uploader.errors import EndpointError, RemoteError, Throttled, TransportError
 from uploader.send._breaker import ConnectionBreaker
-from uploader.send._ratelimit import RateLimiter
+from uploader.send._ratelimit import RateLimit, RateLimiter
 from uploader.send._retry import RetryPolicy, classify, retry_delay
 
 __all__ = [
+    "READ_RETRY",
     "Answered",
     "AttemptLoop",
     "CallCounts",
     "Counters",
     "TokenRefresher",
     "Unanswered",
+    "reading_loop",
     "unless_stopped",
 ]
 
 T = TypeVar("T")
 log = get_logger(__name__)
+
+#: reads (batchStatus, profile fetch) give up sooner than a submit: a read that failed is
+#: only reported, and can be asked again
+READ_RETRY = RetryPolicy(max_retries=5, base=0.5, max_wait=30.0)
 
 
 class Counters(Protocol):
@@ -126,32 +132,25 @@ class TokenRefresher:
             return True
 
 
+@dataclass(slots=True, kw_only=True)
 class AttemptLoop:
     """The attempt loop (see the module doc), shared by all workers of one run: one rate
-    limiter, one token refresher, one set of counters."""
+    limiter, one token refresher, one set of counters. ``stop``: no call starts once it is
+    set; ``breaker``: connection errors across all items stop the run."""
 
-    def __init__(
-        self,
-        tokens: TokenProvider,
-        *,
-        limiter: RateLimiter | None,
-        retry: RetryPolicy,
-        rng: random.Random,
-        clock: Callable[[], float],
-        sleep: Callable[[float], Awaitable[None]],
-        counts: Counters | None = None,
-        stop: asyncio.Event | None = None,
-        breaker: ConnectionBreaker | None = None,
-    ) -> None:
-        self.counts: Counters = counts if counts is not None else CallCounts()
-        self.refresher = TokenRefresher(tokens, self.counts)
-        self.limiter = limiter
-        self.retry = retry
-        self.rng = rng
-        self.clock = clock
-        self.sleep = sleep
-        self.stop = stop
-        self.breaker = breaker
+    tokens: TokenProvider
+    limiter: RateLimiter | None
+    retry: RetryPolicy
+    rng: random.Random
+    clock: Callable[[], float]
+    sleep: Callable[[float], Awaitable[None]]
+    counts: Counters = field(default_factory=CallCounts)
+    stop: asyncio.Event | None = None
+    breaker: ConnectionBreaker | None = None
+    refresher: TokenRefresher = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.refresher = TokenRefresher(self.tokens, self.counts)
 
     async def run(
         self, call: Callable[[Secret | None], Awaitable[T]], what: str
@@ -166,7 +165,7 @@ class AttemptLoop:
                 return Unanswered("stopped", attempts)
             if self.stop is not None and self.stop.is_set():
                 return Unanswered("stopped", attempts)
-            token = await self.refresher.tokens.get()
+            token = await self.tokens.get()
             attempts += 1
             self.counts.calls += 1
             sent_at = self.clock()
@@ -208,6 +207,27 @@ class AttemptLoop:
 
     async def unless_stopped(self, waiting: Awaitable[None]) -> bool:
         return await unless_stopped(waiting, self.stop)
+
+
+def reading_loop(
+    tokens: TokenProvider,
+    *,
+    rate: RateLimit | None,
+    retry: RetryPolicy | None,
+    rng: random.Random | None,
+    clock: Callable[[], float],
+    sleep: Callable[[float], Awaitable[None]],
+) -> AttemptLoop:
+    """The attempt loop of ``status`` and ``verify``: a limiter of their own (theirs are not
+    the throttled bulk endpoint), ``READ_RETRY`` unless told, no stop and no breaker."""
+    return AttemptLoop(
+        tokens=tokens,
+        limiter=RateLimiter(rate, clock, sleep) if rate else None,
+        retry=retry or READ_RETRY,
+        rng=rng or random.Random(),
+        clock=clock,
+        sleep=sleep,
+    )
 
 
 async def unless_stopped(waiting: Awaitable[None], stop: asyncio.Event | None) -> bool:

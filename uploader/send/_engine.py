@@ -196,7 +196,7 @@ class _Run:
         self.fingerprint: dict[str, Any] = {}
         self.breaker = ConnectionBreaker(max_failures=config.retry.max_retries + 1)
         self.attempts = AttemptLoop(
-            tokens,
+            tokens=tokens,
             limiter=limiter,
             retry=config.retry,
             rng=rng,
