@@ -188,7 +188,11 @@ class AttemptLoop:
                 if isinstance(error, Throttled):
                     self.counts.throttled += 1
                     log.warning(
-                        "%s: throttled (%s; Retry-After %s)", what, error, error.retry_after
+                        "%s: throttled (HTTP %s), Retry-After: %s",
+                        what,
+                        error.status,
+                        "none" if error.retry_after is None else f"{error.retry_after:g} s",
+                        extra={"retry_after": error.retry_after},
                     )
                     if self.limiter:
                         self.limiter.throttled(error.retry_after)
@@ -197,7 +201,14 @@ class AttemptLoop:
                     return Unanswered("failed", attempts, error)
                 retries += 1
                 self.counts.retries += 1
-                log.info("%s: retry in %.2f s after attempt %d: %s", what, delay, attempts, error)
+                log.info(
+                    "%s: retry in %.2f s after attempt %d: %s",
+                    what,
+                    delay,
+                    attempts,
+                    error,
+                    extra={"delay": delay, "attempts": attempts},
+                )
                 if not await self.unless_stopped(self.sleep(delay)):
                     return Unanswered("stopped", attempts, error)
                 continue
