@@ -9,7 +9,7 @@ and keeps only the last few statuses for about a day. The poller:
   id and is polled again);
 - GETs its status URL as Target gave it (another edge host than the submit) with
   ``showDetails=true`` — upgraded from ``http`` to ``https`` for Target's own edge hosts
-  (``*.tt.omtrdc.net``; every documented example says ``http://``), so the token can go along — rate-limited, ``concurrency`` calls at once, transient errors retried;
+  (``*.tt.omtrdc.net``; every documented example says ``http://``), so the token can go along — rate-limited, ``concurrency`` calls at once, transient errors retried (``uploader.send._attempt``, ``uploader.send._pool``);
 - appends one ``status`` record per answer to the same ledger, with the ids of the rows Target
   lists as failed (``failed_ids``; both the current failed-only form and the legacy per-row
   form are read) and as not found;

@@ -10,8 +10,9 @@ the only way to measure it. ``verify``:
    empty cells are not sent (Target ignores them) — all in encoded form, straight from the
    bodies;
 3. fetches ``GET {endpoint}/rest/v1/profiles/thirdPartyId/{id}?client={client}`` (rate-limited,
-   ``concurrency`` at once, transient errors retried) and encodes what Target returns with the
-   run's own encoder, so values are compared exactly as bytes of the body, never decoded;
+   ``concurrency`` at once, transient errors retried: ``uploader.send._attempt``) and encodes
+   what Target returns with the run's own encoder, so values are compared exactly as bytes of
+   the body, never decoded;
 4. classifies each profile and appends one ``verify`` record per profile to the ledger.
 
 Classes — and how *not visible yet* is told apart from a loss:
