@@ -158,7 +158,8 @@ class AttemptLoop:
         """Call ``call(token)`` until it returns or the item must give up. ``call`` makes
         one request and reads its answer, raising the uploader's errors for what is not
         one (``uploader.send._transport``); ``what`` names the item in log messages."""
-        attempts = retries = 0
+        attempts = 0
+        retries = 0  # the retry budget counts backoffs; a call a refresh cost is no retry
         replaced = False  # this item already got a fresh token
         while True:
             if self.limiter and not await self.unless_stopped(self.limiter.acquire()):
