@@ -601,7 +601,9 @@ class _Run:
                 batch_id=batch_id,
                 status_url=status_url,
                 message=message,
-                timings=timings and Timings(round(timings.total, 4), round(timings.last_call, 4)),
+                timings=None
+                if timings is None
+                else Timings(round(timings.total, 4), round(timings.last_call, 4)),
                 parts=parts,
                 at=_now(),
             )
