@@ -107,7 +107,7 @@ def test_poison_rows_are_isolated_and_everything_else_lands(tmp_path: Path) -> N
     # bounded: 5 batches, and per poison row at most two calls per level of halving
     assert stats["calls"] <= 5 + len(POISON) * 2 * math.ceil(math.log2(200))
     state = read_ledger(ledger)
-    outcomes = [r["outcome"] for r in state.batches.values()]
+    outcomes = [r.outcome for r in state.batches.values()]
     assert outcomes.count("rejected") == 2 and "failed" not in outcomes
     text = cli("report", "--ledger", str(ledger))
     assert text.exit_code == 4  # nothing failed; Target was not asked about statuses yet
@@ -122,9 +122,9 @@ def test_the_bisection_is_bounded_by_its_calls(tmp_path: Path) -> None:
         result = upload(mock, source, ledger, "--bisect-calls", "3")
     summary = orjson.loads(result.stdout)
     assert result.exit_code == 1 and summary["invariant_holds"]
-    failed = [r for r in read_ledger(ledger).batches.values() if r["outcome"] == "failed"]
-    assert failed and all("bisection stopped after 3 calls" in r["message"] for r in failed)
-    assert summary["rows_failed"] == sum(r["rows"] for r in failed)
+    failed = [r for r in read_ledger(ledger).batches.values() if r.outcome == "failed"]
+    assert failed and all("bisection stopped after 3 calls" in r.message for r in failed)
+    assert summary["rows_failed"] == sum(r.rows for r in failed)
 
 
 def test_a_bisection_cut_short_by_a_crash_resumes_where_it_was(tmp_path: Path) -> None:
@@ -138,7 +138,7 @@ def test_a_bisection_cut_short_by_a_crash_resumes_where_it_was(tmp_path: Path) -
         ledger.write_bytes(b"\n".join(kept) + b"\n")
         ledger.with_name("rejects.csv").write_bytes(b"")  # killed before writing any
         state = read_ledger(ledger)
-        settled = sum(1 for r in state.batches.values() if r["outcome"] != "split")
+        settled = sum(1 for r in state.batches.values() if r.outcome != "split")
         calls_before = mock.stats["calls"]
         resumed = upload(mock, source, ledger, "--resume")
         assert resumed.exit_code == 0, resumed.output

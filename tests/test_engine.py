@@ -14,7 +14,8 @@ from fakes import FakeClock, ScriptedTransport, ok, relabel_ledger, small_produc
 from uploader.auth._secret import Secret
 from uploader.auth._static import StaticToken
 from uploader.errors import LedgerError, TransportError
-from uploader.ledger._ledger import LEDGER_SCHEMA, read_ledger
+from uploader.ledger._ledger import read_ledger
+from uploader.ledger._records import LEDGER_SCHEMA
 from uploader.ledger._summary import RunSummary
 from uploader.send._engine import UploadConfig, upload
 from uploader.send._retry import RetryPolicy
@@ -60,7 +61,7 @@ async def test_every_batch_is_sent_once_with_bearer_token_and_acknowledged(tmp_p
     assert all(h["Content-Type"] == "application/x-www-form-urlencoded" for _, h in transport.calls)
     state = read_ledger(tmp_path / "run" / "ledger.jsonl")
     assert sorted(state.acknowledged()) == [1, 2, 3, 4, 5]
-    assert state.batches[1]["target_batch_id"] and state.batches[1]["status_url"].startswith(
+    assert state.batches[1].batch_id and str(state.batches[1].status_url).startswith(
         "https://edge."
     )
 
@@ -84,10 +85,8 @@ async def test_the_documented_answer_with_a_bare_ampersand_is_acknowledged_once(
     assert len(transport.calls) == 5 and summary.retries == 0
     assert summary.batches_acknowledged == 5 and summary.exit_code == 0
     state = read_ledger(tmp_path / "run" / "ledger.jsonl")
-    assert {r["target_batch_id"] for r in state.batches.values()} == {
-        f"demo-{call}" for call in range(1, 6)
-    }
-    assert all(r["status_url"].endswith("&m2Node=00") for r in state.batches.values())
+    assert {r.batch_id for r in state.batches.values()} == {f"demo-{call}" for call in range(1, 6)}
+    assert all(str(r.status_url).endswith("&m2Node=00") for r in state.batches.values())
 
 
 async def test_transient_errors_are_retried_with_backoff_and_retry_after(tmp_path: Path) -> None:
@@ -119,8 +118,8 @@ async def test_retries_are_bounded_and_a_batch_that_keeps_failing_is_failed(tmp_
     assert summary.batches_failed == 1 and summary.rows_failed == 10
     assert summary.rows_acknowledged == 40 and summary.exit_code == 1 and summary.invariant_holds
     record = read_ledger(tmp_path / "run" / "ledger.jsonl").batches[1]
-    assert record["outcome"] == "failed" and record["attempts"] == 4
-    assert "gave up after 4 attempt(s)" in record["message"]
+    assert record.outcome == "failed" and record.attempts == 4
+    assert "gave up after 4 attempt(s)" in record.message
 
 
 async def test_success_false_is_a_rejected_batch_not_retried(tmp_path: Path) -> None:
@@ -128,9 +127,7 @@ async def test_success_false_is_a_rejected_batch_not_retried(tmp_path: Path) -> 
     transport = ScriptedTransport(lambda c, b, h: HttpAnswer(200, rejected))
     summary = await run(tmp_path, transport, bisect_calls=0)  # no bisection: see test_bisect
     assert summary.batches_failed == 5 and len(transport.calls) == 5
-    assert (
-        read_ledger(tmp_path / "run" / "ledger.jsonl").batches[2]["message"] == "Unexpected error"
-    )
+    assert read_ledger(tmp_path / "run" / "ledger.jsonl").batches[2].message == "Unexpected error"
 
 
 async def test_auth_failure_stops_at_once_and_leaves_the_rest_pending(tmp_path: Path) -> None:
@@ -213,7 +210,7 @@ async def test_run_records_carry_the_ledger_schema_and_unversioned_ones_are_sche
     await run(tmp_path, ScriptedTransport(ok))
     ledger = tmp_path / "run" / "ledger.jsonl"
     state = read_ledger(ledger)
-    assert LEDGER_SCHEMA == 2 and state.runs[0]["schema"] == 2 and state.schema == 2
+    assert LEDGER_SCHEMA == 2 and state.runs[0].schema == 2 and state.schema == 2
     relabel_ledger(ledger, None)
     assert read_ledger(ledger).schema == 1
 
@@ -293,4 +290,4 @@ async def test_interrupt_abandons_hung_calls_after_the_grace_period(tmp_path: Pa
     # pace: every row is pending either way.
     assert summary.batches_pending >= 3 and summary.rows_pending == 50 and summary.invariant_holds
     records = read_ledger(tmp_path / "run" / "ledger.jsonl").batches
-    assert sum(r["message"] == "abandoned after the grace period" for r in records.values()) == 3
+    assert sum(r.message == "abandoned after the grace period" for r in records.values()) == 3

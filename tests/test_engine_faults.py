@@ -52,4 +52,4 @@ async def test_all_faults_at_once_still_deliver_every_row_exactly(tmp_path: Path
     assert stats["throttled"] == 0, stats  # the limiter kept every window within the limit
     ledger = read_ledger(tmp_path / "ledger.jsonl")
     assert len(ledger.acknowledged()) == summary.batches_acknowledged
-    assert sum(r["attempts"] for r in ledger.batches.values()) == summary.calls
+    assert sum(r.attempts for r in ledger.batches.values()) == summary.calls

@@ -72,8 +72,8 @@ async def test_senders_waiting_for_the_rate_limiter_never_send_after_an_auth_sto
     assert summary.rows_acknowledged == 10 and summary.rows_pending == 40
     assert summary.invariant_holds  # pending = batches recorded pending + rows not yet batched
     records = read_ledger(tmp_path / "ledger.jsonl").batches
-    assert {r["outcome"] for s, r in records.items() if s != 1} == {"pending"}
-    assert sum(r["rows"] for r in records.values() if r["outcome"] == "pending") <= 40
+    assert {r.outcome for s, r in records.items() if s != 1} == {"pending"}
+    assert sum(r.rows for r in records.values() if r.outcome == "pending") <= 40
 
 
 async def test_a_batch_in_retry_backoff_is_left_pending_when_the_token_is_refused(
@@ -87,7 +87,7 @@ async def test_a_batch_in_retry_backoff_is_left_pending_when_the_token_is_refuse
     assert len(transport.calls) == 2  # the 500 is not retried once the run has stopped
     assert summary.exit_code == 3 and summary.rows_pending == 50 and summary.invariant_holds
     first = read_ledger(tmp_path / "ledger.jsonl").batches[1]
-    assert first["outcome"] == "pending" and first["attempts"] == 1
+    assert first.outcome == "pending" and first.attempts == 1
 
 
 class BreaksAfterTwo(Producer):

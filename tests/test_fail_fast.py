@@ -71,7 +71,7 @@ async def test_an_unreachable_endpoint_stops_after_one_retry_budget_not_one_per_
     assert endpoint in summary.message and "unreachable" in summary.message
     assert "--resume" in summary.message
     state = read_ledger(config.ledger)
-    assert {r["outcome"] for r in state.batches.values()} == {"pending"}
+    assert {r.outcome for r in state.batches.values()} == {"pending"}
 
 
 def test_an_unknown_client_code_stops_at_once_with_exit_6(tmp_path: Path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -121,14 +122,16 @@ def test_separator_and_encoding_shape_batches(tmp_path: Path) -> None:
     """Recorded with the run: --resume with another one is refused, and a ledger's spec
     re-reads the file the same way."""
     from uploader.ledger._ledger import LedgerState
+    from uploader.ledger._records import InputFingerprint, RunRecord, SourceRecord
     from uploader.reconcile._reproduce import spec_from_ledger
 
     plain = InputSpec(sources=("a.csv",))
     other = InputSpec(sources=("a.csv",), separator=";", input_encoding="windows-1252")
     assert plain.shaping_settings() != other.shaping_settings()
     assert other.shaping_settings()["input_encoding"] == "cp1252"  # one name per codec
-    fingerprint = {"sources": [{"path": "a.csv"}], "settings": other.shaping_settings()}
-    state = LedgerState(runs=[{"fingerprint": fingerprint}])
+    sources = (SourceRecord(path="a.csv"),)
+    fingerprint = InputFingerprint(sources=sources, settings=other.shaping_settings())
+    state = LedgerState(runs=[RunRecord(fingerprint=fingerprint)])
     again = spec_from_ledger(state, tmp_path / "ledger.jsonl")
     assert again.shaping_settings() == other.shaping_settings()
 
@@ -152,9 +155,9 @@ def test_a_ledger_without_the_new_settings_still_resumes(tmp_path: Path) -> None
     src = tmp_path / "a.csv"
     src.write_text("thirdPartyId,v\nc1,x\n", encoding="utf-8")
     now = Producer(InputSpec(sources=(src,))).fingerprint()
-    settings = dict(now["settings"])  # type: ignore[call-overload]
+    settings = dict(now.settings or {})
     del settings["separator"], settings["input_encoding"]
-    _check_same_input({**now, "settings": settings}, now, tmp_path / "ledger.jsonl")
+    _check_same_input(replace(now, settings=settings), now, tmp_path / "ledger.jsonl")
 
 
 @pytest.mark.parametrize("name", ["export.csv.gz", "export.tsv.gz", "export.txt.gz"])

@@ -8,7 +8,8 @@ import orjson
 import pytest
 
 from uploader.errors import LedgerError
-from uploader.ledger._ledger import LEDGER_SCHEMA, Ledger, read_ledger
+from uploader.ledger._ledger import Ledger, read_ledger
+from uploader.ledger._records import LEDGER_SCHEMA, InputFingerprint, RunRecord, parse_record
 
 
 def batch(seq: int, outcome: str, digest: str = "h") -> dict[str, object]:
@@ -18,7 +19,7 @@ def batch(seq: int, outcome: str, digest: str = "h") -> dict[str, object]:
 def write(path: Path, *records: dict[str, object]) -> None:
     ledger = Ledger(path)
     for record in records:
-        ledger.write(record)
+        ledger.write(parse_record(record))
     ledger.close()
 
 
@@ -31,8 +32,9 @@ def test_the_latest_record_of_a_seq_wins_and_only_acknowledged_batches_count(
     write(path, {"type": "run", "fingerprint": {}}, batch(2, "acknowledged"), {"type": "summary"})
     state = read_ledger(path)
     assert state.acknowledged() == {1: "h1", 2: "h2"}
-    assert state.batches[3]["outcome"] == "failed"
-    assert state.fingerprint == run["fingerprint"]  # the first run's input is the reference
+    assert state.batches[3].outcome == "failed"
+    # the first run's input is the reference
+    assert state.first_run.fingerprint == InputFingerprint(sources=(), settings={})
     assert len(state.runs) == 2 and len(state.summaries) == 1
 
 
@@ -93,6 +95,7 @@ def test_missing_or_foreign_ledgers_are_refused(tmp_path: Path) -> None:
 def test_every_record_is_on_disk_when_write_returns(tmp_path: Path) -> None:
     path = tmp_path / "ledger.jsonl"
     ledger = Ledger(path)
-    ledger.write({"type": "run"})
-    assert path.read_bytes() == b'{"type":"run"}\n'  # read through another handle
+    ledger.write(RunRecord(fingerprint=InputFingerprint()))
+    # read through another handle
+    assert path.read_bytes().startswith(b'{"type":"run",') and path.read_bytes().endswith(b"\n")
     ledger.close()

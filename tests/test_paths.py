@@ -29,8 +29,8 @@ def test_a_relative_path_run_resumes_and_reports_from_another_directory(
         monkeypatch.chdir(tmp_path / "exports")
         first = upload_to(mock, Path("in.csv"), ledger, "--max-retries", "0", "--quiet")
         assert first.exit_code == 1
-        sources = read_ledger(ledger).fingerprint["sources"]  # type: ignore[index]
-        assert sources[0]["path"] == str(tmp_path / "exports" / "in.csv")
+        sources = read_ledger(ledger).first_run.fingerprint.sources
+        assert sources and sources[0].path == str(tmp_path / "exports" / "in.csv")
         elsewhere = tmp_path / "airflow"
         elsewhere.mkdir()
         monkeypatch.chdir(elsewhere)  # a retry task runs in another directory

@@ -4,6 +4,7 @@ re-upload cleanly — through the CLI against the mock in a thread."""
 from __future__ import annotations
 
 import csv
+from dataclasses import replace
 from pathlib import Path
 
 import orjson
@@ -132,7 +133,7 @@ def test_failed_rows_are_verbatim_and_reupload_cleanly(tmp_path: Path) -> None:
         assert upload(mock, source, ledger, "--max-retries", "0").exit_code == 1
         state = read_ledger(ledger)
         last = state.batches[max(state.batches)]
-        mock.mark_stuck(last["target_batch_id"])
+        mock.mark_stuck(str(last.batch_id))
         assert status(mock, ledger).exit_code == 1
         result = report(ledger, "--failed-rows", str(out), "--json")
         assert result.exit_code == 1, result.output
@@ -145,7 +146,7 @@ def test_failed_rows_are_verbatim_and_reupload_cleanly(tmp_path: Path) -> None:
         body = written[1:]
         position = [original.index(row) for row in body]  # verbatim rows of the source…
         assert position == sorted(position)  # …in file order
-        failed_rows = state.batches[1]["rows"] + last["rows"]
+        failed_rows = state.batches[1].rows + last.rows
         assert len(body) == failed_rows + 2 + 1  # + 2 rejected + the merged duplicate's rows
         assert {5, 40, 7, 33} <= set(position)
 
@@ -219,9 +220,9 @@ def test_row_level_failures_exit_1_and_their_rows_are_written_verbatim(tmp_path:
         assert upload(mock, source, ledger, "--wait").exit_code == 0
     state = read_ledger(ledger)
     seq = min(state.batches)
-    record = {**state.statuses[seq], "failed_ids": ["c-2", "c-4"], "failed_updates": 2}
+    record = replace(state.statuses[seq], failed_ids=("c-2", "c-4"), failed_updates=2)
     with ledger.open("ab") as handle:
-        handle.write(orjson.dumps(record) + b"\n")
+        handle.write(orjson.dumps(record.to_json()) + b"\n")
     text = report(ledger)
     assert text.exit_code == 1 and "NOT LANDED" in text.stdout
     assert "rows failed" in text.stdout and "2 (listed by Target, row level)" in text.stdout

@@ -80,15 +80,13 @@ async def test_statuses_reach_complete_after_a_delay_with_growing_waits(tmp_path
     }
     state = read_ledger(ledger)
     submit_host = urlsplit(mock.base_url).hostname
-    assert {urlsplit(b["status_url"]).hostname for b in state.batches.values()} == {"localhost"}
+    assert {urlsplit(str(b.status_url)).hostname for b in state.batches.values()} == {"localhost"}
     assert submit_host == "127.0.0.1"  # the edge-host quirk was followed, not "fixed"
     records = [
         r for r in map(orjson.loads, ledger.read_bytes().splitlines()) if r["type"] == "status"
     ]
     assert [r["status"] for r in records].count("incomplete") == 15  # 3 rounds x 5 batches
-    assert {r["batch_id"] for r in records} == {
-        b["target_batch_id"] for b in state.batches.values()
-    }
+    assert {r["batch_id"] for r in records} == {b.batch_id for b in state.batches.values()}
 
 
 async def test_without_watch_one_round_and_incomplete_is_not_final(tmp_path: Path) -> None:
@@ -127,7 +125,7 @@ async def test_stuck_batch_is_final_and_reported(tmp_path: Path) -> None:
     }
     assert calls == 3 + 2 + 2  # the stuck batch was asked once; the others until complete
     (stuck,) = [s for s in report.statuses if s.status == "stuck"]
-    seq_of = {b["target_batch_id"]: seq for seq, b in read_ledger(ledger).batches.items()}
+    seq_of = {b.batch_id: seq for seq, b in read_ledger(ledger).batches.items()}
     assert stuck.batch_id == stuck_id and stuck.seq == seq_of[stuck_id]
     assert any("stuck" in line and stuck_id in line for line in report.lines())
 
@@ -336,7 +334,7 @@ async def test_documented_http_edge_status_url_is_polled_over_https_with_the_tok
     )
     state = read_ledger(ledger)
     (first,) = state.batches.values()
-    ledger.write_text(ledger.read_text().replace(first["status_url"], doc))
+    ledger.write_text(ledger.read_text().replace(str(first.status_url), doc))
     seen: list[dict[str, str]] = []
 
     def answer(call: int, body: bytes, headers: dict[str, str]) -> HttpAnswer:
@@ -364,12 +362,14 @@ async def test_row_level_failures_are_recorded_with_their_ids(tmp_path: Path) ->
         b"<profile><id>id3</id><status>failed</status></profile></response>"
     )
     (batch,) = read_ledger(ledger).batches.values()
-    batch_id = batch["target_batch_id"]
-    transport = ScriptedTransport(lambda *_: HttpAnswer(200, body.replace(b"B", batch_id.encode())))
+    batch_id = batch.batch_id
+    transport = ScriptedTransport(
+        lambda *_: HttpAnswer(200, body.replace(b"B", str(batch_id).encode()))
+    )
     report = await poll_statuses(ledger, StaticToken(None, "x"), transport=transport, rate=None)
     assert report.rows_failed == 2 and report.statuses[0].failed_ids == ("id1", "id3")
     (record,) = read_ledger(ledger).statuses.values()
-    assert record["failed_ids"] == ["id1", "id3"] and record["failed_ids_complete"] is True
+    assert record.failed_ids == ("id1", "id3") and record.failed_ids_complete is True
     assert any("rows failed" in line for line in report.lines())
 
 
@@ -378,9 +378,7 @@ async def test_a_status_value_the_client_does_not_know_is_not_final(tmp_path: Pa
 
     ledger = await acknowledged_ledger(tmp_path)
     (batch,) = read_ledger(ledger).batches.values()
-    body = (
-        f"<response><batchId>{batch['target_batch_id']}</batchId><status>queued</status></response>"
-    )
+    body = f"<response><batchId>{batch.batch_id}</batchId><status>queued</status></response>"
     transport = ScriptedTransport(lambda *_: HttpAnswer(200, body.encode()))
     clock = FakeClock()
     report = await poll_statuses(

@@ -45,8 +45,8 @@ def test_doc_shaped_answers_and_row_level_failures_end_to_end(tmp_path: Path) ->
         # none re-sent: one accepted call per batch, each acknowledged once
         assert stats["calls"] == stats["ok"] == batches == len(state.acknowledged())
         assert sent.exit_code == 1, sent.output  # rows failed: not landed
-        assert all(r["status_url"].endswith("&m2Node=00") for r in state.batches.values())
-        failed = {i for s in state.statuses.values() for i in s.get("failed_ids") or ()}
+        assert all(str(r.status_url).endswith("&m2Node=00") for r in state.batches.values())
+        failed = {i for s in state.statuses.values() for i in s.failed_ids}
         assert 10 <= len(failed) == stats["rows_failed"] <= 60
 
         out = tmp_path / "fix.csv"

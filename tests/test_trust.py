@@ -87,7 +87,7 @@ def test_an_input_error_before_the_first_send_leaves_no_ledger(tmp_path: Path) -
         write_csv(source, 50)
         fixed = upload(mock, source, ledger)
         assert fixed.exit_code == 0, fixed.output
-    assert read_ledger(ledger).runs[0]["resumed"] is False
+    assert read_ledger(ledger).runs[0].resumed is False
 
 
 def test_report_judges_the_final_state_after_a_crash_and_a_resume(tmp_path: Path) -> None:

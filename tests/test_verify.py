@@ -16,6 +16,7 @@ from test_upload_e2e import expected_profiles, tricky_csv
 from uploader.cli._main import main
 from uploader.errors import AuthError
 from uploader.ledger._ledger import read_ledger
+from uploader.ledger._records import VerifyProfile
 from uploader.mock import MockConfig, MockTarget, run_mock_in_thread
 from uploader.reconcile._status import poll_statuses
 from uploader.reconcile._verify import Expected, classify_profile, sample_expected, verify
@@ -38,8 +39,12 @@ async def test_every_sampled_profile_matches(tmp_path: Path) -> None:
     assert summary.counts["matched"] == 50 and summary.exit_code == 0 and summary.finished
     assert summary.population == 193  # acknowledged rows (200 read, 7 merged)
     state = read_ledger(ledger)
-    kinds = [r["kind"] for r in state.verifications]
-    assert kinds[0] == "start" and kinds[-1] == "end" and kinds.count("profile") == 50
+    kinds = [type(r).__name__ for r in state.verifications]
+    assert (
+        kinds[0] == "VerifyStart"
+        and kinds[-1] == "VerifyEnd"
+        and kinds.count("VerifyProfile") == 50
+    )
 
 
 async def test_sample_larger_than_the_run_checks_every_id_with_merged_values(
@@ -73,7 +78,7 @@ async def test_missing_soon_after_upload_is_not_visible_yet(tmp_path: Path) -> N
     async with MockTarget(config) as mock:
         ledger = await uploaded(mock, tmp_path)
         state = read_ledger(ledger)
-        assert {r["status"] for r in state.statuses.values()} == {"incomplete"}
+        assert {r.status for r in state.statuses.values()} == {"incomplete"}
         sample, _ = sample_expected(state, ledger, 10, seed=4)
         mock.drop_profiles([item.id for item in sample[:4]])
         soon = await verify(ledger, token(mock), sample=10, seed=4, rate=None)
@@ -125,7 +130,7 @@ async def test_resume_continues_the_interrupted_verification(tmp_path: Path) -> 
             )
         await real.close()
         stopped = read_ledger(ledger)
-        done = [r for r in stopped.verifications if r["kind"] == "profile"]
+        done = [r for r in stopped.verifications if isinstance(r, VerifyProfile)]
         fetched.clear()
         real = AiohttpTransport(timeout=10, connections=1)
         summary = await verify(ledger, token(mock), resume=True, rate=None, transport=real)

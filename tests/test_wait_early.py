@@ -37,7 +37,7 @@ def statuses_after(tmp_path: Path, poll_every: float | None) -> dict[str, int]:
         asyncio.run(poll_statuses(ledger, tokens))  # the final round --wait does
     counts: dict[str, int] = {}
     for record in read_ledger(ledger).statuses.values():
-        counts[record["status"]] = counts.get(record["status"], 0) + 1
+        counts[record.status] = counts.get(record.status, 0) + 1
     return counts
 
 

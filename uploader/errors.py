@@ -1,6 +1,6 @@
 """The one exception tree of the uploader.
 
-Per-batch results are values (``BatchOutcome``); only conditions that end a run raise.
+Per-batch results are values (ledger ``BatchRecord``s); only conditions that end a run raise.
 
 ::
 

@@ -1,19 +1,14 @@
 """The result ledger: an append-only JSON-lines record of a run, fsync'd record by record.
 
-Record types (one JSON object a line, ``type`` first):
+Its records (``run``, ``batch``, ``status``, ``verify``, ``summary``) are the typed classes
+of ``uploader.ledger._records``. ``read_ledger`` folds a ledger into a ``LedgerState``: the
+runs, the latest ``batch`` record of each ``seq``, the current ``status`` of each (only one
+for the batch's current Target batch id), the verification records and the summaries. A
+writer keeps a state current without re-reading the file by opening its ``Ledger`` with
+``state=``: every record written is folded in too (``LedgerState.apply``).
 
-- ``run``: a run (or resumed run) starts: ``schema`` (``LEDGER_SCHEMA``), tool version, time,
-  the input fingerprint (files with size and mtime, and the settings that shape batches), the
-  send settings;
-- ``batch``: one batch's outcome: ``seq``, ``hash``, ``rows``, ``bytes``, ``first``/``last``
-  source rows, ``outcome`` (``acknowledged`` | ``failed`` | ``pending``), ``attempts``,
-  ``http_status``, ``target_batch_id`` and ``status_url`` from Target, ``message``,
-  ``timings`` (``total`` seconds from first try to verdict, ``last_call`` seconds), ``at``;
-- ``summary``: the counts at the end of a run;
-- ``status`` / ``verify``: what later reconciliation learnt (``uploader status``/``verify``).
-
-The latest ``batch`` record of a ``seq`` wins. The token is never written. A ledger's schema
-is that of its first ``run`` record (the run that shaped the batches).
+The token is never written. A ledger's schema is that of its first ``run`` record (the run
+that shaped the batches).
 """
 
 from __future__ import annotations
@@ -22,23 +17,28 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 import orjson
 
 from uploader._writable import make_dirs
 from uploader.errors import LedgerError, RecordError
 from uploader.ledger import _lock as lock
+from uploader.ledger._records import (
+    LEDGER_SCHEMA,
+    UNVERSIONED_SCHEMA,
+    BatchRecord,
+    LedgerRecord,
+    MalformedRecord,
+    RunRecord,
+    StatusRecord,
+    SummaryRecord,
+    VerifyRecord,
+    parse_record,
+)
+from uploader.produce._source import HASH_ALGORITHM
 
-__all__ = ["LEDGER_SCHEMA", "Ledger", "LedgerState", "check_resumable", "read_ledger"]
-
-# The ledger format this uploader writes (``schema`` in each run record):
-#   1: unversioned ledgers of uploader 0.1.x (no ``schema`` field). Batches were encoded with
-#      the raw-UTF-8 mode as the default, recorded as ``"encode": "default"`` (now ``compact``).
-#   2: ``schema`` in run records; ``strict`` encoding is the default, modes recorded by their
-#      new names (``strict`` | ``compact``).
-LEDGER_SCHEMA = 2
-UNVERSIONED_SCHEMA = 1
+__all__ = ["Ledger", "LedgerState", "check_resumable", "read_ledger"]
 
 
 def _refuse_newer(schema: int, path: Path) -> None:
@@ -47,11 +47,6 @@ def _refuse_newer(schema: int, path: Path) -> None:
             f"ledger {path} was written by a newer uploader (ledger schema {schema}; this one "
             f"knows up to {LEDGER_SCHEMA}): use that version, or start a new ledger"
         )
-
-
-def _run_schema(record: dict[str, Any]) -> int:
-    schema = record.get("schema", UNVERSIONED_SCHEMA)
-    return schema if isinstance(schema, int) else UNVERSIONED_SCHEMA
 
 
 class Ledger:
@@ -64,10 +59,15 @@ class Ledger:
 
     A writer holds the ledger's lock (``uploader.ledger._lock``) while it is open: a second process
     cannot append to the same ledger.
+
+    With ``state`` (the ledger as read when opened), every record written is folded into it
+    once it is on disk: the writer and whoever it hands ``state`` to see the ledger as it is
+    without reading the file again.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, state: LedgerState | None = None) -> None:
         self.path = path
+        self.state = state
         self._failed: str | None = None  # why the last write failed: no more writes
         lock.acquire(path)
         try:
@@ -90,10 +90,10 @@ class Ledger:
         with self.path.open("rb") as reader:
             first = reader.readline()
         try:
-            record = orjson.loads(first) if first.strip() else None
-        except orjson.JSONDecodeError:
+            record = parse_record(orjson.loads(first)) if first.strip() else None
+        except (orjson.JSONDecodeError, MalformedRecord):
             return LEDGER_SCHEMA  # not ours to judge here; reading it says what is wrong
-        return _run_schema(record) if isinstance(record, dict) else LEDGER_SCHEMA
+        return record.ledger_schema if isinstance(record, RunRecord) else LEDGER_SCHEMA
 
     def _drop_partial_tail(self) -> None:
         if not self._handle.seek(0, os.SEEK_END):
@@ -108,17 +108,19 @@ class Ledger:
         self._handle.flush()
         os.fsync(self._handle.fileno())
 
-    def write(self, record: dict[str, Any]) -> None:
+    def write(self, record: LedgerRecord) -> None:
         if self._failed is not None:  # a record may be cut short: never glue one onto it
             raise RecordError(self._failed)
         try:
-            data = memoryview(orjson.dumps(record) + b"\n")
+            data = memoryview(orjson.dumps(record.to_json()) + b"\n")
             while data:  # a raw write may take part of it
                 data = data[self._handle.write(data) or 0 :]
             os.fsync(self._handle.fileno())
         except OSError as exc:
             self._failed = f"ledger {self.path}: cannot write ({exc.strerror})"
             raise RecordError(self._failed) from None
+        if self.state is not None:
+            self.state.apply(record)
 
     def close(self) -> None:
         if not self._handle.closed:
@@ -128,52 +130,66 @@ class Ledger:
 
 @dataclass(slots=True)
 class LedgerState:
-    """A ledger folded into what resume, status and report need."""
+    """A ledger folded into what resume, status, verify and report need.
 
-    runs: list[dict[str, Any]] = field(default_factory=list)
-    batches: dict[int, dict[str, Any]] = field(default_factory=dict)  # latest record per seq
-    statuses: dict[int, dict[str, Any]] = field(default_factory=dict)  # latest status per seq
-    verifications: list[dict[str, Any]] = field(default_factory=list)
-    summaries: list[dict[str, Any]] = field(default_factory=list)
+    ``apply`` is the fold, one record at a time: ``read_ledger`` applies every record of the
+    file; a writer applies each record it writes (``Ledger(path, state=...)``) and the state
+    stays what reading the file would give.
+    """
+
+    runs: list[RunRecord] = field(default_factory=list)
+    batches: dict[int, BatchRecord] = field(default_factory=dict)  # latest record per seq
+    #: the current status per seq: the latest one for the batch's current Target batch id (a
+    #: batch sent again by --resume has a new id, and what Target said of the old one is moot)
+    statuses: dict[int, StatusRecord] = field(default_factory=dict)
+    verifications: list[VerifyRecord] = field(default_factory=list)
+    summaries: list[SummaryRecord] = field(default_factory=list)
     truncated_tail: bool = False  # the last line was cut short (crash mid-write): ignored
     last_run_finished: bool = False  # the last ``run`` record is followed by a ``summary``
+
+    def apply(self, record: LedgerRecord) -> None:
+        """Fold ``record`` (the next one in the ledger) into the state."""
+        if isinstance(record, RunRecord):
+            self.runs.append(record)
+            self.last_run_finished = False
+        elif isinstance(record, BatchRecord):
+            self.batches[record.seq] = record
+            status = self.statuses.get(record.seq)
+            if status is not None and status.batch_id != record.batch_id:
+                del self.statuses[record.seq]
+        elif isinstance(record, StatusRecord):
+            if record.batch_id == self.target_batch_id(record.seq):
+                self.statuses[record.seq] = record
+        elif isinstance(record, SummaryRecord):
+            self.summaries.append(record)
+            self.last_run_finished = True
+        else:
+            self.verifications.append(record)
+
+    def target_batch_id(self, seq: int) -> str | None:
+        """Target's id of batch ``seq`` as last recorded (``None``: not acknowledged)."""
+        batch = self.batches.get(seq)
+        return batch.batch_id if batch is not None else None
+
+    @property
+    def first_run(self) -> RunRecord:
+        """The run that shaped the batches (a state has one: ``read_ledger`` checks)."""
+        return self.runs[0]
+
+    @property
+    def last_run(self) -> RunRecord:
+        return self.runs[-1]
 
     @property
     def schema(self) -> int:
         """The ledger's schema: its first run record's (``UNVERSIONED_SCHEMA`` if none)."""
-        return _run_schema(self.runs[0]) if self.runs else UNVERSIONED_SCHEMA
-
-    @property
-    def fingerprint(self) -> dict[str, Any] | None:
-        return self.runs[0].get("fingerprint") if self.runs else None
+        return self.runs[0].ledger_schema if self.runs else UNVERSIONED_SCHEMA
 
     def acknowledged(self) -> dict[int, str]:
         """seq → content hash of every batch Target acknowledged."""
         return {
-            seq: record["hash"]
-            for seq, record in self.batches.items()
-            if record.get("outcome") == "acknowledged"
+            seq: record.content_hash for seq, record in self.batches.items() if record.acknowledged
         }
-
-
-#: per record type, the fields a reader relies on and their JSON types
-_REQUIRED: dict[str, dict[str, type | tuple[type, ...]]] = {
-    "run": {"fingerprint": dict},
-    "batch": {"seq": int, "hash": str, "rows": int, "outcome": str},
-    "status": {"seq": int},
-    "summary": {},
-    "verify": {"kind": str, "run": int},
-}
-
-
-def _valid(record: dict[str, Any]) -> bool:
-    fields = _REQUIRED.get(record["type"]) if isinstance(record["type"], str) else None
-    if fields is None:
-        return False
-    return all(
-        isinstance(record.get(name), kind) and not isinstance(record.get(name), bool)
-        for name, kind in fields.items()
-    )
 
 
 def check_resumable(state: LedgerState, path: Path) -> None:
@@ -185,9 +201,16 @@ def check_resumable(state: LedgerState, path: Path) -> None:
             f"{state.schema}) whose batches were encoded differently, so resuming would "
             "re-send different batches; start a new ledger (or finish it with the older version)"
         )
+    hashes = state.first_run.hashes
+    if hashes != HASH_ALGORITHM:
+        raise LedgerError(
+            f"cannot resume {path}: its batches were hashed with {hashes}, this uploader "
+            f"hashes with {HASH_ALGORITHM}; start a new ledger (or finish it with that version)"
+        )
 
 
-def _records(path: Path) -> Iterator[tuple[int, dict[str, Any] | None]]:
+def _records(path: Path) -> Iterator[LedgerRecord | None]:
+    """Each record of the ledger at ``path``; ``None`` for a last line cut short by a crash."""
     try:
         lines = path.read_bytes().split(b"\n")
     except FileNotFoundError:
@@ -199,40 +222,29 @@ def _records(path: Path) -> Iterator[tuple[int, dict[str, Any] | None]]:
         if not line.strip():
             continue
         try:
-            record = orjson.loads(line)
+            data = orjson.loads(line)
         except orjson.JSONDecodeError:
             if number - 1 == last:  # a write cut short by a crash
-                yield number, None
+                yield None
                 continue
             raise LedgerError(f"ledger {path}: line {number} is not JSON") from None
-        if not isinstance(record, dict) or "type" not in record or not _valid(record):
+        try:
+            yield parse_record(data)
+        except MalformedRecord:
             raise LedgerError(
                 f"ledger {path}: line {number} is not a valid record (a ledger line has a "
                 "known type and its fields; was the file edited or mixed with another?)"
-            )
-        yield number, record
+            ) from None
 
 
 def read_ledger(path: Path) -> LedgerState:
     """Fold the ledger at ``path``."""
     state = LedgerState()
-    for _number, record in _records(path):
+    for record in _records(path):
         if record is None:
             state.truncated_tail = True
-            continue
-        kind = record["type"]
-        if kind == "run":
-            state.runs.append(record)
-            state.last_run_finished = False
-        elif kind == "batch":
-            state.batches[int(record["seq"])] = record
-        elif kind == "status":
-            state.statuses[int(record["seq"])] = record
-        elif kind == "verify":
-            state.verifications.append(record)
-        elif kind == "summary":
-            state.summaries.append(record)
-            state.last_run_finished = True
+        else:
+            state.apply(record)
     if not state.runs:
         raise LedgerError(f"ledger {path}: no run record (is this an uploader ledger?)")
     return state

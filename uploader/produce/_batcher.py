@@ -128,6 +128,6 @@ class Batcher:
 
 
 def content_hash(body: bytes) -> str:
-    """Identity of a body for --resume: XXH3-128, 32 hex digits. Not for security (nobody
-    forges our own bodies); SHA-1 cost 0.25 s of CPU per 2M rows, XXH3 0.02 s."""
+    """Identity of a body for --resume: XXH3-128 (``HASH_ALGORITHM``), 32 hex digits. Not for
+    security (nobody forges our own bodies); SHA-1 cost 0.25 s of CPU per 2M rows, XXH3 0.02 s."""
     return xxhash.xxh3_128_hexdigest(body)

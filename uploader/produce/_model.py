@@ -1,6 +1,7 @@
 """The small typed values that stages hand to each other.
 
-``source`` → ``Chunk`` → (validate, dedupe, encode) → ``Batch`` → engine → ``BatchOutcome``.
+``source`` → ``Chunk`` → (validate, dedupe, encode) → ``Batch`` → engine → ``BatchRecord``
+(``uploader.ledger._records``).
 """
 
 from __future__ import annotations

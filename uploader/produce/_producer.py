@@ -17,6 +17,7 @@ import polars as pl
 
 from uploader._writable import make_dirs
 from uploader.errors import ConfigError, InputError
+from uploader.ledger._records import InputFingerprint
 from uploader.produce._batcher import Batcher, BatchLimits
 from uploader.produce._columns import ColumnMap, IdType, resolve_columns
 from uploader.produce._dedupe import DuplicateMode, duplicated_hashes, fold_duplicates, id_hash
@@ -180,12 +181,12 @@ class Producer:
         """The encoded header line of every batch (without ``batch=``)."""
         return ",".join(encode_text(self.check().target_names, self.spec.encode)).encode()
 
-    def fingerprint(self) -> dict[str, object]:
-        """JSON-able identity of this input: files (path, size, mtime) + shaping settings."""
-        return {
-            "sources": [source.fingerprint() for source in self.sources],
-            "settings": self.spec.shaping_settings(),
-        }
+    def fingerprint(self) -> InputFingerprint:
+        """The identity of this input: files (path, size, mtime, digest) + shaping settings."""
+        return InputFingerprint(
+            sources=tuple(source.fingerprint() for source in self.sources),
+            settings=self.spec.shaping_settings(),
+        )
 
     # -- the pass -----------------------------------------------------------------------
     def __iter__(self) -> Iterator[Batch]:

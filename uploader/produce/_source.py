@@ -18,16 +18,18 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import numpy as np
 import polars as pl
 import xxhash
 
 from uploader.errors import ConfigError, InputError
+from uploader.ledger._records import SourceRecord
 from uploader.produce._textstream import UTF8, ByteReader, is_gzip, open_utf8
 
 __all__ = [
+    "HASH_ALGORITHM",
     "INTERNAL_PREFIX",
     "ROW_COL",
     "SRC_COL",
@@ -49,6 +51,9 @@ DEFAULT_CHUNK_ROWS = 100_000
 # The Parquet check pass reads only the id column (~30 bytes a row): larger slices cost less.
 CHECK_CHUNK_ROWS = 500_000
 _DIGEST_BLOCK = 8 << 20
+#: the hash of file digests and batch bodies (``content_hash``), named in each run record:
+#: a ledger hashed with another one cannot be resumed (its hashes would never match)
+HASH_ALGORITHM = "xxh3_128"
 
 _NOT_UTF8 = (
     "not valid UTF-8 (re-save the file as UTF-8, or name its encoding: --input-encoding cp1252)"
@@ -76,20 +81,21 @@ class SourceFile:
     encoding: str = UTF8
     eol: bytes = b"\n"
 
-    def fingerprint(self) -> dict[str, object]:
+    def fingerprint(self) -> SourceRecord:
         """What identifies this file's content for --resume: path, size, mtime, and a content
         digest (so a file that was only touched is still the same file)."""
         stat = self.path.stat()
-        return {
-            "path": str(self.path),
-            "size": stat.st_size,
-            "mtime_ns": stat.st_mtime_ns,
-            "digest": file_digest(self.path),
-        }
+        return SourceRecord(
+            path=str(self.path),
+            size=stat.st_size,
+            mtime_ns=stat.st_mtime_ns,
+            digest=file_digest(self.path),
+        )
 
 
 def file_digest(path: Path) -> str:
-    """XXH3-128 of the file's bytes (~0.1 s per 200 MB from the page cache)."""
+    """XXH3-128 (``HASH_ALGORITHM``) of the file's bytes (~0.1 s per 200 MB from the page
+    cache)."""
     digest = xxhash.xxh3_128()
     try:
         with path.open("rb") as handle:
@@ -100,28 +106,28 @@ def file_digest(path: Path) -> str:
     return digest.hexdigest()
 
 
-def changed_sources(before: Sequence[Any], now: Sequence[dict[str, Any]]) -> str | None:
+def changed_sources(before: Sequence[SourceRecord], now: Sequence[SourceRecord]) -> str | None:
     """``None`` when the files recorded ``before`` are the files ``now`` (same paths; same
     size and mtime, or same content digest), else what changed, naming the file."""
-    then_paths = [str(item.get("path")) if isinstance(item, dict) else "?" for item in before]
-    now_paths = [str(item["path"]) for item in now]
+    then_paths = [item.path for item in before]
+    now_paths = [item.path for item in now]
     if then_paths != now_paths:
         return (
             f"the input files are not the same ({', '.join(then_paths)} then; "
             f"{', '.join(now_paths)} now)"
         )
     for then, current in zip(before, now, strict=True):
-        if then.get("size") == current["size"] and then.get("mtime_ns") == current["mtime_ns"]:
+        if then.size == current.size and then.mtime_ns == current.mtime_ns:
             continue
-        if then.get("digest") and then.get("digest") == current["digest"]:
+        if then.digest and then.digest == current.digest:
             continue  # touched (or copied back) but the same bytes
-        if then.get("size") != current["size"]:
-            what = f"size {then.get('size')} → {current['size']} bytes"
-        elif then.get("digest"):
+        if then.size != current.size:
+            what = f"size {then.size} → {current.size} bytes"
+        elif then.digest:
             what = "same size, different content"
         else:
             what = "modification time changed; this ledger has no content digest to compare"
-        return f"{current['path']} changed since that run ({what})"
+        return f"{current.path} changed since that run ({what})"
     return None
 
 

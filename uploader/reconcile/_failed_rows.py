@@ -51,7 +51,7 @@ def not_landed(state: LedgerState, target: StatusReport) -> set[int]:
     """Seqs in the ledger that failed, are pending, are ``stuck`` at Target (``target``: the
     ledger's statuses), or whose list of failed rows was cut (which of their rows failed is
     not known)."""
-    seqs = {seq for seq, rec in state.batches.items() if rec.get("outcome") != "acknowledged"}
+    seqs = {seq for seq, record in state.batches.items() if not record.acknowledged}
     seqs.update(s.seq for s in target.statuses if s.status == "stuck")
     return seqs | set(target.cut_lists)
 

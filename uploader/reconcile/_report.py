@@ -34,6 +34,7 @@ from uploader.exits import (
     EXIT_UNCONFIRMED,
 )
 from uploader.ledger._ledger import LedgerState
+from uploader.ledger._records import BatchRecord
 from uploader.produce._rejects import read_rejects
 from uploader.reconcile._reasons import reason_lines, top_reasons
 from uploader.reconcile._status import StatusReport, status_notes, status_report
@@ -181,37 +182,34 @@ def rejects_by_reason(path: Path) -> dict[str, int]:
 def build_report(state: LedgerState, ledger: Path) -> RunReport:
     """The report of the run recorded in ``state`` (read from ``ledger``)."""
     batches = list(state.batches.values())
-    by_outcome: dict[str, list[dict[str, Any]]] = {"acknowledged": [], "failed": [], "pending": []}
+    by_outcome: dict[str, list[BatchRecord]] = {"acknowledged": [], "failed": [], "pending": []}
     for record in batches:
-        by_outcome.setdefault(str(record.get("outcome")), []).append(record)
+        by_outcome.setdefault(record.outcome, []).append(record)
     summary = state.summaries[-1] if state.summaries else None
     # Every run that ends (even stopped) writes a summary; a killed one leaves none. Only the
     # last run counts: a crash followed by a finished --resume is a finished ledger.
     finished = state.last_run_finished
     rejects_path = ledger.with_name("rejects.csv")
     rejects = rejects_by_reason(rejects_path)
-    pending_rows = sum(int(r["rows"]) for r in by_outcome["pending"])
+    pending_rows = sum(r.rows for r in by_outcome["pending"])
     if summary is not None and finished:
-        pending_rows = max(pending_rows, int(summary.get("rows_pending") or 0))
+        pending_rows = max(pending_rows, summary.rows_pending)
     return RunReport(
         ledger=str(ledger),
         finished=finished,
-        rows_read=int(summary["rows_read"]) if summary and finished else None,
-        # a split batch's rows are counted in its parts
-        rows_sent=sum(int(r["rows"]) for r in batches if r.get("outcome") != "split" and (int(r.get("attempts") or 0) > 0 or r.get("outcome") == "acknowledged")),
-        rows_acknowledged=sum(int(r["rows"]) for r in by_outcome["acknowledged"]),
-        rows_failed=sum(int(r["rows"]) for r in by_outcome["failed"]),
+        rows_read=summary.rows_read if summary and finished else None,
+        rows_sent=sum(r.rows for r in batches if r.sent),
+        rows_acknowledged=sum(r.rows for r in by_outcome["acknowledged"]),
+        rows_failed=sum(r.rows for r in by_outcome["failed"]),
         rows_pending=pending_rows,
         rows_rejected=sum(rejects.values()),
-        rows_merged=int(summary.get("rows_merged") or 0) if summary else 0,
+        rows_merged=summary.rows_merged if summary else 0,
         batches_acknowledged=len(by_outcome["acknowledged"]),
         batches_failed=len(by_outcome["failed"]),
         batches_pending=len(by_outcome["pending"]),
         status=status_report(state),
         rejects=rejects,
-        reasons=top_reasons(
-            str(r.get("message") or "") for r in by_outcome["failed"] + by_outcome["pending"]
-        ),
+        reasons=top_reasons(r.message for r in by_outcome["failed"] + by_outcome["pending"]),
         rejects_file=str(rejects_path),
         verification=verification_summary(state),
     )  # fmt: skip

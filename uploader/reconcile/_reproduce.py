@@ -17,7 +17,8 @@ from typing import Any
 import polars as pl
 
 from uploader.errors import LedgerError
-from uploader.ledger._ledger import UNVERSIONED_SCHEMA, LedgerState
+from uploader.ledger._ledger import LedgerState
+from uploader.ledger._records import UNVERSIONED_SCHEMA
 from uploader.produce._batcher import BODY_PREFIX, BatchLimits
 from uploader.produce._encode import DEFAULT_ENCODE, EncodeMode, check_encode_mode
 from uploader.produce._model import Batch
@@ -30,13 +31,14 @@ __all__ = ["body_frame", "producer_from_ledger", "reproduce", "spec_from_ledger"
 
 def spec_from_ledger(state: LedgerState, path: Path) -> InputSpec:
     """The ``InputSpec`` of the run recorded in ``state`` (the ledger at ``path``)."""
-    fingerprint = state.fingerprint
-    if not fingerprint or "sources" not in fingerprint or "settings" not in fingerprint:
+    fingerprint = state.first_run.fingerprint
+    if fingerprint.sources is None or fingerprint.settings is None:
         raise LedgerError(f"ledger {path}: no input fingerprint (sources and settings)")
-    settings: dict[str, Any] = {**ADDED_SETTINGS, **fingerprint["settings"]}
+    # the batch-shaping settings, as ``InputSpec.shaping_settings`` wrote them
+    settings: dict[str, Any] = {**ADDED_SETTINGS, **fingerprint.settings}
     columns = settings.get("columns")
     return InputSpec(
-        sources=tuple(source["path"] for source in fingerprint["sources"]),
+        sources=tuple(source.path for source in fingerprint.sources),
         id_column=settings.get("id_column"),
         id_type=settings.get("id_type"),
         columns=tuple(columns) if columns is not None else None,
@@ -63,8 +65,7 @@ def producer_from_ledger(state: LedgerState, path: Path) -> Producer:
         now = producer.fingerprint()
     except Exception as exc:  # a source that vanished: say which run needs it
         raise LedgerError(f"ledger {path}: cannot re-read the run's input ({exc})") from exc
-    sources: list[dict[str, Any]] = now["sources"]  # type: ignore[assignment]
-    changed = changed_sources((state.fingerprint or {}).get("sources") or [], sources)
+    changed = changed_sources(state.first_run.fingerprint.sources or (), now.sources or ())
     if changed is not None:
         raise LedgerError(
             f"ledger {path}: {changed}: the rows it sent cannot be recovered from the files"
@@ -78,7 +79,7 @@ def reproduce(state: LedgerState, path: Path, producer: Producer | None = None) 
     producer = producer or producer_from_ledger(state, path)
     for made in producer:
         for batch, recorded in leaves(made, state):  # a split batch: the parts it was sent as
-            if recorded is not None and recorded.get("hash") != batch.content_hash:
+            if recorded is not None and recorded.content_hash != batch.content_hash:
                 raise LedgerError(
                     f"ledger {path}: batch {batch.seq} re-made from the input differs from the "
                     "one sent (another uploader or polars version, or settings?); cannot "

@@ -28,7 +28,7 @@ import datetime as dt
 import random
 import time
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import SplitResult, parse_qsl, urlencode, urlsplit, urlunsplit
@@ -39,6 +39,7 @@ from uploader.auth._static import TokenProvider
 from uploader.errors import ConfigError, RemoteError
 from uploader.exits import EXIT_FAILED, EXIT_NOT_YET, EXIT_OK, EXIT_UNCONFIRMED
 from uploader.ledger._ledger import Ledger, LedgerState, read_ledger
+from uploader.ledger._records import StatusRecord
 from uploader.send._attempt import Answered, AttemptLoop, reading_loop
 from uploader.send._pool import run_pool
 from uploader.send._ratelimit import RateLimit
@@ -58,10 +59,10 @@ __all__ = [
     "DEFAULT_STATUS_RATE",
     "DEFAULT_WATCH_TIMEOUT",
     "FINAL",
-    "BatchStatus",
     "StatusReport",
     "poll_statuses",
     "secure_status_url",
+    "status_of_answer",
     "status_report",
 ]
 
@@ -87,65 +88,29 @@ TARGET_EDGE_SUFFIX = ".tt.omtrdc.net"
 log = get_logger(__name__)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class BatchStatus:
-    """What Target last said about one batch (one ``status`` ledger record)."""
-
-    seq: int
-    batch_id: str | None
-    status: str  # complete | incomplete | stuck | unknown (Target no longer has it)
-    batch_size: int | None = None
-    consumed_count: int | None = None
-    successful_updates: int | None = None
-    profiles_not_found: int | None = None
-    failed_updates: int | None = None
-    message: str = ""
-    failed_ids: tuple[str, ...] = ()  # rows Target lists as failed (row-level failures)
-    not_found_ids: tuple[str, ...] = ()  # rows listed as not found (v1: no such profile)
-    failed_ids_complete: bool = True  # False: the answer was over its cap, the list is cut
-    at: str = ""
-
-    @classmethod
-    def from_record(cls, record: dict[str, Any]) -> BatchStatus:
-        """A ledger ``status`` record (schema 1 ledgers have no row lists: none failed)."""
-        return cls(
-            seq=int(record["seq"]),
-            batch_id=record.get("batch_id"),
-            status=str(record.get("status") or "unknown"),
-            **{name: record.get(name) for name in COUNTERS},
-            message=str(record.get("message") or ""),
-            failed_ids=tuple(str(i) for i in record.get("failed_ids") or ()),
-            not_found_ids=tuple(str(i) for i in record.get("not_found_ids") or ()),
-            failed_ids_complete=bool(record.get("failed_ids_complete", True)),
-            at=str(record.get("at") or ""),
-        )
-
-    @classmethod
-    def from_answer(cls, seq: int, batch_id: str | None, answer: StatusResult) -> BatchStatus:
-        return cls(
-            seq=seq,
-            batch_id=answer.batch_id or batch_id,
-            status=answer.status,
-            batch_size=answer.batch_size,
-            consumed_count=answer.consumed_count,
-            successful_updates=answer.successful_updates,
-            profiles_not_found=answer.profiles_not_found,
-            failed_updates=answer.failed_updates,
-            message=answer.message,
-            failed_ids=answer.failed_ids,
-            not_found_ids=answer.not_found_ids,
-            failed_ids_complete=answer.failed_ids_complete,
-        )
-
-    def to_record(self) -> dict[str, Any]:
-        return {"type": "status", **asdict(self)}
+def status_of_answer(seq: int, batch_id: str | None, answer: StatusResult) -> StatusRecord:
+    """What Target's batchStatus ``answer`` says about batch ``seq`` (Target's id ``batch_id``)."""
+    return StatusRecord(
+        seq=seq,
+        batch_id=answer.batch_id or batch_id,
+        status=answer.status,
+        batch_size=answer.batch_size,
+        consumed_count=answer.consumed_count,
+        successful_updates=answer.successful_updates,
+        profiles_not_found=answer.profiles_not_found,
+        failed_updates=answer.failed_updates,
+        message=answer.message,
+        failed_ids=answer.failed_ids,
+        not_found_ids=answer.not_found_ids,
+        failed_ids_complete=answer.failed_ids_complete,
+    )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class StatusReport:
     """The latest status of every acknowledged batch, after a poll (or read from a ledger)."""
 
-    statuses: tuple[BatchStatus, ...]  # latest per acknowledged seq that has one
+    statuses: tuple[StatusRecord, ...]  # current per acknowledged seq that has one
     unpolled: tuple[int, ...] = ()  # acknowledged seqs with no status yet
     errors: tuple[str, ...] = ()  # polls that failed after their retries (this run)
     timed_out: bool = False
@@ -246,15 +211,13 @@ def status_notes(report: StatusReport) -> list[tuple[str, str]]:
 def status_report(
     state: LedgerState, *, errors: Iterable[str] = (), timed_out: bool = False, calls: int = 0
 ) -> StatusReport:
-    """Fold the ledger's status records over its acknowledged batches."""
-    statuses: list[BatchStatus] = []
+    """The ledger's current statuses of its acknowledged batches."""
+    statuses: list[StatusRecord] = []
     unpolled: list[int] = []
     for seq in sorted(state.acknowledged()):
         record = state.statuses.get(seq)
-        if record is not None and record.get("batch_id") == state.batches[seq].get(
-            "target_batch_id"
-        ):
-            statuses.append(BatchStatus.from_record(record))
+        if record is not None:
+            statuses.append(record)
         else:
             unpolled.append(seq)
     return StatusReport(
@@ -277,13 +240,14 @@ def _to_poll(state: LedgerState) -> list[_Target]:
     targets = []
     for seq in sorted(state.acknowledged()):
         batch = state.batches[seq]
-        url, batch_id = batch.get("status_url"), batch.get("target_batch_id")
-        if not url:
+        if not batch.status_url:
             continue
         last = state.statuses.get(seq)
-        if last and last.get("batch_id") == batch_id and last.get("status") in FINAL:
+        if last is not None and last.status in FINAL:
             continue
-        targets.append(_Target(seq, batch_id, detailed_url(secure_status_url(url))))
+        targets.append(
+            _Target(seq, batch.batch_id, detailed_url(secure_status_url(batch.status_url)))
+        )
     return targets
 
 
@@ -405,17 +369,17 @@ class _Poller:
             return False
         kind, value = outcome.value
         if kind == "gone":
-            status = BatchStatus(
+            status = StatusRecord(
                 seq=target.seq, batch_id=target.batch_id, status="unknown", message=value
             )
         else:
-            status = BatchStatus.from_answer(target.seq, target.batch_id, value)
+            status = status_of_answer(target.seq, target.batch_id, value)
             if status.status not in KNOWN:
                 self.errors.append(
                     f"batch {target.seq}: Target answered status {status.status!r}, which "
                     "this uploader does not know: not taken as final, asked again"
                 )
-        self.ledger.write({**status.to_record(), "at": _now()})
+        self.ledger.write(replace(status, at=_now()))
         log.info("status of batch %d: %s", target.seq, status.status)
         return kind == "gone" or status.status in ("complete", "stuck")
 
@@ -450,9 +414,10 @@ async def poll_statuses(
     if timeout < 0 or interval <= 0 or max_interval <= 0:
         raise ConfigError("timeouts and poll intervals must be positive")
     state = read_ledger(ledger_path)
-    settings = state.runs[-1].get("settings") or {}
     targets = _to_poll(state)
-    ledger = Ledger(ledger_path)  # first: a ledger that cannot be written leaks no session
+    # first: a ledger that cannot be written leaks no session; each status written is
+    # folded into ``state``, which is then the ledger as it is
+    ledger = Ledger(ledger_path, state=state)
     own_transport = transport is None
     if transport is None:
         transport = AiohttpTransport(
@@ -460,7 +425,11 @@ async def poll_statuses(
         )
     attempts = reading_loop(tokens, rate=rate, retry=retry, rng=rng, clock=clock, sleep=sleep)
     poller = _Poller(
-        ledger, transport, attempts, endpoint=settings.get("endpoint"), concurrency=concurrency
+        ledger,
+        transport,
+        attempts,
+        endpoint=state.last_run.send_settings.endpoint,
+        concurrency=concurrency,
     )
     started, wait, timed_out = clock(), interval, False
     try:
@@ -479,10 +448,7 @@ async def poll_statuses(
         if own_transport:
             await transport.close()
     return status_report(
-        read_ledger(ledger_path),
-        errors=poller.errors,
-        timed_out=timed_out,
-        calls=attempts.counts.calls,
+        state, errors=poller.errors, timed_out=timed_out, calls=attempts.counts.calls
     )
 
 

@@ -56,6 +56,7 @@ from uploader.auth._secret import Secret
 from uploader.auth._static import TokenProvider
 from uploader.errors import ConfigError, LedgerError, RemoteError, ServerError
 from uploader.ledger._ledger import Ledger, LedgerState, read_ledger
+from uploader.ledger._records import BatchRecord, VerifyEnd, VerifyProfile, VerifyStart
 from uploader.produce._encode import encode_text
 from uploader.reconcile._reproduce import body_frame, producer_from_ledger, reproduce
 from uploader.send._attempt import Answered, reading_loop
@@ -175,23 +176,18 @@ class VerifySummary:
 # -- the sample -------------------------------------------------------------------------------
 
 
-def _sent_at(record: dict[str, Any]) -> float | None:
+def _sent_at(record: BatchRecord) -> float | None:
     """When the acknowledged call started: answer time minus the call's duration."""
     try:
-        answered = dt.datetime.fromisoformat(record["at"]).timestamp()
-    except (KeyError, TypeError, ValueError):
+        answered = dt.datetime.fromisoformat(record.at or "").timestamp()
+    except ValueError:
         return None
-    return answered - float((record.get("timings") or {}).get("last_call") or 0.0)
+    return answered - (record.timings.last_call if record.timings else 0.0)
 
 
 def _complete(state: LedgerState, seq: int) -> bool:
     status = state.statuses.get(seq)
-    batch = state.batches.get(seq, {})
-    return bool(
-        status
-        and status.get("status") == "complete"
-        and status.get("batch_id") == batch.get("target_batch_id")
-    )
+    return status is not None and status.status == "complete"
 
 
 def sample_expected(
@@ -331,31 +327,30 @@ def _answer(answer: HttpAnswer, mode: Any) -> dict[str, tuple[str, float | None]
 
 def verification_summary(state: LedgerState) -> VerifySummary | None:
     """The latest verification run recorded in the ledger (``None``: never verified)."""
-    starts = [r for r in state.verifications if r.get("kind") == "start"]
+    starts = [r for r in state.verifications if isinstance(r, VerifyStart)]
     if not starts:
         return None
     start = starts[-1]
-    run = start["run"]
     latest: dict[str, ProfileCheck] = {}
     finished = False
     for record in state.verifications:
-        if record.get("run") != run:
+        if record.run != start.run:
             continue
-        if record.get("kind") == "profile":
-            latest[record["id"]] = ProfileCheck(
-                id=record["id"],
-                seq=int(record["seq"]),
-                result=record["result"],
-                attributes=tuple(record.get("attributes") or ()),
-                message=record.get("message") or "",
+        if isinstance(record, VerifyProfile):
+            latest[record.id] = ProfileCheck(
+                id=record.id,
+                seq=record.seq,
+                result=record.result,
+                attributes=record.attributes,
+                message=record.message,
             )
-        elif record.get("kind") == "end":
+        elif isinstance(record, VerifyEnd):
             finished = True
     return VerifySummary(
-        run=run,
-        seed=int(start["seed"]),
-        sample=int(start["sample"]),
-        population=int(start.get("population") or 0),
+        run=start.run,
+        seed=start.seed,
+        sample=start.sample,
+        population=start.population,
         checks=tuple(latest[key] for key in sorted(latest)),
         finished=finished,
     )
@@ -387,7 +382,7 @@ async def verify(
     if not 1 <= concurrency <= 64:
         raise ConfigError("--concurrency must be between 1 and 64")
     state = read_ledger(ledger_path)
-    settings = state.runs[-1].get("settings") or {}
+    settings = state.last_run.send_settings
     previous = verification_summary(state)
     done: set[str] = set()
     if resume:
@@ -410,22 +405,14 @@ async def verify(
     expected, population = await asyncio.to_thread(
         sample_expected, state, ledger_path, sample, seed
     )
-    base = str(settings.get("endpoint") or "").rstrip("/")
-    client = settings.get("client_code") or ""
+    base = (settings.endpoint or "").rstrip("/")
+    client = settings.client_code or ""
     if not base or not client:
         raise LedgerError(f"ledger {ledger_path}: no endpoint or client code in its run record")
-    ledger = Ledger(ledger_path)
+    ledger = Ledger(ledger_path, state=state)  # what it writes is folded into ``state``
     if not resume:
         ledger.write(
-            {
-                "type": "verify",
-                "kind": "start",
-                "run": run,
-                "seed": seed,
-                "sample": sample,
-                "population": population,
-                "at": _now(),
-            }
+            VerifyStart(run=run, seed=seed, sample=sample, population=population, at=_now())
         )
     own_transport = transport is None
     if transport is None:
@@ -453,29 +440,28 @@ async def verify(
         check = await fetch(item)
         log.debug("verify: %s (batch %d): %s", check.id, check.seq, check.result)
         ledger.write(
-            {
-                "type": "verify",
-                "kind": "profile",
-                "run": run,
-                **asdict(check),
-                "attributes": list(check.attributes),
-                "at": _now(),
-            }
+            VerifyProfile(
+                run=run,
+                id=check.id,
+                seq=check.seq,
+                result=check.result,
+                attributes=check.attributes,
+                message=check.message,
+                at=_now(),
+            )
         )
 
     try:
         todo = (item for item in expected if item.id not in done)
         await run_pool(todo, work, workers=concurrency, queue_size=concurrency)
-        summary = verification_summary(read_ledger(ledger_path))
+        summary = verification_summary(state)
         assert summary is not None
-        ledger.write(
-            {"type": "verify", "kind": "end", "run": run, "counts": summary.counts, "at": _now()}
-        )
+        ledger.write(VerifyEnd(run=run, counts=summary.counts, at=_now()))
     finally:
         ledger.close()
         if own_transport:
             await transport.close()
-    final = verification_summary(read_ledger(ledger_path))
+    final = verification_summary(state)
     assert final is not None
     log.info("verification %d: %d profiles checked: %s", run, len(final.checks), final.counts)
     return final

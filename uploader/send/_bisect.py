@@ -23,12 +23,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
 from uploader.errors import LedgerError
 from uploader.ledger._ledger import LedgerState
+from uploader.ledger._records import BatchRecord, Part
 from uploader.produce._batcher import BODY_PREFIX, content_hash
 from uploader.produce._model import Batch, RowRef
 
@@ -103,12 +103,11 @@ def split(batch: Batch, first_seq: int) -> tuple[Batch, Batch]:
     return part(batch, 0, middle, first_seq), part(batch, middle, batch.rows, first_seq + 1)
 
 
-def parts_of(record: dict[str, Any]) -> list[tuple[int, int, int]]:
-    """(seq, start, stop) of each part listed by a ``split`` record."""
-    try:
-        return [(int(p["seq"]), int(p["start"]), int(p["stop"])) for p in record["parts"]]
-    except (KeyError, TypeError, ValueError):
-        raise LedgerError(f"batch {record.get('seq')}: a split record without its parts") from None
+def parts_of(record: BatchRecord) -> tuple[Part, ...]:
+    """The parts listed by a ``split`` record."""
+    if record.parts is None:
+        raise LedgerError(f"batch {record.seq}: a split record without its parts")
+    return record.parts
 
 
 def next_child_seq(state: LedgerState | None) -> int:
@@ -117,21 +116,21 @@ def next_child_seq(state: LedgerState | None) -> int:
     used = [CHILD_SEQ_BASE]
     for seq, record in (state.batches if state else {}).items():
         used.append(seq)
-        if record.get("outcome") == "split":
-            used.extend(child for child, _, _ in parts_of(record))
+        if record.outcome == "split":
+            used.extend(child.seq for child in parts_of(record))
     return max(used) + 1
 
 
-def leaves(batch: Batch, state: LedgerState) -> Iterator[tuple[Batch, dict[str, Any] | None]]:
+def leaves(batch: Batch, state: LedgerState) -> Iterator[tuple[Batch, BatchRecord | None]]:
     """``batch`` as it was last sent: itself, or — when the ledger says it was split and it
     is the same batch (same hash) — its parts, recursively; each with its latest record."""
     record = state.batches.get(batch.seq)
-    if record is None or record.get("outcome") != "split":
+    if record is None or record.outcome != "split":
         yield batch, record
         return
-    if record.get("hash") != batch.content_hash:
+    if record.content_hash != batch.content_hash:
         raise LedgerError(
             f"batch {batch.seq} re-made from the input differs from the one that was split"
         )
-    for seq, start, stop in parts_of(record):
-        yield from leaves(part(batch, start, stop, seq), state)
+    for child in parts_of(record):
+        yield from leaves(part(batch, child.start, child.stop, child.seq), state)

@@ -26,7 +26,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Literal, Protocol
 from urllib.parse import unquote
 
 import polars as pl
@@ -44,12 +44,24 @@ from uploader.errors import (
     RemoteError,
 )
 from uploader.ledger import _lock as lock
-from uploader.ledger._ledger import LEDGER_SCHEMA, Ledger, LedgerState, check_resumable, read_ledger
+from uploader.ledger._ledger import Ledger, LedgerState, check_resumable, read_ledger
+from uploader.ledger._records import (
+    LEDGER_SCHEMA,
+    BatchRecord,
+    InputFingerprint,
+    LedgerRecord,
+    Outcome,
+    Part,
+    RunRecord,
+    SendSettings,
+    SummaryRecord,
+    Timings,
+)
 from uploader.ledger._summary import RunSummary, percentile
 from uploader.produce._model import Batch
 from uploader.produce._producer import ADDED_SETTINGS, Producer
 from uploader.produce._rejects import RejectLimit
-from uploader.produce._source import changed_sources
+from uploader.produce._source import HASH_ALGORITHM, changed_sources
 from uploader.reconcile._reasons import top_reasons
 from uploader.send._attempt import Answered, AttemptLoop
 from uploader.send._bisect import (
@@ -136,16 +148,16 @@ class UploadConfig:
         version = "/v2" if self.api_version == "v2" else ""
         return f"{self.base_url}/m2/{self.client_code}{version}/profile/batchUpdate"
 
-    def ledger_settings(self) -> dict[str, Any]:
-        return {
-            "client_code": self.client_code,
-            "endpoint": self.base_url,
-            "api_version": self.api_version,
-            "concurrency": self.concurrency,
-            "rate": str(self.rate) if self.rate else None,
-            "max_retries": self.retry.max_retries,
-            "bisect_calls": self.bisect_calls,
-        }
+    def ledger_settings(self) -> SendSettings:
+        return SendSettings(
+            client_code=self.client_code,
+            endpoint=self.base_url,
+            api_version=self.api_version,
+            concurrency=self.concurrency,
+            rate=str(self.rate) if self.rate else None,
+            max_retries=self.retry.max_retries,
+            bisect_calls=self.bisect_calls,
+        )
 
 
 class Progress(Protocol):
@@ -193,7 +205,7 @@ class _Run:
         self.stopping = asyncio.Event()
         self.abandon_timer: asyncio.Task[None] | None = None
         self.pending_rows_in_batches = 0
-        self.fingerprint: dict[str, Any] = {}
+        self.fingerprint = InputFingerprint()
         self.breaker = ConnectionBreaker(max_failures=config.retry.max_retries + 1)
         self.attempts = AttemptLoop(
             tokens=tokens,
@@ -216,10 +228,8 @@ class _Run:
         if self.config.resume:
             state = read_ledger(path)
             check_resumable(state, path)
-            _check_same_input(state.fingerprint, self.fingerprint, path)
-            _check_same_target(
-                state.runs[0].get("settings") or {}, self.config.ledger_settings(), path
-            )
+            _check_same_input(state.first_run.fingerprint, self.fingerprint, path)
+            _check_same_target(state.first_run.send_settings, self.config.ledger_settings(), path)
             self.previous = state
             self.next_child = next_child_seq(state)
         elif path.exists() and path.stat().st_size:
@@ -235,15 +245,15 @@ class _Run:
         if self.ledger is None:
             self.ledger = Ledger(self.config.ledger)
             self.ledger.write(
-                {
-                    "type": "run",
-                    "schema": LEDGER_SCHEMA,
-                    "version": __version__,
-                    "started": _now(),
-                    "resumed": self.config.resume,
-                    "fingerprint": self.fingerprint,
-                    "settings": self.config.ledger_settings(),
-                }
+                RunRecord(
+                    schema=LEDGER_SCHEMA,
+                    version=__version__,
+                    started=_now(),
+                    resumed=self.config.resume,
+                    fingerprint=self.fingerprint,
+                    settings=self.config.ledger_settings(),
+                    hash_algorithm=HASH_ALGORITHM,
+                )
             )
         return self.ledger
 
@@ -308,13 +318,13 @@ class _Run:
             return [batch]
         todo = []
         for leaf, record in leaves(batch, self.previous):
-            done = record is not None and record.get("hash") == leaf.content_hash
-            if done and record is not None and record.get("outcome") == "acknowledged":
+            done = record is not None and record.content_hash == leaf.content_hash
+            if done and record is not None and record.acknowledged:
                 self.summary.batches_skipped += 1
                 self.summary.rows_skipped += leaf.rows
                 self.summary.rows_acknowledged += leaf.rows
-            elif done and record is not None and record.get("outcome") == "rejected":
-                self.refused_rows(leaf, str(record.get("message") or ""))
+            elif done and record is not None and record.outcome == "rejected":
+                self.refused_rows(leaf, record.message)
             else:
                 todo.append(leaf)
         return todo
@@ -395,7 +405,7 @@ class _Run:
                 message=result.message,
                 batch_id=result.batch_id,
                 status_url=result.status_url,
-                timings={"total": now - started, "last_call": now - outcome.sent_at},
+                timings=Timings(total=now - started, last_call=now - outcome.sent_at),
             )
             return
         error = outcome.error
@@ -448,10 +458,9 @@ class _Run:
         self.next_child += len(halves)
         self.split_seqs.add(batch.seq)
         ranges = [(0, halves[0].rows), (halves[0].rows, batch.rows)]
-        parts = [
-            {"seq": half.seq, "start": start, "stop": stop}
-            for half, (start, stop) in zip(halves, ranges, strict=True)
-        ]
+        parts = tuple(
+            Part(half.seq, start, stop) for half, (start, stop) in zip(halves, ranges, strict=True)
+        )
         self.record(batch, "split", attempts, status=error.status, message=message, parts=parts)
         for half in halves:
             await self.send(half, budget)
@@ -494,15 +503,15 @@ class _Run:
     def record(
         self,
         batch: Batch,
-        outcome: str,
+        outcome: Outcome,
         attempts: int,
         *,
         status: int | None = None,
         message: str = "",
         batch_id: str | None = None,
         status_url: str | None = None,
-        timings: dict[str, float] | None = None,
-        parts: list[dict[str, int]] | None = None,
+        timings: Timings | None = None,
+        parts: tuple[Part, ...] | None = None,
     ) -> None:
         summary = self.summary
         if outcome == "acknowledged":
@@ -519,24 +528,25 @@ class _Run:
         elif outcome == "split":
             summary.batches_split += 1  # its rows are settled by its parts
         self.write(
-            {
-                "type": "batch",
-                "seq": batch.seq,
-                "hash": batch.content_hash,
-                "rows": batch.rows,
-                "bytes": batch.nbytes,
-                "first": [batch.first.source, batch.first.row],
-                "last": [batch.last.source, batch.last.row],
-                "outcome": outcome,
-                "attempts": attempts,
-                "http_status": status,
-                "target_batch_id": batch_id,
-                "status_url": status_url,
-                "message": message,
-                "timings": {k: round(v, 4) for k, v in (timings or {}).items()},
-                **({"parts": parts} if parts is not None else {}),
-                "at": _now(),
-            }
+            BatchRecord(
+                seq=batch.seq,
+                content_hash=batch.content_hash,
+                rows=batch.rows,
+                nbytes=batch.nbytes,
+                first=(batch.first.source, batch.first.row),
+                last=(batch.last.source, batch.last.row),
+                outcome=outcome,
+                attempts=attempts,
+                http_status=status,
+                batch_id=batch_id,
+                status_url=status_url,
+                message=message,
+                timings=None
+                if timings is None
+                else Timings(round(timings.total, 4), round(timings.last_call, 4)),
+                parts=parts,
+                at=_now(),
+            )
         )
         log.info(
             "batch %d: %s (%d rows, %d attempt(s), HTTP %s)%s",
@@ -557,7 +567,7 @@ class _Run:
         if self.progress:
             self.progress.update(summary, self.producer.total_rows)
 
-    def write(self, record: dict[str, Any]) -> None:
+    def write(self, record: LedgerRecord) -> None:
         """Append ``record``; when the ledger cannot be written any more (disk full, read-only)
         the run stops: nothing more may be sent whose outcome could not be recorded."""
         try:
@@ -601,7 +611,7 @@ class _Run:
             except LedgerError:
                 return  # it never opened: the error that ended the run says why
         if self.ledger is not None:
-            self.write({"type": "summary", "at": _now(), **summary.to_dict()})
+            self.write(SummaryRecord(at=_now(), counts=summary.to_dict()))
             self.ledger.close()
 
 
@@ -673,31 +683,34 @@ async def _upload(
             await transport.close()
 
 
-def _check_same_input(before: dict[str, Any] | None, now: dict[str, Any], path: Path) -> None:
-    if before is None:
-        raise LedgerError(f"ledger {path}: no input fingerprint to resume from")
-    then = {**ADDED_SETTINGS, **before.get("settings", {})}
-    if then != now.get("settings"):
-        changed = sorted(
-            key for key in {**then, **now["settings"]} if then.get(key) != now["settings"].get(key)
-        )
+def _check_same_input(before: InputFingerprint, now: InputFingerprint, path: Path) -> None:
+    then = {**ADDED_SETTINGS, **(before.settings or {})}
+    current = dict(now.settings or {})
+    if then != current:
+        changed = sorted(key for key in {**then, **current} if then.get(key) != current.get(key))
         raise LedgerError(
             f"cannot resume {path}: batch-shaping settings changed ({', '.join(changed)}); "
             "resume with the same settings, or start a new ledger"
         )
-    what = changed_sources(before.get("sources") or [], now["sources"])
+    what = changed_sources(before.sources or (), now.sources or ())
     if what is not None:
         raise LedgerError(f"cannot resume {path}: {what}; start a new ledger")
 
 
-def _check_same_target(before: dict[str, Any], now: dict[str, Any], path: Path) -> None:
+def _check_same_target(before: SendSettings, now: SendSettings, path: Path) -> None:
     """A resumed run sends to where the first run sent: another client code, endpoint or API
     version would split one run's batches between two destinations."""
-    keys = ("client_code", "endpoint", "api_version")
-    differ = [key for key in keys if before.get(key) is not None and before[key] != now[key]]
+    where = {
+        "client_code": (before.client_code, now.client_code),
+        "endpoint": (before.endpoint, now.endpoint),
+        "api_version": (before.api_version, now.api_version),
+    }
+    differ = {
+        key: pair for key, pair in where.items() if pair[0] is not None and pair[0] != pair[1]
+    }
     if differ:
-        then = ", ".join(f"{key} {before[key]}" for key in differ)
-        current = ", ".join(f"{key} {now[key]}" for key in differ)
+        then = ", ".join(f"{key} {was}" for key, (was, _) in differ.items())
+        current = ", ".join(f"{key} {is_}" for key, (_, is_) in differ.items())
         raise LedgerError(
             f"cannot resume {path}: that run sent to {then}; this one names {current}; "
             "resume with the same --client-code, --endpoint and --api-version, or start a "
