@@ -27,7 +27,7 @@ import asyncio
 import datetime as dt
 import random
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -61,6 +61,7 @@ __all__ = [
     "DEFAULT_STATUS_RATE",
     "DEFAULT_WATCH_TIMEOUT",
     "FINAL",
+    "Acknowledged",
     "BatchStatus",
     "StatusReport",
     "first_error",
@@ -88,6 +89,15 @@ COUNTERS = (
 # The token goes only to Target's own edge hosts, the configured endpoint's host, or this
 # machine: a status URL comes from a server's answer and must not be able to pull it elsewhere.
 TARGET_EDGE_SUFFIX = ".tt.omtrdc.net"
+
+
+@dataclass(frozen=True, slots=True)
+class Acknowledged:
+    """A batch Target acknowledged, as the engine knows it in memory: what polling needs."""
+
+    seq: int
+    batch_id: str | None
+    status_url: str | None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -276,18 +286,25 @@ class _Target:
     url: str
 
 
-def _to_poll(state: LedgerState) -> list[_Target]:
+def _to_poll(state: LedgerState) -> list[Acknowledged]:
     targets = []
     for seq in sorted(state.acknowledged()):
         batch = state.batches[seq]
         url, batch_id = batch.get("status_url"), batch.get("target_batch_id")
-        if not url:
-            continue
         last = state.statuses.get(seq)
         if last and last.get("batch_id") == batch_id and last.get("status") in FINAL:
             continue
-        targets.append(_Target(seq, batch_id, detailed_url(secure_status_url(url))))
+        targets.append(Acknowledged(seq, batch_id, url))
     return targets
+
+
+def _targets(batches: Iterable[Acknowledged]) -> list[_Target]:
+    """The status URL of each batch that has one, as it is asked (https, details)."""
+    return [
+        _Target(batch.seq, batch.batch_id, detailed_url(secure_status_url(batch.status_url)))
+        for batch in batches
+        if batch.status_url
+    ]
 
 
 def secure_status_url(url: str) -> str:
@@ -386,6 +403,7 @@ class _Poller:
         self.concurrency = concurrency
         self.calls = 0
         self.errors: list[str] = []
+        self.answers: dict[int, BatchStatus] = {}  # the latest status recorded, by seq
 
     async def round(self, targets: list[_Target]) -> list[_Target]:
         """Poll ``targets`` once (N workers over a bounded queue); return those still
@@ -457,6 +475,7 @@ class _Poller:
                         "this uploader does not know: not taken as final, asked again"
                     )
             self.ledger.write({**status.to_record(), "at": _now()})
+            self.answers[target.seq] = status
             return kind == "gone" or status.status in ("complete", "stuck")
 
 
@@ -477,9 +496,16 @@ async def poll_statuses(
     call_timeout: float = DEFAULT_CALL_TIMEOUT,
     ca_bundle: str | None = None,
     rng: random.Random | None = None,
+    acknowledged: Sequence[Acknowledged] | None = None,
+    endpoint: str | None = None,
 ) -> StatusReport:
     """Poll the status of every acknowledged batch in the ledger not known to be final,
     append ``status`` records, and return the folded report (all acknowledged batches).
+
+    With ``acknowledged`` (what the engine knows in memory, while it sends): poll those
+    batches instead, without reading the ledger, and return the report of those alone;
+    ``endpoint`` is then the run's (the token may go to its host; default: only to Target's
+    own edge hosts).
 
     Without ``watch``: one round. With it: ``incomplete`` batches are asked again after
     ``interval``, ``2·interval``, … (at most ``max_interval``) until none is left or
@@ -489,9 +515,12 @@ async def poll_statuses(
         raise ConfigError("--concurrency must be between 1 and 64")
     if timeout < 0 or interval <= 0 or max_interval <= 0:
         raise ConfigError("timeouts and poll intervals must be positive")
-    state = read_ledger(ledger_path)
-    settings = state.runs[-1].get("settings") or {}
-    targets = _to_poll(state)
+    state: LedgerState | None = None
+    if acknowledged is None:
+        state = read_ledger(ledger_path)
+        endpoint = (state.runs[-1].get("settings") or {}).get("endpoint")
+        acknowledged = _to_poll(state)
+    targets = _targets(acknowledged)
     ledger = Ledger(ledger_path)  # first: a ledger that cannot be written leaks no session
     own_transport = transport is None
     if transport is None:
@@ -502,7 +531,7 @@ async def poll_statuses(
         ledger,
         tokens,
         transport,
-        endpoint=settings.get("endpoint"),
+        endpoint=endpoint,
         limiter=RateLimiter(rate, clock, sleep) if rate else None,
         retry=retry or RetryPolicy(max_retries=5, base=0.5, max_wait=30.0),
         sleep=sleep,
@@ -525,6 +554,14 @@ async def poll_statuses(
         ledger.close()
         if own_transport:
             await transport.close()
+    if state is None:
+        return StatusReport(
+            statuses=tuple(poller.answers[batch.seq] for batch in acknowledged if batch.seq in poller.answers),
+            unpolled=tuple(batch.seq for batch in acknowledged if batch.seq not in poller.answers),
+            errors=tuple(poller.errors),
+            timed_out=timed_out,
+            calls=poller.calls,
+        )  # fmt: skip
     return status_report(
         read_ledger(ledger_path), errors=poller.errors, timed_out=timed_out, calls=poller.calls
     )
