@@ -100,7 +100,10 @@ class TwoBatches:
         self.total_rows: int | None = 2
 
     def fingerprint(self) -> dict[str, Any]:
-        return {"sources": [{"path": "mine", "size": 2, "mtime_ns": 1, "digest": "x"}], "settings": {}}
+        return {
+            "sources": [{"path": "mine", "size": 2, "mtime_ns": 1, "digest": "x"}],
+            "settings": {},
+        }
 
     def __iter__(self) -> Iterator[Batch]:
         for seq, line in enumerate([b"p-1,gold", b"p-2,silver"], start=1):
