@@ -107,7 +107,7 @@ def _frame_digest(source: SourceFile) -> tuple[int, str]:
     """(bytes, XXH3-128) of the frame's text as it is read (CSV of the rendered columns, in
     slices): the same values give the same digest, whatever object holds them."""
     digest, size = xxhash.xxh3_128(), 0
-    for _, rows in _table_slices(source, DEFAULT_CHUNK_ROWS):
+    for _, rows in _parquet_slices(source, DEFAULT_CHUNK_ROWS):
         text = rows.write_csv().encode()
         digest.update(text)
         size += len(text)
@@ -315,7 +315,7 @@ def read_frames(
     (and, for CSV, the row near which it happened). The next chunk is made in a worker
     thread while the caller uses this one.
     """
-    chunks = _csv_parsed(source) if source.kind == "csv" else _table_slices(source, chunk_rows)
+    chunks = _csv_parsed(source) if source.kind == "csv" else _parquet_slices(source, chunk_rows)
     yield from _one_ahead(
         plan(_numbered(frame, index, first_row).lazy()).collect() for first_row, frame in chunks
     )
@@ -328,7 +328,7 @@ def check_frames(
     value is parsed (a ragged row or bad UTF-8 anywhere raises here), Parquet reads only the
     columns ``exprs`` need (its types were checked when it was opened)."""
     if source.kind != "csv":
-        chunks = _table_slices(source, max(chunk_rows, CHECK_CHUNK_ROWS), exprs)
+        chunks = _parquet_slices(source, max(chunk_rows, CHECK_CHUNK_ROWS), exprs)
     else:
         chunks = ((row, frame.select(exprs)) for row, frame in _csv_parsed(source))
     yield from _one_ahead(frame for _, frame in chunks)
@@ -339,7 +339,7 @@ def _scan(source: SourceFile) -> pl.LazyFrame:
     return pl.scan_parquet(source.path) if source.frame is None else source.frame.lazy()
 
 
-def _table_slices(
+def _parquet_slices(
     source: SourceFile, chunk_rows: int, exprs: Sequence[pl.Expr] | None = None
 ) -> Iterator[tuple[int, pl.DataFrame]]:
     """(first row number, rows) of a Parquet or frame ``source`` in slices of
