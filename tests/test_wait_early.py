@@ -8,14 +8,13 @@ from pathlib import Path
 
 from test_upload_e2e import tricky_csv
 
+from uploader._api import run_upload
 from uploader.auth._secret import Secret
 from uploader.auth._static import StaticToken
-from uploader.cli._progress import NoProgress
-from uploader.cli._upload import run_upload
 from uploader.ledger._ledger import read_ledger
 from uploader.mock import FaultConfig, MockConfig, run_mock_in_thread
 from uploader.produce._batcher import BatchLimits
-from uploader.produce._producer import InputSpec
+from uploader.produce._producer import InputSpec, Producer
 from uploader.reconcile._status import poll_statuses
 from uploader.send._engine import UploadConfig
 
@@ -32,9 +31,14 @@ def statuses_after(tmp_path: Path, poll_every: float | None) -> dict[str, int]:
             client_code="demo", endpoint=mock.base_url, ledger=ledger, rate=None, concurrency=1
         )
         spec = InputSpec(sources=(source,), limits=BatchLimits(rows=20))
-        summary = run_upload(upload, spec, tokens, progress=NoProgress(), poll_every=poll_every)
-        assert summary.exit_code == 0
-        asyncio.run(poll_statuses(ledger, tokens))  # the final round --wait does
+        # wait: the early rounds (of what the engine acknowledged so far), then the final one
+        wait = poll_every is not None
+        summary = run_upload(Producer(spec), upload, tokens, wait=wait, poll_every=poll_every)
+        if wait:
+            assert summary.exit_code == 0 and summary.target is not None, summary.lines()
+        else:
+            assert summary.exit_code == 0
+            asyncio.run(poll_statuses(ledger, tokens))  # the final round alone
     counts: dict[str, int] = {}
     for record in read_ledger(ledger).statuses.values():
         counts[record.status] = counts.get(record.status, 0) + 1

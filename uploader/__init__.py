@@ -1,6 +1,17 @@
-"""uploader: stream CRM profiles from CSV/Parquet into Adobe Target's Bulk Profile Update API."""
+"""uploader: stream CRM profiles from CSV/Parquet into Adobe Target's Bulk Profile Update API.
 
+The Python API (README "Python API"): ``upload_files`` (files, synchronous), ``upload`` (any
+``BatchSource``, async; ``frame_source`` makes one of a polars DataFrame), the token
+providers, and reconciliation (``poll_statuses``, ``verify``, ``build_report``,
+``preflight``). Names are imported on first use: ``import uploader`` loads neither polars
+nor the network stack, nor the command line.
+"""
+
+from __future__ import annotations
+
+import importlib
 from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING
 
 from uploader.errors import (
     AuthError,
@@ -15,20 +26,120 @@ from uploader.errors import (
     UploaderError,
 )
 
+if TYPE_CHECKING:
+    from uploader._api import upload, upload_files
+    from uploader.auth._adobe_io import AdobeIOCredentials
+    from uploader.auth._secret import Secret
+    from uploader.auth._sources import AdobeIOToken, CommandToken
+    from uploader.auth._static import StaticToken, TokenProvider, token_from_env, token_from_file
+    from uploader.ledger._records import InputFingerprint, SourceRecord
+    from uploader.ledger._summary import RunSummary
+    from uploader.produce._batcher import BatchLimits
+    from uploader.produce._frame import frame_source
+    from uploader.produce._model import Batch, BatchSource, ProduceStats
+    from uploader.produce._producer import InputSpec, Producer
+    from uploader.reconcile._preflight import CheckResult, preflight
+    from uploader.reconcile._report import RunReport, build_report
+    from uploader.reconcile._status import StatusReport, poll_statuses
+    from uploader.reconcile._verify import VerifySummary, verify
+    from uploader.send._engine import UploadConfig
+    from uploader.send._ratelimit import RateLimit
+    from uploader.send._retry import RetryPolicy
+
 try:
     __version__ = version("uploader")
 except PackageNotFoundError:  # running from a source tree without installing
     __version__ = "0.0.0+unknown"
 
+#: public name → the private module that defines it (imported on first use)
+_LAZY = {
+    "upload": "uploader._api",
+    "upload_files": "uploader._api",
+    "AdobeIOCredentials": "uploader.auth._adobe_io",
+    "Secret": "uploader.auth._secret",
+    "AdobeIOToken": "uploader.auth._sources",
+    "CommandToken": "uploader.auth._sources",
+    "StaticToken": "uploader.auth._static",
+    "TokenProvider": "uploader.auth._static",
+    "token_from_env": "uploader.auth._static",
+    "token_from_file": "uploader.auth._static",
+    "InputFingerprint": "uploader.ledger._records",
+    "SourceRecord": "uploader.ledger._records",
+    "RunSummary": "uploader.ledger._summary",
+    "BatchLimits": "uploader.produce._batcher",
+    "frame_source": "uploader.produce._frame",
+    "Batch": "uploader.produce._model",
+    "BatchSource": "uploader.produce._model",
+    "ProduceStats": "uploader.produce._model",
+    "InputSpec": "uploader.produce._producer",
+    "Producer": "uploader.produce._producer",
+    "CheckResult": "uploader.reconcile._preflight",
+    "preflight": "uploader.reconcile._preflight",
+    "RunReport": "uploader.reconcile._report",
+    "build_report": "uploader.reconcile._report",
+    "StatusReport": "uploader.reconcile._status",
+    "poll_statuses": "uploader.reconcile._status",
+    "VerifySummary": "uploader.reconcile._verify",
+    "verify": "uploader.reconcile._verify",
+    "UploadConfig": "uploader.send._engine",
+    "RateLimit": "uploader.send._ratelimit",
+    "RetryPolicy": "uploader.send._retry",
+}
+
 __all__ = [
+    "AdobeIOCredentials",
+    "AdobeIOToken",
     "AuthError",
+    "Batch",
+    "BatchLimits",
     "BatchRejected",
+    "BatchSource",
+    "CheckResult",
+    "CommandToken",
     "ConfigError",
     "InputError",
+    "InputFingerprint",
+    "InputSpec",
     "LedgerError",
+    "ProduceStats",
+    "Producer",
+    "RateLimit",
     "RemoteError",
+    "RetryPolicy",
+    "RunReport",
+    "RunSummary",
+    "Secret",
     "ServerError",
+    "SourceRecord",
+    "StaticToken",
+    "StatusReport",
     "Throttled",
+    "TokenProvider",
     "TransportError",
+    "UploadConfig",
     "UploaderError",
+    "VerifySummary",
+    "__version__",
+    "build_report",
+    "frame_source",
+    "poll_statuses",
+    "preflight",
+    "token_from_env",
+    "token_from_file",
+    "upload",
+    "upload_files",
+    "verify",
 ]
+
+
+def __getattr__(name: str) -> object:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'uploader' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # the next access is a plain attribute
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -2,28 +2,29 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import importlib.resources
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from uploader.auth._secret import Secret
 from uploader.auth._static import StaticToken
+from uploader.cli._output import report
 from uploader.cli._progress import make_progress
-from uploader.cli._status import wait_for_target
-from uploader.cli._upload import run_upload
 from uploader.errors import ConfigError
 from uploader.exits import EXIT_HELP, handle_errors
 from uploader.ledger import _lock as lock
 from uploader.ledger._runs import LEDGER_NAME, RUNS_DIR, run_stamp
 from uploader.mock import MockConfig, run_mock_in_thread
 from uploader.produce._batcher import BatchLimits
-from uploader.produce._producer import InputSpec
-from uploader.reconcile._status import poll_statuses
+from uploader.produce._producer import InputSpec, Producer
 from uploader.send._engine import UploadConfig
+
+if TYPE_CHECKING:
+    from uploader.ledger._summary import RunSummary
 
 __all__ = ["DEMO_MOCK", "demo", "demo_source"]
 
@@ -84,6 +85,9 @@ def demo_source(source: Path | None) -> Iterator[Path]:
 
 
 def _demo(source: Path, batch_rows: int, as_json: bool) -> None:
+    from uploader._api import run_upload
+    from uploader.reconcile._status import poll_statuses
+
     ledger = RUNS_DIR / f"demo-{run_stamp()}" / LEDGER_NAME
     # The ledger's lock before the mock: a run directory that cannot be made is one line
     # (the upload's own hold of it only counts)
@@ -92,11 +96,12 @@ def _demo(source: Path, batch_rows: int, as_json: bool) -> None:
         config = UploadConfig(client_code="demo", endpoint=mock.base_url, ledger=ledger)
         tokens = StaticToken(Secret(mock.token), "the embedded mock")
         spec = InputSpec(sources=(source,), limits=BatchLimits(rows=batch_rows))
-        # Progress and these notes go to stderr, so they stay with --json too (stdout: JSON)
-        summary = run_upload(config, spec, tokens, progress=make_progress(quiet=False))
-        if summary.stop_reason is None:
-            # One round now, so the user sees Target still processing before it completes.
-            first = asyncio.run(poll_statuses(ledger, tokens)).counts
+
+        async def after_send(summary: RunSummary) -> None:
+            """One round now, so the user sees Target still processing before it completes."""
+            if summary.stop_reason is not None:
+                return
+            first = (await poll_statuses(ledger, tokens)).counts
             states = ", ".join(f"{n} {name}" for name, n in first.items() if n)
             click.echo(f"batch statuses right after the upload: {states}", err=True)
             received = mock.received_frame().height
@@ -104,5 +109,19 @@ def _demo(source: Path, batch_rows: int, as_json: bool) -> None:
                 f"the mock received {received:,} profiles; ledger and rejects in {ledger.parent}/",
                 err=True,
             )
-        # Prints the summary and Target's answer, and exits with the worse of the two codes.
-        wait_for_target(config, tokens, summary, as_json=as_json, quiet=False, timeout=WAIT_TIMEOUT)
+            click.echo("waiting for Target to process the batches (--wait) …", err=True)
+
+        # Progress and these notes go to stderr, so they stay with --json too (stdout: JSON)
+        summary = run_upload(
+            Producer(spec),
+            config,
+            tokens,
+            progress=make_progress(quiet=False),
+            wait=True,
+            wait_timeout=WAIT_TIMEOUT,
+            poll_every=None,  # the sample is sent in seconds
+            after_send=after_send,
+        )
+        # The summary and Target's answer; the exit code is the worse of the two.
+        report(summary, as_json)
+        raise SystemExit(summary.exit_code)

@@ -7,12 +7,15 @@ is lost to whoever reads the log, and a line that is not JSON on stdout breaks t
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 import orjson
 
-__all__ = ["echo_json", "echo_warnings"]
+if TYPE_CHECKING:
+    from uploader.ledger._summary import RunSummary
+
+__all__ = ["echo_json", "echo_warnings", "report", "summary_problems"]
 
 
 def echo_json(
@@ -34,3 +37,26 @@ def echo_warnings(warnings: Iterable[str]) -> None:
 
 def _one_line(text: str) -> str:
     return " ".join(text.split())
+
+
+def report(summary: RunSummary, as_json: bool) -> None:
+    """An upload's summary on stdout, and what the run waited for (Target's statuses, the
+    sample read back); its warnings (and an error that stopped it) on stderr."""
+    if as_json:
+        echo_json(summary.to_dict(), **summary_problems(summary))
+        return
+    for line in summary.lines():
+        click.echo(line)
+    echo_warnings(summary.warnings)
+    for result in (summary.target, summary.verification):
+        for line in result.lines() if result is not None else ():
+            click.echo(line)
+
+
+def summary_problems(summary: RunSummary) -> dict[str, list[str]]:
+    """Why the run stopped (an error) and its warnings, for stderr beside the JSON."""
+    polls = list(summary.target.errors) if summary.target is not None else []
+    return {
+        "errors": [summary.message] if summary.message else [],
+        "warnings": [*summary.warnings, *polls],
+    }

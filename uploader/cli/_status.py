@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import click
 
-from uploader.auth._static import TokenProvider
 from uploader.cli._auth_options import (
     ca_bundle_option,
     static_token_options,
@@ -16,24 +15,21 @@ from uploader.cli._auth_options import (
     tokens_from_options,
 )
 from uploader.cli._output import echo_json
-from uploader.cli._upload import report, summary_problems
 from uploader.errors import ConfigError
 from uploader.exits import (
     EXIT_HELP,
     handle_errors,
 )
 from uploader.ledger._runs import LEDGER_NAME, RUNS_DIR, latest_ledger
-from uploader.ledger._summary import RunSummary
 from uploader.reconcile._status import (
     DEFAULT_POLL_CONCURRENCY,
     DEFAULT_STATUS_RATE,
     DEFAULT_WATCH_TIMEOUT,
     poll_statuses,
 )
-from uploader.send._engine import UploadConfig
 from uploader.send._ratelimit import parse_rate
 
-__all__ = ["ledger_of", "ledger_option", "status", "wait_for_target"]
+__all__ = ["ledger_of", "ledger_option", "status"]
 
 
 def ledger_option(func: Any) -> Any:
@@ -123,44 +119,3 @@ def status(**options: Any) -> None:
         for line in report.lines():
             click.echo(line)
     raise SystemExit(report.exit_code)
-
-
-def wait_for_target(
-    config: UploadConfig,
-    tokens: TokenProvider,
-    summary: RunSummary,
-    *,
-    as_json: bool,
-    quiet: bool,
-    timeout: float,
-) -> NoReturn:
-    """``upload --wait``: poll the run's batches right after sending (Target forgets statuses
-    within hours), print the upload summary and Target's answer, exit with the worse code.
-
-    A run stopped by a refused token or a signal is not polled: its exit code says what to do.
-    """
-    if summary.stop_reason is not None:
-        report(summary, as_json)
-        raise SystemExit(summary.exit_code)
-    if not quiet:
-        click.echo("waiting for Target to process the batches (--wait) …", err=True)
-    target = asyncio.run(
-        poll_statuses(
-            config.ledger,
-            tokens,
-            watch=True,
-            timeout=timeout,
-            call_timeout=60.0,
-            ca_bundle=config.ca_bundle,
-        )
-    )
-    code = summary.exit_code or target.exit_code
-    if as_json:
-        data = {**summary.to_dict(), "target": target.to_dict(), "exit_code": code}
-        problems = summary_problems(summary)
-        echo_json(data, errors=problems["errors"], warnings=[*problems["warnings"], *target.errors])
-    else:
-        report(summary, as_json)
-        for line in target.lines():
-            click.echo(line)
-    raise SystemExit(code)

@@ -2,27 +2,23 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import Coroutine
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-import orjson
 
 from uploader._plural import plural
-from uploader.auth._static import DEFAULT_TOKEN_ENV, TokenProvider
+from uploader.auth._static import DEFAULT_TOKEN_ENV
 from uploader.cli._auth_options import (
     ca_bundle_option,
     token_source_options,
     tokens_from_options,
 )
 from uploader.cli._inputs import config_option, input_options, spec_from_options
-from uploader.cli._output import echo_json, echo_warnings
+from uploader.cli._output import echo_json, echo_warnings, report
 from uploader.cli._progress import DEFAULT_PROGRESS_EVERY, make_progress
 from uploader.cli._validate import plan_lines
-from uploader.errors import ConfigError, UploaderError
+from uploader.errors import ConfigError
 from uploader.exits import (
     EXIT_FAILED,
     EXIT_HELP,
@@ -30,25 +26,19 @@ from uploader.exits import (
     handle_errors,
     terminate_as_interrupt,
 )
-from uploader.ledger import _lock as lock
 from uploader.ledger._runs import new_run_ledger, prune_runs
-from uploader.ledger._summary import RunSummary
-from uploader.produce._producer import InputSpec, Producer, clear_dry_run_dir, write_dry_run
+from uploader.produce._producer import Producer, clear_dry_run_dir, write_dry_run
 from uploader.produce._rejects import RejectLimit, RejectsWriter
 from uploader.send._bisect import DEFAULT_BISECT_CALLS
-from uploader.send._engine import (
-    DEFAULT_CONCURRENCY,
-    DEFAULT_TIMEOUT,
-    Progress,
-    UploadConfig,
-    upload,
-)
+from uploader.send._engine import DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT, UploadConfig
 from uploader.send._ratelimit import DEFAULT_RATE, RateLimit, parse_rate
 from uploader.send._retry import DEFAULT_MAX_RETRIES, DEFAULT_RETRY_MAX_WAIT, RetryPolicy
 
-__all__ = ["report", "run_upload", "summary_problems", "upload_command"]
+if TYPE_CHECKING:
+    from uploader.auth._static import TokenProvider
+    from uploader.ledger._summary import RunSummary
 
-EARLY_POLL_SECONDS = 10.0  # with --wait: poll acknowledged batches this often while sending
+__all__ = ["upload_command"]
 
 
 @click.command(
@@ -263,85 +253,26 @@ def _upload(options: dict[str, Any]) -> None:
         bisect_calls=options["bisect_calls"],
         max_rejects=max_rejects,
     )
-    poll_every = EARLY_POLL_SECONDS if wait else None
-    progress = make_progress(quiet, every=progress_every)
-    summary = run_upload(config, spec, tokens, progress=progress, poll_every=poll_every)
-    if keep_runs is not None:
-        _prune(keep_runs, ledger.parent)
-    if wait:
-        from uploader.cli._status import wait_for_target
+    from uploader._api import run_upload
 
-        wait_for_target(config, tokens, summary, as_json=as_json, quiet=quiet, timeout=wait_timeout)
+    async def after_send(summary: RunSummary) -> None:
+        if keep_runs is not None:
+            _prune(keep_runs, ledger.parent)
+        if wait and summary.stop_reason is None and not quiet:
+            click.echo("waiting for Target to process the batches (--wait) …", err=True)
+
+    summary = run_upload(
+        Producer(spec),
+        config,
+        tokens,
+        progress=make_progress(quiet, every=progress_every),
+        wait=wait,
+        wait_timeout=wait_timeout,
+        after_send=after_send,
+        handle_signals=True,
+    )
     report(summary, as_json)
     raise SystemExit(summary.exit_code)
-
-
-def run_upload(
-    config: UploadConfig,
-    spec: InputSpec,
-    tokens: TokenProvider,
-    *,
-    progress: Progress,
-    poll_every: float | None = None,
-) -> RunSummary:
-    """Run one upload with its rejects file and summary.json beside the ledger; with
-    ``poll_every``, also ask Target for the status of acknowledged batches every so many
-    seconds while sending (Target keeps only its last ~10 statuses)."""
-    rejects_path = config.ledger.with_name("rejects.csv")
-    # The event loop is made first: an interrupt inside its construction leaves a
-    # half-made loop that prints a traceback when collected.
-    # The ledger's lock next: another run's rejects file must not be truncated. A resumed
-    # run re-reads the input: its rejects file is rewritten identically.
-    with asyncio.Runner() as runner:
-        runner.get_loop()
-        with lock.hold(config.ledger), RejectsWriter(rejects_path) as rejects:
-            producer = Producer(spec, rejects=rejects)
-            sending = upload(config, producer, tokens, progress=progress, handle_signals=True)
-            summary = runner.run(
-                sending
-                if poll_every is None
-                else _polling_while(sending, config, tokens, poll_every)
-            )
-    summary_path = config.ledger.with_name("summary.json")
-    try:
-        summary_path.write_bytes(orjson.dumps(summary.to_dict(), option=orjson.OPT_INDENT_2))
-    except OSError as exc:  # a side file: the ledger holds the same summary (if it could)
-        click.echo(f"uploader: warning: {summary_path}: cannot write ({exc.strerror})", err=True)
-    return summary
-
-
-async def _polling_while(
-    sending: Coroutine[Any, Any, RunSummary],
-    config: UploadConfig,
-    tokens: TokenProvider,
-    every: float,
-) -> RunSummary:
-    """Run the upload; meanwhile poll the batches it has acknowledged so far (one round every
-    ``every`` seconds, appended to the same ledger). A failed round is left to the final
-    ``--wait`` poll, which reports; the upload alone decides how the run ends."""
-    from uploader.reconcile._status import poll_statuses
-
-    task = asyncio.create_task(sending)
-    while not (await asyncio.wait({task}, timeout=every))[0]:
-        with contextlib.suppress(UploaderError):
-            await poll_statuses(
-                config.ledger, tokens, call_timeout=60.0, ca_bundle=config.ca_bundle
-            )
-    return task.result()
-
-
-def report(summary: RunSummary, as_json: bool) -> None:
-    if as_json:
-        echo_json(summary.to_dict(), **summary_problems(summary))
-        return
-    for line in summary.lines():
-        click.echo(line)
-    echo_warnings(summary.warnings)
-
-
-def summary_problems(summary: RunSummary) -> dict[str, list[str]]:
-    """Why the run stopped (an error) and its warnings, for stderr beside the JSON."""
-    return {"errors": [summary.message] if summary.message else [], "warnings": summary.warnings}
 
 
 def _rate(text: str) -> RateLimit | None:

@@ -3,11 +3,22 @@
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import asdict, dataclass, field, replace
+from typing import TYPE_CHECKING, Any
 
-from uploader.exits import EXIT_AUTH, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_STOPPED
+from uploader.exits import (
+    EXIT_AUTH,
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_STOPPED,
+    EXIT_UNCONFIRMED,
+)
 from uploader.reconcile._reasons import reason_lines
+
+if TYPE_CHECKING:
+    from uploader.reconcile._status import StatusReport
+    from uploader.reconcile._verify import VerifySummary
 
 __all__ = ["RunSummary", "percentile"]
 
@@ -58,6 +69,10 @@ class RunSummary:
     rejects_over_limit: str = ""
     #: why batches failed or are pending: message → batches (the top few, see ``reasons``)
     reasons: dict[str, int] = field(default_factory=dict)
+    #: Target's batch statuses, when the run waited for them (``wait=True``, ``--wait``)
+    target: StatusReport | None = None
+    #: the sample read back, when the run verified one (``verify=N``)
+    verification: VerifySummary | None = None
 
     @property
     def rows_per_second(self) -> float:
@@ -78,6 +93,23 @@ class RunSummary:
 
     @property
     def exit_code(self) -> int:
+        """The upload's code; once it is 0, what Target's statuses and the sample read back
+        say (a sample read back as sent confirms statuses Target forgot)."""
+        code = self.upload_exit_code
+        if code != EXIT_OK:
+            return code
+        if self.verification is not None and self.verification.exit_code:
+            return EXIT_FAILED
+        if self.target is None:
+            return code
+        target = self.target.exit_code
+        if target == EXIT_UNCONFIRMED and self.verification and self.verification.confirms:
+            return EXIT_OK
+        return target
+
+    @property
+    def upload_exit_code(self) -> int:
+        """What the sending alone says."""
         if self.stop_reason == "auth":
             return EXIT_AUTH
         if self.stop_reason == "interrupted":
@@ -93,10 +125,17 @@ class RunSummary:
         return EXIT_OK
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
+        """JSON-able; ``target`` and ``verification`` only when the run has them (the
+        ledger's summary record is written before either)."""
+        data = asdict(replace(self, target=None, verification=None))
+        del data["target"], data["verification"]
         data["rows_per_second"] = round(self.rows_per_second, 1)
         data["invariant_holds"] = self.invariant_holds
         data["exit_code"] = self.exit_code
+        if self.target is not None:
+            data["target"] = self.target.to_dict()
+        if self.verification is not None:
+            data["verification"] = self.verification.to_dict()
         return data
 
     def lines(self) -> list[str]:

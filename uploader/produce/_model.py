@@ -6,11 +6,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
-__all__ = ["Batch", "ProduceStats", "RowRef"]
+if TYPE_CHECKING:
+    from uploader.ledger._records import InputFingerprint
+    from uploader.produce._rejects import RejectsWriter
+
+__all__ = ["Batch", "BatchSource", "ProduceStats", "RowRef"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,3 +68,36 @@ class ProduceStats:
     bytes_batched: int = 0
     rejects_by_reason: dict[str, int] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+
+
+class BatchSource(Protocol):
+    """What ``upload`` sends: the ``Batch``es, in ``seq`` order, and what the ledger and the
+    summary need to know about them. ``Producer`` (files) and ``frame_source`` (a polars
+    DataFrame) are two; a small class of one's own is another.
+
+    ``fingerprint()`` is called first, before anything is sent: a source checks its input
+    there (``Producer`` opens every file and resolves the columns). Its value is recorded in
+    the ledger and compared on resume, so the same input gives the same fingerprint:
+    an ``InputFingerprint`` of ``SourceRecord``s (path, size, mtime_ns, digest) and the
+    settings that shape the batches (the paths also name where rows came from in the rejects file). The batches must be deterministic
+    too: a resumed run skips those the ledger holds as acknowledged, by ``seq`` and
+    ``content_hash``.
+    """
+
+    #: where rejected rows go (and the rows Target refuses alone); ``upload`` sets the rejects
+    #: file beside the ledger here when it is ``None``
+    rejects: RejectsWriter | None
+
+    @property
+    def stats(self) -> ProduceStats:
+        """Counts so far (rows read, rejected, merged, batched) and warnings for the summary."""
+        ...
+
+    @property
+    def total_rows(self) -> int | None:
+        """The rows the batches will hold, once known (progress and ETA); ``None``: unknown."""
+        ...
+
+    def fingerprint(self) -> InputFingerprint: ...
+
+    def __iter__(self) -> Iterator[Batch]: ...

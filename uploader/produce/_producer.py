@@ -87,7 +87,7 @@ def _not_blank(source: SourceFile) -> pl.Expr:
 class InputSpec:
     """What to read and how to shape it into batches (everything that decides the bodies)."""
 
-    sources: tuple[str | Path, ...]
+    sources: tuple[str | Path | SourceFile, ...]
     id_column: str | None = None
     id_type: IdType | None = None
     columns: tuple[str, ...] | None = None

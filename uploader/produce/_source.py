@@ -16,7 +16,7 @@ import glob
 import io
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
@@ -39,6 +39,7 @@ __all__ = [
     "check_separator",
     "expand_sources",
     "file_digest",
+    "frame_file",
     "read_frames",
     "scan_parquet",
 ]
@@ -71,19 +72,25 @@ _NO_STDIN = (
 @dataclass(frozen=True, slots=True)
 class SourceFile:
     """One input file (its absolute path: a ledger is read from other directories too, e.g.
-    by an Airflow task) and the names of its columns, in file order."""
+    by an Airflow task) and the names of its columns, in file order. A DataFrame in memory
+    is one too (``frame_file``): read as a Parquet file is, its name in place of a path."""
 
     path: Path
-    kind: str  # "csv" | "parquet"
+    kind: str  # "csv" | "parquet" | "frame"
     columns: tuple[str, ...]
     # how a CSV file is read (a gzip file is decompressed while read, see textstream)
     separator: str = ","
     encoding: str = UTF8
     eol: bytes = b"\n"
+    frame: pl.DataFrame | None = field(default=None, repr=False, compare=False)
 
     def fingerprint(self) -> SourceRecord:
         """What identifies this file's content for --resume: path, size, mtime, and a content
-        digest (so a file that was only touched is still the same file)."""
+        digest (so a file that was only touched is still the same file). A frame has no
+        mtime: its digest alone decides."""
+        if self.frame is not None:
+            size, digest = _frame_digest(self)
+            return SourceRecord(path=str(self.path), size=size, mtime_ns=None, digest=digest)
         stat = self.path.stat()
         return SourceRecord(
             path=str(self.path),
@@ -91,6 +98,25 @@ class SourceFile:
             mtime_ns=stat.st_mtime_ns,
             digest=file_digest(self.path),
         )
+
+
+def frame_file(frame: pl.DataFrame, name: str) -> SourceFile:
+    """``frame`` as a source named ``name`` (in messages, the rejects file and the ledger);
+    its columns must have a text form, as a Parquet file's."""
+    for column, dtype in frame.schema.items():
+        _check_renderable(Path(name), column, dtype)
+    return SourceFile(path=Path(name), kind="frame", columns=tuple(frame.columns), frame=frame)
+
+
+def _frame_digest(source: SourceFile) -> tuple[int, str]:
+    """(bytes, XXH3-128) of the frame's text as it is read (CSV of the rendered columns, in
+    slices): the same values give the same digest, whatever object holds them."""
+    digest, size = xxhash.xxh3_128(), 0
+    for _, rows in _parquet_slices(source, DEFAULT_CHUNK_ROWS):
+        text = rows.write_csv().encode()
+        digest.update(text)
+        size += len(text)
+    return size, digest.hexdigest()
 
 
 def file_digest(path: Path) -> str:
@@ -117,7 +143,12 @@ def changed_sources(before: Sequence[SourceRecord], now: Sequence[SourceRecord])
             f"{', '.join(now_paths)} now)"
         )
     for then, current in zip(before, now, strict=True):
-        if then.size == current.size and then.mtime_ns == current.mtime_ns:
+        # a frame has no modification time: its digest decides
+        if (
+            then.size == current.size
+            and current.mtime_ns is not None
+            and then.mtime_ns == current.mtime_ns
+        ):
             continue
         if then.digest and then.digest == current.digest:
             continue  # touched (or copied back) but the same bytes
@@ -144,12 +175,15 @@ def check_separator(separator: str, where: str) -> str:
 
 
 def expand_sources(
-    specs: Sequence[str | Path], separator: str | None = None, encoding: str = UTF8
+    specs: Sequence[str | Path | SourceFile], separator: str | None = None, encoding: str = UTF8
 ) -> list[SourceFile]:
     """Resolve paths and globs to files, in a stable order, and read each header (CSV: with
     ``separator``, default tab for ``.tsv`` files and comma for others, and ``encoding``)."""
-    paths: list[Path] = []
+    paths: list[Path | SourceFile] = []  # a SourceFile (a frame) is taken as it is
     for spec in specs:
+        if isinstance(spec, SourceFile):
+            paths.append(spec)
+            continue
         text = str(spec)
         if text == "-":
             raise InputError(_NO_STDIN)
@@ -162,7 +196,9 @@ def expand_sources(
             paths.append(Path(text))
     if not paths:
         raise InputError("no input file given")
-    return [_open(path, separator, encoding) for path in paths]
+    return [
+        path if isinstance(path, SourceFile) else _open(path, separator, encoding) for path in paths
+    ]
 
 
 def _suffix(path: Path) -> str:
@@ -262,8 +298,8 @@ def render_expr(name: str, dtype: pl.DataType) -> pl.Expr:
 
 
 def scan_parquet(source: SourceFile) -> pl.LazyFrame:
-    """A lazy frame of a Parquet ``source`` with every column rendered as text."""
-    frame = pl.scan_parquet(source.path)
+    """A lazy frame of a Parquet (or frame) ``source`` with every column rendered as text."""
+    frame = _scan(source)
     schema = frame.collect_schema()
     return frame.select(render_expr(name, dtype).alias(name) for name, dtype in schema.items())
 
@@ -285,10 +321,7 @@ def read_frames(
     (and, for CSV, the row near which it happened). The next chunk is made in a worker
     thread while the caller uses this one.
     """
-    if source.kind == "parquet":
-        chunks = _parquet_slices(source, chunk_rows)
-    else:
-        chunks = _csv_parsed(source)
+    chunks = _csv_parsed(source) if source.kind == "csv" else _parquet_slices(source, chunk_rows)
     yield from _one_ahead(
         plan(_numbered(frame, index, first_row).lazy()).collect() for first_row, frame in chunks
     )
@@ -300,25 +333,30 @@ def check_frames(
     """``exprs`` evaluated over ``source`` chunk by chunk, for the check pass: every CSV
     value is parsed (a ragged row or bad UTF-8 anywhere raises here), Parquet reads only the
     columns ``exprs`` need (its types were checked when it was opened)."""
-    if source.kind == "parquet":
+    if source.kind != "csv":
         chunks = _parquet_slices(source, max(chunk_rows, CHECK_CHUNK_ROWS), exprs)
     else:
         chunks = ((row, frame.select(exprs)) for row, frame in _csv_parsed(source))
     yield from _one_ahead(frame for _, frame in chunks)
 
 
+def _scan(source: SourceFile) -> pl.LazyFrame:
+    """The typed rows of a Parquet file or of a frame."""
+    return pl.scan_parquet(source.path) if source.frame is None else source.frame.lazy()
+
+
 def _parquet_slices(
     source: SourceFile, chunk_rows: int, exprs: Sequence[pl.Expr] | None = None
 ) -> Iterator[tuple[int, pl.DataFrame]]:
-    """(first row number, rows) of ``source`` in slices of ``chunk_rows``, each its own
-    small query (optionally just ``exprs``).
+    """(first row number, rows) of a Parquet or frame ``source`` in slices of
+    ``chunk_rows``, each its own small query (optionally just ``exprs``).
 
     The reader decodes only the row groups a slice touches, so memory stays about one row
     group; polars' streaming engine reads ahead (~300 MB held for a 2M-row file).
     """
     try:
         frame = scan_parquet(source) if exprs is None else scan_parquet(source).select(exprs)
-        total = int(pl.scan_parquet(source.path).select(pl.len()).collect().item())
+        total = int(_scan(source).select(pl.len()).collect().item())
         for offset in range(0, total, chunk_rows):
             yield offset + 1, frame.slice(offset, chunk_rows).collect()
     except pl.exceptions.PolarsError as exc:

@@ -67,13 +67,7 @@ class RunReport:
     def sample_verified(self) -> bool:
         """The latest ``uploader verify`` finished and read every sampled profile back as
         sent (or still on its way), at least one of them matching."""
-        check = self.verification
-        return (
-            check is not None
-            and check.finished
-            and check.exit_code == 0
-            and check.counts["matched"] > 0
-        )
+        return self.verification is not None and self.verification.confirms
 
     def exit_code(self, *, fail_on_rejects: bool = False) -> int:
         target = self.status.exit_code

@@ -27,7 +27,7 @@ import asyncio
 import datetime as dt
 import random
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -59,6 +59,7 @@ __all__ = [
     "DEFAULT_STATUS_RATE",
     "DEFAULT_WATCH_TIMEOUT",
     "FINAL",
+    "Acknowledged",
     "StatusReport",
     "poll_statuses",
     "secure_status_url",
@@ -86,6 +87,15 @@ COUNTERS = (
 # machine: a status URL comes from a server's answer and must not be able to pull it elsewhere.
 TARGET_EDGE_SUFFIX = ".tt.omtrdc.net"
 log = get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Acknowledged:
+    """A batch Target acknowledged, as the engine knows it in memory: what polling needs."""
+
+    seq: int
+    batch_id: str | None
+    status_url: str | None
 
 
 def status_of_answer(seq: int, batch_id: str | None, answer: StatusResult) -> StatusRecord:
@@ -236,19 +246,24 @@ class _Target:
     url: str
 
 
-def _to_poll(state: LedgerState) -> list[_Target]:
+def _to_poll(state: LedgerState) -> list[Acknowledged]:
     targets = []
     for seq in sorted(state.acknowledged()):
         batch = state.batches[seq]
-        if not batch.status_url:
-            continue
         last = state.statuses.get(seq)
         if last is not None and last.status in FINAL:
             continue
-        targets.append(
-            _Target(seq, batch.batch_id, detailed_url(secure_status_url(batch.status_url)))
-        )
+        targets.append(Acknowledged(seq, batch.batch_id, batch.status_url))
     return targets
+
+
+def _targets(batches: Iterable[Acknowledged]) -> list[_Target]:
+    """The status URL of each batch that has one, as it is asked (https, details)."""
+    return [
+        _Target(batch.seq, batch.batch_id, detailed_url(secure_status_url(batch.status_url)))
+        for batch in batches
+        if batch.status_url
+    ]
 
 
 def secure_status_url(url: str) -> str:
@@ -338,6 +353,7 @@ class _Poller:
         self.endpoint = endpoint
         self.concurrency = concurrency
         self.errors: list[str] = []
+        self.answers: dict[int, StatusRecord] = {}  # the latest status recorded, by seq
 
     async def round(self, targets: list[_Target]) -> list[_Target]:
         """Poll ``targets`` once (N workers over a bounded queue); return those still
@@ -380,6 +396,7 @@ class _Poller:
                     "this uploader does not know: not taken as final, asked again"
                 )
         self.ledger.write(replace(status, at=_now()))
+        self.answers[target.seq] = status
         log.info("status of batch %d: %s", target.seq, status.status)
         return kind == "gone" or status.status in ("complete", "stuck")
 
@@ -401,9 +418,16 @@ async def poll_statuses(
     call_timeout: float = DEFAULT_CALL_TIMEOUT,
     ca_bundle: str | None = None,
     rng: random.Random | None = None,
+    acknowledged: Sequence[Acknowledged] | None = None,
+    endpoint: str | None = None,
 ) -> StatusReport:
     """Poll the status of every acknowledged batch in the ledger not known to be final,
     append ``status`` records, and return the folded report (all acknowledged batches).
+
+    With ``acknowledged`` (what the engine knows in memory, while it sends): poll those
+    batches instead, without reading the ledger, and return the report of those alone;
+    ``endpoint`` is then the run's (the token may go to its host; default: only to Target's
+    own edge hosts).
 
     Without ``watch``: one round. With it: ``incomplete`` batches are asked again after
     ``interval``, ``2·interval``, … (at most ``max_interval``) until none is left or
@@ -413,8 +437,12 @@ async def poll_statuses(
         raise ConfigError("--concurrency must be between 1 and 64")
     if timeout < 0 or interval <= 0 or max_interval <= 0:
         raise ConfigError("timeouts and poll intervals must be positive")
-    state = read_ledger(ledger_path)
-    targets = _to_poll(state)
+    state: LedgerState | None = None
+    if acknowledged is None:
+        state = read_ledger(ledger_path)
+        endpoint = state.last_run.send_settings.endpoint
+        acknowledged = _to_poll(state)
+    targets = _targets(acknowledged)
     # first: a ledger that cannot be written leaks no session; each status written is
     # folded into ``state``, which is then the ledger as it is
     ledger = Ledger(ledger_path, state=state)
@@ -428,7 +456,7 @@ async def poll_statuses(
         ledger,
         transport,
         attempts,
-        endpoint=state.last_run.send_settings.endpoint,
+        endpoint=endpoint,
         concurrency=concurrency,
     )
     started, wait, timed_out = clock(), interval, False
@@ -447,6 +475,14 @@ async def poll_statuses(
         ledger.close()
         if own_transport:
             await transport.close()
+    if state is None:
+        return StatusReport(
+            statuses=tuple(poller.answers[batch.seq] for batch in acknowledged if batch.seq in poller.answers),
+            unpolled=tuple(batch.seq for batch in acknowledged if batch.seq not in poller.answers),
+            errors=tuple(poller.errors),
+            timed_out=timed_out,
+            calls=attempts.counts.calls,
+        )  # fmt: skip
     return status_report(
         state, errors=poller.errors, timed_out=timed_out, calls=attempts.counts.calls
     )

@@ -134,6 +134,12 @@ class VerifySummary:
         return counts
 
     @property
+    def confirms(self) -> bool:
+        """The verification finished and read every sampled profile back as sent (or still
+        on its way), at least one of them matching: the run landed, statuses or not."""
+        return self.finished and self.exit_code == 0 and self.counts["matched"] > 0
+
+    @property
     def exit_code(self) -> int:
         """0 when nothing is proven missing or different, else 1."""
         counts = self.counts

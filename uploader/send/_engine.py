@@ -58,11 +58,12 @@ from uploader.ledger._records import (
     Timings,
 )
 from uploader.ledger._summary import RunSummary, percentile
-from uploader.produce._model import Batch
-from uploader.produce._producer import ADDED_SETTINGS, Producer
+from uploader.produce._model import Batch, BatchSource
+from uploader.produce._producer import ADDED_SETTINGS
 from uploader.produce._rejects import RejectLimit
 from uploader.produce._source import HASH_ALGORITHM, changed_sources
 from uploader.reconcile._reasons import top_reasons
+from uploader.reconcile._status import Acknowledged
 from uploader.send._attempt import Answered, AttemptLoop
 from uploader.send._bisect import (
     DEFAULT_BISECT_CALLS,
@@ -176,7 +177,7 @@ class _Run:
     def __init__(
         self,
         config: UploadConfig,
-        producer: Producer,
+        producer: BatchSource,
         tokens: TokenProvider,
         transport: Transport,
         clock: Callable[[], float],
@@ -184,6 +185,8 @@ class _Run:
         rng: random.Random,
         progress: Progress | None,
         limiter: RateLimiter | None,
+        fingerprint: InputFingerprint,
+        on_acknowledged: Callable[[Acknowledged], None] | None = None,
     ) -> None:
         self.config = config
         self.producer = producer
@@ -205,7 +208,8 @@ class _Run:
         self.stopping = asyncio.Event()
         self.abandon_timer: asyncio.Task[None] | None = None
         self.pending_rows_in_batches = 0
-        self.fingerprint = InputFingerprint()
+        self.fingerprint = fingerprint
+        self.on_acknowledged = on_acknowledged
         self.breaker = ConnectionBreaker(max_failures=config.retry.max_retries + 1)
         self.attempts = AttemptLoop(
             tokens=tokens,
@@ -224,7 +228,6 @@ class _Run:
         """Refuse a ledger this run may not write (exists without --resume, or the input
         changed since); nothing is written yet."""
         path = self.config.ledger
-        self.fingerprint = self.producer.fingerprint()
         if self.config.resume:
             state = read_ledger(path)
             check_resumable(state, path)
@@ -335,7 +338,7 @@ class _Run:
         rejects = self.producer.rejects
         if rejects is None:
             return
-        paths = [str(source.path) for source in self.producer.sources]
+        paths = [source.path for source in self.fingerprint.sources or ()]
         ids = [unquote(line.split(b",", 1)[0].decode()) for line in batch.body.splitlines()[1:]]
         frame = pl.DataFrame(
             {
@@ -517,6 +520,8 @@ class _Run:
         if outcome == "acknowledged":
             summary.batches_acknowledged += 1
             summary.rows_acknowledged += batch.rows
+            if self.on_acknowledged is not None:  # e.g. polled early by ``upload(wait=True)``
+                self.on_acknowledged(Acknowledged(batch.seq, batch_id, status_url))
         elif outcome == "failed":
             summary.batches_failed += 1
             summary.rows_failed += batch.rows
@@ -617,7 +622,7 @@ class _Run:
 
 async def upload(
     config: UploadConfig,
-    producer: Producer,
+    producer: BatchSource,
     tokens: TokenProvider,
     *,
     transport: Transport | None = None,
@@ -626,21 +631,32 @@ async def upload(
     rng: random.Random | None = None,
     progress: Progress | None = None,
     handle_signals: bool = False,
+    on_acknowledged: Callable[[Acknowledged], None] | None = None,
 ) -> RunSummary:
     """Send every batch of ``producer``; returns the run's summary (also in the ledger).
+    ``on_acknowledged`` is told of each batch Target acknowledges, as it is recorded.
 
     Raises only for what prevents a run: input/config/ledger errors, before anything is sent.
     Holds the ledger's lock (``uploader.ledger._lock``) from before the check pass to the end.
     """
     with lock.hold(config.ledger):
         return await _upload(
-            config, producer, tokens, transport, clock, sleep, rng, progress, handle_signals
+            config,
+            producer,
+            tokens,
+            transport,
+            clock,
+            sleep,
+            rng,
+            progress,
+            handle_signals,
+            on_acknowledged,
         )
 
 
 async def _upload(
     config: UploadConfig,
-    producer: Producer,
+    producer: BatchSource,
     tokens: TokenProvider,
     transport: Transport | None,
     clock: Callable[[], float],
@@ -648,8 +664,9 @@ async def _upload(
     rng: random.Random | None,
     progress: Progress | None,
     handle_signals: bool,
+    on_acknowledged: Callable[[Acknowledged], None] | None,
 ) -> RunSummary:
-    producer.check()
+    fingerprint = producer.fingerprint()  # the source checks its input: fail before any call
     # One budget per Target account: a provider that calls the Admin API draws on it too,
     # from its very first token fetch.
     limiter = RateLimiter(config.rate, clock, sleep) if config.rate else None
@@ -662,7 +679,17 @@ async def _upload(
             timeout=config.timeout, connections=config.concurrency, ca_bundle=config.ca_bundle
         )
     run = _Run(
-        config, producer, tokens, transport, clock, sleep, rng or random.Random(), progress, limiter
+        config,
+        producer,
+        tokens,
+        transport,
+        clock,
+        sleep,
+        rng or random.Random(),
+        progress,
+        limiter,
+        fingerprint,
+        on_acknowledged,
     )
     loop = asyncio.get_running_loop()
     signals = (signal.SIGINT, signal.SIGTERM) if handle_signals else ()
@@ -684,8 +711,11 @@ async def _upload(
 
 
 def _check_same_input(before: InputFingerprint, now: InputFingerprint, path: Path) -> None:
-    then = {**ADDED_SETTINGS, **(before.settings or {})}
     current = dict(now.settings or {})
+    # a setting added since that ledger was written: the value it was read with then (for
+    # the settings this source records: a source of one's own need not record them)
+    added = {key: value for key, value in ADDED_SETTINGS.items() if key in current}
+    then = {**added, **(before.settings or {})}
     if then != current:
         changed = sorted(key for key in {**then, **current} if then.get(key) != current.get(key))
         raise LedgerError(

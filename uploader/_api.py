@@ -1,0 +1,288 @@
+"""The Python API: ``upload`` (any batch source, async) and ``upload_files`` (files, sync).
+
+One run is what ``uploader upload`` does, and the command calls these: the ledger's lock,
+the rejects file and ``summary.json`` beside the ledger, the batches sent (with ``wait``,
+Target's batchStatus polled while sending, then until every batch is final), optionally a
+sample read back. All of it runs in one event loop.
+
+Nothing heavy is imported until a function runs: ``import uploader`` stays cheap.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from uploader.auth._static import TokenProvider
+    from uploader.ledger._summary import RunSummary
+    from uploader.produce._dedupe import DuplicateMode
+    from uploader.produce._model import BatchSource
+    from uploader.reconcile._status import Acknowledged, StatusReport
+    from uploader.reconcile._verify import VerifySummary
+    from uploader.send._engine import ApiVersion, Progress, UploadConfig
+    from uploader.send._ratelimit import RateLimit
+
+__all__ = ["EARLY_POLL_SECONDS", "WAIT_TIMEOUT", "run_upload", "upload", "upload_files"]
+
+log = logging.getLogger(__name__)
+
+EARLY_POLL_SECONDS = 10.0  # with wait: poll acknowledged batches this often while sending
+WAIT_TIMEOUT = 3600.0  # with wait: stop polling after this many seconds (exit 4)
+STATUS_CALL_TIMEOUT = 60.0
+
+#: called once the batches are sent, before the wait (the CLI prints there)
+AfterSend = Callable[["RunSummary"], Awaitable[None]]
+
+
+async def upload(
+    source: BatchSource,
+    config: UploadConfig,
+    tokens: TokenProvider | None = None,
+    *,
+    progress: Progress | None = None,
+    wait: bool = False,
+    wait_timeout: float = WAIT_TIMEOUT,
+    poll_every: float | None = EARLY_POLL_SECONDS,
+    verify: int | None = None,
+    after_send: AfterSend | None = None,
+    handle_signals: bool = False,
+) -> RunSummary:
+    """Send ``source``'s batches to Target as ``config`` says; return the run's summary.
+
+    ``tokens``: the profile token's provider; default ``token_from_env()``
+    ($TARGET_PROFILE_TOKEN; unset: unauthenticated calls). The ledger's lock is held for the
+    whole run; the rejects file (``rejects.csv``, when the source has none of its own) and
+    ``summary.json`` are written beside the ledger.
+
+    ``wait``: poll Target's batchStatus every ``poll_every`` seconds while sending (Target
+    keeps only its last ~10 statuses; ``None``: not while sending), then until every batch is
+    complete or stuck, or ``wait_timeout`` seconds passed: ``summary.target``. ``verify``:
+    then read a sample of that many profiles back: ``summary.verification``. Neither runs
+    after a run that stopped (refused token, interrupt). ``summary.exit_code`` says it all.
+
+    Raises ``UploaderError``s only for what prevents a run (config, input, ledger), before
+    anything is sent; what happened to the batches is in the summary.
+    """
+    from uploader.auth._static import token_from_env
+    from uploader.errors import ConfigError
+    from uploader.ledger import _lock as lock
+    from uploader.produce._rejects import RejectsWriter
+
+    # checked now: after sending, a bad setting would lose the wait or the verification
+    if wait_timeout < 0 or (poll_every is not None and poll_every <= 0):
+        raise ConfigError("the wait timeout and the poll interval must be positive")
+    if verify is not None and verify < 1:
+        raise ConfigError("verify: the sample must be at least 1 profile")
+    tokens = tokens if tokens is not None else token_from_env()
+    # The ledger's lock first: another run's rejects file must not be truncated. A resumed
+    # run re-reads the input: its rejects file is rewritten identically.
+    with lock.hold(config.ledger), contextlib.ExitStack() as stack:
+        if source.rejects is None:
+            source.rejects = stack.enter_context(
+                RejectsWriter(config.ledger.with_name("rejects.csv"))
+            )
+        early = poll_every if wait else None
+        summary = await _send(source, config, tokens, progress, early, handle_signals)
+        _write_summary_file(summary, config.ledger.with_name("summary.json"))
+        if after_send is not None:
+            await after_send(summary)
+        if summary.stop_reason is None:  # a stopped run's exit code says what to do
+            if wait:
+                summary.target = await _wait_for_target(config, tokens, wait_timeout)
+            if verify is not None:
+                summary.verification = await _verify(config, tokens, verify)
+    log.info("run ended with exit code %d (ledger %s)", summary.exit_code, config.ledger)
+    return summary
+
+
+def run_upload(
+    source: BatchSource,
+    config: UploadConfig,
+    tokens: TokenProvider | None = None,
+    *,
+    progress: Progress | None = None,
+    wait: bool = False,
+    wait_timeout: float = WAIT_TIMEOUT,
+    poll_every: float | None = EARLY_POLL_SECONDS,
+    verify: int | None = None,
+    after_send: AfterSend | None = None,
+    handle_signals: bool = False,
+) -> RunSummary:
+    """``upload`` from synchronous code, in an event loop of its own."""
+    # The event loop is made first: an interrupt inside its construction leaves a
+    # half-made loop that prints a traceback when collected.
+    with asyncio.Runner() as runner:
+        runner.get_loop()
+        return runner.run(
+            upload(
+                source,
+                config,
+                tokens,
+                progress=progress,
+                wait=wait,
+                wait_timeout=wait_timeout,
+                poll_every=poll_every,
+                verify=verify,
+                after_send=after_send,
+                handle_signals=handle_signals,
+            )
+        )
+
+
+def upload_files(
+    paths: Iterable[str | Path],
+    *,
+    client_code: str,
+    endpoint: str | None = None,
+    ledger: str | Path | None = None,
+    resume: bool = False,
+    tokens: TokenProvider | None = None,
+    id_column: str | None = None,
+    columns: Sequence[str] | None = None,
+    duplicates: DuplicateMode = "merge",
+    batch_rows: int | None = None,
+    batch_bytes: int | None = None,
+    api_version: ApiVersion = "v2",
+    concurrency: int | None = None,
+    rate: RateLimit | str | None = "50/60",
+    max_rejects: str | None = None,
+    ca_bundle: str | None = None,
+    wait: bool = False,
+    wait_timeout: float = WAIT_TIMEOUT,
+    verify: int | None = None,
+    progress: Progress | None = None,
+) -> RunSummary:
+    """Upload CSV/Parquet files (paths or globs) as ``uploader upload`` does, from
+    synchronous code (an Airflow task, a notebook): one event loop for the whole run.
+
+    ``ledger``: default ``runs/<UTC time>-<pid>/ledger.jsonl``; ``resume`` continues the
+    run in it. ``rate``: ``"50/60"`` (N calls per SECONDS; the default), a ``RateLimit``, or
+    ``None`` for no client-side limit. ``max_rejects``: ``"100"`` rows or ``"0.5%"`` of the
+    rows read. The other options are ``upload``'s and the CLI's. Returns the summary;
+    ``summary.exit_code`` is the CLI's exit code.
+    """
+    from uploader.ledger._runs import new_run_ledger
+    from uploader.produce._batcher import DEFAULT_BATCH_BYTES, DEFAULT_BATCH_ROWS, BatchLimits
+    from uploader.produce._producer import InputSpec, Producer
+    from uploader.produce._rejects import RejectLimit
+    from uploader.send._engine import DEFAULT_CONCURRENCY, UploadConfig
+    from uploader.send._ratelimit import parse_rate
+
+    spec = InputSpec(
+        sources=tuple(paths),
+        id_column=id_column,
+        columns=tuple(columns) if columns is not None else None,
+        duplicates=duplicates,
+        limits=BatchLimits(
+            rows=batch_rows or DEFAULT_BATCH_ROWS, bytes=batch_bytes or DEFAULT_BATCH_BYTES
+        ),
+    )
+    config = UploadConfig(
+        client_code=client_code,
+        ledger=Path(ledger) if ledger is not None else new_run_ledger(),
+        endpoint=endpoint,
+        api_version=api_version,
+        concurrency=concurrency or DEFAULT_CONCURRENCY,
+        rate=parse_rate(rate) if isinstance(rate, str) else rate,
+        resume=resume,
+        ca_bundle=ca_bundle,
+        max_rejects=RejectLimit(max_rejects) if max_rejects is not None else None,
+    )
+    return run_upload(
+        Producer(spec),
+        config,
+        tokens,
+        progress=progress,
+        wait=wait,
+        wait_timeout=wait_timeout,
+        verify=verify,
+    )
+
+
+async def _send(
+    source: BatchSource,
+    config: UploadConfig,
+    tokens: TokenProvider,
+    progress: Progress | None,
+    poll_every: float | None,
+    handle_signals: bool,
+) -> RunSummary:
+    """The engine's run; with ``poll_every``, meanwhile a status round over the batches it
+    has acknowledged so far (as it tells them, in memory) every so many seconds, appended
+    to the same ledger. A failed round is left to the final wait, which reports; the upload
+    alone decides how the run ends."""
+    from uploader.errors import UploaderError
+    from uploader.reconcile._status import FINAL, poll_statuses
+    from uploader.send._engine import upload as send
+
+    acknowledged: list[Acknowledged] = []
+    sending = asyncio.create_task(
+        send(
+            config,
+            source,
+            tokens,
+            progress=progress,
+            handle_signals=handle_signals,
+            on_acknowledged=acknowledged.append,
+        )
+    )
+    if poll_every is None:
+        return await sending
+    final: set[int] = set()
+    while not (await asyncio.wait({sending}, timeout=poll_every))[0]:
+        todo = [batch for batch in acknowledged if batch.seq not in final]
+        if not todo:
+            continue
+        with contextlib.suppress(UploaderError):
+            report = await poll_statuses(
+                config.ledger,
+                tokens,
+                acknowledged=todo,
+                endpoint=config.base_url,
+                call_timeout=STATUS_CALL_TIMEOUT,
+                ca_bundle=config.ca_bundle,
+            )
+            final.update(status.seq for status in report.statuses if status.status in FINAL)
+    return sending.result()
+
+
+async def _wait_for_target(
+    config: UploadConfig, tokens: TokenProvider, timeout: float
+) -> StatusReport:
+    """Poll every acknowledged batch of the ledger until each is final (Target forgets
+    statuses within hours): the ledger's, so a resumed run's earlier batches are in it."""
+    from uploader.reconcile._status import poll_statuses
+
+    log.info("waiting for Target to process the batches")
+    return await poll_statuses(
+        config.ledger,
+        tokens,
+        watch=True,
+        timeout=timeout,
+        call_timeout=STATUS_CALL_TIMEOUT,
+        ca_bundle=config.ca_bundle,
+    )
+
+
+async def _verify(config: UploadConfig, tokens: TokenProvider, sample: int) -> VerifySummary:
+    from uploader.reconcile._verify import verify
+
+    return await verify(config.ledger, tokens, sample=sample, ca_bundle=config.ca_bundle)
+
+
+def _write_summary_file(summary: RunSummary, path: Path) -> None:
+    """``summary.json``: a side file, the ledger holds the same summary (if it could): one
+    that cannot be written is a warning, not a failed run."""
+    import orjson
+
+    try:
+        path.write_bytes(orjson.dumps(summary.to_dict(), option=orjson.OPT_INDENT_2))
+    except OSError as exc:
+        warning = f"{path}: cannot write ({exc.strerror})"
+        log.warning("%s", warning)
+        summary.warnings.append(warning)
