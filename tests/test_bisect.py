@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import csv
 import math
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -174,15 +174,14 @@ def test_a_bisection_cut_short_by_a_crash_resumes_where_it_was(
 
 
 async def test_a_single_row_batch_refused_is_rejected_not_failed(
-    engine_upload: Callable[..., Awaitable[None]],
-    small_producer: Callable[..., Producer],
-    tmp_path: Path,
+    small_producer: Callable[..., Producer], tmp_path: Path
 ) -> None:
     from uploader.send._engine import UploadConfig
+    from uploader.send._engine import upload as send
 
     config = MockConfig(client_code="demo", rate_limit=None, faults=FaultConfig(reject_ids="^id1$"))
     async with MockTarget(config) as mock:
-        summary = await engine_upload(
+        summary = await send(
             UploadConfig(
                 client_code="demo", endpoint=mock.base_url, ledger=tmp_path / "l.jsonl", rate=None
             ),

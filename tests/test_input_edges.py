@@ -189,12 +189,12 @@ def test_a_dry_run_over_max_rejects_exits_1(cli: Callable[..., Result], tmp_path
 
 
 def test_a_reader_left_unfinished_lets_its_worker_go_without_waiting() -> None:
-    """Closing ``_one_ahead`` early (a run that stopped, or the garbage collector, in any
+    """Closing ``one_ahead`` early (a run that stopped, or the garbage collector, in any
     thread) must not join its worker: a join there deadlocked a whole test run inside
     ``threading``'s bookkeeping. The worker ends after its item."""
     import threading
 
-    from uploader.produce._source import _one_ahead
+    from uploader.produce._source import one_ahead
 
     release = threading.Event()
 
@@ -203,7 +203,7 @@ def test_a_reader_left_unfinished_lets_its_worker_go_without_waiting() -> None:
         release.wait(30)  # the item being made when the reader is closed
         yield 2
 
-    reader = _one_ahead(items())
+    reader = one_ahead(items())
     assert next(reader) == 1
     closer = threading.Thread(target=reader.close)
     closer.start()

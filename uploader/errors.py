@@ -1,6 +1,7 @@
 """The one exception tree of the uploader.
 
-Per-batch results are values (``BatchOutcome``); only conditions that end a run raise.
+A batch's fate is not an exception: it is an outcome recorded in the ledger (acknowledged,
+rejected, failed, pending); only conditions that end a run raise.
 
 ::
 
@@ -20,7 +21,8 @@ Per-batch results are values (``BatchOutcome``); only conditions that end a run 
         ├── BatchRejected            HTTP 200 + <success>false</success> (permanent)
         └── AuthError                401 / 403 / token invalid (stops the run, exit 3)
 
-aiohttp exceptions are mapped to this tree in exactly one place (``uploader.send._transport``).
+aiohttp exceptions are mapped to this tree in one place, ``AiohttpTransport``
+(``uploader.send._transport``): every client call goes through it, Target's and Adobe I/O's.
 """
 
 from __future__ import annotations

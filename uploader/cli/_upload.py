@@ -12,9 +12,10 @@ import click
 import orjson
 
 from uploader._plural import plural
-from uploader.auth._static import DEFAULT_TOKEN_ENV, TokenProvider
+from uploader.auth._static import TokenProvider
 from uploader.cli._auth_options import (
     ca_bundle_option,
+    static_token_options,
     token_source_options,
     tokens_from_options,
 )
@@ -91,22 +92,7 @@ EARLY_POLL_SECONDS = 10.0  # with --wait: poll acknowledged batches this often w
     "leave room for other jobs of the same account (e.g. 40/60), and --auth adobe-io token "
     "calls draw on it too.",
 )
-@click.option(
-    "--token-env",
-    metavar="VAR",
-    help=f"Environment variable holding the profile token (default ${DEFAULT_TOKEN_ENV}; "
-    "unset: unauthenticated calls).",
-)
-@click.option(
-    "--token-file",
-    type=click.Path(path_type=Path, dir_okay=False),
-    help="File holding the profile token (must not be readable by other users).",
-)
-@click.option(
-    "--allow-insecure-token-file",
-    is_flag=True,
-    help="Accept a --token-file that other users can read.",
-)
+@static_token_options
 @token_source_options
 @click.option(
     "--ledger",
@@ -245,7 +231,7 @@ def _upload(options: dict[str, Any]) -> None:
         raise ConfigError("--out goes with --dry-run")
     if not options["client_code"]:
         raise ConfigError("--client-code is required (or set $TARGET_CLIENT_CODE)")
-    tokens = _tokens(options)
+    tokens = tokens_from_options(options)  # env, file, command or Adobe I/O: exactly one
     ledger = options["ledger"] or new_run_ledger()
     if options["resume"] and options["ledger"] is None:
         raise ConfigError("--resume needs --ledger PATH (the ledger of the run to continue)")
@@ -355,11 +341,6 @@ def _rate(text: str) -> RateLimit | None:
             err=True,
         )
     return rate
-
-
-def _tokens(options: dict[str, Any]) -> TokenProvider:
-    """env, file, command or Adobe I/O: exactly one (``uploader.cli._auth_options``)."""
-    return tokens_from_options(options)
 
 
 def _prune(keep: int, current: Path) -> None:

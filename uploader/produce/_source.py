@@ -7,6 +7,10 @@ the 1-based data row number of each row, for error reports and the rejects file.
 CSV is cut into ~8 MB blocks on record boundaries, each parsed by polars' in-memory reader;
 Parquet is read in row slices, each its own query. polars' streaming readers were faster per
 row but held 270-360 MB themselves and grew with the file (benchmarks/README.md).
+
+The reading stages (``csv_blocks``, ``csv_frames``, ``parquet_slices``, ``one_ahead``) are
+public so that the benchmarks measure the very code the producer runs (``benchmarks/floor.py``,
+``benchmarks/what_if.py``).
 """
 
 from __future__ import annotations
@@ -35,8 +39,12 @@ __all__ = [
     "changed_sources",
     "check_frames",
     "check_separator",
+    "csv_blocks",
+    "csv_frames",
     "expand_sources",
     "file_digest",
+    "one_ahead",
+    "parquet_slices",
     "read_frames",
     "scan_parquet",
 ]
@@ -279,11 +287,8 @@ def read_frames(
     (and, for CSV, the row near which it happened). The next chunk is made in a worker
     thread while the caller uses this one.
     """
-    if source.kind == "parquet":
-        chunks = _parquet_slices(source, chunk_rows)
-    else:
-        chunks = _csv_parsed(source)
-    yield from _one_ahead(
+    chunks = parquet_slices(source, chunk_rows) if source.kind == "parquet" else csv_frames(source)
+    yield from one_ahead(
         plan(_numbered(frame, index, first_row).lazy()).collect() for first_row, frame in chunks
     )
 
@@ -295,13 +300,13 @@ def check_frames(
     value is parsed (a ragged row or bad UTF-8 anywhere raises here), Parquet reads only the
     columns ``exprs`` need (its types were checked when it was opened)."""
     if source.kind == "parquet":
-        chunks = _parquet_slices(source, max(chunk_rows, CHECK_CHUNK_ROWS), exprs)
+        chunks = parquet_slices(source, max(chunk_rows, CHECK_CHUNK_ROWS), exprs)
     else:
-        chunks = ((row, frame.select(exprs)) for row, frame in _csv_parsed(source))
-    yield from _one_ahead(frame for _, frame in chunks)
+        chunks = ((row, frame.select(exprs)) for row, frame in csv_frames(source))
+    yield from one_ahead(frame for _, frame in chunks)
 
 
-def _parquet_slices(
+def parquet_slices(
     source: SourceFile, chunk_rows: int, exprs: Sequence[pl.Expr] | None = None
 ) -> Iterator[tuple[int, pl.DataFrame]]:
     """(first row number, rows) of ``source`` in slices of ``chunk_rows``, each its own
@@ -319,14 +324,14 @@ def _parquet_slices(
         raise InputError(f"{source.path}: {_describe_read_error(exc)}") from exc
 
 
-def _csv_parsed(source: SourceFile) -> Iterator[tuple[int, pl.DataFrame]]:
+def csv_frames(source: SourceFile) -> Iterator[tuple[int, pl.DataFrame]]:
     """(first row number, rows) of a CSV file, one record-aligned block at a time, every
     value parsed as text: memory stays a few blocks whatever the file size (polars'
     streaming CSV reader holds several hundred MB, more for larger files)."""
     first_row = 1
     eols_before = 0  # to tell the line of a bad record
     # cut the next block while parsing this one
-    for blocks_before, block in enumerate(_one_ahead(_csv_blocks(source))):
+    for blocks_before, block in enumerate(one_ahead(csv_blocks(source))):
         try:
             frame = pl.read_csv(
                 block,
@@ -401,7 +406,7 @@ _END = object()
 T = TypeVar("T")
 
 
-def _one_ahead(items: Iterator[T]) -> Iterator[T]:
+def one_ahead(items: Iterator[T]) -> Iterator[T]:
     """Make the next item in a worker thread while the caller uses this one (polars
     releases the GIL): e.g. parsing and encoding overlap with batching, for one item of
     memory more.
@@ -443,7 +448,7 @@ def _line_end(path: Path, encoding: str = UTF8) -> bytes:
     return b"\n"
 
 
-def _csv_blocks(source: SourceFile) -> Iterator[bytes]:
+def csv_blocks(source: SourceFile) -> Iterator[bytes]:
     """The CSV file as blocks of about ``CSV_BLOCK_BYTES``, each the header line followed by
     whole records: a block ends on a line end (``eol``) preceded by an even number of quote
     characters (RFC 4180 doubles quotes inside quoted fields, so the parity is exact).
