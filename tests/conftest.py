@@ -1,7 +1,11 @@
-"""Fixtures shared by the tests: the CLI in-process, a tiny producer, the mock served over
-loopback to tests that drive it with plain aiohttp requests, and an independent reading of
-batch bodies. Test doubles a user would want too (``FakeClock``, ``ScriptedTransport``) are
-public in ``uploader.testing``; tests import them from there, never from each other."""
+"""Fixtures shared by the tests: the CLI in-process, tiny and awkward inputs with independent
+expectations, an independent reading of batch bodies, the mock served over loopback to tests
+that drive it with plain aiohttp requests, and Adobe I/O settings for the mock. Test doubles a
+user would want too (``FakeClock``, ``ScriptedTransport``) are public in ``uploader.testing``;
+tests import them from there, never from each other.
+
+Most fixtures hand out a function (``cli("upload", …)``): they hold no state, so they are
+session-scoped and module-scoped fixtures can use them too."""
 
 from __future__ import annotations
 
