@@ -26,9 +26,13 @@ from pathlib import Path
 import polars as pl
 
 from uploader.produce._encode import Encoder
-from uploader.produce._source import SourceFile, expand_sources, scan_parquet
-from uploader.produce._source import _csv_parsed as csv_parsed
-from uploader.produce._source import _parquet_slices as parquet_slices
+from uploader.produce._source import (
+    SourceFile,
+    csv_frames,
+    expand_sources,
+    parquet_slices,
+    scan_parquet,
+)
 
 CHUNK_ROWS = 100_000
 
@@ -40,7 +44,7 @@ def cpu_seconds() -> float:
 
 def chunks(source: SourceFile) -> Iterator[pl.DataFrame]:
     if source.kind == "csv":
-        return (frame for _, frame in csv_parsed(source))
+        return (frame for _, frame in csv_frames(source))
     return (frame for _, frame in parquet_slices(source, CHUNK_ROWS))
 
 

@@ -47,7 +47,7 @@ def patch(changes: Sequence[str]) -> None:
         def check_frames(
             src: source.SourceFile, exprs: Sequence[pl.Expr], chunk_rows: int
         ) -> Iterator[pl.DataFrame]:
-            for block in source._one_ahead(source._csv_blocks(src)):
+            for block in source.one_ahead(source.csv_blocks(src)):
                 yield (
                     pl.read_csv(
                         block,

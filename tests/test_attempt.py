@@ -10,7 +10,6 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
-from fakes import FakeClock, Script, ScriptedTransport
 
 from uploader.auth._secret import Secret
 from uploader.auth._static import StaticToken, TokenProvider
@@ -20,6 +19,7 @@ from uploader.send._breaker import ConnectionBreaker
 from uploader.send._ratelimit import RateLimit, RateLimiter
 from uploader.send._retry import RetryPolicy
 from uploader.send._transport import HttpAnswer, auth_headers, raise_for_refusal
+from uploader.testing import FakeClock, Request, Script, ScriptedTransport
 
 OK = HttpAnswer(200, b"fine")
 
@@ -47,8 +47,8 @@ def accepts(*tokens: str) -> Script:
     """Answers 200 to a call with one of ``tokens``, 401 to any other."""
     allowed = {f"Bearer {token}" for token in tokens}
 
-    def script(call: int, body: bytes, headers: dict[str, str]) -> HttpAnswer:
-        return OK if headers.get("Authorization") in allowed else HttpAnswer(401, b"")
+    def script(request: Request) -> HttpAnswer:
+        return OK if request.headers.get("Authorization") in allowed else HttpAnswer(401, b"")
 
     return script
 
@@ -139,9 +139,9 @@ async def test_a_throttle_holds_the_limiter_for_its_retry_after() -> None:
     clock = FakeClock()
     sent_at: list[float] = []
 
-    def script(call: int, body: bytes, headers: dict[str, str]) -> HttpAnswer:
+    def script(request: Request) -> HttpAnswer:
         sent_at.append(clock.now)
-        return HttpAnswer(503, b"", retry_after=7.0) if call == 1 else OK
+        return HttpAnswer(503, b"", retry_after=7.0) if request.number == 1 else OK
 
     limiter = RateLimiter(RateLimit(100, 60.0), clock, clock.sleep)
     # the backoff is capped at 1 s: only the limiter can make the retry wait 7 s
@@ -157,7 +157,7 @@ async def test_a_throttle_holds_the_limiter_for_its_retry_after() -> None:
 
 async def test_transient_errors_are_retried_until_the_budget_is_spent() -> None:
     clock = FakeClock()
-    transport = ScriptedTransport(lambda c, b, h: HttpAnswer(500, b""))
+    transport = ScriptedTransport(lambda request: HttpAnswer(500, b""))
     loop, call = attempts(transport, StaticToken(None, "none"), clock)
     outcome = await loop.run(call, "item")
     assert isinstance(outcome, Unanswered) and outcome.why == "failed"
@@ -172,7 +172,7 @@ async def test_transient_errors_are_retried_until_the_budget_is_spent() -> None:
 )
 async def test_a_permanent_error_is_not_retried(error: Exception, why: str) -> None:
     clock = FakeClock()
-    transport = ScriptedTransport(lambda c, b, h: error)
+    transport = ScriptedTransport(lambda request: error)
     loop, call = attempts(transport, StaticToken(None, "none"), clock)
     outcome = await loop.run(call, "item")
     assert isinstance(outcome, Unanswered) and outcome.why == why and outcome.error is error
@@ -184,7 +184,7 @@ async def test_a_permanent_error_is_not_retried(error: Exception, why: str) -> N
 
 async def test_connection_errors_across_items_trip_the_breaker() -> None:
     clock = FakeClock()
-    transport = ScriptedTransport(lambda c, b, h: TransportError("connection refused"))
+    transport = ScriptedTransport(lambda request: TransportError("connection refused"))
     breaker = ConnectionBreaker(max_failures=3)
     loop, call = attempts(transport, StaticToken(None, "none"), clock, breaker=breaker)
     first = await loop.run(call, "one")
@@ -199,7 +199,7 @@ async def test_a_stop_during_a_backoff_ends_the_wait_and_starts_no_call() -> Non
         await asyncio.Event().wait()  # only the stop can end it
 
     clock = FakeClock()
-    transport = ScriptedTransport(lambda c, b, h: HttpAnswer(500, b""))
+    transport = ScriptedTransport(lambda request: HttpAnswer(500, b""))
     loop, call = attempts(
         transport, StaticToken(None, "none"), clock, sleep=sleep_until_stopped, stop=stop
     )
@@ -209,7 +209,7 @@ async def test_a_stop_during_a_backoff_ends_the_wait_and_starts_no_call() -> Non
     outcome = await asyncio.wait_for(running, 5)
     assert isinstance(outcome, Unanswered) and outcome.why == "stopped"
     assert isinstance(outcome.error, ServerError) and outcome.attempts == 1
-    assert len(transport.calls) == 1
+    assert len(transport.requests) == 1
 
 
 async def test_a_stop_releases_an_item_waiting_for_the_limiter() -> None:
@@ -221,7 +221,7 @@ async def test_a_stop_releases_an_item_waiting_for_the_limiter() -> None:
         await asyncio.Event().wait()
 
     limiter = RateLimiter(RateLimit(1, 60.0), clock, sleep_forever)
-    transport = ScriptedTransport(lambda c, b, h: OK)
+    transport = ScriptedTransport(lambda request: OK)
     loop, call = attempts(transport, StaticToken(None, "none"), clock, limiter=limiter, stop=stop)
     assert isinstance(await loop.run(call, "first"), Answered)
     waiting = asyncio.create_task(loop.run(call, "second"))
@@ -229,6 +229,6 @@ async def test_a_stop_releases_an_item_waiting_for_the_limiter() -> None:
     stop.set()
     outcome = await asyncio.wait_for(waiting, 5)
     assert isinstance(outcome, Unanswered) and outcome.why == "stopped"
-    assert outcome.attempts == 0 and outcome.error is None and len(transport.calls) == 1
+    assert outcome.attempts == 0 and outcome.error is None and len(transport.requests) == 1
     late = await loop.run(call, "third")
-    assert isinstance(late, Unanswered) and late.why == "stopped" and len(transport.calls) == 1
+    assert isinstance(late, Unanswered) and late.why == "stopped" and len(transport.requests) == 1

@@ -6,18 +6,19 @@ from __future__ import annotations
 
 import asyncio
 import re
-import shlex
-import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from uploader.auth._adobe_io import AdobeIOCredentials, ProfileToken, request_profile_token
+from uploader.auth._adobe_io import AdobeIOCredentials, request_profile_token
 from uploader.auth._secret import Secret
 from uploader.auth._sources import AdobeIOToken, CommandToken
 from uploader.auth._static import token_from_env, token_from_file
 from uploader.errors import AuthError, ConfigError, RemoteError
 from uploader.mock import MockConfig, MockTarget
+from uploader.send._transport import HttpAnswer
+from uploader.testing import Request, ScriptedTransport
 
 SECRET = "demo-client-secret"
 
@@ -28,27 +29,6 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
-
-
-def credentials(mock: MockTarget, **overrides: object) -> AdobeIOCredentials:
-    fields: dict[str, object] = {
-        "client_id": "demo-client-id",
-        "client_secret": Secret(SECRET),
-        "tenant": "demo-tenant",
-        "ims_url": mock.base_url,
-        "admin_url": mock.base_url,
-        **overrides,
-    }
-    return AdobeIOCredentials(**fields)  # type: ignore[arg-type]
-
-
-def mock_config(**options: object) -> MockConfig:
-    return MockConfig(**{"client_code": "demo", "rate_limit": None, **options})  # type: ignore[arg-type]
-
-
-def printer(path: Path) -> str:
-    """A token command that prints the file's content (a stand-in for a secret store)."""
-    return f"{shlex.quote(sys.executable)} -c 'import sys; print(open(sys.argv[1]).read())' {shlex.quote(str(path))}"
 
 
 # -- env and file -------------------------------------------------------------------------------
@@ -82,21 +62,24 @@ async def test_file_token_is_read_and_a_readable_file_refused(tmp_path: Path) ->
 # -- command ------------------------------------------------------------------------------------
 
 
-async def test_command_token_runs_once_for_many_concurrent_gets(tmp_path: Path) -> None:
+async def test_command_token_runs_once_for_many_concurrent_gets(
+    token_printer: Callable[[Path], str], tmp_path: Path
+) -> None:
     store = tmp_path / "store"
     store.write_text("tok-1")
-    provider = CommandToken(printer(store))
+    provider = CommandToken(token_printer(store))
     tokens = await asyncio.gather(*(provider.get() for _ in range(8)))
     assert set(tokens) == {Secret("tok-1")} and provider.runs == 1
 
 
 async def test_command_reruns_once_per_rejected_token_however_many_report_it(
+    token_printer: Callable[[Path], str],
     tmp_path: Path,
 ) -> None:
     store = tmp_path / "store"
     store.write_text("tok-1")
     warnings: list[str] = []
-    provider = CommandToken(printer(store), warn=warnings.append)
+    provider = CommandToken(token_printer(store), warn=warnings.append)
     old = await provider.get()
     store.write_text("tok-2")  # the secret store has the regenerated token
     fresh = await asyncio.gather(*(provider.rejected(old) for _ in range(8)))
@@ -146,13 +129,15 @@ async def test_command_failing_on_refresh_returns_none_and_warns(tmp_path: Path)
 # -- Adobe I/O ----------------------------------------------------------------------------------
 
 
-async def test_adobe_io_gets_the_current_profile_token_from_the_admin_api() -> None:
+async def test_adobe_io_gets_the_current_profile_token_from_the_admin_api(
+    adobe_credentials: Callable[..., AdobeIOCredentials], mock_config: Callable[..., MockConfig]
+) -> None:
     async with MockTarget(mock_config()) as mock:
-        provider = AdobeIOToken(credentials(mock))
+        provider = AdobeIOToken(adobe_credentials(mock))
         assert (await provider.get()) == Secret(mock.token)
         assert await provider.get() == Secret(mock.token)
         assert provider.fetches == 1 and provider.mints == 0  # cached, not one call per batch
-        new = await request_profile_token(credentials(mock), new=True)
+        new = await request_profile_token(adobe_credentials(mock), new=True)
         assert new.token == Secret(mock.token) and new.expires_in is not None
 
 
@@ -165,11 +150,15 @@ async def test_adobe_io_gets_the_current_profile_token_from_the_admin_api() -> N
     ],
 )
 async def test_adobe_io_errors_say_what_is_wrong_without_secrets(
-    overrides: dict[str, object], error: type[Exception], message: str
+    adobe_credentials: Callable[..., AdobeIOCredentials],
+    mock_config: Callable[..., MockConfig],
+    overrides: dict[str, object],
+    error: type[Exception],
+    message: str,
 ) -> None:
     async with MockTarget(mock_config()) as mock:
         with pytest.raises(error, match=message) as info:
-            await AdobeIOToken(credentials(mock, **overrides)).get()
+            await AdobeIOToken(adobe_credentials(mock, **overrides)).get()
         assert mock.token not in str(info.value) and "secret" not in str(info.value).split()
         assert "wrong-secret" not in str(info.value)
 
@@ -187,10 +176,12 @@ def test_adobe_io_refuses_plain_http_to_other_hosts_and_hides_the_secret() -> No
         assert SECRET not in text
 
 
-async def test_adobe_io_renews_before_the_announced_expiry_without_a_rejection() -> None:
+async def test_adobe_io_renews_before_the_announced_expiry_without_a_rejection(
+    adobe_credentials: Callable[..., AdobeIOCredentials], mock_config: Callable[..., MockConfig]
+) -> None:
     clock = Clock()
     async with MockTarget(mock_config(token_ttl=1_000.0, clock=clock)) as mock:
-        provider = AdobeIOToken(credentials(mock), clock=clock, refresh_margin=300.0)
+        provider = AdobeIOToken(adobe_credentials(mock), clock=clock, refresh_margin=300.0)
         first = await provider.get()
         clock.now += 650  # 350 s left: not yet
         assert await provider.get() == first and provider.fetches == 1
@@ -202,10 +193,12 @@ async def test_adobe_io_renews_before_the_announced_expiry_without_a_rejection()
         assert await provider.get() == second and provider.mints == 1
 
 
-async def test_adobe_io_adopts_a_token_regenerated_elsewhere_instead_of_minting() -> None:
+async def test_adobe_io_adopts_a_token_regenerated_elsewhere_instead_of_minting(
+    adobe_credentials: Callable[..., AdobeIOCredentials], mock_config: Callable[..., MockConfig]
+) -> None:
     clock = Clock()
     async with MockTarget(mock_config(token_ttl=1_000.0, clock=clock)) as mock:
-        provider = AdobeIOToken(credentials(mock), clock=clock)
+        provider = AdobeIOToken(adobe_credentials(mock), clock=clock)
         old = await provider.get()
         clock.now += 500
         mock.rotate_token()  # an admin pressed "Generate New Authentication Token"
@@ -215,10 +208,12 @@ async def test_adobe_io_adopts_a_token_regenerated_elsewhere_instead_of_minting(
         assert await provider.get() == Secret(mock.token) and provider.mints == 0
 
 
-async def test_concurrent_rejections_of_an_expired_token_mint_exactly_once() -> None:
+async def test_concurrent_rejections_of_an_expired_token_mint_exactly_once(
+    adobe_credentials: Callable[..., AdobeIOCredentials], mock_config: Callable[..., MockConfig]
+) -> None:
     clock = Clock()
     async with MockTarget(mock_config(token_ttl=1_000.0, clock=clock)) as mock:
-        provider = AdobeIOToken(credentials(mock), clock=clock)
+        provider = AdobeIOToken(adobe_credentials(mock), clock=clock)
         old = await provider.get()
         mock.expire_token()
         fresh = await asyncio.gather(*(provider.rejected(old) for _ in range(10)))
@@ -229,17 +224,17 @@ async def test_concurrent_rejections_of_an_expired_token_mint_exactly_once() -> 
 
 
 async def test_adobe_io_refresh_failure_is_a_warning_and_none() -> None:
-    calls: list[bool] = []
-
-    async def fetch(creds: AdobeIOCredentials, new: bool) -> ProfileToken:
-        calls.append(new)
-        if len(calls) > 1:
-            raise AuthError("IMS refused the credentials (HTTP 401)", status=401)
-        return ProfileToken(token=Secret("tok-1"), expires_in=None)
+    def ims_refuses_the_second_time(request: Request) -> HttpAnswer:
+        if request.url.endswith("/ims/token/v3"):
+            if request.number > 1:
+                return HttpAnswer(401, b'{"error": "invalid_client"}')
+            return HttpAnswer(200, b'{"access_token": "ims-token"}')
+        return HttpAnswer(200, b'{"accessToken": "tok-1"}')
 
     warnings: list[str] = []
     creds = AdobeIOCredentials(client_id="c", client_secret=Secret(SECRET), tenant="t")
-    provider = AdobeIOToken(creds, fetch=fetch, warn=warnings.append)
+    transport = ScriptedTransport(ims_refuses_the_second_time)
+    provider = AdobeIOToken(creds, transport=transport, warn=warnings.append)
     token = await provider.get()
     assert await provider.rejected(token) is None
     assert "IMS refused" in warnings[0]

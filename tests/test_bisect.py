@@ -6,17 +6,16 @@ from __future__ import annotations
 
 import csv
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import orjson
+import polars as pl
 import pytest
-from cli_helpers import cli, upload_to
 from click.testing import Result
-from fakes import small_producer
 from hypothesis import given
 from hypothesis import strategies as st
-from test_upload_e2e import received_profiles
 
 from uploader.auth._secret import Secret
 from uploader.auth._static import StaticToken
@@ -24,6 +23,7 @@ from uploader.ledger._ledger import read_ledger
 from uploader.mock import FaultConfig, MockConfig, MockTarget, run_mock_in_thread
 from uploader.produce._batcher import BODY_PREFIX
 from uploader.produce._model import Batch
+from uploader.produce._producer import Producer
 from uploader.send._bisect import CHILD_SEQ_BASE, part, split
 
 POISON = ("c-137", "c-650")
@@ -34,7 +34,9 @@ def lines(batch: Batch) -> list[bytes]:
 
 
 @pytest.fixture(scope="module")
-def one_batch(tmp_path_factory: pytest.TempPathFactory) -> Batch:
+def one_batch(
+    small_producer: Callable[..., Producer], tmp_path_factory: pytest.TempPathFactory
+) -> Batch:
     (batch,) = small_producer(tmp_path_factory.mktemp("b"), rows=37, batch_rows=100)
     return batch
 
@@ -75,7 +77,9 @@ def expected(path: Path, without: tuple[str, ...] = ()) -> dict[str, dict[str, s
         }
 
 
-def upload(mock: MockTarget, source: Path, ledger: Path, *extra: str) -> Result:
+def upload(
+    upload_to: Callable[..., Result], mock: MockTarget, source: Path, ledger: Path, *extra: str
+) -> Result:
     return upload_to(mock, source, ledger, "--json", *extra, batch_rows=200)
 
 
@@ -89,11 +93,16 @@ def rejects(ledger: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(handle))
 
 
-def test_poison_rows_are_isolated_and_everything_else_lands(tmp_path: Path) -> None:
+def test_poison_rows_are_isolated_and_everything_else_lands(
+    received_profiles: Callable[[pl.DataFrame], dict[str, dict[str, str]]],
+    cli: Callable[..., Result],
+    upload_to: Callable[..., Result],
+    tmp_path: Path,
+) -> None:
     source = write_source(tmp_path / "in.csv")
     ledger = tmp_path / "run" / "ledger.jsonl"
     with run_mock_in_thread(poisoned()) as mock:
-        result = upload(mock, source, ledger)
+        result = upload(upload_to, mock, source, ledger)
         frame, stats = mock.received_frame(), mock.stats
     summary: dict[str, Any] = orjson.loads(result.stdout)
     assert result.exit_code == 0, result.output
@@ -115,11 +124,13 @@ def test_poison_rows_are_isolated_and_everything_else_lands(tmp_path: Path) -> N
     assert "sent                 1,000 rows" in text.stdout
 
 
-def test_the_bisection_is_bounded_by_its_calls(tmp_path: Path) -> None:
+def test_the_bisection_is_bounded_by_its_calls(
+    upload_to: Callable[..., Result], tmp_path: Path
+) -> None:
     source = write_source(tmp_path / "in.csv")
     ledger = tmp_path / "run" / "ledger.jsonl"
     with run_mock_in_thread(poisoned()) as mock:
-        result = upload(mock, source, ledger, "--bisect-calls", "3")
+        result = upload(upload_to, mock, source, ledger, "--bisect-calls", "3")
     summary = orjson.loads(result.stdout)
     assert result.exit_code == 1 and summary["invariant_holds"]
     failed = [r for r in read_ledger(ledger).batches.values() if r.outcome == "failed"]
@@ -127,11 +138,16 @@ def test_the_bisection_is_bounded_by_its_calls(tmp_path: Path) -> None:
     assert summary["rows_failed"] == sum(r.rows for r in failed)
 
 
-def test_a_bisection_cut_short_by_a_crash_resumes_where_it_was(tmp_path: Path) -> None:
+def test_a_bisection_cut_short_by_a_crash_resumes_where_it_was(
+    received_profiles: Callable[[pl.DataFrame], dict[str, dict[str, str]]],
+    cli: Callable[..., Result],
+    upload_to: Callable[..., Result],
+    tmp_path: Path,
+) -> None:
     source = write_source(tmp_path / "in.csv")
     ledger = tmp_path / "run" / "ledger.jsonl"
     with run_mock_in_thread(poisoned()) as mock:
-        assert upload(mock, source, ledger, "--concurrency", "1").exit_code == 0
+        assert upload(upload_to, mock, source, ledger, "--concurrency", "1").exit_code == 0
         records = ledger.read_bytes().splitlines()
         first_split = next(i for i, r in enumerate(records) if b'"outcome":"split"' in r)
         kept = records[: first_split + 3]  # the split and two of its parts' records
@@ -140,7 +156,7 @@ def test_a_bisection_cut_short_by_a_crash_resumes_where_it_was(tmp_path: Path) -
         state = read_ledger(ledger)
         settled = sum(1 for r in state.batches.values() if r.outcome != "split")
         calls_before = mock.stats["calls"]
-        resumed = upload(mock, source, ledger, "--resume")
+        resumed = upload(upload_to, mock, source, ledger, "--resume")
         assert resumed.exit_code == 0, resumed.output
         summary = orjson.loads(resumed.stdout)
         frame = mock.received_frame()
@@ -157,7 +173,9 @@ def test_a_bisection_cut_short_by_a_crash_resumes_where_it_was(tmp_path: Path) -
         assert sorted(row["thirdPartyId"] for row in csv.DictReader(handle)) == sorted(POISON)
 
 
-async def test_a_single_row_batch_refused_is_rejected_not_failed(tmp_path: Path) -> None:
+async def test_a_single_row_batch_refused_is_rejected_not_failed(
+    small_producer: Callable[..., Producer], tmp_path: Path
+) -> None:
     from uploader.send._engine import UploadConfig
     from uploader.send._engine import upload as send
 

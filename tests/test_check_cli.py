@@ -3,7 +3,7 @@ rejected, 2 unreachable or misconfigured; no token in its output."""
 
 from __future__ import annotations
 
-import socket
+from collections.abc import Callable
 
 import orjson
 import pytest
@@ -22,12 +22,6 @@ def invoke(*args: str, token: str = "", **env: str) -> Result:
         ["check", "--client-code", "demo", *args],
         env={"TARGET_PROFILE_TOKEN": token, "ADOBE_CLIENT_SECRET": SECRET, **env},
     )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def mock(require_auth: bool = True) -> MockConfig:
@@ -78,7 +72,7 @@ def test_check_with_adobe_io_and_with_a_token_command() -> None:
     assert TOKEN not in adobe.output and SECRET not in adobe.output
 
 
-def test_check_exits_6_when_the_endpoint_is_unreachable() -> None:
+def test_check_exits_6_when_the_endpoint_is_unreachable(free_port: Callable[[], int]) -> None:
     result = invoke("--endpoint", f"http://127.0.0.1:{free_port()}", "--timeout", "5", token=TOKEN)
     assert result.exit_code == 6  # try again later: nothing is wrong with the settings
     assert "reachable       no" in result.stdout and "endpoint unreachable" in result.stdout

@@ -10,11 +10,12 @@ import sys
 import tempfile
 import time
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
 
 import polars as pl
 import pytest
-from cli_helpers import cli, upload_to
+from click.testing import Result
 
 import uploader
 from uploader.mock import MockConfig, run_mock_in_thread
@@ -27,29 +28,33 @@ def small_csv(path: Path, rows: int = 3, extra: str = "v") -> Path:
     return path
 
 
-def dry_run(src: Path, out: Path, *extra: str) -> list[str]:
+def dry_run(cli: Callable[..., Result], src: Path, out: Path, *extra: str) -> list[str]:
     result = cli("upload", str(src), "--dry-run", "--out", str(out), *extra)
     return [str(result.exit_code), result.stdout, result.stderr]
 
 
 # -- upload --dry-run --out ----------------------------------------------------------------
-def test_a_dry_run_replaces_the_bodies_of_an_earlier_dry_run(tmp_path: Path) -> None:
+def test_a_dry_run_replaces_the_bodies_of_an_earlier_dry_run(
+    cli: Callable[..., Result], tmp_path: Path
+) -> None:
     """Three bodies then one: batch-000002/3.txt of the first run were left beside the new
     one, as if they belonged to it."""
     out = tmp_path / "bodies"
-    code, _, err = dry_run(small_csv(tmp_path / "a.csv", 3), out, "--batch-rows", "1")
+    code, _, err = dry_run(cli, small_csv(tmp_path / "a.csv", 3), out, "--batch-rows", "1")
     assert code == "0", err
     assert len(list(out.glob("batch-*.txt"))) == 3
-    code, _, err = dry_run(small_csv(tmp_path / "b.csv", 1), out, "--batch-rows", "1")
+    code, _, err = dry_run(cli, small_csv(tmp_path / "b.csv", 1), out, "--batch-rows", "1")
     assert code == "0", err
     assert sorted(p.name for p in out.iterdir()) == ["batch-000001.txt", "rejects.csv"]
 
 
-def test_a_dry_run_refuses_an_out_dir_holding_other_files(tmp_path: Path) -> None:
+def test_a_dry_run_refuses_an_out_dir_holding_other_files(
+    cli: Callable[..., Result], tmp_path: Path
+) -> None:
     out = tmp_path / "bodies"
     out.mkdir()
     (out / "notes.txt").write_text("mine")
-    code, _, err = dry_run(small_csv(tmp_path / "a.csv"), out)
+    code, _, err = dry_run(cli, small_csv(tmp_path / "a.csv"), out)
     assert code == "2"
     assert err.count("\n") == 1 and "not empty" in err and "Traceback" not in err
     assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]
@@ -58,7 +63,11 @@ def test_a_dry_run_refuses_an_out_dir_holding_other_files(tmp_path: Path) -> Non
 # -- validate's temporary rejects file -------------------------------------------------------
 @pytest.mark.parametrize(("rows", "kept"), [("c1,x\n", 0), ("c1,x\n,y\n", 1)])
 def test_validate_without_rejects_leaves_no_temporary_directory_behind(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, rows: str, kept: int
+    cli: Callable[..., Result],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    rows: str,
+    kept: int,
 ) -> None:
     """Without ``--rejects``: removed when nothing was rejected; kept (its path printed) when
     rows were, since that file is then the answer."""
@@ -76,7 +85,7 @@ def test_validate_without_rejects_leaves_no_temporary_directory_behind(
 
 
 def test_validate_of_a_bad_input_leaves_no_temporary_directory_behind(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    cli: Callable[..., Result], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     temp = tmp_path / "tmp"
     temp.mkdir()
@@ -120,7 +129,7 @@ def test_a_signal_at_any_point_of_an_upload_exits_130(tmp_path: Path, signum: in
 @pytest.mark.parametrize(("rate", "warned"), [("100/60", True), ("2/1", True), ("50/60", False),
                                               ("40/60", False), ("none", False)])  # fmt: skip
 def test_a_rate_above_targets_limit_is_kept_with_a_warning(
-    tmp_path: Path, rate: str, warned: bool
+    cli: Callable[..., Result], tmp_path: Path, rate: str, warned: bool
 ) -> None:
     src = small_csv(tmp_path / "a.csv")
     with run_mock_in_thread(MockConfig(client_code="demo", rate_limit=None)) as mock:
@@ -136,7 +145,9 @@ def test_a_rate_above_targets_limit_is_kept_with_a_warning(
 
 
 # -- warnings on stderr ------------------------------------------------------------------------
-def test_warnings_go_to_stderr_not_stdout(tmp_path: Path) -> None:
+def test_warnings_go_to_stderr_not_stdout(
+    cli: Callable[..., Result], upload_to: Callable[..., Result], tmp_path: Path
+) -> None:
     """A Target built-in attribute name is a warning: it was printed on stdout with the plan
     and the summary."""
     src = small_csv(tmp_path / "a.csv", extra="user")
@@ -151,7 +162,7 @@ def test_warnings_go_to_stderr_not_stdout(tmp_path: Path) -> None:
 
 
 # -- plurals -----------------------------------------------------------------------------------
-def test_one_body_is_one_file(tmp_path: Path) -> None:
+def test_one_body_is_one_file(cli: Callable[..., Result], tmp_path: Path) -> None:
     result = cli("upload", str(small_csv(tmp_path / "a.csv")), "--dry-run", "--out",
                  str(tmp_path / "bodies"))  # fmt: skip
     assert "(1 file)" in result.stdout and "1 files" not in result.stdout

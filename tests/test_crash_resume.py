@@ -7,9 +7,10 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
-from test_upload_e2e import expected_profiles, received_profiles, tricky_csv
+import polars as pl
 
 from uploader.mock import FaultConfig, MockConfig, run_mock_in_thread
 
@@ -26,6 +27,9 @@ def upload_cmd(source: Path, ledger: Path, base_url: str, *extra: str) -> list[s
 
 
 def test_sigkill_then_resume_delivers_everything_resending_at_most_concurrency(
+    expected_profiles: Callable[[Path], dict[str, dict[str, str]]],
+    received_profiles: Callable[[pl.DataFrame], dict[str, dict[str, str]]],
+    tricky_csv: Callable[..., Path],
     tmp_path: Path,
 ) -> None:
     source = tricky_csv(tmp_path / "tricky.csv", 800)
@@ -61,7 +65,12 @@ def test_sigkill_then_resume_delivers_everything_resending_at_most_concurrency(
     assert '"invariant_holds": true' in done.stdout
 
 
-def test_sigterm_stops_cleanly_with_exit_130_and_resume_completes(tmp_path: Path) -> None:
+def test_sigterm_stops_cleanly_with_exit_130_and_resume_completes(
+    expected_profiles: Callable[[Path], dict[str, dict[str, str]]],
+    received_profiles: Callable[[pl.DataFrame], dict[str, dict[str, str]]],
+    tricky_csv: Callable[..., Path],
+    tmp_path: Path,
+) -> None:
     source = tricky_csv(tmp_path / "tricky.csv", 800)
     ledger = tmp_path / "run" / "ledger.jsonl"
     with run_mock_in_thread(

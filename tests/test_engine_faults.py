@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
-from test_upload_e2e import expected_profiles, received_profiles, tricky_csv
+import polars as pl
 
 from uploader.auth._secret import Secret
 from uploader.auth._static import StaticToken
@@ -17,7 +18,12 @@ from uploader.send._ratelimit import RateLimit
 from uploader.send._retry import RetryPolicy
 
 
-async def test_all_faults_at_once_still_deliver_every_row_exactly(tmp_path: Path) -> None:
+async def test_all_faults_at_once_still_deliver_every_row_exactly(
+    expected_profiles: Callable[[Path], dict[str, dict[str, str]]],
+    received_profiles: Callable[[pl.DataFrame], dict[str, dict[str, str]]],
+    tricky_csv: Callable[..., Path],
+    tmp_path: Path,
+) -> None:
     source = tricky_csv(tmp_path / "tricky.csv", 700)
     faults = FaultConfig(
         p_500=0.10,

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from fakes import ScriptedTransport, ok, small_producer
 
 from uploader.auth._secret import Secret
 from uploader.auth._static import StaticToken
@@ -21,6 +20,7 @@ from uploader.produce._producer import Producer
 from uploader.send._engine import UploadConfig, upload
 from uploader.send._ratelimit import RateLimit
 from uploader.send._transport import HttpAnswer
+from uploader.testing import Request, ScriptedTransport, accepted
 
 TOKEN = StaticToken(Secret("tok-stop"), "test")
 
@@ -35,7 +35,11 @@ async def sleep_forever(seconds: float) -> None:
 
 
 async def run(
-    tmp_path: Path, transport: ScriptedTransport, producer: Producer | None = None, **kw: object
+    small_producer: Callable[..., Producer],
+    tmp_path: Path,
+    transport: ScriptedTransport,
+    producer: Producer | None = None,
+    **kw: object,
 ) -> RunSummary:
     settings: dict[str, object] = {
         "client_code": "demo",
@@ -57,17 +61,18 @@ async def run(
 
 
 async def test_senders_waiting_for_the_rate_limiter_never_send_after_an_auth_stop(
+    small_producer: Callable[..., Producer],
     tmp_path: Path,
 ) -> None:
     """2 calls fit the window; the other senders wait for the limiter. The second call's 401
     must release them as pending, not let them send the refused token when the window opens."""
 
-    def second_refused(call: int, body: bytes, headers: dict[str, str]) -> HttpAnswer:
-        return ok(call, body, headers) if call == 1 else HttpAnswer(401, b"<response/>")
+    def second_refused(request: Request) -> HttpAnswer:
+        return accepted(request) if request.number == 1 else HttpAnswer(401, b"<response/>")
 
     transport = ScriptedTransport(second_refused)
-    summary = await run(tmp_path, transport, concurrency=4, rate=RateLimit(2, 60.0))
-    assert len(transport.calls) == 2
+    summary = await run(small_producer, tmp_path, transport, concurrency=4, rate=RateLimit(2, 60.0))
+    assert len(transport.requests) == 2
     assert summary.stop_reason == "auth" and summary.exit_code == 3
     assert summary.rows_acknowledged == 10 and summary.rows_pending == 40
     assert summary.invariant_holds  # pending = batches recorded pending + rows not yet batched
@@ -77,14 +82,15 @@ async def test_senders_waiting_for_the_rate_limiter_never_send_after_an_auth_sto
 
 
 async def test_a_batch_in_retry_backoff_is_left_pending_when_the_token_is_refused(
+    small_producer: Callable[..., Producer],
     tmp_path: Path,
 ) -> None:
-    def script(call: int, body: bytes, headers: dict[str, str]) -> HttpAnswer:
-        return HttpAnswer(500, b"") if b"id0," in body else HttpAnswer(403, b"")
+    def script(request: Request) -> HttpAnswer:
+        return HttpAnswer(500, b"") if b"id0," in request.body else HttpAnswer(403, b"")
 
     transport = ScriptedTransport(script)
-    summary = await run(tmp_path, transport, concurrency=2)
-    assert len(transport.calls) == 2  # the 500 is not retried once the run has stopped
+    summary = await run(small_producer, tmp_path, transport, concurrency=2)
+    assert len(transport.requests) == 2  # the 500 is not retried once the run has stopped
     assert summary.exit_code == 3 and summary.rows_pending == 50 and summary.invariant_holds
     first = read_ledger(tmp_path / "ledger.jsonl").batches[1]
     assert first.outcome == "pending" and first.attempts == 1
@@ -98,24 +104,30 @@ class BreaksAfterTwo(Producer):
         raise InputError("in-1.csv: row 25: not valid UTF-8")
 
 
-async def test_an_input_error_mid_stream_ends_the_run_with_that_error(tmp_path: Path) -> None:
+async def test_an_input_error_mid_stream_ends_the_run_with_that_error(
+    small_producer: Callable[..., Producer], tmp_path: Path
+) -> None:
     producer = small_producer(tmp_path)
     broken = BreaksAfterTwo(producer.spec)
     with pytest.raises(InputError, match="row 25"):  # not an ExceptionGroup, not a hang
-        await run(tmp_path, ScriptedTransport(ok), broken, concurrency=1)
+        await run(small_producer, tmp_path, ScriptedTransport(accepted), broken, concurrency=1)
     assert read_ledger(tmp_path / "ledger.jsonl").summaries  # the summary is still written
 
 
-async def test_an_unexpected_sender_error_does_not_hang_on_a_full_queue(tmp_path: Path) -> None:
-    def boom(call: int, body: bytes, headers: dict[str, str]) -> Exception:
+async def test_an_unexpected_sender_error_does_not_hang_on_a_full_queue(
+    small_producer: Callable[..., Producer], tmp_path: Path
+) -> None:
+    def boom(request: Request) -> Exception:
         return RuntimeError("bug in a transport")
 
     with pytest.raises(RuntimeError, match="bug in a transport"):
-        await run(tmp_path, ScriptedTransport(boom), concurrency=1)
+        await run(small_producer, tmp_path, ScriptedTransport(boom), concurrency=1)
 
 
-async def test_without_a_token_no_authorization_header_is_sent(tmp_path: Path) -> None:
-    transport = ScriptedTransport(ok)
+async def test_without_a_token_no_authorization_header_is_sent(
+    small_producer: Callable[..., Producer], tmp_path: Path
+) -> None:
+    transport = ScriptedTransport(accepted)
     summary = await asyncio.wait_for(
         upload(
             UploadConfig(client_code="demo", ledger=tmp_path / "l.jsonl", rate=None),
@@ -126,4 +138,4 @@ async def test_without_a_token_no_authorization_header_is_sent(tmp_path: Path) -
         10,
     )
     assert summary.exit_code == 0
-    assert all("Authorization" not in headers for _, headers in transport.calls)
+    assert all("Authorization" not in r.headers for r in transport.requests)

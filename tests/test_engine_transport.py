@@ -3,12 +3,12 @@ mapped into the uploader's tree."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
+import polars as pl
 import pytest
 from aiohttp import web
-from test_upload_e2e import expected_profiles, received_profiles, tricky_csv
 
 from uploader.auth._secret import Secret
 from uploader.auth._static import StaticToken
@@ -24,6 +24,9 @@ FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 
 
 async def test_an_answer_written_in_pieces_is_read_whole_and_never_retried(
+    expected_profiles: Callable[[Path], dict[str, dict[str, str]]],
+    received_profiles: Callable[[pl.DataFrame], dict[str, dict[str, str]]],
+    tricky_csv: Callable[..., Path],
     tmp_path: Path,
 ) -> None:
     """A slow answer must not look truncated: Target accepted the batch, a retry re-sends it."""

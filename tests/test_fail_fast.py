@@ -7,21 +7,22 @@ from __future__ import annotations
 import random
 import socket
 import ssl
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import orjson
 import pytest
 from aiohttp import web
-from cli_helpers import cli
-from fakes import FakeClock, small_producer
+from click.testing import Result
 
 from uploader.auth._static import StaticToken
 from uploader.ledger._ledger import read_ledger
 from uploader.mock import MockConfig, run_mock_in_thread
+from uploader.produce._producer import Producer
 from uploader.send._breaker import ConnectionBreaker
 from uploader.send._engine import UploadConfig, upload
 from uploader.send._retry import RetryPolicy
+from uploader.testing import FakeClock
 
 DATA = Path(__file__).parent / "data"
 
@@ -42,6 +43,7 @@ def test_the_breaker_trips_after_one_budget_or_three_minutes_and_resets_on_an_an
 
 
 async def test_an_unreachable_endpoint_stops_after_one_retry_budget_not_one_per_batch(
+    small_producer: Callable[..., Producer],
     tmp_path: Path,
 ) -> None:
     """40 batches, --max-retries 2: it used to make 120 calls (124 s); now 3 and a stop."""
@@ -74,7 +76,9 @@ async def test_an_unreachable_endpoint_stops_after_one_retry_budget_not_one_per_
     assert {r.outcome for r in state.batches.values()} == {"pending"}
 
 
-def test_an_unknown_client_code_stops_at_once_with_exit_6(tmp_path: Path) -> None:
+def test_an_unknown_client_code_stops_at_once_with_exit_6(
+    cli: Callable[..., Result], tmp_path: Path
+) -> None:
     source = tmp_path / "in.csv"
     source.write_text("thirdPartyId,v\n" + "".join(f"c{i},x\n" for i in range(200)))
     with run_mock_in_thread(MockConfig(client_code="demo", rate_limit=None)) as mock:
@@ -113,7 +117,7 @@ async def untrusted_https() -> AsyncIterator[str]:
 
 
 async def test_a_certificate_that_does_not_verify_stops_at_once(
-    tmp_path: Path, untrusted_https: str
+    small_producer: Callable[..., Producer], tmp_path: Path, untrusted_https: str
 ) -> None:
     clock = FakeClock()
     config = UploadConfig(
@@ -135,7 +139,9 @@ async def test_a_certificate_that_does_not_verify_stops_at_once(
     assert "--ca-bundle" in summary.message and summary.rows_pending == 100
 
 
-def test_no_token_where_one_is_required_says_so_not_expired(tmp_path: Path) -> None:
+def test_no_token_where_one_is_required_says_so_not_expired(
+    cli: Callable[..., Result], tmp_path: Path
+) -> None:
     """Exit 3 either way, but "expired or regenerated" sends a user the wrong way when no
     token was given at all."""
     source = tmp_path / "in.csv"
@@ -151,6 +157,7 @@ def test_no_token_where_one_is_required_says_so_not_expired(tmp_path: Path) -> N
 
 
 def test_the_reasons_batches_did_not_land_show_in_summary_json_and_report(
+    cli: Callable[..., Result],
     tmp_path: Path,
 ) -> None:
     source = tmp_path / "in.csv"

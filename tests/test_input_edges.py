@@ -4,21 +4,25 @@ files with bytes but no rows, inputs whose every row is rejected."""
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from cli_helpers import cli, upload_to
-from test_pipeline import produce, table
+from click.testing import Result
 
 from uploader.errors import InputError
 from uploader.mock import MockConfig, run_mock_in_thread
+from uploader.produce._model import Batch, ProduceStats
 from uploader.produce._producer import InputSpec, Producer
 
 
 @pytest.mark.parametrize("block_bytes", [1, 16, 1 << 20])
 def test_cr_only_line_ends_are_read_as_rows(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, block_bytes: int
+    produce: Callable[..., tuple[list[Batch], ProduceStats, list[dict[str, str]]]],
+    table: Callable[[list[Batch]], list[list[str]]],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    block_bytes: int,
 ) -> None:
     """Python's csv reads 3 rows from this file; the uploader must too (it read 0 and
     reported success)."""
@@ -35,7 +39,11 @@ def test_cr_only_line_ends_are_read_as_rows(
     assert stats.rows_read == 3 and not rejects
 
 
-def test_cr_only_file_without_a_final_line_end(tmp_path: Path) -> None:
+def test_cr_only_file_without_a_final_line_end(
+    produce: Callable[..., tuple[list[Batch], ProduceStats, list[dict[str, str]]]],
+    table: Callable[[list[Batch]], list[list[str]]],
+    tmp_path: Path,
+) -> None:
     src = tmp_path / "mac.csv"
     src.write_bytes(b"thirdPartyId,v\rc1,one\rc2,two")
     batches, stats, _ = produce(tmp_path, [src])
@@ -58,7 +66,9 @@ def test_a_header_without_rows_is_allowed_when_asked(tmp_path: Path) -> None:
     assert list(producer) == [] and producer.stats.rows_read == 0
 
 
-def test_upload_of_a_header_only_file_exits_2_in_one_line(tmp_path: Path) -> None:
+def test_upload_of_a_header_only_file_exits_2_in_one_line(
+    cli: Callable[..., Result], tmp_path: Path
+) -> None:
     src = tmp_path / "empty.csv"
     src.write_text("thirdPartyId,v\n")
     out = tmp_path / "bodies"
@@ -72,7 +82,9 @@ def test_upload_of_a_header_only_file_exits_2_in_one_line(tmp_path: Path) -> Non
     assert allowed.exit_code == 0, allowed.output
 
 
-def test_an_input_whose_every_row_is_rejected_exits_1(tmp_path: Path) -> None:
+def test_an_input_whose_every_row_is_rejected_exits_1(
+    cli: Callable[..., Result], tmp_path: Path
+) -> None:
     src = tmp_path / "bad.csv"
     src.write_text("thirdPartyId,v\nbad+1,x\n,y\n")
     with run_mock_in_thread(
@@ -94,7 +106,12 @@ def test_an_input_whose_every_row_is_rejected_exits_1(tmp_path: Path) -> None:
         "thirdPartyId,v\n\nc1,x\n",
     ],
 )
-def test_blank_lines_are_skipped_not_counted_nor_rejected(tmp_path: Path, text: str) -> None:
+def test_blank_lines_are_skipped_not_counted_nor_rejected(
+    produce: Callable[..., tuple[list[Batch], ProduceStats, list[dict[str, str]]]],
+    table: Callable[[list[Batch]], list[list[str]]],
+    tmp_path: Path,
+    text: str,
+) -> None:
     """A trailing (or stray) blank line, or one of separators only, is no row: it was read
     as a row and rejected as "empty id"."""
     src = tmp_path / "blank.csv"
@@ -104,7 +121,11 @@ def test_blank_lines_are_skipped_not_counted_nor_rejected(tmp_path: Path, text: 
     assert stats.rows_read == 1 and stats.rows_rejected == 0 and not rejects
 
 
-def test_a_row_without_id_but_with_a_value_stays_a_reject(tmp_path: Path) -> None:
+def test_a_row_without_id_but_with_a_value_stays_a_reject(
+    produce: Callable[..., tuple[list[Batch], ProduceStats, list[dict[str, str]]]],
+    table: Callable[[list[Batch]], list[list[str]]],
+    tmp_path: Path,
+) -> None:
     """Only a line with every cell empty is skipped; the row numbers of the file stay."""
     src = tmp_path / "noid.csv"
     src.write_text("thirdPartyId,v\n\n,x\nc1,y\n")
@@ -125,7 +146,7 @@ def test_a_file_of_blank_lines_only_has_no_data_rows(tmp_path: Path) -> None:
     ("limit", "code"), [("1", 1), ("2", 0), ("40%", 0), ("39.9%", 1), ("0", 1)]
 )
 def test_max_rejects_makes_a_run_with_too_many_rejects_exit_1(
-    tmp_path: Path, limit: str, code: int
+    upload_to: Callable[..., Result], tmp_path: Path, limit: str, code: int
 ) -> None:
     """2 of 5 rows rejected: over ``--max-rejects 1`` (or 39.9 %) the run exits 1 and says
     why; the good rows are sent all the same (the limit is checked when the run ends)."""
@@ -145,7 +166,9 @@ def test_max_rejects_makes_a_run_with_too_many_rejects_exit_1(
 
 
 @pytest.mark.parametrize("limit", ["abc", "-1", "101%", "%", "1.5"])
-def test_a_bad_max_rejects_is_one_line_exit_2(tmp_path: Path, limit: str) -> None:
+def test_a_bad_max_rejects_is_one_line_exit_2(
+    cli: Callable[..., Result], tmp_path: Path, limit: str
+) -> None:
     src = tmp_path / "a.csv"
     src.write_text("thirdPartyId,v\nc1,a\n")
     result = cli(
@@ -156,7 +179,7 @@ def test_a_bad_max_rejects_is_one_line_exit_2(tmp_path: Path, limit: str) -> Non
     assert "--max-rejects" in result.stderr and result.stderr.count("\n") == 1
 
 
-def test_a_dry_run_over_max_rejects_exits_1(tmp_path: Path) -> None:
+def test_a_dry_run_over_max_rejects_exits_1(cli: Callable[..., Result], tmp_path: Path) -> None:
     src = tmp_path / "some-bad.csv"
     src.write_text("thirdPartyId,v\nc1,a\nbad+1,x\n")
     out = tmp_path / "bodies"
@@ -166,12 +189,12 @@ def test_a_dry_run_over_max_rejects_exits_1(tmp_path: Path) -> None:
 
 
 def test_a_reader_left_unfinished_lets_its_worker_go_without_waiting() -> None:
-    """Closing ``_one_ahead`` early (a run that stopped, or the garbage collector, in any
+    """Closing ``one_ahead`` early (a run that stopped, or the garbage collector, in any
     thread) must not join its worker: a join there deadlocked a whole test run inside
     ``threading``'s bookkeeping. The worker ends after its item."""
     import threading
 
-    from uploader.produce._source import _one_ahead
+    from uploader.produce._source import one_ahead
 
     release = threading.Event()
 
@@ -180,7 +203,7 @@ def test_a_reader_left_unfinished_lets_its_worker_go_without_waiting() -> None:
         release.wait(30)  # the item being made when the reader is closed
         yield 2
 
-    reader = _one_ahead(items())
+    reader = one_ahead(items())
     assert next(reader) == 1
     closer = threading.Thread(target=reader.close)
     closer.start()

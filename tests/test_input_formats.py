@@ -5,15 +5,16 @@ from __future__ import annotations
 
 import gzip
 import re
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
-from cli_helpers import cli
-from test_pipeline import produce, table
+from click.testing import Result
 
 from uploader.errors import ConfigError, InputError
+from uploader.produce._model import Batch, ProduceStats
 from uploader.produce._producer import InputSpec, Producer
 
 ROWS = [["c1", "Zürich", "a, b"], ["c2", "€ 5", 'say "hi"'], ["c3", "", "two\nlines"]]
@@ -38,7 +39,13 @@ def block_bytes(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch)
     return size
 
 
-def read(tmp_path: Path, src: Path, **spec: Any) -> list[list[str]]:
+def read(
+    produce: Callable[..., tuple[list[Batch], ProduceStats, list[dict[str, str]]]],
+    table: Callable[[list[Batch]], list[list[str]]],
+    tmp_path: Path,
+    src: Path,
+    **spec: Any,
+) -> list[list[str]]:
     batches, stats, rejects = produce(tmp_path, [src], **spec)
     assert not rejects
     rows = table(batches)
@@ -46,7 +53,7 @@ def read(tmp_path: Path, src: Path, **spec: Any) -> list[list[str]]:
     return rows
 
 
-def upload_dry(tmp_path: Path, *args: str) -> Any:
+def upload_dry(cli: Callable[..., Result], tmp_path: Path, *args: str) -> Any:
     out = tmp_path / "bodies"
     return cli("upload", *args, "--client-code", "demo", "--dry-run", "--out", str(out))
 
@@ -61,61 +68,79 @@ def one_line_error(result: Any, *words: str) -> None:
 
 # -- 1. Excel's "CSV UTF-8": a byte-order mark and a quoted header ----------------------------
 def test_bom_and_quoted_header_are_read_like_excel_wrote_them(
-    tmp_path: Path, block_bytes: int
+    produce: Callable[..., tuple[list[Batch], ProduceStats, list[dict[str, str]]]],
+    table: Callable[[list[Batch]], list[list[str]]],
+    tmp_path: Path,
+    block_bytes: int,
 ) -> None:
     src = tmp_path / "excel.csv"
     src.write_bytes(b"\xef\xbb\xbf" + csv_text(ROWS).encode())
-    assert read(tmp_path, src) == [["thirdPartyId", "city", "note"], *ROWS]
+    assert read(produce, table, tmp_path, src) == [["thirdPartyId", "city", "note"], *ROWS]
 
 
-def test_bom_and_quoted_header_through_the_cli(tmp_path: Path) -> None:
+def test_bom_and_quoted_header_through_the_cli(cli: Callable[..., Result], tmp_path: Path) -> None:
     src = tmp_path / "excel.csv"
     src.write_bytes(b"\xef\xbb\xbf" + csv_text(ROWS).encode())
     result = cli("validate", str(src))
     assert result.exit_code == 0, result.output
-    assert upload_dry(tmp_path, str(src)).exit_code == 0
+    assert upload_dry(cli, tmp_path, str(src)).exit_code == 0
 
 
 # -- 2. separators, gzip, stdin ----------------------------------------------------------------
-def test_tsv_is_read_with_tabs(tmp_path: Path, block_bytes: int) -> None:
+def test_tsv_is_read_with_tabs(
+    produce: Callable[..., tuple[list[Batch], ProduceStats, list[dict[str, str]]]],
+    table: Callable[[list[Batch]], list[list[str]]],
+    tmp_path: Path,
+    block_bytes: int,
+) -> None:
     src = tmp_path / "export.tsv"
     src.write_text(csv_text(ROWS, sep="\t"), encoding="utf-8", newline="")
-    assert read(tmp_path, src)[1:] == ROWS
+    assert read(produce, table, tmp_path, src)[1:] == ROWS
 
 
-def test_semicolon_separator(tmp_path: Path, block_bytes: int) -> None:
+def test_semicolon_separator(
+    produce: Callable[..., tuple[list[Batch], ProduceStats, list[dict[str, str]]]],
+    table: Callable[[list[Batch]], list[list[str]]],
+    tmp_path: Path,
+    block_bytes: int,
+) -> None:
     """A European export: ``;`` between fields, commas inside values."""
     src = tmp_path / "export.csv"
     src.write_text("thirdPartyId;price;note\nc1;1,50;a,b\nc2;2,00;\n", encoding="utf-8")
-    assert read(tmp_path, src, separator=";")[1:] == [["c1", "1,50", "a,b"], ["c2", "2,00", ""]]
+    assert read(produce, table, tmp_path, src, separator=";")[1:] == [
+        ["c1", "1,50", "a,b"],
+        ["c2", "2,00", ""],
+    ]
 
 
 @pytest.mark.parametrize("flag", ["tab", "\\t", "\t"])
-def test_separator_flag_accepts_tab_spellings(tmp_path: Path, flag: str) -> None:
+def test_separator_flag_accepts_tab_spellings(
+    cli: Callable[..., Result], tmp_path: Path, flag: str
+) -> None:
     src = tmp_path / "export.txt"
     src.write_text("thirdPartyId\tv\nc1\ta,b\n", encoding="utf-8")
-    result = upload_dry(tmp_path, str(src), "--separator", flag)
+    result = upload_dry(cli, tmp_path, str(src), "--separator", flag)
     assert result.exit_code == 0, result.output
     body = next((tmp_path / "bodies").glob("batch-*.txt")).read_bytes()
     assert body == b"batch=thirdPartyId,v\nc1,a%2Cb\n"
 
 
-def test_separator_from_the_config_file(tmp_path: Path) -> None:
+def test_separator_from_the_config_file(cli: Callable[..., Result], tmp_path: Path) -> None:
     src = tmp_path / "export.csv"
     src.write_text("thirdPartyId;v\nc1;x\n", encoding="utf-8")
     config = tmp_path / "uploader.toml"
     config.write_text('separator = ";"\n', encoding="utf-8")
-    result = upload_dry(tmp_path, "--config", str(config), str(src))
+    result = upload_dry(cli, tmp_path, "--config", str(config), str(src))
     assert result.exit_code == 0, result.output
     body = next((tmp_path / "bodies").glob("batch-*.txt")).read_bytes()
     assert body == b"batch=thirdPartyId,v\nc1,x\n"
 
 
 @pytest.mark.parametrize("bad", ["::", '"', "", "\n"])
-def test_a_bad_separator_is_one_line(tmp_path: Path, bad: str) -> None:
+def test_a_bad_separator_is_one_line(cli: Callable[..., Result], tmp_path: Path, bad: str) -> None:
     src = tmp_path / "a.csv"
     src.write_text("thirdPartyId,v\nc1,x\n", encoding="utf-8")
-    one_line_error(upload_dry(tmp_path, str(src), "--separator", bad), "--separator")
+    one_line_error(upload_dry(cli, tmp_path, str(src), "--separator", bad), "--separator")
 
 
 def test_separator_and_encoding_shape_batches(tmp_path: Path) -> None:
@@ -162,67 +187,86 @@ def test_a_ledger_without_the_new_settings_still_resumes(tmp_path: Path) -> None
 
 @pytest.mark.parametrize("name", ["export.csv.gz", "export.tsv.gz", "export.txt.gz"])
 def test_gzipped_csv_is_read_while_decompressing(
-    tmp_path: Path, block_bytes: int, name: str
+    produce: Callable[..., tuple[list[Batch], ProduceStats, list[dict[str, str]]]],
+    table: Callable[[list[Batch]], list[list[str]]],
+    tmp_path: Path,
+    block_bytes: int,
+    name: str,
 ) -> None:
     src = tmp_path / name
     sep = "\t" if ".tsv" in name else ","
     with gzip.open(src, "wt", encoding="utf-8", newline="") as handle:
         handle.write("\ufeff" + csv_text(ROWS, sep=sep))
-    assert read(tmp_path, src) == [["thirdPartyId", "city", "note"], *ROWS]
+    assert read(produce, table, tmp_path, src) == [["thirdPartyId", "city", "note"], *ROWS]
 
 
-def test_gzipped_csv_through_the_cli(tmp_path: Path) -> None:
+def test_gzipped_csv_through_the_cli(cli: Callable[..., Result], tmp_path: Path) -> None:
     src = tmp_path / "export.csv.gz"
     src.write_bytes(gzip.compress(csv_text(ROWS).encode()))
     assert cli("validate", str(src)).exit_code == 0
-    result = upload_dry(tmp_path, str(src))
+    result = upload_dry(cli, tmp_path, str(src))
     assert result.exit_code == 0, result.output
 
 
-def test_a_corrupt_gzip_file_is_one_line(tmp_path: Path) -> None:
+def test_a_corrupt_gzip_file_is_one_line(cli: Callable[..., Result], tmp_path: Path) -> None:
     src = tmp_path / "export.csv.gz"
     src.write_bytes(gzip.compress(csv_text(ROWS * 50).encode())[:-30])
-    one_line_error(upload_dry(tmp_path, str(src)), "export.csv.gz: damaged or truncated gzip data")
+    one_line_error(
+        upload_dry(cli, tmp_path, str(src)), "export.csv.gz: damaged or truncated gzip data"
+    )
 
 
-def test_stdin_is_refused_with_a_suggestion(tmp_path: Path) -> None:
-    one_line_error(upload_dry(tmp_path, "-"), "stdin", "save it to a file")
+def test_stdin_is_refused_with_a_suggestion(cli: Callable[..., Result], tmp_path: Path) -> None:
+    one_line_error(upload_dry(cli, tmp_path, "-"), "stdin", "save it to a file")
     with pytest.raises(InputError, match="stdin"):
         Producer(InputSpec(sources=("-",))).check()
 
 
 # -- 3. other encodings --------------------------------------------------------------------------
-def test_windows_1252_is_transcoded(tmp_path: Path, block_bytes: int) -> None:
+def test_windows_1252_is_transcoded(
+    produce: Callable[..., tuple[list[Batch], ProduceStats, list[dict[str, str]]]],
+    table: Callable[[list[Batch]], list[list[str]]],
+    tmp_path: Path,
+    block_bytes: int,
+) -> None:
     src = tmp_path / "excel.csv"
     src.write_bytes(csv_text(ROWS).encode("cp1252"))
-    assert read(tmp_path, src, input_encoding="cp1252")[1:] == ROWS
+    assert read(produce, table, tmp_path, src, input_encoding="cp1252")[1:] == ROWS
 
 
 @pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-8-sig", "latin-1"])
-def test_other_encodings_are_transcoded(tmp_path: Path, block_bytes: int, encoding: str) -> None:
+def test_other_encodings_are_transcoded(
+    produce: Callable[..., tuple[list[Batch], ProduceStats, list[dict[str, str]]]],
+    table: Callable[[list[Batch]], list[list[str]]],
+    tmp_path: Path,
+    block_bytes: int,
+    encoding: str,
+) -> None:
     rows = [["c1", "Zürich", "a, b"], ["c2", "ñ", 'say "hi"'], ["c3", "", "two\nlines"]]
     src = tmp_path / "export.csv"
     text = csv_text(rows)
     src.write_bytes(("\ufeff" + text if encoding == "utf-16-le" else text).encode(encoding))
-    assert read(tmp_path, src, input_encoding=encoding)[1:] == rows
+    assert read(produce, table, tmp_path, src, input_encoding=encoding)[1:] == rows
 
 
-def test_windows_1252_through_the_cli(tmp_path: Path) -> None:
+def test_windows_1252_through_the_cli(cli: Callable[..., Result], tmp_path: Path) -> None:
     src = tmp_path / "excel.csv"
     src.write_bytes(csv_text(ROWS).encode("cp1252"))
-    refused = upload_dry(tmp_path, str(src))
+    refused = upload_dry(cli, tmp_path, str(src))
     one_line_error(refused, "not valid UTF-8", "--input-encoding")
-    result = upload_dry(tmp_path, str(src), "--input-encoding", "cp1252", "--encode", "compact")
+    result = upload_dry(
+        cli, tmp_path, str(src), "--input-encoding", "cp1252", "--encode", "compact"
+    )
     assert result.exit_code == 0, result.output
     body = next((tmp_path / "bodies").glob("batch-*.txt")).read_bytes().decode()
     assert "c1,Zürich,a%2C%20b" in body and "c2,€%205," in body
 
 
-def test_an_unknown_encoding_is_one_line(tmp_path: Path) -> None:
+def test_an_unknown_encoding_is_one_line(cli: Callable[..., Result], tmp_path: Path) -> None:
     src = tmp_path / "a.csv"
     src.write_text("thirdPartyId,v\nc1,x\n", encoding="utf-8")
     for name in ("klingon", "base64"):
-        one_line_error(upload_dry(tmp_path, str(src), "--input-encoding", name), name)
+        one_line_error(upload_dry(cli, tmp_path, str(src), "--input-encoding", name), name)
     with pytest.raises(ConfigError, match="klingon"):
         InputSpec(sources=(src,), input_encoding="klingon")
 
@@ -250,7 +294,7 @@ def test_a_ragged_row_deep_in_the_file_is_located(tmp_path: Path, block_bytes: i
     )
 
 
-def test_a_ragged_row_through_the_cli(tmp_path: Path) -> None:
+def test_a_ragged_row_through_the_cli(cli: Callable[..., Result], tmp_path: Path) -> None:
     src = tmp_path / "ragged.tsv"
     src.write_text("thirdPartyId\tv\n" + "".join(f"c{i}\tx\n" for i in range(50_000)) + "z\t1\t2\n")
     one_line_error(cli("validate", str(src)), "line 50,002 (row 50,001)", "more fields")

@@ -9,7 +9,6 @@ from typing import Any
 
 import orjson
 import pytest
-from cli_helpers import cli
 from click.testing import Result
 
 from uploader.mock import MockConfig, MockTarget, run_mock_in_thread
@@ -24,14 +23,22 @@ def mock() -> Iterator[MockTarget]:
 
 
 @pytest.fixture(scope="module")
-def finished(mock: MockTarget, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def finished(
+    cli: Callable[..., Result], mock: MockTarget, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
     ledger = tmp_path_factory.mktemp("done") / "ledger.jsonl"
-    done = upload(mock, ledger, "--quiet")
+    done = upload(cli, mock, ledger, "--quiet")
     assert done.exit_code == 0, done.output
     return ledger
 
 
-def upload(mock: MockTarget, ledger: Path, *extra: str, token: str | None = None) -> Result:
+def upload(
+    cli: Callable[..., Result],
+    mock: MockTarget,
+    ledger: Path,
+    *extra: str,
+    token: str | None = None,
+) -> Result:
     return cli(
         "upload", str(SAMPLE), "--client-code", "demo", "--endpoint", mock.base_url,
         "--ledger", str(ledger), "--rate", "none", "--batch-rows", "10", *extra,
@@ -49,8 +56,10 @@ def errors(result: Result) -> list[str]:
     return [line for line in result.stderr.splitlines() if line.startswith("uploader: error: ")]
 
 
-def test_upload_json_keeps_progress_lines_on_stderr(mock: MockTarget, tmp_path: Path) -> None:
-    result = upload(mock, tmp_path / "ledger.jsonl", "--json", "--progress-every", "0")
+def test_upload_json_keeps_progress_lines_on_stderr(
+    cli: Callable[..., Result], mock: MockTarget, tmp_path: Path
+) -> None:
+    result = upload(cli, mock, tmp_path / "ledger.jsonl", "--json", "--progress-every", "0")
     assert result.exit_code == 0, result.output
     assert parsed(result)["rows_acknowledged"] > 0
     progress = [line for line in result.stderr.splitlines() if "rows acknowledged" in line]
@@ -59,15 +68,17 @@ def test_upload_json_keeps_progress_lines_on_stderr(mock: MockTarget, tmp_path: 
 
 
 def test_upload_json_stopped_by_the_token_says_why_on_stderr(
-    mock: MockTarget, tmp_path: Path
+    cli: Callable[..., Result], mock: MockTarget, tmp_path: Path
 ) -> None:
-    result = upload(mock, tmp_path / "ledger.jsonl", "--json", "--quiet", token="not-it")
+    result = upload(cli, mock, tmp_path / "ledger.jsonl", "--json", "--quiet", token="not-it")
     assert result.exit_code == 3, result.output
     assert parsed(result)["exit_code"] == 3
     assert len(errors(result)) == 1 and "token" in errors(result)[0], result.stderr
 
 
-def test_check_json_failure_is_also_a_line_on_stderr(mock: MockTarget) -> None:
+def test_check_json_failure_is_also_a_line_on_stderr(
+    cli: Callable[..., Result], mock: MockTarget
+) -> None:
     result = cli("check", "--client-code", "demo", "--endpoint", mock.base_url, "--json")
     assert result.exit_code == 3, result.output
     assert parsed(result)["exit_code"] == 3
@@ -103,7 +114,7 @@ FAILING: dict[str, Callable[[MockTarget, Path, Path], tuple[list[str], str, int]
 
 @pytest.mark.parametrize("command", list(FAILING))
 def test_an_error_with_json_is_a_json_object_on_stdout_and_a_line_on_stderr(
-    mock: MockTarget, finished: Path, tmp_path: Path, command: str
+    cli: Callable[..., Result], mock: MockTarget, finished: Path, tmp_path: Path, command: str
 ) -> None:
     (tmp_path / "blocker.txt").write_text("in the way\n")
     argv, token, code = FAILING[command](mock, tmp_path, finished)
@@ -114,7 +125,9 @@ def test_an_error_with_json_is_a_json_object_on_stdout_and_a_line_on_stderr(
     assert result.stderr.splitlines() == [f"uploader: error: {data['error']}"]
 
 
-def test_demo_json_prints_only_json_on_stdout(tmp_path: Path, monkeypatch: Any) -> None:
+def test_demo_json_prints_only_json_on_stdout(
+    cli: Callable[..., Result], tmp_path: Path, monkeypatch: Any
+) -> None:
     monkeypatch.chdir(tmp_path)  # the demo's run directory goes under runs/
     result = cli("demo", "--json")
     assert result.exit_code == 0, result.output

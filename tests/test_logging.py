@@ -5,20 +5,21 @@ from __future__ import annotations
 
 import logging
 import random
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
-from fakes import FakeClock, Script, ScriptedTransport, ok, small_producer
-from test_status import send, write_csv
 
 from uploader.auth._secret import Secret
 from uploader.auth._static import StaticToken, TokenProvider
 from uploader.ledger._summary import RunSummary
 from uploader.mock import MockConfig, MockTarget
+from uploader.produce._producer import Producer
 from uploader.reconcile._status import poll_statuses
 from uploader.reconcile._verify import verify
 from uploader.send._engine import UploadConfig, upload
 from uploader.send._transport import HttpAnswer
+from uploader.testing import FakeClock, Request, Script, ScriptedTransport, accepted
 
 OLD, NEW = "tok-old-5ecret", "tok-new-5ecret"
 
@@ -39,8 +40,31 @@ class Rotating:
         return self.token
 
 
-async def run(
-    tmp_path: Path, script: Script, tokens: TokenProvider | None = None, **kw: object
+def write_csv(path: Path, rows: int) -> Path:
+    path.write_text("thirdPartyId,tier\n" + "".join(f"id{i},v{i}\n" for i in range(rows)))
+    return path
+
+
+@pytest.fixture
+def run(
+    small_producer: Callable[..., Producer],
+) -> Callable[..., Awaitable[RunSummary]]:
+    """An upload of 20 rows through ``script``, with one sender and a fake clock."""
+
+    async def run(
+        tmp_path: Path, script: Script, tokens: TokenProvider | None = None, **kw: object
+    ) -> RunSummary:
+        return await _run(small_producer(tmp_path, rows=20), tmp_path, script, tokens, **kw)
+
+    return run
+
+
+async def _run(
+    producer: Producer,
+    tmp_path: Path,
+    script: Script,
+    tokens: TokenProvider | None = None,
+    **kw: object,
 ) -> RunSummary:
     clock = FakeClock()
     settings: dict[str, object] = {
@@ -53,7 +77,7 @@ async def run(
     }
     return await upload(
         UploadConfig(**settings),  # type: ignore[arg-type]
-        small_producer(tmp_path, rows=20),
+        producer,
         tokens or StaticToken(Secret(OLD), "test"),
         transport=ScriptedTransport(script),
         clock=clock,
@@ -72,10 +96,12 @@ def test_nothing_is_printed_unless_the_application_configures_logging() -> None:
 
 
 async def test_each_batch_outcome_is_logged_with_its_numbers(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    run: Callable[..., Awaitable[RunSummary]],
 ) -> None:
     caplog.set_level(logging.INFO, logger="uploader")
-    await run(tmp_path, ok)
+    await run(tmp_path, accepted)
     outcomes = events(caplog, "uploader.send._engine")
     assert [(r.seq, r.outcome, r.rows, r.attempts, r.http_status) for r in outcomes] == [  # type: ignore[attr-defined]
         (1, "acknowledged", 10, 1, 200),
@@ -86,10 +112,14 @@ async def test_each_batch_outcome_is_logged_with_its_numbers(
 
 
 async def test_a_retry_is_logged_with_its_delay_and_reason(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    run: Callable[..., Awaitable[RunSummary]],
 ) -> None:
     caplog.set_level(logging.INFO, logger="uploader")
-    await run(tmp_path, lambda c, b, h: HttpAnswer(500, b"") if c == 1 else ok(c, b, h))
+    await run(
+        tmp_path, lambda request: HttpAnswer(500, b"") if request.number == 1 else accepted(request)
+    )
     (retry,) = events(caplog, "uploader.send._attempt")
     assert retry.levelno == logging.INFO and retry.delay >= 0  # type: ignore[attr-defined]
     assert retry.getMessage().startswith("batch 1: retry in ")
@@ -97,12 +127,14 @@ async def test_a_retry_is_logged_with_its_delay_and_reason(
 
 
 async def test_a_throttle_is_a_warning_with_the_retry_after(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    run: Callable[..., Awaitable[RunSummary]],
 ) -> None:
     caplog.set_level(logging.INFO, logger="uploader")
 
-    def throttled_once(call: int, body: bytes, headers: dict[str, str]) -> HttpAnswer:
-        return HttpAnswer(503, b"", retry_after=3.0) if call == 1 else ok(call, body, headers)
+    def throttled_once(request: Request) -> HttpAnswer:
+        return HttpAnswer(503, b"", retry_after=3.0) if request.number == 1 else accepted(request)
 
     await run(tmp_path, throttled_once)
     warnings = [r for r in events(caplog, "uploader.send._attempt") if r.levelno == logging.WARNING]
@@ -111,12 +143,16 @@ async def test_a_throttle_is_a_warning_with_the_retry_after(
 
 
 async def test_a_token_refresh_is_logged_without_the_token(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    run: Callable[..., Awaitable[RunSummary]],
 ) -> None:
     caplog.set_level(logging.INFO, logger="uploader")
 
-    def needs_new(call: int, body: bytes, headers: dict[str, str]) -> HttpAnswer:
-        return ok(call, body, headers) if NEW in headers["Authorization"] else HttpAnswer(401, b"")
+    def needs_new(request: Request) -> HttpAnswer:
+        return (
+            accepted(request) if NEW in request.headers["Authorization"] else HttpAnswer(401, b"")
+        )
 
     summary = await run(tmp_path, needs_new, Rotating())
     assert summary.token_refreshes == 1
@@ -125,21 +161,25 @@ async def test_a_token_refresh_is_logged_without_the_token(
 
 
 async def test_a_stop_is_a_warning_with_its_reason(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    run: Callable[..., Awaitable[RunSummary]],
 ) -> None:
     caplog.set_level(logging.INFO, logger="uploader")
-    summary = await run(tmp_path, lambda c, b, h: HttpAnswer(401, b""))
+    summary = await run(tmp_path, lambda request: HttpAnswer(401, b""))
     assert summary.stop_reason == "auth"
     stops = [r for r in events(caplog, "uploader.send._engine") if r.levelno == logging.WARNING]
     assert len(stops) == 1 and stops[0].getMessage().startswith("run stopping (auth): Target ")
 
 
 async def test_status_and_verify_results_are_logged(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    engine_upload: Callable[..., Awaitable[None]],
 ) -> None:
     ledger = tmp_path / "ledger.jsonl"
     async with MockTarget(MockConfig(client_code="demo", rate_limit=None)) as mock:
-        await send(mock, ledger, write_csv(tmp_path / "in.csv", range(20)))
+        await engine_upload(mock, ledger, write_csv(tmp_path / "in.csv", 20))
         caplog.set_level(logging.DEBUG, logger="uploader")
         tokens = StaticToken(Secret(mock.token), "mock")
         await poll_statuses(ledger, tokens, rate=None)
@@ -153,25 +193,28 @@ async def test_status_and_verify_results_are_logged(
 
 
 async def test_the_token_never_appears_in_a_log_record(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    run: Callable[..., Awaitable[RunSummary]],
+    engine_upload: Callable[..., Awaitable[None]],
 ) -> None:
     caplog.set_level(logging.DEBUG, logger="uploader")
 
-    def everything(call: int, body: bytes, headers: dict[str, str]) -> HttpAnswer:
-        if call == 1:
+    def everything(request: Request) -> HttpAnswer:
+        if request.number == 1:
             return HttpAnswer(503, b"", retry_after=1.0)  # a throttle
-        if call == 2:
+        if request.number == 2:
             return HttpAnswer(500, b"")  # a retry
-        if NEW not in headers["Authorization"]:
+        if NEW not in request.headers["Authorization"]:
             return HttpAnswer(401, b"")  # a refresh
-        return ok(call, body, headers) if call < 5 else HttpAnswer(403, b"")  # a stop
+        return accepted(request) if request.number < 5 else HttpAnswer(403, b"")  # a stop
 
     (tmp_path / "upload").mkdir()
     summary = await run(tmp_path / "upload", everything, Rotating())
     assert summary.token_refreshes == 1 and summary.stop_reason == "auth"
     ledger = tmp_path / "ledger.jsonl"
     async with MockTarget(MockConfig(client_code="demo", rate_limit=None)) as mock:
-        await send(mock, ledger, write_csv(tmp_path / "in.csv", range(20)))
+        await engine_upload(mock, ledger, write_csv(tmp_path / "in.csv", 20))
         tokens = StaticToken(Secret(mock.token), "mock")
         await poll_statuses(ledger, tokens, rate=None)
         await verify(ledger, tokens, sample=3, seed=1, rate=None)

@@ -7,10 +7,9 @@ from typing import Any
 
 import aiohttp
 import defusedxml.ElementTree as ET
-from fakes import FakeClock
-from mock_helpers import CLOCK_START, serve
 
 from uploader.mock import MockTarget
+from uploader.testing import FakeClock
 
 BODY = b"batch=thirdPartyId,a\ncrm-1,x\n"
 
@@ -28,8 +27,8 @@ def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-async def test_auth_required_rejects_missing_and_wrong_tokens_with_401_xml() -> None:
-    async with serve(token="good") as (mock, http):
+async def test_auth_required_rejects_missing_and_wrong_tokens_with_401_xml(raw_mock: Any) -> None:
+    async with raw_mock.serve(token="good") as (mock, http):
         missing = await bulk(mock, http)
         wrong = await bulk(mock, http, bearer("bad"))
         assert mock.stats["unauthorized"] == 2 and mock.receipts_count == 0
@@ -39,30 +38,30 @@ async def test_auth_required_rejects_missing_and_wrong_tokens_with_401_xml() -> 
         assert "token" in (answer["message"] or "").lower()
 
 
-async def test_only_bearer_is_accepted_by_default() -> None:
-    async with serve() as (mock, http):
+async def test_only_bearer_is_accepted_by_default(raw_mock: Any) -> None:
+    async with raw_mock.serve() as (mock, http):
         assert (await bulk(mock, http, bearer(mock.token)))[0] == 200
         code, answer = await bulk(mock, http, {"access_token": mock.token})
         assert mock.receipts_count == 1
     assert code == 401 and "missing" in (answer["message"] or "").lower()
 
 
-async def test_legacy_access_token_header_is_accepted_behind_its_flag() -> None:
-    async with serve(accept_legacy_token_header=True) as (mock, http):
+async def test_legacy_access_token_header_is_accepted_behind_its_flag(raw_mock: Any) -> None:
+    async with raw_mock.serve(accept_legacy_token_header=True) as (mock, http):
         assert (await bulk(mock, http, bearer(mock.token)))[0] == 200
         assert (await bulk(mock, http, {"access_token": mock.token}))[0] == 200
         assert (await bulk(mock, http, {"access_token": "wrong"}))[0] == 401
         assert mock.receipts_count == 2
 
 
-async def test_auth_off_accepts_anonymous_uploads() -> None:
-    async with serve(require_auth=False) as (mock, http):
+async def test_auth_off_accepts_anonymous_uploads(raw_mock: Any) -> None:
+    async with raw_mock.serve(require_auth=False) as (mock, http):
         code, answer = await bulk(mock, http)
     assert code == 200 and answer["success"] == "true"
 
 
-async def test_status_and_profile_fetch_need_the_token_too() -> None:
-    async with serve() as (mock, http):
+async def test_status_and_profile_fetch_need_the_token_too(raw_mock: Any) -> None:
+    async with raw_mock.serve() as (mock, http):
         _, answer = await bulk(mock, http, bearer(mock.token))
         status_url = answer["batchStatus"] or ""
         profile_url = f"{mock.base_url}/rest/v1/profiles/thirdPartyId/crm-1?client=demo"
@@ -73,9 +72,9 @@ async def test_status_and_profile_fetch_need_the_token_too() -> None:
                 assert response.status == 200
 
 
-async def test_token_expires_after_its_ttl() -> None:
-    clock = FakeClock(CLOCK_START)
-    async with serve(token_ttl=100.0, clock=clock) as (mock, http):
+async def test_token_expires_after_its_ttl(raw_mock: Any) -> None:
+    clock = FakeClock(raw_mock.clock_start)
+    async with raw_mock.serve(token_ttl=100.0, clock=clock) as (mock, http):
         clock.now += 99.9
         assert (await bulk(mock, http, bearer(mock.token)))[0] == 200
         clock.now += 0.1
@@ -83,16 +82,16 @@ async def test_token_expires_after_its_ttl() -> None:
     assert code == 401 and "expired" in (answer["message"] or "").lower()
 
 
-async def test_expire_token_mid_run() -> None:
-    async with serve() as (mock, http):
+async def test_expire_token_mid_run(raw_mock: Any) -> None:
+    async with raw_mock.serve() as (mock, http):
         token = mock.token
         mock.expire_token()
         code, answer = await bulk(mock, http, bearer(token))
     assert code == 401 and "expired" in (answer["message"] or "").lower()
 
 
-async def test_rotation_invalidates_the_old_token_at_once() -> None:
-    async with serve() as (mock, http):
+async def test_rotation_invalidates_the_old_token_at_once(raw_mock: Any) -> None:
+    async with raw_mock.serve() as (mock, http):
         old = mock.token
         new = mock.rotate_token()
         assert new != old and mock.token == new
@@ -101,8 +100,8 @@ async def test_rotation_invalidates_the_old_token_at_once() -> None:
         assert (await bulk(mock, http, bearer(new)))[0] == 200
 
 
-async def test_admin_hooks_rotate_expire_and_show_the_token() -> None:
-    async with serve() as (mock, http):
+async def test_admin_hooks_rotate_expire_and_show_the_token(raw_mock: Any) -> None:
+    async with raw_mock.serve() as (mock, http):
         old = mock.token
         async with http.post(f"{mock.base_url}/__mock/rotate-token") as response:
             new = (await response.json())["token"]
@@ -125,8 +124,8 @@ async def ims_token(mock: MockTarget, http: aiohttp.ClientSession, secret: str) 
         return response.status, await response.json()
 
 
-async def test_ims_then_admin_api_get_and_regenerate_the_profile_token() -> None:
-    async with serve() as (mock, http):
+async def test_ims_then_admin_api_get_and_regenerate_the_profile_token(raw_mock: Any) -> None:
+    async with raw_mock.serve() as (mock, http):
         code, ims = await ims_token(mock, http, "demo-client-secret")
         assert code == 200
         assert ims["token_type"] == "bearer" and ims["expires_in"] == 86_400
@@ -149,8 +148,8 @@ async def test_ims_then_admin_api_get_and_regenerate_the_profile_token() -> None
         assert (await bulk(mock, http, bearer(created["accessToken"])))[0] == 200
 
 
-async def test_ims_refuses_bad_credentials_and_admin_api_checks_its_headers() -> None:
-    async with serve() as (mock, http):
+async def test_ims_refuses_bad_credentials_and_admin_api_checks_its_headers(raw_mock: Any) -> None:
+    async with raw_mock.serve() as (mock, http):
         code, error = await ims_token(mock, http, "wrong")
         assert code == 401 and error["error"] == "invalid_client"
         _, ims = await ims_token(mock, http, "demo-client-secret")
@@ -174,9 +173,9 @@ async def test_ims_refuses_bad_credentials_and_admin_api_checks_its_headers() ->
             assert response.status == 404
 
 
-async def test_ims_token_itself_expires() -> None:
-    clock = FakeClock(CLOCK_START)
-    async with serve(clock=clock) as (mock, http):
+async def test_ims_token_itself_expires(raw_mock: Any) -> None:
+    clock = FakeClock(raw_mock.clock_start)
+    async with raw_mock.serve(clock=clock) as (mock, http):
         _, ims = await ims_token(mock, http, "demo-client-secret")
         clock.now += 86_400.0
         url = f"{mock.base_url}/demo-tenant/target/authentication/token"

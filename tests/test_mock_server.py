@@ -6,18 +6,18 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import defusedxml.ElementTree as ET
 import pytest
-from fakes import FakeClock
-from mock_helpers import CLOCK_START, status, submit, xml
-from mock_helpers import serve_open as serve
 from yarl import URL
 
+from uploader.testing import FakeClock
 
-async def test_accepted_batch_answer_names_an_edge_host_and_batch_id() -> None:
-    async with serve() as (mock, http):
-        code, answer = await submit(mock, http, b"batch=thirdPartyId,a\ncrm-1,x\n")
+
+async def test_accepted_batch_answer_names_an_edge_host_and_batch_id(raw_mock: Any) -> None:
+    async with raw_mock.serve_open() as (mock, http):
+        code, answer = await raw_mock.submit(mock, http, b"batch=thirdPartyId,a\ncrm-1,x\n")
     assert code == 200
     assert answer["success"] == "true"
     assert answer["message"] == "Batch submitted for processing"
@@ -27,18 +27,18 @@ async def test_accepted_batch_answer_names_an_edge_host_and_batch_id() -> None:
     assert re.fullmatch(r"demo-\d{13}-1", url.query["batchId"])
 
 
-async def test_rejected_batch_answer_is_http_200_success_false_empty_status() -> None:
-    async with serve() as (mock, http):
-        code, answer = await submit(mock, http, b"batch=thirdPartyId,a\ncrm-1,50%off\n")
+async def test_rejected_batch_answer_is_http_200_success_false_empty_status(raw_mock: Any) -> None:
+    async with raw_mock.serve_open() as (mock, http):
+        code, answer = await raw_mock.submit(mock, http, b"batch=thirdPartyId,a\ncrm-1,50%off\n")
         assert mock.stats["rejected"] == 1 and mock.receipts_count == 0
     assert code == 200
     assert answer == {"success": "false", "batchStatus": None, "message": "Unexpected error"}
 
 
-async def test_empty_and_too_large_answers() -> None:
-    async with serve() as (mock, http):
-        _, empty = await submit(mock, http, b"batch=thirdPartyId,a\n&crm-1,x")
-        _, large = await submit(mock, http, b"batch=thirdPartyId\n" + b"a\n" * 25_000_000)
+async def test_empty_and_too_large_answers(raw_mock: Any) -> None:
+    async with raw_mock.serve_open() as (mock, http):
+        _, empty = await raw_mock.submit(mock, http, b"batch=thirdPartyId,a\n&crm-1,x")
+        _, large = await raw_mock.submit(mock, http, b"batch=thirdPartyId\n" + b"a\n" * 25_000_000)
     assert empty["message"] == "Batch is empty"
     assert large["success"] == "false" and "too large" in (large["message"] or "")
 
@@ -47,28 +47,31 @@ async def test_empty_and_too_large_answers() -> None:
     "body", [b"batch=thirdPartyId\ncrm-1\ncrm-2\n", b"batch=thirdPartyId,a,b\ncrm-1,,\ncrm-2\n"]
 )
 async def test_batch_without_any_value_is_skipped_as_empty_and_counted_rejected(
+    raw_mock: Any,
     body: bytes,
 ) -> None:
-    async with serve() as (mock, http):
-        _, answer = await submit(mock, http, body)
+    async with raw_mock.serve_open() as (mock, http):
+        _, answer = await raw_mock.submit(mock, http, body)
         assert (mock.stats["ok"], mock.stats["rejected"]) == (0, 1)
         assert mock.receipts_count == 0 and mock.batch_ids == []
         assert mock.profiles.get("crm-1") is None
     assert answer == {"success": "false", "batchStatus": None, "message": "Batch is empty"}
 
 
-async def test_status_is_incomplete_until_the_delay_then_complete_with_details() -> None:
-    clock = FakeClock(CLOCK_START)
-    async with serve(status_delay=30.0, clock=clock) as (mock, http):
+async def test_status_is_incomplete_until_the_delay_then_complete_with_details(
+    raw_mock: Any,
+) -> None:
+    clock = FakeClock(raw_mock.clock_start)
+    async with raw_mock.serve_open(status_delay=30.0, clock=clock) as (mock, http):
         body = b"batch=thirdPartyId,a\ncrm-1,x\ncrm-2,y,extra\n%2Fbad,z\ncrm-3,w\n"
-        _, answer = await submit(mock, http, body)
+        _, answer = await raw_mock.submit(mock, http, body)
         url = answer["batchStatus"] or ""
-        first = await status(http, url)
+        first = await raw_mock.status(http, url)
         clock.now += 29.9
-        assert (await status(http, url))["status"] == "incomplete"
+        assert (await raw_mock.status(http, url))["status"] == "incomplete"
         clock.now += 0.1
-        done = await status(http, url)
-        plain = await status(http, url, details=False)
+        done = await raw_mock.status(http, url)
+        plain = await raw_mock.status(http, url, details=False)
     assert first == {
         "batchId": URL(url).query["batchId"],
         "status": "incomplete",
@@ -88,15 +91,17 @@ async def test_status_is_incomplete_until_the_delay_then_complete_with_details()
     assert set(plain) == {"batchId", "status", "batchSize"}
 
 
-async def test_v2_status_path_alias_answers_too() -> None:
-    async with serve() as (mock, http):
-        _, answer = await submit(mock, http, b"batch=thirdPartyId,a\ncrm-1,x\n")
+async def test_v2_status_path_alias_answers_too(raw_mock: Any) -> None:
+    async with raw_mock.serve_open() as (mock, http):
+        _, answer = await raw_mock.submit(mock, http, b"batch=thirdPartyId,a\ncrm-1,x\n")
         url = (answer["batchStatus"] or "").replace("/profile/", "/v2/profile/")
-        assert (await status(http, url))["status"] == "complete"
+        assert (await raw_mock.status(http, url))["status"] == "complete"
 
 
-async def test_doc_status_url_style_answers_like_adobes_example_with_a_bare_ampersand() -> None:
-    async with serve(status_url_style="doc") as (mock, http):
+async def test_doc_status_url_style_answers_like_adobes_example_with_a_bare_ampersand(
+    raw_mock: Any,
+) -> None:
+    async with raw_mock.serve_open(status_url_style="doc") as (mock, http):
         url = f"{mock.base_url}/m2/demo/v2/profile/batchUpdate"
         async with http.post(url, data=b"batch=thirdPartyId,a\ncrm-1,x\n") as response:
             raw = await response.read()
@@ -109,60 +114,68 @@ async def test_doc_status_url_style_answers_like_adobes_example_with_a_bare_ampe
         assert found, raw
         with pytest.raises(ET.ParseError):  # not well-formed, exactly as documented
             ET.fromstring(raw)
-        answer = await status(http, found.group(1).decode())  # the URL verbatim, m2Node and all
+        answer = await raw_mock.status(
+            http, found.group(1).decode()
+        )  # the URL verbatim, m2Node and all
     assert answer["status"] == "complete" and answer["successfulUpdates"] == "1"
 
 
-async def test_mark_stuck_makes_status_stuck() -> None:
-    async with serve() as (mock, http):
-        _, answer = await submit(mock, http, b"batch=thirdPartyId,a\ncrm-1,x\n")
+async def test_mark_stuck_makes_status_stuck(raw_mock: Any) -> None:
+    async with raw_mock.serve_open() as (mock, http):
+        _, answer = await raw_mock.submit(mock, http, b"batch=thirdPartyId,a\ncrm-1,x\n")
         (batch_id,) = mock.batch_ids
         mock.mark_stuck(batch_id)
-        stuck = await status(http, answer["batchStatus"] or "")
+        stuck = await raw_mock.status(http, answer["batchStatus"] or "")
     assert stuck["status"] == "stuck" and stuck["consumedCount"] == "0"
 
 
-async def test_retention_keeps_only_the_last_statuses_and_unknown_ids_say_not_found() -> None:
-    async with serve(status_retention=2) as (mock, http):
+async def test_retention_keeps_only_the_last_statuses_and_unknown_ids_say_not_found(
+    raw_mock: Any,
+) -> None:
+    async with raw_mock.serve_open(status_retention=2) as (mock, http):
         urls = []
         for n in range(3):
-            _, answer = await submit(mock, http, f"batch=thirdPartyId,a\ncrm-{n},x\n".encode())
+            _, answer = await raw_mock.submit(
+                mock, http, f"batch=thirdPartyId,a\ncrm-{n},x\n".encode()
+            )
             urls.append(answer["batchStatus"] or "")
         assert len(mock.batch_ids) == 2
-        gone = await status(http, urls[0])
-        kept = await status(http, urls[2])
+        gone = await raw_mock.status(http, urls[0])
+        kept = await raw_mock.status(http, urls[2])
     assert gone["success"] == "false" and "not found" in (gone["message"] or "").lower()
     assert kept["status"] == "complete"
 
 
-async def test_v1_updates_existing_profiles_only_v2_creates() -> None:
-    async with serve() as (mock, http):
-        _, v1 = await submit(mock, http, b"batch=thirdPartyId,a\ncrm-1,x\n", version=1)
+async def test_v1_updates_existing_profiles_only_v2_creates(raw_mock: Any) -> None:
+    async with raw_mock.serve_open() as (mock, http):
+        _, v1 = await raw_mock.submit(mock, http, b"batch=thirdPartyId,a\ncrm-1,x\n", version=1)
         assert mock.profiles.get("crm-1") is None
-        await submit(mock, http, b"batch=thirdPartyId,a\ncrm-1,x\n", version=2)
+        await raw_mock.submit(mock, http, b"batch=thirdPartyId,a\ncrm-1,x\n", version=2)
         body = b"batch=thirdPartyId,a\ncrm-1,y\ncrm-2,z\n"
-        _, again = await submit(mock, http, body, version=1)
-        first = await status(http, v1["batchStatus"] or "")
-        second = await status(http, again["batchStatus"] or "")
+        _, again = await raw_mock.submit(mock, http, body, version=1)
+        first = await raw_mock.status(http, v1["batchStatus"] or "")
+        second = await raw_mock.status(http, again["batchStatus"] or "")
         assert mock.profiles.get("crm-1") == {"a": "y"}
         assert mock.profiles.get("crm-2") is None
     assert (first["successfulUpdates"], first["profilesNotFound"]) == ("0", "1")
     assert (second["successfulUpdates"], second["profilesNotFound"]) == ("1", "1")
 
 
-async def test_empty_cells_never_clear_and_later_values_win() -> None:
-    async with serve() as (mock, http):
-        await submit(mock, http, b"batch=thirdPartyId,a,b\ncrm-1,x,y\n")
-        await submit(mock, http, b"batch=thirdPartyId,a,b\ncrm-1,,z\ncrm-1,w\n")
+async def test_empty_cells_never_clear_and_later_values_win(raw_mock: Any) -> None:
+    async with raw_mock.serve_open() as (mock, http):
+        await raw_mock.submit(mock, http, b"batch=thirdPartyId,a,b\ncrm-1,x,y\n")
+        await raw_mock.submit(mock, http, b"batch=thirdPartyId,a,b\ncrm-1,,z\ncrm-1,w\n")
         assert mock.profiles.get("crm-1") == {"a": "w", "b": "z"}
 
 
-async def test_received_frame_has_every_accepted_row_in_order_with_call_numbers() -> None:
-    async with serve() as (mock, http):
-        await submit(mock, http, b"batch=thirdPartyId,a\ncrm-1,x%2Cy\ncrm-2,+\n")
-        await submit(mock, http, b"batch=thirdPartyId,a\ncrm-9,50%off\n")  # rejected
-        await submit(mock, http, b"batch=thirdPartyId,b,a\ncrm-3,%C3%A9,\ncrm-4,q,r,s\n")
-        await submit(mock, http, b"batch=pcId,a\npc-1,x\n")
+async def test_received_frame_has_every_accepted_row_in_order_with_call_numbers(
+    raw_mock: Any,
+) -> None:
+    async with raw_mock.serve_open() as (mock, http):
+        await raw_mock.submit(mock, http, b"batch=thirdPartyId,a\ncrm-1,x%2Cy\ncrm-2,+\n")
+        await raw_mock.submit(mock, http, b"batch=thirdPartyId,a\ncrm-9,50%off\n")  # rejected
+        await raw_mock.submit(mock, http, b"batch=thirdPartyId,b,a\ncrm-3,%C3%A9,\ncrm-4,q,r,s\n")
+        await raw_mock.submit(mock, http, b"batch=pcId,a\npc-1,x\n")
         frame = mock.received_frame()
         pc = mock.received_frame(id_column="pcId")
         assert mock.receipts_count == 4
@@ -176,9 +189,9 @@ async def test_received_frame_has_every_accepted_row_in_order_with_call_numbers(
     assert pc.rows() == [(4, "pc-1", "x")]
 
 
-async def test_receipts_dump_and_endpoint_are_the_same_json(tmp_path: Path) -> None:
-    async with serve() as (mock, http):
-        await submit(mock, http, b"batch=thirdPartyId,a\ncrm-1,x%26y\n")
+async def test_receipts_dump_and_endpoint_are_the_same_json(raw_mock: Any, tmp_path: Path) -> None:
+    async with raw_mock.serve_open() as (mock, http):
+        await raw_mock.submit(mock, http, b"batch=thirdPartyId,a\ncrm-1,x%26y\n")
         mock.dump_receipts(tmp_path / "receipts.json")
         async with http.get(f"{mock.base_url}/__mock/receipts") as response:
             served = await response.json()
@@ -190,17 +203,19 @@ async def test_receipts_dump_and_endpoint_are_the_same_json(tmp_path: Path) -> N
     assert call["attributes"] == ["a"] and call["rows"] == [["crm-1", "x&y"]]
 
 
-async def test_keep_receipts_and_store_profiles_off() -> None:
-    async with serve(keep_receipts=False, store_profiles=False) as (mock, http):
-        _, answer = await submit(mock, http, b"batch=thirdPartyId,a\ncrm-1,x\n", version=1)
+async def test_keep_receipts_and_store_profiles_off(raw_mock: Any) -> None:
+    async with raw_mock.serve_open(keep_receipts=False, store_profiles=False) as (mock, http):
+        _, answer = await raw_mock.submit(mock, http, b"batch=thirdPartyId,a\ncrm-1,x\n", version=1)
         assert answer["success"] == "true"
         assert mock.receipts_count == 0 and mock.profiles.get("crm-1") is None
         assert mock.stats["rows_received"] == 1
 
 
-async def test_profile_fetch_returns_documented_json_and_404_after_drop() -> None:
-    async with serve() as (mock, http):
-        await submit(mock, http, b"batch=thirdPartyId,tier,city\ncrm-1,gold,S%C3%A3o+Paulo\n")
+async def test_profile_fetch_returns_documented_json_and_404_after_drop(raw_mock: Any) -> None:
+    async with raw_mock.serve_open() as (mock, http):
+        await raw_mock.submit(
+            mock, http, b"batch=thirdPartyId,tier,city\ncrm-1,gold,S%C3%A3o+Paulo\n"
+        )
         url = f"{mock.base_url}/rest/v1/profiles/thirdPartyId/crm-1"
         async with http.get(url, params={"client": "demo"}) as response:
             assert response.status == 200
@@ -224,31 +239,31 @@ async def test_profile_fetch_returns_documented_json_and_404_after_drop() -> Non
 
 
 @pytest.mark.parametrize("method", ["GET", "POST"])
-async def test_single_update_creates_profile(method: str) -> None:
-    async with serve() as (mock, http):
+async def test_single_update_creates_profile(raw_mock: Any, method: str) -> None:
+    async with raw_mock.serve_open() as (mock, http):
         url = f"{mock.base_url}/m2/demo/profile/update"
         params = {"mbox3rdPartyId": "crm-7", "profile.tier": "gold & co", "other": "x"}
         async with http.request(method, url, params=params) as response:
-            answer = xml(await response.text())
+            answer = raw_mock.xml(await response.text())
         assert answer == {"success": "true", "message": "Request successfully submitted"}
         assert mock.profiles.get("crm-7") == {"tier": "gold & co"}
         async with http.get(url, params={"profile.tier": "x"}) as response:
-            assert xml(await response.text())["success"] == "false"
+            assert raw_mock.xml(await response.text())["success"] == "false"
 
 
-async def test_unknown_client_code_is_404() -> None:
-    async with serve() as (mock, http):
+async def test_unknown_client_code_is_404(raw_mock: Any) -> None:
+    async with raw_mock.serve_open() as (mock, http):
         url = f"{mock.base_url}/m2/other/v2/profile/batchUpdate"
         async with http.post(url, data=b"batch=thirdPartyId\nx\n") as response:
             assert response.status == 404
         assert mock.stats["unknown_client"] == 1
 
 
-async def test_stats_count_calls_bytes_and_outcomes() -> None:
-    async with serve() as (mock, http):
+async def test_stats_count_calls_bytes_and_outcomes(raw_mock: Any) -> None:
+    async with raw_mock.serve_open() as (mock, http):
         body = b"batch=thirdPartyId,a\ncrm-1,x\n"
-        await submit(mock, http, body)
-        await submit(mock, http, b"batch=x")
+        await raw_mock.submit(mock, http, body)
+        await raw_mock.submit(mock, http, b"batch=x")
         stats = mock.stats
     assert (stats["calls"], stats["ok"], stats["rejected"]) == (2, 1, 1)
     assert stats["bytes_received"] == len(body) + len(b"batch=x")

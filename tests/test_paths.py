@@ -4,10 +4,11 @@ file is still the same file, a changed one is named, and a resume goes where the
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from cli_helpers import cli, upload_to
+from click.testing import Result
 
 from uploader.ledger._ledger import read_ledger
 from uploader.mock import FaultConfig, MockConfig, run_mock_in_thread
@@ -20,7 +21,10 @@ def write(path: Path, rows: int = 40) -> Path:
 
 
 def test_a_relative_path_run_resumes_and_reports_from_another_directory(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    cli: Callable[..., Result],
+    upload_to: Callable[..., Result],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     write(tmp_path / "exports" / "in.csv")
     ledger = tmp_path / "runs" / "ledger.jsonl"
@@ -41,7 +45,9 @@ def test_a_relative_path_run_resumes_and_reports_from_another_directory(
         assert again.exit_code == 0, again.output
 
 
-def test_a_touched_file_is_still_the_same_file(tmp_path: Path) -> None:
+def test_a_touched_file_is_still_the_same_file(
+    cli: Callable[..., Result], upload_to: Callable[..., Result], tmp_path: Path
+) -> None:
     source = write(tmp_path / "in.csv")
     ledger = tmp_path / "run" / "ledger.jsonl"
     with run_mock_in_thread(MockConfig(client_code="demo", rate_limit=None)) as mock:
@@ -55,7 +61,9 @@ def test_a_touched_file_is_still_the_same_file(tmp_path: Path) -> None:
     assert cli("report", "--ledger", str(ledger), "--failed-rows", str(out)).exit_code == 4
 
 
-def test_a_changed_file_of_the_same_size_is_named(tmp_path: Path) -> None:
+def test_a_changed_file_of_the_same_size_is_named(
+    upload_to: Callable[..., Result], tmp_path: Path
+) -> None:
     source = write(tmp_path / "in.csv")
     ledger = tmp_path / "run" / "ledger.jsonl"
     with run_mock_in_thread(MockConfig(client_code="demo", rate_limit=None)) as mock:
@@ -71,7 +79,12 @@ def test_a_changed_file_of_the_same_size_is_named(tmp_path: Path) -> None:
     [("--endpoint", "http://127.0.0.1:9", "endpoint"), ("--api-version", "v1", "api_version")],
 )
 def test_resume_refuses_another_endpoint_or_api_version(
-    tmp_path: Path, option: str, value: str, named: str
+    cli: Callable[..., Result],
+    upload_to: Callable[..., Result],
+    tmp_path: Path,
+    option: str,
+    value: str,
+    named: str,
 ) -> None:
     source = write(tmp_path / "in.csv")
     ledger = tmp_path / "run" / "ledger.jsonl"

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 import pytest
-from body_model import decode_body
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -17,30 +16,6 @@ from uploader.errors import ConfigError, InputError
 from uploader.produce._batcher import BatchLimits
 from uploader.produce._model import Batch, ProduceStats
 from uploader.produce._producer import InputSpec, Producer, write_dry_run
-from uploader.produce._rejects import RejectsWriter
-
-
-def produce(
-    tmp_path: Path, sources: list[Path], **spec: Any
-) -> tuple[list[Batch], ProduceStats, list[dict[str, str]]]:
-    rejects_path = tmp_path / "rejects.csv"
-    with RejectsWriter(rejects_path) as writer:
-        producer = Producer(InputSpec(sources=tuple(sources), **spec), rejects=writer)
-        batches = list(producer)
-    with rejects_path.open(newline="", encoding="utf-8") as handle:
-        rejects = list(csv.DictReader(handle))
-    return batches, producer.stats, rejects
-
-
-def table(batches: list[Batch]) -> list[list[str]]:
-    """Header + all rows of all batches, decoded by the body model."""
-    rows: list[list[str]] = []
-    for batch in batches:
-        header, *body = decode_body(batch.body)
-        rows = rows or [header]
-        assert header == rows[0]
-        rows += body
-    return rows
 
 
 def write(path: Path, text: str) -> Path:
@@ -49,7 +24,11 @@ def write(path: Path, text: str) -> Path:
 
 
 # -- CSV reading ------------------------------------------------------------------------------
-def test_csv_values_pass_through_verbatim(tmp_path: Path) -> None:
+def test_csv_values_pass_through_verbatim(
+    produce: Callable[..., tuple[list[Batch], ProduceStats, list[dict[str, str]]]],
+    table: Callable[[list[Batch]], list[list[str]]],
+    tmp_path: Path,
+) -> None:
     src = write(tmp_path / "a.csv", "thirdPartyId,v,w\n007,1.50,true\n1e3,NaN, spaced \n")
     batches, _, _ = produce(tmp_path, [src])
     assert table(batches) == [
@@ -59,7 +38,11 @@ def test_csv_values_pass_through_verbatim(tmp_path: Path) -> None:
     ]
 
 
-def test_quoted_csv_fields_with_commas_quotes_and_newlines(tmp_path: Path) -> None:
+def test_quoted_csv_fields_with_commas_quotes_and_newlines(
+    produce: Callable[..., tuple[list[Batch], ProduceStats, list[dict[str, str]]]],
+    table: Callable[[list[Batch]], list[list[str]]],
+    tmp_path: Path,
+) -> None:
     src = write(
         tmp_path / "q.csv",
         'thirdPartyId,note\r\nx1,"a, b"\r\nx2,"say ""hi"""\r\nx3,"two\nlines"\r\nx4,"cr\r\nlf"\r\n',
@@ -74,14 +57,20 @@ def test_quoted_csv_fields_with_commas_quotes_and_newlines(tmp_path: Path) -> No
     assert stats.rows_read == 4
 
 
-def test_form_and_csv_metacharacters_are_encoded_in_the_body(tmp_path: Path) -> None:
+def test_form_and_csv_metacharacters_are_encoded_in_the_body(
+    produce: Callable[..., tuple[list[Batch], ProduceStats, list[dict[str, str]]]], tmp_path: Path
+) -> None:
     src = write(tmp_path / "m.csv", 'thirdPartyId,v\nid1,"a&b=c+d%e,f"\n')
     (batch,), _, _ = produce(tmp_path, [src])
     assert batch.body == b"batch=thirdPartyId,v\nid1,a%26b%3Dc%2Bd%25e%2Cf\n"
 
 
 # -- Parquet rendering ------------------------------------------------------------------------
-def test_parquet_typed_columns_render_canonically(tmp_path: Path) -> None:
+def test_parquet_typed_columns_render_canonically(
+    produce: Callable[..., tuple[list[Batch], ProduceStats, list[dict[str, str]]]],
+    table: Callable[[list[Batch]], list[list[str]]],
+    tmp_path: Path,
+) -> None:
     frame = pl.DataFrame(
         {
             "thirdPartyId": ["p1", "p2"],
@@ -101,7 +90,11 @@ def test_parquet_typed_columns_render_canonically(tmp_path: Path) -> None:
     ]
 
 
-def test_parquet_times_keep_their_fraction_exactly(tmp_path: Path) -> None:
+def test_parquet_times_keep_their_fraction_exactly(
+    produce: Callable[..., tuple[list[Batch], ProduceStats, list[dict[str, str]]]],
+    table: Callable[[list[Batch]], list[list[str]]],
+    tmp_path: Path,
+) -> None:
     """``pl.Time`` rendered ``HH:MM:SS.ffffff`` (nine digits when it has nanoseconds): the
     fraction was dropped (``01:02:03``)."""
     nanos = [3723_456_789_000, 3723_000_000_000, 0, 3600_000_000_001]
@@ -119,7 +112,12 @@ def test_parquet_times_keep_their_fraction_exactly(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("unit", ["ms", "us", "ns"])
-def test_parquet_durations_render_as_iso_8601(tmp_path: Path, unit: str) -> None:
+def test_parquet_durations_render_as_iso_8601(
+    produce: Callable[..., tuple[list[Batch], ProduceStats, list[dict[str, str]]]],
+    table: Callable[[list[Batch]], list[list[str]]],
+    tmp_path: Path,
+    unit: str,
+) -> None:
     """A Duration column was a raw polars error ("casting … not supported")."""
     values = [dt.timedelta(hours=1, minutes=2, seconds=3.5), dt.timedelta(days=-1), None]
     frame = pl.DataFrame(
@@ -130,7 +128,11 @@ def test_parquet_durations_render_as_iso_8601(tmp_path: Path, unit: str) -> None
     assert [row[1] for row in table(batches)[1:]] == ["PT1H2M3.5S", "-P1D", ""]
 
 
-def test_parquet_datetimes_with_a_time_zone_keep_the_offset(tmp_path: Path) -> None:
+def test_parquet_datetimes_with_a_time_zone_keep_the_offset(
+    produce: Callable[..., tuple[list[Batch], ProduceStats, list[dict[str, str]]]],
+    table: Callable[[list[Batch]], list[list[str]]],
+    tmp_path: Path,
+) -> None:
     moment = pl.Series([dt.datetime(2026, 1, 2, 3, 4, 5, 120000)])
     frame = pl.DataFrame(
         {
@@ -147,7 +149,9 @@ def test_parquet_datetimes_with_a_time_zone_keep_the_offset(tmp_path: Path) -> N
     ]
 
 
-def test_parquet_nested_column_is_a_clear_error(tmp_path: Path) -> None:
+def test_parquet_nested_column_is_a_clear_error(
+    produce: Callable[..., tuple[list[Batch], ProduceStats, list[dict[str, str]]]], tmp_path: Path
+) -> None:
     pl.DataFrame({"thirdPartyId": ["a"], "tags": [["x", "y"]]}).write_parquet(
         tmp_path / "n.parquet"
     )
@@ -156,7 +160,11 @@ def test_parquet_nested_column_is_a_clear_error(tmp_path: Path) -> None:
 
 
 # -- validation and rejects -------------------------------------------------------------------
-def test_each_rejection_reason_goes_to_the_rejects_file(tmp_path: Path) -> None:
+def test_each_rejection_reason_goes_to_the_rejects_file(
+    produce: Callable[..., tuple[list[Batch], ProduceStats, list[dict[str, str]]]],
+    table: Callable[[list[Batch]], list[list[str]]],
+    tmp_path: Path,
+) -> None:
     long_id = "x" * 257
     big = "v" * (64 * 1024)
     src = write(
@@ -176,7 +184,11 @@ def test_each_rejection_reason_goes_to_the_rejects_file(tmp_path: Path) -> None:
     assert stats.rows_read == stats.rows_rejected + stats.rows_batched == 7
 
 
-def test_64kb_limit_counts_utf8_bytes_of_names_and_values(tmp_path: Path) -> None:
+def test_64kb_limit_counts_utf8_bytes_of_names_and_values(
+    produce: Callable[..., tuple[list[Batch], ProduceStats, list[dict[str, str]]]],
+    table: Callable[[list[Batch]], list[list[str]]],
+    tmp_path: Path,
+) -> None:
     # name "v" (1 byte) + value: exactly 64 KB together with the id cell passes, one more fails
     budget = 64 * 1024 - len("thirdPartyId") - len("a") - len("v")
     src = write(
@@ -188,7 +200,11 @@ def test_64kb_limit_counts_utf8_bytes_of_names_and_values(tmp_path: Path) -> Non
     assert [r["id"] for r in rejects] == ["b"]
 
 
-def test_row_larger_than_batch_bytes_is_rejected_not_sent(tmp_path: Path) -> None:
+def test_row_larger_than_batch_bytes_is_rejected_not_sent(
+    produce: Callable[..., tuple[list[Batch], ProduceStats, list[dict[str, str]]]],
+    table: Callable[[list[Batch]], list[list[str]]],
+    tmp_path: Path,
+) -> None:
     src = write(tmp_path / "l.csv", "thirdPartyId,v\na,short\nb," + "x" * 200 + "\nc,short\n")
     batches, _, rejects = produce(tmp_path, [src], limits=BatchLimits(bytes=100))
     assert [row[0] for row in table(batches)[1:]] == ["a", "c"]
@@ -202,7 +218,11 @@ def test_row_larger_than_batch_bytes_is_rejected_not_sent(tmp_path: Path) -> Non
 DUPS = "thirdPartyId,tier,city\nu1,gold,Paris\nu2,silver,\nu1,,Lyon\nu3,x,y\nu1,platinum,\n"
 
 
-def test_duplicates_merge_as_if_applied_in_file_order(tmp_path: Path) -> None:
+def test_duplicates_merge_as_if_applied_in_file_order(
+    produce: Callable[..., tuple[list[Batch], ProduceStats, list[dict[str, str]]]],
+    table: Callable[[list[Batch]], list[list[str]]],
+    tmp_path: Path,
+) -> None:
     batches, stats, _ = produce(tmp_path, [write(tmp_path / "d.csv", DUPS)])
     assert table(batches)[1:] == [
         ["u2", "silver", ""],
@@ -213,7 +233,11 @@ def test_duplicates_merge_as_if_applied_in_file_order(tmp_path: Path) -> None:
     assert stats.rows_read == stats.rows_batched + stats.rows_merged
 
 
-def test_duplicates_last_keeps_the_last_row(tmp_path: Path) -> None:
+def test_duplicates_last_keeps_the_last_row(
+    produce: Callable[..., tuple[list[Batch], ProduceStats, list[dict[str, str]]]],
+    table: Callable[[list[Batch]], list[list[str]]],
+    tmp_path: Path,
+) -> None:
     batches, stats, _ = produce(tmp_path, [write(tmp_path / "d.csv", DUPS)], duplicates="last")
     assert sorted(table(batches)[1:]) == [
         ["u1", "platinum", ""],
@@ -223,13 +247,21 @@ def test_duplicates_last_keeps_the_last_row(tmp_path: Path) -> None:
     assert stats.rows_merged == 2
 
 
-def test_duplicates_off_sends_rows_as_read(tmp_path: Path) -> None:
+def test_duplicates_off_sends_rows_as_read(
+    produce: Callable[..., tuple[list[Batch], ProduceStats, list[dict[str, str]]]],
+    table: Callable[[list[Batch]], list[list[str]]],
+    tmp_path: Path,
+) -> None:
     batches, stats, _ = produce(tmp_path, [write(tmp_path / "d.csv", DUPS)], duplicates="off")
     assert [row[0] for row in table(batches)[1:]] == ["u1", "u2", "u1", "u3", "u1"]
     assert stats.rows_merged == 0
 
 
-def test_duplicates_across_files_merge_in_file_order(tmp_path: Path) -> None:
+def test_duplicates_across_files_merge_in_file_order(
+    produce: Callable[..., tuple[list[Batch], ProduceStats, list[dict[str, str]]]],
+    table: Callable[[list[Batch]], list[list[str]]],
+    tmp_path: Path,
+) -> None:
     a = write(tmp_path / "a.csv", "thirdPartyId,v\nk,first\nz,1\n")
     b = write(tmp_path / "b.csv", "thirdPartyId,v\nk,second\n")
     batches, stats, _ = produce(tmp_path, [a, b])
@@ -239,6 +271,7 @@ def test_duplicates_across_files_merge_in_file_order(tmp_path: Path) -> None:
 
 # -- determinism, files, mapping --------------------------------------------------------------
 def test_same_input_gives_identical_bodies_and_hashes_whatever_the_chunk_size(
+    produce: Callable[..., tuple[list[Batch], ProduceStats, list[dict[str, str]]]],
     tmp_path: Path,
 ) -> None:
     rows = "".join(f"id{i},v{i % 7},{'dup' if i % 50 == 0 else i}\n" for i in range(3000))
@@ -250,7 +283,11 @@ def test_same_input_gives_identical_bodies_and_hashes_whatever_the_chunk_size(
     assert len(hashes[0]) > 3
 
 
-def test_glob_reads_files_in_sorted_order_and_refuses_mismatched_columns(tmp_path: Path) -> None:
+def test_glob_reads_files_in_sorted_order_and_refuses_mismatched_columns(
+    produce: Callable[..., tuple[list[Batch], ProduceStats, list[dict[str, str]]]],
+    table: Callable[[list[Batch]], list[list[str]]],
+    tmp_path: Path,
+) -> None:
     write(tmp_path / "p2.csv", "thirdPartyId,v\nb,2\n")
     write(tmp_path / "p1.csv", "thirdPartyId,v\na,1\n")
     batches, _, _ = produce(tmp_path, [tmp_path / "p*.csv"])
@@ -260,7 +297,11 @@ def test_glob_reads_files_in_sorted_order_and_refuses_mismatched_columns(tmp_pat
         produce(tmp_path, [tmp_path / "p*.csv"])
 
 
-def test_columns_rename_and_id_column_shape_the_header(tmp_path: Path) -> None:
+def test_columns_rename_and_id_column_shape_the_header(
+    produce: Callable[..., tuple[list[Batch], ProduceStats, list[dict[str, str]]]],
+    table: Callable[[list[Batch]], list[list[str]]],
+    tmp_path: Path,
+) -> None:
     src = write(tmp_path / "c.csv", "cust,a,b,c\nk1,1,2,3\n")
     batches, _, _ = produce(
         tmp_path, [src], id_column="cust", id_type="pcId", columns=("c", "a"), rename={"a": "alpha"}
@@ -268,7 +309,9 @@ def test_columns_rename_and_id_column_shape_the_header(tmp_path: Path) -> None:
     assert table(batches) == [["pcId", "c", "alpha"], ["k1", "3", "1"]]
 
 
-def test_name_warnings_and_strict(tmp_path: Path) -> None:
+def test_name_warnings_and_strict(
+    produce: Callable[..., tuple[list[Batch], ProduceStats, list[dict[str, str]]]], tmp_path: Path
+) -> None:
     src = write(tmp_path / "w.csv", f"thirdPartyId,user,{'n' * 129}\nk,1,2\n")
     _, stats, _ = produce(tmp_path, [src])
     assert any("'user' collides" in w for w in stats.warnings)
@@ -318,7 +361,11 @@ def test_dry_run_writes_each_exact_body(tmp_path: Path) -> None:
     ],
 )
 def test_whole_input_errors_are_one_clear_line(
-    tmp_path: Path, content: str, spec: dict[str, Any], message: str
+    produce: Callable[..., tuple[list[Batch], ProduceStats, list[dict[str, str]]]],
+    tmp_path: Path,
+    content: str,
+    spec: dict[str, Any],
+    message: str,
 ) -> None:
     src = write(tmp_path / "in.csv", content)
     with pytest.raises((InputError, ConfigError), match=message) as info:
@@ -326,7 +373,9 @@ def test_whole_input_errors_are_one_clear_line(
     assert "\n" not in str(info.value)
 
 
-def test_not_utf8_is_a_clear_error(tmp_path: Path) -> None:
+def test_not_utf8_is_a_clear_error(
+    produce: Callable[..., tuple[list[Batch], ProduceStats, list[dict[str, str]]]], tmp_path: Path
+) -> None:
     src = tmp_path / "latin1.csv"
     src.write_bytes("thirdPartyId,city\nk,Zürich\n".encode("latin-1"))
     with pytest.raises(InputError, match=r"latin1\.csv, line 2 \(row 1\): not valid UTF-8"):
@@ -336,7 +385,12 @@ def test_not_utf8_is_a_clear_error(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("name", "message"), [("missing.csv", "no such file"), ("data.xlsx", "unknown file type")]
 )
-def test_missing_or_unknown_files(tmp_path: Path, name: str, message: str) -> None:
+def test_missing_or_unknown_files(
+    produce: Callable[..., tuple[list[Batch], ProduceStats, list[dict[str, str]]]],
+    tmp_path: Path,
+    name: str,
+    message: str,
+) -> None:
     if name.endswith("xlsx"):
         write(tmp_path / name, "x")
     with pytest.raises(InputError, match=message):
@@ -359,7 +413,12 @@ values = st.text(st.characters(blacklist_categories=("Cs",)), max_size=16)
     mode=st.sampled_from(["strict", "compact"]),
 )
 def test_any_unicode_table_round_trips_exactly(
-    tmp_path: Path, attrs: list[str], data: st.DataObject, mode: str
+    produce: Callable[..., tuple[list[Batch], ProduceStats, list[dict[str, str]]]],
+    table: Callable[[list[Batch]], list[list[str]]],
+    tmp_path: Path,
+    attrs: list[str],
+    data: st.DataObject,
+    mode: str,
 ) -> None:
     """Arbitrary Unicode names and values: decoding the bodies gives back the input table."""
     n = data.draw(st.integers(1, 12))
@@ -368,7 +427,10 @@ def test_any_unicode_table_round_trips_exactly(
     src = tmp_path / "t.parquet"
     frame.write_parquet(src)
     batches, stats, _ = produce(tmp_path, [src], encode=mode, limits=BatchLimits(rows=5))
-    assert table(batches) == [["thirdPartyId", *attrs], *(list(r) for r in frame.iter_rows())]
+    assert table(batches) == [
+        ["thirdPartyId", *attrs],
+        *(list(r) for r in frame.iter_rows()),
+    ]
     assert stats.rows_batched == n
 
 
@@ -392,7 +454,11 @@ def test_bad_row_late_in_the_file_fails_before_any_batch(
 
 @pytest.mark.parametrize("block_bytes", [1, 7, 64, 1 << 20])
 def test_csv_blocks_cut_only_on_record_boundaries(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, block_bytes: int
+    produce: Callable[..., tuple[list[Batch], ProduceStats, list[dict[str, str]]]],
+    table: Callable[[list[Batch]], list[list[str]]],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    block_bytes: int,
 ) -> None:
     """Quoted newlines, doubled quotes, CRLF, a BOM, short rows and records longer than a
     block read the same whatever the block size; row numbers run on across blocks."""
@@ -415,9 +481,17 @@ def test_csv_blocks_cut_only_on_record_boundaries(
     assert stats.rows_read == 6 and not rejects
 
 
-def test_strict_mode_escapes_non_ascii_in_rows_with_an_empty_cell(tmp_path: Path) -> None:
+def test_strict_mode_escapes_non_ascii_in_rows_with_an_empty_cell(
+    produce: Callable[..., tuple[list[Batch], ProduceStats, list[dict[str, str]]]],
+    table: Callable[[list[Batch]], list[list[str]]],
+    tmp_path: Path,
+) -> None:
     """An empty cell in a row must not leave that row's other non-ASCII values raw."""
     src = write(tmp_path / "a.csv", "thirdPartyId,city,note\nid1,Zürich,\nid2,,東京\nid3,Köln,ok\n")
     batches, _, _ = produce(tmp_path, [src], encode="strict")
     assert all(byte < 0x80 for batch in batches for byte in batch.body)
-    assert table(batches)[1:] == [["id1", "Zürich", ""], ["id2", "", "東京"], ["id3", "Köln", "ok"]]
+    assert table(batches)[1:] == [
+        ["id1", "Zürich", ""],
+        ["id2", "", "東京"],
+        ["id3", "Köln", "ok"],
+    ]

@@ -7,7 +7,6 @@ import bisect
 import random
 
 import pytest
-from fakes import FakeClock
 
 from uploader.errors import (
     AuthError,
@@ -19,6 +18,7 @@ from uploader.errors import (
 )
 from uploader.send._ratelimit import RateLimit, RateLimiter, parse_rate
 from uploader.send._retry import RetryPolicy, backoff, retry_delay
+from uploader.testing import FakeClock
 
 
 def max_in_any_window(times: list[float], window: float) -> int:

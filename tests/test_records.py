@@ -4,14 +4,14 @@ or kept current by the writer."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from pathlib import Path
 
 import orjson
 import pytest
-from test_status import token
-from test_verify import uploaded
 
+from uploader.auth._static import StaticToken
 from uploader.errors import LedgerError
 from uploader.ledger._ledger import Ledger, LedgerState, check_resumable, read_ledger
 from uploader.ledger._records import (
@@ -29,6 +29,7 @@ from uploader.ledger._records import (
 )
 from uploader.mock import MockConfig, MockTarget
 from uploader.produce._source import HASH_ALGORITHM
+from uploader.reconcile._status import poll_statuses
 from uploader.reconcile._verify import verification_summary, verify
 
 AT = "2025-01-02T03:04:05.678+00:00"
@@ -242,12 +243,19 @@ def test_apply_is_the_fold_read_ledger_does(tmp_path: Path) -> None:
     assert list(state.statuses) == [4] and state.last_run_finished
 
 
-async def test_every_record_the_uploader_writes_reads_back_to_its_bytes(tmp_path: Path) -> None:
+async def test_every_record_the_uploader_writes_reads_back_to_its_bytes(
+    tmp_path: Path,
+    engine_upload: Callable[..., Awaitable[None]],
+    mock_token: Callable[[MockTarget], StaticToken],
+    tricky_csv: Callable[..., Path],
+) -> None:
     """A real run, its statuses and a verification: every line round-trips, and verify's
     in-memory state (``Ledger(state=)``) is the ledger as read."""
+    ledger = tmp_path / "ledger.jsonl"
     async with MockTarget(MockConfig(client_code="demo", rate_limit=None)) as mock:
-        ledger = await uploaded(mock, tmp_path, rows=60)
-        summary = await verify(ledger, token(mock), sample=5, seed=3, rate=None)
+        await engine_upload(mock, ledger, tricky_csv(tmp_path / "tricky.csv", 60), batch_rows=37)
+        await poll_statuses(ledger, mock_token(mock), rate=None)
+        summary = await verify(ledger, mock_token(mock), sample=5, seed=3, rate=None)
     assert summary == verification_summary(read_ledger(ledger))
     lines = ledger.read_bytes().splitlines()
     types = {orjson.loads(line)["type"] for line in lines}

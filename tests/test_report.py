@@ -4,15 +4,13 @@ re-upload cleanly — through the CLI against the mock in a thread."""
 from __future__ import annotations
 
 import csv
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
 import orjson
 import pytest
-from cli_helpers import cli, upload_to
 from click.testing import Result
-from fakes import relabel_ledger
-from test_upload_e2e import expected_profiles
 
 from uploader.ledger._ledger import read_ledger
 from uploader.mock import FaultConfig, MockConfig, MockTarget, run_mock_in_thread
@@ -21,18 +19,23 @@ AWKWARD = ["a,b", 'say "hi"', "two\nlines", "50%", "x&y=1", "1+1", "  pad ", "�
 
 
 def upload(
-    mock: MockTarget, source: Path, ledger: Path, *extra: str, batch_rows: int = 10
+    upload_to: Callable[..., Result],
+    mock: MockTarget,
+    source: Path,
+    ledger: Path,
+    *extra: str,
+    batch_rows: int = 10,
 ) -> Result:
     return upload_to(
         mock, source, ledger, "--concurrency", "1", "--quiet", *extra, batch_rows=batch_rows
     )
 
 
-def report(ledger: Path, *extra: str) -> Result:
+def report(cli: Callable[..., Result], ledger: Path, *extra: str) -> Result:
     return cli("report", "--ledger", str(ledger), *extra)
 
 
-def status(mock: MockTarget, ledger: Path) -> Result:
+def status(cli: Callable[..., Result], mock: MockTarget, ledger: Path) -> Result:
     return cli("status", "--ledger", str(ledger), token=mock.token)
 
 
@@ -54,18 +57,20 @@ def make_source(path: Path, rows: int = 60) -> Path:
     return path
 
 
-def test_report_of_a_landed_run_exits_0(tmp_path: Path) -> None:
+def test_report_of_a_landed_run_exits_0(
+    cli: Callable[..., Result], upload_to: Callable[..., Result], tmp_path: Path
+) -> None:
     source = make_source(tmp_path / "in.csv")
     ledger = tmp_path / "run" / "ledger.jsonl"
     with run_mock_in_thread(MockConfig(client_code="demo", rate_limit=None)) as mock:
-        assert upload(mock, source, ledger, "--wait").exit_code == 0
-    text = report(ledger)
+        assert upload(upload_to, mock, source, ledger, "--wait").exit_code == 0
+    text = report(cli, ledger)
     assert text.exit_code == 0, text.output
     for words in ("sent", "acknowledged", "processed", "successfulUpdates", "profilesNotFound"):
         assert words in text.stdout
     assert "landed" in text.stdout and "6 complete" in text.stdout
     assert "2 rows  → " in text.stdout and "empty id" in text.stdout.lower()
-    data = orjson.loads(report(ledger, "--json").stdout)
+    data = orjson.loads(report(cli, ledger, "--json").stdout)
     assert data["rows"] == {
         "read": 60,
         "sent": 57,
@@ -77,26 +82,28 @@ def test_report_of_a_landed_run_exits_0(tmp_path: Path) -> None:
     }
     assert data["target"]["totals"]["successful_updates"] == 57 and data["exit_code"] == 0
     assert sum(data["rejects"].values()) == 2
-    assert report(ledger, "--fail-on-rejects").exit_code == 1  # rejects count only on demand
+    assert report(cli, ledger, "--fail-on-rejects").exit_code == 1  # rejects count only on demand
 
 
-def test_exit_codes_not_polled_incomplete_stuck_unknown(tmp_path: Path) -> None:
+def test_exit_codes_not_polled_incomplete_stuck_unknown(
+    cli: Callable[..., Result], upload_to: Callable[..., Result], tmp_path: Path
+) -> None:
     source = make_source(tmp_path / "in.csv")
     ledgers = {name: tmp_path / name / "ledger.jsonl" for name in ("a", "b", "c")}
     config = MockConfig(client_code="demo", rate_limit=None, status_delay=3600.0)
     with run_mock_in_thread(config) as mock:
-        assert upload(mock, source, ledgers["a"]).exit_code == 0
-        assert report(ledgers["a"]).exit_code == 4  # acknowledged, never asked
-        assert status(mock, ledgers["a"]).exit_code == 4
-        incomplete = report(ledgers["a"])
+        assert upload(upload_to, mock, source, ledgers["a"]).exit_code == 0
+        assert report(cli, ledgers["a"]).exit_code == 4  # acknowledged, never asked
+        assert status(cli, mock, ledgers["a"]).exit_code == 4
+        incomplete = report(cli, ledgers["a"])
         mock.mark_stuck(mock.batch_ids[-1])
-        assert status(mock, ledgers["a"]).exit_code == 1
-        stuck = report(ledgers["a"])
+        assert status(cli, mock, ledgers["a"]).exit_code == 1
+        stuck = report(cli, ledgers["a"])
     retained = MockConfig(client_code="demo", rate_limit=None, status_retention=2)
     with run_mock_in_thread(retained) as mock:
-        assert upload(mock, source, ledgers["b"]).exit_code == 0
-        assert status(mock, ledgers["b"]).exit_code == 5  # forgotten: unconfirmed, not failed
-        unknown = report(ledgers["b"])
+        assert upload(upload_to, mock, source, ledgers["b"]).exit_code == 0
+        assert status(cli, mock, ledgers["b"]).exit_code == 5  # forgotten: unconfirmed, not failed
+        unknown = report(cli, ledgers["b"])
     assert incomplete.exit_code == 4 and "6 incomplete" in incomplete.stdout
     assert "not yet" in incomplete.stdout
     assert stuck.exit_code == 1 and "1 stuck" in stuck.stdout and "NOT LANDED" in stuck.stdout
@@ -105,23 +112,30 @@ def test_exit_codes_not_polled_incomplete_stuck_unknown(tmp_path: Path) -> None:
     assert "Batch not found" in unknown.stdout
 
 
-def test_failed_batch_and_unfinished_run_exit_1(tmp_path: Path) -> None:
+def test_failed_batch_and_unfinished_run_exit_1(
+    cli: Callable[..., Result], upload_to: Callable[..., Result], tmp_path: Path
+) -> None:
     source = make_source(tmp_path / "in.csv")
     ledger = tmp_path / "ledger.jsonl"
     faults = FaultConfig(p_500=1.0, first_k_calls=1)
     with run_mock_in_thread(MockConfig(client_code="demo", rate_limit=None, faults=faults)) as m:
-        assert upload(m, source, ledger, "--max-retries", "0", "--wait").exit_code == 1
-    failed = report(ledger)
+        assert upload(upload_to, m, source, ledger, "--max-retries", "0", "--wait").exit_code == 1
+    failed = report(cli, ledger)
     assert failed.exit_code == 1 and "10 rows in 1 batch\n" in failed.stdout
     lines = ledger.read_bytes().splitlines()
     summary_at = max(i for i, line in enumerate(lines) if b'"type":"summary"' in line)
     crashed = tmp_path / "crashed.jsonl"
     crashed.write_bytes(b"\n".join(lines[:summary_at]) + b"\n")  # killed before its summary
-    unfinished = report(crashed)
+    unfinished = report(cli, crashed)
     assert unfinished.exit_code == 1 and "did not finish" in unfinished.stdout
 
 
-def test_failed_rows_are_verbatim_and_reupload_cleanly(tmp_path: Path) -> None:
+def test_failed_rows_are_verbatim_and_reupload_cleanly(
+    expected_profiles: Callable[[Path], dict[str, dict[str, str]]],
+    cli: Callable[..., Result],
+    upload_to: Callable[..., Result],
+    tmp_path: Path,
+) -> None:
     """Batch 1 fails, the last (with the merged duplicate) is stuck, two rows are rejected:
     --failed-rows writes exactly those source rows; fixed and re-sent, every profile is right."""
     source = make_source(tmp_path / "in.csv")
@@ -130,12 +144,12 @@ def test_failed_rows_are_verbatim_and_reupload_cleanly(tmp_path: Path) -> None:
     faults = FaultConfig(p_500=1.0, first_k_calls=1)
     config = MockConfig(client_code="demo", rate_limit=None, faults=faults)
     with run_mock_in_thread(config) as mock:
-        assert upload(mock, source, ledger, "--max-retries", "0").exit_code == 1
+        assert upload(upload_to, mock, source, ledger, "--max-retries", "0").exit_code == 1
         state = read_ledger(ledger)
         last = state.batches[max(state.batches)]
         mock.mark_stuck(str(last.batch_id))
-        assert status(mock, ledger).exit_code == 1
-        result = report(ledger, "--failed-rows", str(out), "--json")
+        assert status(cli, mock, ledger).exit_code == 1
+        result = report(cli, ledger, "--failed-rows", str(out), "--json")
         assert result.exit_code == 1, result.output
         data = orjson.loads(result.stdout)
         assert data["failed_rows"]["batches"] == [1, max(state.batches)]
@@ -154,7 +168,7 @@ def test_failed_rows_are_verbatim_and_reupload_cleanly(tmp_path: Path) -> None:
         with fixed.open("w", newline="", encoding="utf-8") as handle:
             rows = [[r[0].replace("+", "-") or "fixed-33", *r[1:]] for r in body]
             csv.writer(handle).writerows([written[0], *rows])
-        again = upload(mock, fixed, tmp_path / "again" / "ledger.jsonl", "--wait")
+        again = upload(upload_to, mock, fixed, tmp_path / "again" / "ledger.jsonl", "--wait")
         assert again.exit_code == 0, again.output
         everything = tmp_path / "everything.csv"
         with everything.open("w", newline="", encoding="utf-8") as handle:
@@ -167,67 +181,78 @@ def test_failed_rows_are_verbatim_and_reupload_cleanly(tmp_path: Path) -> None:
     assert got == want
 
 
-def test_failed_rows_of_a_clean_run_is_just_a_header(tmp_path: Path) -> None:
+def test_failed_rows_of_a_clean_run_is_just_a_header(
+    cli: Callable[..., Result], upload_to: Callable[..., Result], tmp_path: Path
+) -> None:
     source = tmp_path / "in.csv"
     source.write_text("thirdPartyId,a\nx,1\ny,2\n")
     ledger = tmp_path / "ledger.jsonl"
     with run_mock_in_thread(MockConfig(client_code="demo", rate_limit=None)) as mock:
-        assert upload(mock, source, ledger, "--wait").exit_code == 0
-    result = report(ledger, "--failed-rows", str(tmp_path / "out.csv"))
+        assert upload(upload_to, mock, source, ledger, "--wait").exit_code == 0
+    result = report(cli, ledger, "--failed-rows", str(tmp_path / "out.csv"))
     assert result.exit_code == 0 and "0 source rows" in result.stdout
     assert (tmp_path / "out.csv").read_text() == "thirdPartyId,a\n"
 
 
-def test_failed_rows_refuses_a_changed_input(tmp_path: Path) -> None:
+def test_failed_rows_refuses_a_changed_input(
+    cli: Callable[..., Result], upload_to: Callable[..., Result], tmp_path: Path
+) -> None:
     source = tmp_path / "in.csv"
     source.write_text("thirdPartyId,a\nx,1\ny,2\n")
     ledger = tmp_path / "ledger.jsonl"
     with run_mock_in_thread(MockConfig(client_code="demo", rate_limit=None)) as mock:
-        assert upload(mock, source, ledger).exit_code == 0
+        assert upload(upload_to, mock, source, ledger).exit_code == 0
     source.write_text("thirdPartyId,a\nx,1\ny,3\nz,4\n")
-    result = report(ledger, "--failed-rows", str(tmp_path / "out.csv"))
+    result = report(cli, ledger, "--failed-rows", str(tmp_path / "out.csv"))
     assert result.exit_code == 2 and "changed since that run" in result.stderr
 
 
-def test_report_and_status_still_read_a_ledger_of_uploader_0_1(tmp_path: Path) -> None:
+def test_report_and_status_still_read_a_ledger_of_uploader_0_1(
+    cli: Callable[..., Result],
+    relabel_ledger: Callable[[Path, int | None], None],
+    upload_to: Callable[..., Result],
+    tmp_path: Path,
+) -> None:
     """Unversioned (schema 1) ledgers recorded compact encoding as "default": report and
     --failed-rows re-make their batches with compact, status polls them."""
     source = make_source(tmp_path / "in.csv")
     ledger = tmp_path / "ledger.jsonl"
     with run_mock_in_thread(MockConfig(client_code="demo", rate_limit=None)) as mock:
-        assert upload(mock, source, ledger, "--encode", "compact").exit_code == 0
+        assert upload(upload_to, mock, source, ledger, "--encode", "compact").exit_code == 0
         relabel_ledger(ledger, None)
-        polled = status(mock, ledger)
+        polled = status(cli, mock, ledger)
         assert polled.exit_code == 0, polled.output
     assert read_ledger(ledger).schema == 1 and read_ledger(ledger).statuses
-    assert report(ledger).exit_code == 0
-    result = report(ledger, "--failed-rows", str(tmp_path / "out.csv"))
+    assert report(cli, ledger).exit_code == 0
+    result = report(cli, ledger, "--failed-rows", str(tmp_path / "out.csv"))
     assert result.exit_code == 0 and "(0 batches, 2 rejected rows," in result.stdout, result.output
 
 
 @pytest.mark.parametrize("command", ["status", "report", "verify"])
-def test_new_commands_have_help_and_exit_codes(command: str) -> None:
+def test_new_commands_have_help_and_exit_codes(cli: Callable[..., Result], command: str) -> None:
     result = cli(command, "--help")
     assert result.exit_code == 0 and "--ledger" in result.stdout and "Exit codes" in result.stdout
 
 
-def test_row_level_failures_exit_1_and_their_rows_are_written_verbatim(tmp_path: Path) -> None:
+def test_row_level_failures_exit_1_and_their_rows_are_written_verbatim(
+    cli: Callable[..., Result], upload_to: Callable[..., Result], tmp_path: Path
+) -> None:
     """Target lists two ids of one batch as failed (the current batchStatus form): `report`
     counts them, exits 1, and --failed-rows writes exactly those source rows."""
     source = make_source(tmp_path / "in.csv")
     ledger = tmp_path / "run" / "ledger.jsonl"
     with run_mock_in_thread(MockConfig(client_code="demo", rate_limit=None)) as mock:
-        assert upload(mock, source, ledger, "--wait").exit_code == 0
+        assert upload(upload_to, mock, source, ledger, "--wait").exit_code == 0
     state = read_ledger(ledger)
     seq = min(state.batches)
     record = replace(state.statuses[seq], failed_ids=("c-2", "c-4"), failed_updates=2)
     with ledger.open("ab") as handle:
         handle.write(orjson.dumps(record.to_json()) + b"\n")
-    text = report(ledger)
+    text = report(cli, ledger)
     assert text.exit_code == 1 and "NOT LANDED" in text.stdout
     assert "rows failed" in text.stdout and "2 (listed by Target, row level)" in text.stdout
     out = tmp_path / "fix.csv"
-    written = report(ledger, "--failed-rows", str(out), "--json")
+    written = report(cli, ledger, "--failed-rows", str(out), "--json")
     assert written.exit_code == 1
     data = orjson.loads(written.stdout)
     assert data["rows_failed_row_level"] == 2 and data["failed_rows"]["row_level"] == 2
@@ -236,22 +261,24 @@ def test_row_level_failures_exit_1_and_their_rows_are_written_verbatim(tmp_path:
     assert source_rows(out) == [rows[0], *(rows[i] for i in sorted(wanted))]
 
 
-def test_forgotten_statuses_are_unconfirmed_until_a_read_back_matches(tmp_path: Path) -> None:
+def test_forgotten_statuses_are_unconfirmed_until_a_read_back_matches(
+    cli: Callable[..., Result], upload_to: Callable[..., Result], tmp_path: Path
+) -> None:
     """Target keeps ~10 statuses: gone is not failed (exit 5), and once `verify` reads the
     sampled profiles back as sent the verdict is "landed, sample verified" (exit 0)."""
     source = make_source(tmp_path / "in.csv")
     ledger = tmp_path / "run" / "ledger.jsonl"
     retained = MockConfig(client_code="demo", rate_limit=None, status_retention=2)
     with run_mock_in_thread(retained) as mock:
-        assert upload(mock, source, ledger).exit_code == 0
-        assert status(mock, ledger).exit_code == 5
-        unconfirmed = report(ledger)
+        assert upload(upload_to, mock, source, ledger).exit_code == 0
+        assert status(cli, mock, ledger).exit_code == 5
+        unconfirmed = report(cli, ledger)
         checked = cli(
             "verify", "--ledger", str(ledger), "--sample", "20", "--rate", "none",
             token=mock.token,
         )  # fmt: skip
         assert checked.exit_code == 0, checked.output
     assert unconfirmed.exit_code == 5 and "unconfirmed" in unconfirmed.stdout
-    verified = report(ledger)
+    verified = report(cli, ledger)
     assert verified.exit_code == 0, verified.output
     assert "landed, sample verified" in verified.stdout

@@ -6,11 +6,10 @@ from __future__ import annotations
 
 import fcntl
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from cli_helpers import cli
 from click.testing import Result
 
 from uploader.mock import MockConfig, MockTarget, run_mock_in_thread
@@ -30,7 +29,7 @@ def here(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
-def upload(mock: MockTarget, *extra: str) -> Result:
+def upload(cli: Callable[..., Result], mock: MockTarget, *extra: str) -> Result:
     return cli(
         "upload", str(SAMPLE), "--client-code", "demo", "--endpoint", mock.base_url,
         "--rate", "none", "--batch-rows", "100", "--quiet", *extra, token=mock.token,
@@ -46,7 +45,7 @@ def old_run(name: str, ledger: bool = True) -> Path:
 
 
 def test_keep_runs_removes_only_old_uploader_runs_that_no_one_holds(
-    mock: MockTarget, here: Path
+    cli: Callable[..., Result], mock: MockTarget, here: Path
 ) -> None:
     oldest = old_run("20240101T000000Z-11")
     older = old_run("20240102T000000Z-12")
@@ -60,7 +59,7 @@ def test_keep_runs_removes_only_old_uploader_runs_that_no_one_holds(
     fd = os.open(held / "ledger.lock", os.O_RDWR | os.O_CREAT)
     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     try:
-        result = upload(mock, "--keep-runs", "2")
+        result = upload(cli, mock, "--keep-runs", "2")
     finally:
         os.close(fd)
     assert result.exit_code == 0, result.output
@@ -73,8 +72,10 @@ def test_keep_runs_removes_only_old_uploader_runs_that_no_one_holds(
     assert "--keep-runs" in result.stderr and str(oldest) in result.stderr
 
 
-def test_keep_runs_below_one_is_a_usage_error(mock: MockTarget, here: Path) -> None:
-    result = upload(mock, "--keep-runs", "0")
+def test_keep_runs_below_one_is_a_usage_error(
+    cli: Callable[..., Result], mock: MockTarget, here: Path
+) -> None:
+    result = upload(cli, mock, "--keep-runs", "0")
     assert result.exit_code == 2
     assert result.stderr.startswith("uploader: error: --keep-runs")
     assert len(result.stderr.splitlines()) == 1
@@ -82,12 +83,12 @@ def test_keep_runs_below_one_is_a_usage_error(mock: MockTarget, here: Path) -> N
 
 
 def test_report_status_verify_use_the_newest_run_without_ledger(
-    mock: MockTarget, here: Path
+    cli: Callable[..., Result], mock: MockTarget, here: Path
 ) -> None:
-    first = upload(mock, "--ledger", "runs/older/ledger.jsonl")
+    first = upload(cli, mock, "--ledger", "runs/older/ledger.jsonl")
     assert first.exit_code == 0, first.output
     os.utime("runs/older/ledger.jsonl", (1_000_000, 1_000_000))  # clearly the older one
-    assert upload(mock).exit_code == 0
+    assert upload(cli, mock).exit_code == 0
     newest = next(p for p in Path("runs").glob("*/ledger.jsonl") if p.parent.name != "older")
     for argv in (["status"], ["report"], ["verify", "--sample", "5"]):
         result = cli(*argv, token=mock.token)
@@ -96,7 +97,9 @@ def test_report_status_verify_use_the_newest_run_without_ledger(
         assert "runs/older" not in result.output + result.stderr
 
 
-def test_report_without_ledger_and_no_runs_is_one_line(here: Path) -> None:
+def test_report_without_ledger_and_no_runs_is_one_line(
+    cli: Callable[..., Result], here: Path
+) -> None:
     result = cli("report")
     assert result.exit_code == 2
     assert result.stderr.startswith("uploader: error: ") and "--ledger" in result.stderr

@@ -6,18 +6,20 @@ exactly, and re-uploading them lands every row."""
 from __future__ import annotations
 
 import csv
+from collections.abc import Callable
 from pathlib import Path
 
 import orjson
-from cli_helpers import cli, upload_to
+import polars as pl
 from click.testing import Result
-from test_upload_e2e import expected_profiles, received_profiles, tricky_csv
 
 from uploader.ledger._ledger import read_ledger
 from uploader.mock import FaultConfig, MockConfig, MockTarget, run_mock_in_thread
 
 
-def upload(mock: MockTarget, source: Path, ledger: Path, *extra: str) -> Result:
+def upload(
+    upload_to: Callable[..., Result], mock: MockTarget, source: Path, ledger: Path, *extra: str
+) -> Result:
     return upload_to(mock, source, ledger, "--quiet", *extra, batch_rows=100)
 
 
@@ -31,14 +33,21 @@ def rows_by_id(path: Path) -> dict[str, list[list[str]]]:
     return grouped
 
 
-def test_doc_shaped_answers_and_row_level_failures_end_to_end(tmp_path: Path) -> None:
+def test_doc_shaped_answers_and_row_level_failures_end_to_end(
+    expected_profiles: Callable[[Path], dict[str, dict[str, str]]],
+    received_profiles: Callable[[pl.DataFrame], dict[str, dict[str, str]]],
+    tricky_csv: Callable[..., Path],
+    cli: Callable[..., Result],
+    upload_to: Callable[..., Result],
+    tmp_path: Path,
+) -> None:
     source = tricky_csv(tmp_path / "crm.csv", 3000)
     ledger = tmp_path / "run" / "ledger.jsonl"
     faults = FaultConfig(fail_rows=0.01, fail_once=True)
     config = MockConfig(client_code="demo", rate_limit=None, faults=faults)
     assert config.status_url_style == "doc"  # Adobe's answer, bare '&' and all
     with run_mock_in_thread(config) as mock:
-        sent = upload(mock, source, ledger, "--wait", "--json")
+        sent = upload(upload_to, mock, source, ledger, "--wait", "--json")
         stats = mock.stats
         state = read_ledger(ledger)
         batches = len(state.batches)
@@ -57,7 +66,7 @@ def test_doc_shaped_answers_and_row_level_failures_end_to_end(tmp_path: Path) ->
         source_rows = rows_by_id(source)
         assert rows_by_id(out) == {i: source_rows[i] for i in failed}  # exactly, verbatim
 
-        again = upload(mock, out, tmp_path / "again" / "ledger.jsonl", "--wait")
+        again = upload(upload_to, mock, out, tmp_path / "again" / "ledger.jsonl", "--wait")
         assert again.exit_code == 0, again.output
         frame = mock.received_frame()
     assert received_profiles(frame) == expected_profiles(source)

@@ -5,12 +5,11 @@ made once with openssl, valid 100 years, SAN IP:127.0.0.1 and DNS:localhost)."""
 from __future__ import annotations
 
 import ssl
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import orjson
 import pytest
-from cli_helpers import cli
 from click.testing import Result
 
 from uploader.errors import ConfigError
@@ -48,7 +47,7 @@ def write_csv(path: Path, rows: int = 25) -> Path:
     return path
 
 
-def upload(mock: MockTarget, tmp_path: Path, *extra: str) -> Result:
+def upload(cli: Callable[..., Result], mock: MockTarget, tmp_path: Path, *extra: str) -> Result:
     return cli(
         "upload", str(write_csv(tmp_path / "in.csv")), "--client-code", "demo",
         "--endpoint", mock.base_url, "--ledger", str(tmp_path / "run" / "ledger.jsonl"),
@@ -102,10 +101,10 @@ async def test_the_bundle_adds_to_the_system_store_rather_than_replacing_it(
 
 
 def test_upload_wait_status_and_verify_trust_the_bundle(
-    tls_mock: MockTarget, tmp_path: Path
+    cli: Callable[..., Result], tls_mock: MockTarget, tmp_path: Path
 ) -> None:
     ledger = str(tmp_path / "run" / "ledger.jsonl")
-    sent = upload(tls_mock, tmp_path, "--ca-bundle", CA, "--wait", "--wait-timeout", "60")
+    sent = upload(cli, tls_mock, tmp_path, "--ca-bundle", CA, "--wait", "--wait-timeout", "60")
     assert sent.exit_code == 0, sent.output
     assert "status no longer" not in sent.output and "CERTIFICATE" not in sent.output
     status = cli("status", "--ledger", ledger, "--ca-bundle", CA, "--json", token=tls_mock.token)
@@ -118,18 +117,18 @@ def test_upload_wait_status_and_verify_trust_the_bundle(
 
 
 def test_without_the_bundle_the_upload_stops_resumable(
-    tls_mock: MockTarget, tmp_path: Path
+    cli: Callable[..., Result], tls_mock: MockTarget, tmp_path: Path
 ) -> None:
-    result = upload(tls_mock, tmp_path)
+    result = upload(cli, tls_mock, tmp_path)
     assert result.exit_code == 6, result.output
     assert "certificate verification failed" in result.output and "--ca-bundle" in result.output
     assert tls_mock.receipts_count == 0
 
 
 def test_a_missing_bundle_exits_2_before_anything_is_sent(
-    tls_mock: MockTarget, tmp_path: Path
+    cli: Callable[..., Result], tls_mock: MockTarget, tmp_path: Path
 ) -> None:
-    result = upload(tls_mock, tmp_path, "--ca-bundle", str(tmp_path / "nope.pem"))
+    result = upload(cli, tls_mock, tmp_path, "--ca-bundle", str(tmp_path / "nope.pem"))
     assert result.exit_code == 2, result.output
     assert result.stderr == f"uploader: error: --ca-bundle {tmp_path / 'nope.pem'}: no such file\n"
     assert tls_mock.stats["calls"] == 0
@@ -137,7 +136,9 @@ def test_a_missing_bundle_exits_2_before_anything_is_sent(
 
 
 @pytest.mark.parametrize("command", ["status", "verify"])
-def test_status_and_verify_refuse_a_bad_bundle_in_one_line(tmp_path: Path, command: str) -> None:
+def test_status_and_verify_refuse_a_bad_bundle_in_one_line(
+    cli: Callable[..., Result], tmp_path: Path, command: str
+) -> None:
     ledger = tmp_path / "ledger.jsonl"
     ledger.write_text("")
     result = cli(command, "--ledger", str(ledger), "--ca-bundle", str(DATA / "untrusted-key.pem"))

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 
 from click.testing import CliRunner, Result
-from test_check_cli import free_port
 
 from uploader.cli._main import main
 from uploader.mock import MockConfig, MockTarget, run_mock_in_thread
@@ -15,7 +15,13 @@ from uploader.mock import MockConfig, MockTarget, run_mock_in_thread
 SECRET = "cs-Hq2n-known-client-secret"
 
 
-def invoke(mock: MockTarget | None, *args: str, secret: str = SECRET, stdin: str = "") -> Result:
+def invoke(
+    free_port: Callable[[], int],
+    mock: MockTarget | None,
+    *args: str,
+    secret: str = SECRET,
+    stdin: str = "",
+) -> Result:
     base = mock.base_url if mock else f"http://127.0.0.1:{free_port()}"
     env = {
         "ADOBE_CLIENT_ID": "demo-client-id",
@@ -44,45 +50,49 @@ def config() -> MockConfig:
     return MockConfig(client_code="demo", rate_limit=None, ims_client_secret=SECRET)
 
 
-def test_token_get_prints_only_the_current_token() -> None:
+def test_token_get_prints_only_the_current_token(free_port: Callable[[], int]) -> None:
     with run_mock_in_thread(config()) as mock:
-        result = invoke(mock, "get")
+        result = invoke(free_port, mock, "get")
         assert result.exit_code == 0, result.output
         assert result.stdout == mock.token + "\n" and result.stderr == ""
         assert SECRET not in result.output
 
 
-def test_token_new_asks_first_and_declining_changes_nothing() -> None:
+def test_token_new_asks_first_and_declining_changes_nothing(free_port: Callable[[], int]) -> None:
     with run_mock_in_thread(config()) as mock:
         old = mock.token
-        result = invoke(mock, "new", stdin="n\n")
+        result = invoke(free_port, mock, "new", stdin="n\n")
         assert result.exit_code == 2 and "not confirmed" in result.stderr
         assert "stop working at once" in result.stderr
         assert result.stdout == ""  # the prompt is on stderr: stdout is for the token
         assert mock.token == old and profile_status(mock, old) == 404
 
 
-def test_token_new_confirmed_invalidates_the_old_token_at_once() -> None:
+def test_token_new_confirmed_invalidates_the_old_token_at_once(
+    free_port: Callable[[], int],
+) -> None:
     with run_mock_in_thread(config()) as mock:
         old = mock.token
-        result = invoke(mock, "new", stdin="y\n")
+        result = invoke(free_port, mock, "new", stdin="y\n")
         assert result.exit_code == 0, result.output
         new = result.stdout.strip()
         assert new == mock.token and new != old
         assert profile_status(mock, old) == 401 and profile_status(mock, new) == 404
-        again = invoke(mock, "new", "--yes")
+        again = invoke(free_port, mock, "new", "--yes")
         assert again.exit_code == 0 and again.stdout.strip() == mock.token != new
         assert "stop working" not in again.stderr
         assert profile_status(mock, new) == 401
 
 
-def test_token_errors_exit_3_for_refused_credentials_and_2_otherwise() -> None:
+def test_token_errors_exit_3_for_refused_credentials_and_2_otherwise(
+    free_port: Callable[[], int],
+) -> None:
     with run_mock_in_thread(config()) as mock:
-        refused = invoke(mock, "get", secret="wrong-secret")
+        refused = invoke(free_port, mock, "get", secret="wrong-secret")
         assert refused.exit_code == 3 and "IMS refused the credentials" in refused.stderr
         assert refused.stdout == "" and "wrong-secret" not in refused.output
-    missing = invoke(None, "get", secret="")
+    missing = invoke(free_port, None, "get", secret="")
     assert missing.exit_code == 2 and "$ADOBE_CLIENT_SECRET" in missing.stderr
-    unreachable = invoke(None, "get")
+    unreachable = invoke(free_port, None, "get")
     assert unreachable.exit_code == 2 and "cannot reach" in unreachable.stderr
     assert SECRET not in unreachable.output

@@ -9,10 +9,11 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from cli_helpers import cli
+from click.testing import Result
 
 from uploader.auth._secret import Secret
 from uploader.auth._sources import CommandToken
@@ -41,7 +42,9 @@ def test_a_token_file_with_two_lines_is_refused(tmp_path: Path) -> None:
         token_from_file(path)
 
 
-def test_upload_with_a_crlf_token_in_env_exits_2_in_one_line(tmp_path: Path) -> None:
+def test_upload_with_a_crlf_token_in_env_exits_2_in_one_line(
+    cli: Callable[..., Result], tmp_path: Path
+) -> None:
     source = tmp_path / "in.csv"
     source.write_text("thirdPartyId,tier\nc-1,gold\n")
     result = cli(

@@ -7,11 +7,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import orjson
 import pytest
-from cli_helpers import cli, upload_to
 from click.testing import Result
 
 from uploader.errors import LedgerError
@@ -37,7 +37,9 @@ def write_csv(path: Path, rows: int, *, ragged_at: int | None = None) -> Path:
     return path
 
 
-def upload(mock: MockTarget, source: Path, ledger: Path, *extra: str) -> Result:
+def upload(
+    upload_to: Callable[..., Result], mock: MockTarget, source: Path, ledger: Path, *extra: str
+) -> Result:
     return upload_to(mock, source, ledger, "--quiet", *extra)
 
 
@@ -53,6 +55,8 @@ def holder(ledger: Path) -> subprocess.Popen[str]:
 
 
 def test_a_second_run_on_a_busy_ledger_stops_at_once_and_a_dead_holder_frees_it(
+    cli: Callable[..., Result],
+    upload_to: Callable[..., Result],
     tmp_path: Path,
 ) -> None:
     source = write_csv(tmp_path / "in.csv", 30)
@@ -60,7 +64,7 @@ def test_a_second_run_on_a_busy_ledger_stops_at_once_and_a_dead_holder_frees_it(
     with run_mock_in_thread(MockConfig(client_code="demo", rate_limit=None)) as mock:
         process = holder(ledger)
         try:
-            busy = upload(mock, source, ledger, "--resume")
+            busy = upload(upload_to, mock, source, ledger, "--resume")
             status = cli("status", "--ledger", str(ledger), token=mock.token)
         finally:
             process.kill()  # SIGKILL: the kernel releases the lock with the process
@@ -70,36 +74,40 @@ def test_a_second_run_on_a_busy_ledger_stops_at_once_and_a_dead_holder_frees_it(
         assert busy.stderr.count("\n") == 1 and "Traceback" not in busy.output
         assert not ledger.exists()  # refused before anything was read or written
         assert status.exit_code == 2
-        done = upload(mock, source, ledger)
+        done = upload(upload_to, mock, source, ledger)
         assert done.exit_code == 0, done.output
         assert mock.stats["calls"] == 3
 
 
-def test_an_input_error_before_the_first_send_leaves_no_ledger(tmp_path: Path) -> None:
+def test_an_input_error_before_the_first_send_leaves_no_ledger(
+    upload_to: Callable[..., Result], tmp_path: Path
+) -> None:
     """A ragged row deep in the file: exit 2, no ledger; once fixed, the same command runs
     (it used to say "ledger exists, add --resume", then "input changed")."""
     ledger = tmp_path / "run" / "ledger.jsonl"
     with run_mock_in_thread(MockConfig(client_code="demo", rate_limit=None)) as mock:
         source = write_csv(tmp_path / "in.csv", 50, ragged_at=45)
-        failed = upload(mock, source, ledger)
+        failed = upload(upload_to, mock, source, ledger)
         assert failed.exit_code == 2 and "more fields than the header" in failed.stderr
         assert not ledger.exists() and mock.stats["calls"] == 0
         write_csv(source, 50)
-        fixed = upload(mock, source, ledger)
+        fixed = upload(upload_to, mock, source, ledger)
         assert fixed.exit_code == 0, fixed.output
     assert read_ledger(ledger).runs[0].resumed is False
 
 
-def test_report_judges_the_final_state_after_a_crash_and_a_resume(tmp_path: Path) -> None:
+def test_report_judges_the_final_state_after_a_crash_and_a_resume(
+    cli: Callable[..., Result], upload_to: Callable[..., Result], tmp_path: Path
+) -> None:
     source = write_csv(tmp_path / "in.csv", 60)
     ledger = tmp_path / "run" / "ledger.jsonl"
     with run_mock_in_thread(MockConfig(client_code="demo", rate_limit=None)) as mock:
-        assert upload(mock, source, ledger).exit_code == 0
+        assert upload(upload_to, mock, source, ledger).exit_code == 0
         lines = ledger.read_bytes().splitlines()
         crashed = [line for line in lines if b'"type":"summary"' not in line][:4]
         ledger.write_bytes(b"\n".join(crashed) + b"\n")  # killed after 3 batches
         assert cli("report", "--ledger", str(ledger)).exit_code == 6  # stopped early
-        assert upload(mock, source, ledger, "--resume", "--wait").exit_code == 0
+        assert upload(upload_to, mock, source, ledger, "--resume", "--wait").exit_code == 0
     text = cli("report", "--ledger", str(ledger))
     assert text.exit_code == 0, text.output
     assert "landed" in text.stdout and "NOT LANDED" not in text.stdout
@@ -111,11 +119,13 @@ def test_rejects_header_is_on_disk_before_the_first_reject(tmp_path: Path) -> No
         assert path.read_bytes() == b"source,row,id,reason\n"  # as a kill -9 would leave it
 
 
-def test_an_empty_rejects_file_means_none_recorded_yet(tmp_path: Path) -> None:
+def test_an_empty_rejects_file_means_none_recorded_yet(
+    cli: Callable[..., Result], upload_to: Callable[..., Result], tmp_path: Path
+) -> None:
     source = write_csv(tmp_path / "in.csv", 20)
     ledger = tmp_path / "run" / "ledger.jsonl"
     with run_mock_in_thread(MockConfig(client_code="demo", rate_limit=None)) as mock:
-        assert upload(mock, source, ledger, "--wait").exit_code == 0
+        assert upload(upload_to, mock, source, ledger, "--wait").exit_code == 0
     ledger.with_name("rejects.csv").write_bytes(b"")  # an older version killed early
     assert cli("report", "--ledger", str(ledger)).exit_code == 0
     out = tmp_path / "fix.csv"
@@ -136,12 +146,12 @@ def test_an_empty_rejects_file_means_none_recorded_yet(tmp_path: Path) -> None:
     ],
 )
 def test_a_ledger_line_that_is_json_but_not_a_record_is_named(
-    tmp_path: Path, record: object
+    cli: Callable[..., Result], upload_to: Callable[..., Result], tmp_path: Path, record: object
 ) -> None:
     source = write_csv(tmp_path / "in.csv", 20)
     ledger = tmp_path / "run" / "ledger.jsonl"
     with run_mock_in_thread(MockConfig(client_code="demo", rate_limit=None)) as mock:
-        assert upload(mock, source, ledger).exit_code == 0
+        assert upload(upload_to, mock, source, ledger).exit_code == 0
         good = ledger.read_bytes()
         ledger.write_bytes(good + orjson.dumps(record) + b"\n")
         number = good.count(b"\n") + 1
@@ -149,7 +159,7 @@ def test_a_ledger_line_that_is_json_but_not_a_record_is_named(
             read_ledger(ledger)
         for result in (
             cli("report", "--ledger", str(ledger)),
-            upload(mock, source, ledger, "--resume"),
+            upload(upload_to, mock, source, ledger, "--resume"),
         ):
             assert result.exit_code == 2 and f"line {number} is not a valid" in result.stderr
             assert "Traceback" not in result.output
@@ -184,7 +194,9 @@ def limited_upload(limit: int, *args: str, token: str) -> subprocess.CompletedPr
     )
 
 
-def test_a_full_disk_mid_run_stops_in_one_line_and_the_ledger_agrees(tmp_path: Path) -> None:
+def test_a_full_disk_mid_run_stops_in_one_line_and_the_ledger_agrees(
+    cli: Callable[..., Result], upload_to: Callable[..., Result], tmp_path: Path
+) -> None:
     source = write_csv(tmp_path / "in.csv", 400)
     ledger = tmp_path / "run" / "ledger.jsonl"
     args = [
@@ -205,6 +217,6 @@ def test_a_full_disk_mid_run_stops_in_one_line_and_the_ledger_agrees(tmp_path: P
         assert cli("report", "--ledger", str(ledger)).exit_code == 6  # the ledger agrees
         recorded = len(state.acknowledged())
         assert recorded <= sent <= recorded + 1  # at most the one call it could not record
-        done = upload(mock, source, ledger, "--resume")
+        done = upload(upload_to, mock, source, ledger, "--resume")
         assert done.exit_code == 0, done.output
         assert mock.stats["calls"] == sent + 40 - recorded  # nothing acknowledged forgotten

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from cli_helpers import cli
 from click.testing import Result
 
 from uploader.mock import MockConfig, MockTarget, run_mock_in_thread
@@ -30,30 +29,38 @@ KINDS: dict[str, Callable[[Path], Path]] = {
 
 @dataclass(frozen=True)
 class World:
+    cli: Callable[..., Result]  # the ``cli`` fixture
     mock: MockTarget
     ledger: Path  # a finished run's ledger (for report, status, verify)
     folder: Path  # the test's own folder, with blocker.txt in it
 
 
 @pytest.fixture(scope="module")
-def finished(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[MockTarget, Path]]:
+def finished(
+    cli: Callable[..., Result], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[MockTarget, Path]]:
     ledger = tmp_path_factory.mktemp("done") / "run" / "ledger.jsonl"
     with run_mock_in_thread(MockConfig(client_code="demo", rate_limit=None)) as mock:
-        done = upload(mock, ledger)
+        done = upload(cli, mock, ledger)
         assert done.exit_code == 0, done.output
         yield mock, ledger
 
 
 @pytest.fixture
 def world(
-    finished: tuple[MockTarget, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    cli: Callable[..., Result],
+    finished: tuple[MockTarget, Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> World:
     (tmp_path / "blocker.txt").write_text("a regular file where a directory is expected\n")
     monkeypatch.chdir(tmp_path)  # for the default ledger under runs/
-    return World(mock=finished[0], ledger=finished[1], folder=tmp_path)
+    return World(cli=cli, mock=finished[0], ledger=finished[1], folder=tmp_path)
 
 
-def upload(mock: MockTarget, ledger: Path | None, *extra: str) -> Result:
+def upload(
+    cli: Callable[..., Result], mock: MockTarget, ledger: Path | None, *extra: str
+) -> Result:
     at = () if ledger is None else ("--ledger", str(ledger))
     return cli(
         "upload", str(SAMPLE), "--client-code", "demo", "--endpoint", mock.base_url,
@@ -76,7 +83,7 @@ def copied_ledger(world: World) -> Path:
 
 
 def dry_run_out(world: World, path: Path) -> Result:
-    return cli("upload", str(SAMPLE), "--dry-run", "--out", str(path))
+    return world.cli("upload", str(SAMPLE), "--dry-run", "--out", str(path))
 
 
 def blocked_body(world: World) -> Result:
@@ -86,27 +93,27 @@ def blocked_body(world: World) -> Result:
 
 
 CASES: dict[str, tuple[Callable[[World, Path], Result], int]] = {
-    "upload --ledger": (lambda w, p: upload(w.mock, p / "ledger.jsonl"), 2),
-    "validate --rejects": (lambda w, p: cli("validate", str(SAMPLE), "--rejects", str(p)), 2),
+    "upload --ledger": (lambda w, p: upload(w.cli, w.mock, p / "ledger.jsonl"), 2),
+    "validate --rejects": (lambda w, p: w.cli("validate", str(SAMPLE), "--rejects", str(p)), 2),
     "upload --dry-run --out": (dry_run_out, 2),
     "report --failed-rows": (
-        lambda w, p: cli("report", "--ledger", str(w.ledger), "--failed-rows", str(p)),
+        lambda w, p: w.cli("report", "--ledger", str(w.ledger), "--failed-rows", str(p)),
         2,
     ),
 }
 
 SIDE_FILES: dict[str, tuple[Callable[[World], Result], int]] = {
-    "rejects.csv": (lambda w: upload(w.mock, beside_ledger(w, "rejects.csv")), 2),
-    "ledger.lock": (lambda w: upload(w.mock, beside_ledger(w, "ledger.lock")), 2),
-    "summary.json": (lambda w: upload(w.mock, beside_ledger(w, "summary.json")), 0),
-    "runs/ (default ledger)": (lambda w: upload(w.mock, None), 2),
-    "runs/ (demo)": (lambda w: cli("demo", "--source", str(SAMPLE)), 2),
+    "rejects.csv": (lambda w: upload(w.cli, w.mock, beside_ledger(w, "rejects.csv")), 2),
+    "ledger.lock": (lambda w: upload(w.cli, w.mock, beside_ledger(w, "ledger.lock")), 2),
+    "summary.json": (lambda w: upload(w.cli, w.mock, beside_ledger(w, "summary.json")), 0),
+    "runs/ (default ledger)": (lambda w: upload(w.cli, w.mock, None), 2),
+    "runs/ (demo)": (lambda w: w.cli("demo", "--source", str(SAMPLE)), 2),
     "status ledger.lock": (
-        lambda w: cli("status", "--ledger", str(copied_ledger(w)), token=w.mock.token),
+        lambda w: w.cli("status", "--ledger", str(copied_ledger(w)), token=w.mock.token),
         2,
     ),
     "verify ledger.lock": (
-        lambda w: cli("verify", "--ledger", str(copied_ledger(w)), token=w.mock.token),
+        lambda w: w.cli("verify", "--ledger", str(copied_ledger(w)), token=w.mock.token),
         2,
     ),
     "dry-run body": (blocked_body, 2),

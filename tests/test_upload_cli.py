@@ -6,13 +6,13 @@ from __future__ import annotations
 import re
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import orjson
+import polars as pl
 import pytest
-from body_model import decode_body
 from click.testing import CliRunner, Result
-from test_upload_e2e import expected_profiles, received_profiles, tricky_csv
 
 from uploader.cli._main import main
 from uploader.mock import FaultConfig, MockConfig, run_mock_in_thread
@@ -44,7 +44,11 @@ def assert_nowhere(secrets: list[str], results: list[Result], folder: Path) -> N
                 assert secret.encode() not in path.read_bytes(), path
 
 
-def test_upload_delivers_exactly_writes_summary_and_never_the_token(tmp_path: Path) -> None:
+def test_upload_delivers_exactly_writes_summary_and_never_the_token(
+    expected_profiles: Callable[[Path], dict[str, dict[str, str]]],
+    received_profiles: Callable[[pl.DataFrame], dict[str, dict[str, str]]],
+    tmp_path: Path,
+) -> None:
     ledger = tmp_path / "run" / "ledger.jsonl"
     mock_config = MockConfig(client_code="demo", token=TOKEN, rate_limit=None)
     with run_mock_in_thread(mock_config) as mock:
@@ -135,6 +139,9 @@ def test_resume_refuses_a_changed_input_and_an_existing_ledger_needs_resume(
 
 
 def test_token_rotated_mid_run_exits_3_and_resume_with_the_new_token_is_exact(
+    expected_profiles: Callable[[Path], dict[str, dict[str, str]]],
+    received_profiles: Callable[[pl.DataFrame], dict[str, dict[str, str]]],
+    tricky_csv: Callable[..., Path],
     tmp_path: Path,
 ) -> None:
     source = tricky_csv(tmp_path / "tricky.csv", 600)
@@ -176,7 +183,9 @@ def test_dry_run_sends_nothing_and_writes_the_bodies(tmp_path: Path) -> None:
     assert len(list(out.glob("batch-*.txt"))) == 3
 
 
-def test_dry_run_with_default_settings_writes_pure_ascii_bodies(tmp_path: Path) -> None:
+def test_dry_run_with_default_settings_writes_pure_ascii_bodies(
+    decode_body: Callable[[bytes], list[list[str]]], tmp_path: Path
+) -> None:
     """Non-ASCII names and values, empty cells, line separators: with the default encoding
     no body byte is 0x80 or above, and the bodies decode back to the file."""
     source = tmp_path / "in.csv"

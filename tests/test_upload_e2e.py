@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import csv
-import random
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 import pytest
-from fakes import FakeClock
 
 from uploader.auth._secret import Secret
 from uploader.auth._static import StaticToken
@@ -20,62 +18,9 @@ from uploader.produce._producer import InputSpec, Producer
 from uploader.send._engine import UploadConfig, upload
 from uploader.send._ratelimit import RateLimit
 from uploader.send._retry import RetryPolicy
+from uploader.testing import FakeClock
 
 SAMPLES = Path(__file__).parent.parent / "samples"
-AWKWARD = [
-    "a&b",
-    "x=1",
-    "50%",
-    "1+1",
-    "a,b",
-    'say "hi"',
-    "two\nlines",
-    "cr\r\nlf",
-    "  pad ",
-    "東京",
-    "🎉",
-    "%41",
-    "+",
-    "007",
-    "1.50",
-]
-
-
-def expected_profiles(path: Path) -> dict[str, dict[str, str]]:
-    """Independent expectation: csv module, Target's id rules, rows applied in file order
-    (later non-empty values win; empty cells never clear)."""
-    profiles: dict[str, dict[str, str]] = {}
-    with path.open(newline="", encoding="utf-8") as handle:
-        for row in csv.DictReader(handle):
-            ident = row.pop("thirdPartyId")
-            if not ident or "+" in ident or "/" in ident or len(ident) > 256:
-                continue
-            profile = profiles.setdefault(ident, {})
-            profile.update({k: v for k, v in row.items() if v})
-    return profiles
-
-
-def received_profiles(frame: pl.DataFrame) -> dict[str, dict[str, str]]:
-    """What the mock got, one dict per id; a batch received twice (retry after a lost answer)
-    must carry the same values both times."""
-    got: dict[str, dict[str, str]] = {}
-    for row in frame.drop("call").iter_rows(named=True):
-        ident = row.pop("thirdPartyId")
-        values = {k: v for k, v in row.items() if v is not None and v != ""}
-        assert got.setdefault(ident, values) == values, f"{ident} received with different values"
-    return got
-
-
-def tricky_csv(path: Path, rows: int, seed: int = 3) -> Path:
-    rng = random.Random(seed)
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["thirdPartyId", "a", "b&c", "d e"])
-        for i in range(rows):
-            writer.writerow(
-                [f"t-{i % (rows - 7)}", *(rng.choice([*AWKWARD, ""]) for _ in range(3))]
-            )
-    return path
 
 
 async def run(
@@ -94,7 +39,11 @@ async def run(
     return await upload(config, producer, tokens)
 
 
-async def test_samples_arrive_exactly(tmp_path: Path) -> None:
+async def test_samples_arrive_exactly(
+    expected_profiles: Callable[[Path], dict[str, dict[str, str]]],
+    received_profiles: Callable[[pl.DataFrame], dict[str, dict[str, str]]],
+    tmp_path: Path,
+) -> None:
     source = SAMPLES / "crm.csv"
     async with MockTarget(MockConfig(client_code="demo", rate_limit=None)) as mock:
         summary = await run(mock, tmp_path, source)
@@ -104,7 +53,12 @@ async def test_samples_arrive_exactly(tmp_path: Path) -> None:
     assert frame.height == summary.rows_acknowledged == 996
 
 
-async def test_tricky_values_arrive_exactly_in_many_batches(tmp_path: Path) -> None:
+async def test_tricky_values_arrive_exactly_in_many_batches(
+    expected_profiles: Callable[[Path], dict[str, dict[str, str]]],
+    received_profiles: Callable[[pl.DataFrame], dict[str, dict[str, str]]],
+    tricky_csv: Callable[..., Path],
+    tmp_path: Path,
+) -> None:
     source = tricky_csv(tmp_path / "tricky.csv", 400)
     async with MockTarget(MockConfig(client_code="demo", rate_limit=None)) as mock:
         summary = await run(mock, tmp_path, source, limits=BatchLimits(rows=37), concurrency=4)
@@ -114,7 +68,12 @@ async def test_tricky_values_arrive_exactly_in_many_batches(tmp_path: Path) -> N
     assert mock.stats["max_concurrent"] >= 2
 
 
-async def test_exact_under_faults_and_a_compressed_throttle(tmp_path: Path) -> None:
+async def test_exact_under_faults_and_a_compressed_throttle(
+    expected_profiles: Callable[[Path], dict[str, dict[str, str]]],
+    received_profiles: Callable[[pl.DataFrame], dict[str, dict[str, str]]],
+    tricky_csv: Callable[..., Path],
+    tmp_path: Path,
+) -> None:
     source = tricky_csv(tmp_path / "tricky.csv", 600)
     faults = FaultConfig(p_500=0.12, p_429=0.12, retry_after=0.05, p_reset=0.06)
     mock_config = MockConfig(client_code="demo", rate_limit=(5, 0.5), faults=faults, seed=11)
@@ -138,6 +97,9 @@ async def test_exact_under_faults_and_a_compressed_throttle(tmp_path: Path) -> N
 
 
 async def test_rotated_token_stops_the_run_and_resume_with_the_new_token_completes(
+    expected_profiles: Callable[[Path], dict[str, dict[str, str]]],
+    received_profiles: Callable[[pl.DataFrame], dict[str, dict[str, str]]],
+    tricky_csv: Callable[..., Path],
     tmp_path: Path,
 ) -> None:
     source = tricky_csv(tmp_path / "tricky.csv", 300)

@@ -4,15 +4,14 @@ last value sent; the classification rules on their own; resume; the CLI and the 
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import orjson
 import pytest
 from click.testing import CliRunner
-from fakes import FakeClock
-from test_status import send, token
-from test_upload_e2e import expected_profiles, tricky_csv
 
+from uploader.auth._static import StaticToken
 from uploader.cli._main import main
 from uploader.errors import AuthError
 from uploader.ledger._ledger import read_ledger
@@ -21,21 +20,35 @@ from uploader.mock import MockConfig, MockTarget, run_mock_in_thread
 from uploader.reconcile._status import poll_statuses
 from uploader.reconcile._verify import Expected, classify_profile, sample_expected, verify
 from uploader.send._transport import AiohttpTransport, HttpAnswer
+from uploader.testing import FakeClock
 
 
-async def uploaded(mock: MockTarget, tmp_path: Path, rows: int = 200, poll: bool = True) -> Path:
+async def uploaded(
+    engine_upload: Callable[..., Awaitable[None]],
+    mock_token: Callable[[MockTarget], StaticToken],
+    tricky_csv: Callable[..., Path],
+    mock: MockTarget,
+    tmp_path: Path,
+    rows: int = 200,
+    poll: bool = True,
+) -> Path:
     """A tricky source (reserved characters, duplicates merged) uploaded, statuses polled."""
     ledger = tmp_path / "ledger.jsonl"
-    await send(mock, ledger, tricky_csv(tmp_path / "tricky.csv", rows), batch_rows=37)
+    await engine_upload(mock, ledger, tricky_csv(tmp_path / "tricky.csv", rows), batch_rows=37)
     if poll:
-        await poll_statuses(ledger, token(mock), rate=None)
+        await poll_statuses(ledger, mock_token(mock), rate=None)
     return ledger
 
 
-async def test_every_sampled_profile_matches(tmp_path: Path) -> None:
+async def test_every_sampled_profile_matches(
+    engine_upload: Callable[..., Awaitable[None]],
+    mock_token: Callable[[MockTarget], StaticToken],
+    tricky_csv: Callable[..., Path],
+    tmp_path: Path,
+) -> None:
     async with MockTarget(MockConfig(client_code="demo", rate_limit=None)) as mock:
-        ledger = await uploaded(mock, tmp_path)
-        summary = await verify(ledger, token(mock), sample=50, seed=7, rate=None)
+        ledger = await uploaded(engine_upload, mock_token, tricky_csv, mock, tmp_path)
+        summary = await verify(ledger, mock_token(mock), sample=50, seed=7, rate=None)
     assert summary.counts["matched"] == 50 and summary.exit_code == 0 and summary.finished
     assert summary.population == 193  # acknowledged rows (200 read, 7 merged)
     state = read_ledger(ledger)
@@ -48,49 +61,68 @@ async def test_every_sampled_profile_matches(tmp_path: Path) -> None:
 
 
 async def test_sample_larger_than_the_run_checks_every_id_with_merged_values(
+    engine_upload: Callable[..., Awaitable[None]],
+    expected_profiles: Callable[[Path], dict[str, dict[str, str]]],
+    mock_token: Callable[[MockTarget], StaticToken],
+    tricky_csv: Callable[..., Path],
     tmp_path: Path,
 ) -> None:
     """Merged duplicates: the expectation is the folded row, straight from the bodies."""
     async with MockTarget(MockConfig(client_code="demo", rate_limit=None)) as mock:
-        ledger = await uploaded(mock, tmp_path)
-        summary = await verify(ledger, token(mock), sample=10_000, seed=1, rate=None)
+        ledger = await uploaded(engine_upload, mock_token, tricky_csv, mock, tmp_path)
+        summary = await verify(ledger, mock_token(mock), sample=10_000, seed=1, rate=None)
     assert summary.counts["matched"] == len(expected_profiles(tmp_path / "tricky.csv")) == 193
 
 
-async def test_dropped_profiles_are_not_found(tmp_path: Path) -> None:
+async def test_dropped_profiles_are_not_found(
+    engine_upload: Callable[..., Awaitable[None]],
+    mock_token: Callable[[MockTarget], StaticToken],
+    tricky_csv: Callable[..., Path],
+    tmp_path: Path,
+) -> None:
     async with MockTarget(MockConfig(client_code="demo", rate_limit=None)) as mock:
-        ledger = await uploaded(mock, tmp_path)
+        ledger = await uploaded(engine_upload, mock_token, tricky_csv, mock, tmp_path)
         state = read_ledger(ledger)
         sample, _ = sample_expected(state, ledger, 30, seed=3)
         lost = [item.id for item in sample[::5]]
         assert mock.drop_profiles(lost) == len(lost)
-        summary = await verify(ledger, token(mock), sample=30, seed=3, rate=None)
+        summary = await verify(ledger, mock_token(mock), sample=30, seed=3, rate=None)
     found = {check.id for check in summary.checks if check.result == "not_found"}
     assert found == set(lost) and summary.counts["matched"] == 30 - len(lost)
     assert summary.exit_code == 1
 
 
-async def test_missing_soon_after_upload_is_not_visible_yet(tmp_path: Path) -> None:
+async def test_missing_soon_after_upload_is_not_visible_yet(
+    engine_upload: Callable[..., Awaitable[None]],
+    mock_token: Callable[[MockTarget], StaticToken],
+    tricky_csv: Callable[..., Path],
+    tmp_path: Path,
+) -> None:
     """The batch is still `incomplete` at Target and was sent seconds ago: a 404 may be the
     processing delay. Past the window it is a loss."""
     clock = FakeClock()
     config = MockConfig(client_code="demo", rate_limit=None, status_delay=3600.0, clock=clock)
     async with MockTarget(config) as mock:
-        ledger = await uploaded(mock, tmp_path)
+        ledger = await uploaded(engine_upload, mock_token, tricky_csv, mock, tmp_path)
         state = read_ledger(ledger)
         assert {r.status for r in state.statuses.values()} == {"incomplete"}
         sample, _ = sample_expected(state, ledger, 10, seed=4)
         mock.drop_profiles([item.id for item in sample[:4]])
-        soon = await verify(ledger, token(mock), sample=10, seed=4, rate=None)
-        late = await verify(ledger, token(mock), sample=10, seed=4, rate=None, window=0.0)
+        soon = await verify(ledger, mock_token(mock), sample=10, seed=4, rate=None)
+        late = await verify(ledger, mock_token(mock), sample=10, seed=4, rate=None, window=0.0)
     assert soon.counts["not_visible_yet"] == 4 and soon.counts["matched"] == 6
     assert soon.exit_code == 0
     assert late.counts["not_found"] == 4 and late.run == soon.run + 1
 
 
-async def test_same_seed_same_sample(tmp_path: Path) -> None:
+async def test_same_seed_same_sample(
+    engine_upload: Callable[..., Awaitable[None]],
+    mock_token: Callable[[MockTarget], StaticToken],
+    tricky_csv: Callable[..., Path],
+    tmp_path: Path,
+) -> None:
     async with MockTarget(MockConfig(client_code="demo", rate_limit=None)) as mock:
-        ledger = await uploaded(mock, tmp_path, poll=False)
+        ledger = await uploaded(engine_upload, mock_token, tricky_csv, mock, tmp_path, poll=False)
     state = read_ledger(ledger)
     first = [e.id for e in sample_expected(state, ledger, 20, seed=9)[0]]
     again = [e.id for e in sample_expected(state, ledger, 20, seed=9)[0]]
@@ -98,11 +130,16 @@ async def test_same_seed_same_sample(tmp_path: Path) -> None:
     assert first == again and len(set(first)) == 20 and first != other
 
 
-async def test_resume_continues_the_interrupted_verification(tmp_path: Path) -> None:
+async def test_resume_continues_the_interrupted_verification(
+    engine_upload: Callable[..., Awaitable[None]],
+    mock_token: Callable[[MockTarget], StaticToken],
+    tricky_csv: Callable[..., Path],
+    tmp_path: Path,
+) -> None:
     """The token is refused after 5 fetches: the run stops with 5 verdicts in the ledger;
     --resume fetches only the other 15 of the same sample."""
     async with MockTarget(MockConfig(client_code="demo", rate_limit=None)) as mock:
-        ledger = await uploaded(mock, tmp_path)
+        ledger = await uploaded(engine_upload, mock_token, tricky_csv, mock, tmp_path)
         real = AiohttpTransport(timeout=10, connections=1)
         fetched: list[str] = []
 
@@ -126,14 +163,20 @@ async def test_resume_continues_the_interrupted_verification(tmp_path: Path) -> 
 
         with pytest.raises(AuthError):
             await verify(
-                ledger, token(mock), sample=20, seed=2, rate=None, concurrency=1, transport=Flaky()
+                ledger,
+                mock_token(mock),
+                sample=20,
+                seed=2,
+                rate=None,
+                concurrency=1,
+                transport=Flaky(),
             )
         await real.close()
         stopped = read_ledger(ledger)
         done = [r for r in stopped.verifications if isinstance(r, VerifyProfile)]
         fetched.clear()
         real = AiohttpTransport(timeout=10, connections=1)
-        summary = await verify(ledger, token(mock), resume=True, rate=None, transport=real)
+        summary = await verify(ledger, mock_token(mock), resume=True, rate=None, transport=real)
         await real.close()
     assert len(done) == 5
     assert len(fetched) == 0 and summary.finished and summary.counts["matched"] == 20
@@ -177,7 +220,7 @@ def test_classification_rules(
 # -- through the CLI -----------------------------------------------------------------------------
 
 
-def test_verify_and_report_through_the_cli(tmp_path: Path) -> None:
+def test_verify_and_report_through_the_cli(tricky_csv: Callable[..., Path], tmp_path: Path) -> None:
     source = tricky_csv(tmp_path / "tricky.csv", 120)
     ledger = tmp_path / "run" / "ledger.jsonl"
     mock_config = MockConfig(client_code="demo", rate_limit=None, token="tok-verify-secret")
@@ -213,7 +256,9 @@ def test_verify_and_report_through_the_cli(tmp_path: Path) -> None:
     assert "tok-verify-secret" not in ledger.read_text()
 
 
-def test_verify_refuses_without_a_valid_token(tmp_path: Path) -> None:
+def test_verify_refuses_without_a_valid_token(
+    tricky_csv: Callable[..., Path], tmp_path: Path
+) -> None:
     source = tricky_csv(tmp_path / "tricky.csv", 30)
     ledger = tmp_path / "ledger.jsonl"
     with run_mock_in_thread(MockConfig(client_code="demo", rate_limit=None)) as mock:

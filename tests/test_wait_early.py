@@ -4,9 +4,8 @@ polled only after the last send come back unknown; polled early, they are all se
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from pathlib import Path
-
-from test_upload_e2e import tricky_csv
 
 from uploader._api import run_upload
 from uploader.auth._secret import Secret
@@ -19,7 +18,9 @@ from uploader.reconcile._status import poll_statuses
 from uploader.send._engine import UploadConfig
 
 
-def statuses_after(tmp_path: Path, poll_every: float | None) -> dict[str, int]:
+def statuses_after(
+    tricky_csv: Callable[..., Path], tmp_path: Path, poll_every: float | None
+) -> dict[str, int]:
     tmp_path.mkdir()
     source = tricky_csv(tmp_path / "t.csv", 400)
     ledger = tmp_path / "run" / "ledger.jsonl"
@@ -45,12 +46,16 @@ def statuses_after(tmp_path: Path, poll_every: float | None) -> dict[str, int]:
     return counts
 
 
-def test_polling_while_sending_sees_every_batch_before_target_forgets_it(tmp_path: Path) -> None:
-    early = statuses_after(tmp_path / "early", poll_every=0.1)
+def test_polling_while_sending_sees_every_batch_before_target_forgets_it(
+    tricky_csv: Callable[..., Path], tmp_path: Path
+) -> None:
+    early = statuses_after(tricky_csv, tmp_path / "early", poll_every=0.1)
     assert early.get("unknown", 0) == 0 and early.get("complete", 0) >= 19
 
 
-def test_polling_only_at_the_end_loses_the_early_batches(tmp_path: Path) -> None:
+def test_polling_only_at_the_end_loses_the_early_batches(
+    tricky_csv: Callable[..., Path], tmp_path: Path
+) -> None:
     """The control: the same run without early polls (what --wait used to do)."""
-    late = statuses_after(tmp_path / "late", poll_every=None)
+    late = statuses_after(tricky_csv, tmp_path / "late", poll_every=None)
     assert late.get("unknown", 0) >= 15

@@ -20,7 +20,8 @@ Per-batch results are values (ledger ``BatchRecord``s); only conditions that end
         ├── BatchRejected            HTTP 200 + <success>false</success> (permanent)
         └── AuthError                401 / 403 / token invalid (stops the run, exit 3)
 
-aiohttp exceptions are mapped to this tree in exactly one place (``uploader.send._transport``).
+aiohttp exceptions are mapped to this tree in one place, ``AiohttpTransport``
+(``uploader.send._transport``): every client call goes through it, Target's and Adobe I/O's.
 """
 
 from __future__ import annotations

@@ -3,21 +3,23 @@
 IMS ``POST {ims}/ims/token/v3`` (client_credentials) gives an access token (~24 h); the Target
 Admin API ``{admin}/{tenant}/target/authentication/token?authorizationScope=profile_api`` then
 returns the current profile token (``GET``) or generates a new one (``POST``; the previous
-token stops working at once). Both base URLs are settings so the mock can serve them.
+token stops working at once). Both base URLs are settings so the mock can serve them, and
+every call goes through the ``Transport`` seam (``uploader.send._transport``): the same TLS
+trust, User-Agent and no-redirect rule as Target's calls, and a ``ScriptedTransport``
+(``uploader.testing``) can answer them in a test.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlencode
 
-import aiohttp
 import orjson
 
 from uploader.auth._secret import Secret
-from uploader.errors import AuthError, ConfigError, RemoteError, TransportError
-from uploader.send._tls import tls_context
-from uploader.send._transport import USER_AGENT, refuse_cleartext
+from uploader.errors import AuthError, ConfigError, EndpointError, RemoteError, TransportError
+from uploader.send._transport import AiohttpTransport, Transport, refuse_cleartext
 
 __all__ = [
     "DEFAULT_ADMIN_URL",
@@ -69,10 +71,11 @@ class ProfileToken:
 
 
 async def fetch_profile_token(
-    session: aiohttp.ClientSession, credentials: AdobeIOCredentials, *, new: bool = False
+    transport: Transport, credentials: AdobeIOCredentials, *, new: bool = False
 ) -> ProfileToken:
-    """The current profile token (``new=False``) or a freshly generated one (``new=True``)."""
-    ims_token = await _ims_token(session, credentials)
+    """The current profile token (``new=False``) or a freshly generated one (``new=True``),
+    asked over ``transport`` (which the caller owns and closes)."""
+    ims_token = await _ims_token(transport, credentials)
     url = (
         f"{credentials.admin_url.rstrip('/')}/{credentials.tenant}"
         "/target/authentication/token?authorizationScope=profile_api"
@@ -82,7 +85,7 @@ async def fetch_profile_token(
         "X-Api-Key": credentials.client_id,
         "Accept": _ADMIN_MEDIA_TYPE,
     }
-    body = await _call(session, "POST" if new else "GET", url, headers=headers, what="Admin API")
+    body = await _call(transport, "POST" if new else "GET", url, headers=headers, what="Admin API")
     token = body.get("accessToken")
     if not isinstance(token, str) or not token:
         raise RemoteError("Admin API: the answer holds no accessToken")
@@ -98,18 +101,17 @@ async def request_profile_token(
     timeout: float = DEFAULT_ADMIN_TIMEOUT,
     ca_bundle: str | None = None,
 ) -> ProfileToken:
-    """``fetch_profile_token`` over a session of its own (a few calls a run: no reuse needed),
-    trusting the system store plus ``ca_bundle``."""
-    context = tls_context(ca_bundle)
-    async with aiohttp.ClientSession(
-        timeout=aiohttp.ClientTimeout(total=timeout),
-        connector=aiohttp.TCPConnector(ssl=context),
-        headers={"User-Agent": USER_AGENT},
-    ) as session:
-        return await fetch_profile_token(session, credentials, new=new)
+    """``fetch_profile_token`` over a transport of its own (a few calls a run: no reuse
+    needed), trusting the system store plus ``ca_bundle``."""
+    # IMS and the Admin API are two hosts: one connection each
+    transport = AiohttpTransport(timeout=timeout, connections=2, ca_bundle=ca_bundle)
+    try:
+        return await fetch_profile_token(transport, credentials, new=new)
+    finally:
+        await transport.close()
 
 
-async def _ims_token(session: aiohttp.ClientSession, credentials: AdobeIOCredentials) -> Secret:
+async def _ims_token(transport: Transport, credentials: AdobeIOCredentials) -> Secret:
     form = {
         "grant_type": "client_credentials",
         "client_id": credentials.client_id,
@@ -117,7 +119,7 @@ async def _ims_token(session: aiohttp.ClientSession, credentials: AdobeIOCredent
         "scope": credentials.scopes,
     }
     url = f"{credentials.ims_url.rstrip('/')}/ims/token/v3"
-    body = await _call(session, "POST", url, data=form, what="IMS")
+    body = await _call(transport, "POST", url, form=form, what="IMS")
     token = body.get("access_token")
     if not isinstance(token, str) or not token:
         raise RemoteError("IMS: the answer holds no access_token")
@@ -125,25 +127,31 @@ async def _ims_token(session: aiohttp.ClientSession, credentials: AdobeIOCredent
 
 
 async def _call(
-    session: aiohttp.ClientSession,
+    transport: Transport,
     method: str,
     url: str,
     *,
     what: str,
     headers: dict[str, str] | None = None,
-    data: dict[str, str] | None = None,
+    form: dict[str, str] | None = None,
 ) -> dict[str, Any]:
+    headers = dict(headers or {})
+    body = None
+    if form is not None:
+        body = urlencode(form).encode()
+        headers["Content-Type"] = "application/x-www-form-urlencoded"
     try:
-        # No redirects: the IMS token and the client secret go to the configured host only.
-        async with session.request(
-            method, url, headers=headers, data=data, allow_redirects=False
-        ) as response:
-            raw = await response.content.read(_MAX_RESPONSE)
-            status = response.status
-    except (aiohttp.ClientError, TimeoutError) as exc:
+        # The transport follows no redirect: the IMS token and the client secret go to the
+        # configured host only.
+        answer = await transport.request(
+            method, url, body=body, headers=headers, limit=_MAX_RESPONSE
+        )
+    except (TransportError, EndpointError) as exc:
+        cause = exc.__cause__ or exc  # what went wrong on the wire, not the transport's words
         raise TransportError(
-            f"{what}: cannot reach {url.split('?')[0]} ({type(exc).__name__})"
+            f"{what}: cannot reach {url.split('?')[0]} ({type(cause).__name__})"
         ) from exc
+    raw, status = answer.body, answer.status
     if status in (401, 403):
         raise AuthError(
             f"{what} refused the credentials (HTTP {status}): check the client id, client "

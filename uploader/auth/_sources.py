@@ -13,20 +13,25 @@ import contextlib
 import os
 import signal
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 
-from uploader.auth._adobe_io import AdobeIOCredentials, ProfileToken, request_profile_token
+from uploader.auth._adobe_io import (
+    AdobeIOCredentials,
+    ProfileToken,
+    fetch_profile_token,
+    request_profile_token,
+)
 from uploader.auth._secret import Secret
 from uploader.auth._static import MAX_TOKEN_FILE_BYTES, validated_token
 from uploader.errors import ConfigError, UploaderError
 from uploader.send._ratelimit import RateLimiter
+from uploader.send._transport import Transport
 
 __all__ = [
     "DEFAULT_COMMAND_TIMEOUT",
     "DEFAULT_REFRESH_MARGIN",
     "AdobeIOToken",
     "CommandToken",
-    "Fetch",
 ]
 
 DEFAULT_COMMAND_TIMEOUT = 60.0
@@ -34,8 +39,6 @@ DEFAULT_COMMAND_TIMEOUT = 60.0
 DEFAULT_REFRESH_MARGIN = 300.0
 
 Warn = Callable[[str], None]
-#: ``fetch(credentials, new)``: the current (``new=False``) or a new profile token
-Fetch = Callable[[AdobeIOCredentials, bool], Awaitable[ProfileToken]]
 
 
 def _ignore(message: str) -> None:
@@ -190,13 +193,6 @@ async def _kill(process: asyncio.subprocess.Process) -> None:
     await process.wait()
 
 
-def _over_http(ca_bundle: str | None) -> Fetch:
-    async def fetch(credentials: AdobeIOCredentials, new: bool) -> ProfileToken:
-        return await request_profile_token(credentials, new=new, ca_bundle=ca_bundle)
-
-    return fetch
-
-
 class AdobeIOToken:
     """The profile token from the Target Admin API, with OAuth server-to-server credentials.
 
@@ -218,18 +214,20 @@ class AdobeIOToken:
         *,
         clock: Callable[[], float] = time.monotonic,
         refresh_margin: float = DEFAULT_REFRESH_MARGIN,
-        fetch: Fetch | None = None,
+        transport: Transport | None = None,
         ca_bundle: str | None = None,
         warn: Warn = _ignore,
     ) -> None:
-        """``fetch``: how to call the Admin API (default: over HTTPS, trusting the system
-        store plus ``ca_bundle``; tests script it)."""
+        """``transport``: what IMS and the Admin API are called over (the caller closes it;
+        a ``ScriptedTransport`` in tests). Without one, each renewal opens its own HTTPS
+        connections, trusting the system store plus ``ca_bundle``."""
         if refresh_margin < 0:
             raise ConfigError("Adobe I/O: the refresh margin must not be negative")
         self.credentials = credentials
         self._clock = clock
         self._margin = refresh_margin
-        self._fetch = fetch or _over_http(ca_bundle)
+        self._transport = transport
+        self._ca_bundle = ca_bundle
         self._warn = warn
         self._token: Secret | None = None
         self._renew_at: float | None = None
@@ -285,7 +283,9 @@ class AdobeIOToken:
     async def _admin_call(self, *, new: bool) -> ProfileToken:
         if self._limiter is not None:
             await self._limiter.acquire()
-        return await self._fetch(self.credentials, new)
+        if self._transport is not None:
+            return await fetch_profile_token(self._transport, self.credentials, new=new)
+        return await request_profile_token(self.credentials, new=new, ca_bundle=self._ca_bundle)
 
     def _expiring(self, answer: ProfileToken) -> bool:
         return answer.expires_in is not None and answer.expires_in <= self._margin

@@ -92,8 +92,8 @@ def adobe_options(func: F) -> F:
 
 
 def static_token_options(func: F) -> F:
-    """``--token-env``, ``--token-file``, ``--allow-insecure-token-file`` (``upload`` has its
-    own copies of these three)."""
+    """``--token-env``, ``--token-file``, ``--allow-insecure-token-file``: the token given,
+    the same for every command that calls Target."""
     return _apply(
         func,
         [

@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from uploader._plural import plural
-from uploader.auth._static import DEFAULT_TOKEN_ENV
 from uploader.cli._auth_options import (
     ca_bundle_option,
+    static_token_options,
     token_source_options,
     tokens_from_options,
 )
@@ -35,7 +35,6 @@ from uploader.send._ratelimit import DEFAULT_RATE, RateLimit, parse_rate
 from uploader.send._retry import DEFAULT_MAX_RETRIES, DEFAULT_RETRY_MAX_WAIT, RetryPolicy
 
 if TYPE_CHECKING:
-    from uploader.auth._static import TokenProvider
     from uploader.ledger._summary import RunSummary
 
 __all__ = ["upload_command"]
@@ -81,22 +80,7 @@ __all__ = ["upload_command"]
     "leave room for other jobs of the same account (e.g. 40/60), and --auth adobe-io token "
     "calls draw on it too.",
 )
-@click.option(
-    "--token-env",
-    metavar="VAR",
-    help=f"Environment variable holding the profile token (default ${DEFAULT_TOKEN_ENV}; "
-    "unset: unauthenticated calls).",
-)
-@click.option(
-    "--token-file",
-    type=click.Path(path_type=Path, dir_okay=False),
-    help="File holding the profile token (must not be readable by other users).",
-)
-@click.option(
-    "--allow-insecure-token-file",
-    is_flag=True,
-    help="Accept a --token-file that other users can read.",
-)
+@static_token_options
 @token_source_options
 @click.option(
     "--ledger",
@@ -235,7 +219,7 @@ def _upload(options: dict[str, Any]) -> None:
         raise ConfigError("--out goes with --dry-run")
     if not options["client_code"]:
         raise ConfigError("--client-code is required (or set $TARGET_CLIENT_CODE)")
-    tokens = _tokens(options)
+    tokens = tokens_from_options(options)  # env, file, command or Adobe I/O: exactly one
     ledger = options["ledger"] or new_run_ledger()
     if options["resume"] and options["ledger"] is None:
         raise ConfigError("--resume needs --ledger PATH (the ledger of the run to continue)")
@@ -286,11 +270,6 @@ def _rate(text: str) -> RateLimit | None:
             err=True,
         )
     return rate
-
-
-def _tokens(options: dict[str, Any]) -> TokenProvider:
-    """env, file, command or Adobe I/O: exactly one (``uploader.cli._auth_options``)."""
-    return tokens_from_options(options)
 
 
 def _prune(keep: int, current: Path) -> None:

@@ -1,7 +1,8 @@
 """The small typed values that stages hand to each other.
 
-``source`` → ``Chunk`` → (validate, dedupe, encode) → ``Batch`` → engine → ``BatchRecord``
-(``uploader.ledger._records``).
+``source`` → polars frames, one chunk at a time → (validate, dedupe, encode) → ``Batch`` →
+engine → ``BatchRecord`` (``uploader.ledger._records``). ``RowRef`` points a row back to its
+file and line; ``ProduceStats`` counts what the producer read, rejected and merged.
 """
 
 from __future__ import annotations

@@ -7,6 +7,10 @@ the 1-based data row number of each row, for error reports and the rejects file.
 CSV is cut into ~8 MB blocks on record boundaries, each parsed by polars' in-memory reader;
 Parquet is read in row slices, each its own query. polars' streaming readers were faster per
 row but held 270-360 MB themselves and grew with the file (benchmarks/README.md).
+
+The reading stages (``csv_blocks``, ``csv_frames``, ``parquet_slices``, ``one_ahead``) are
+public so that the benchmarks measure the very code the producer runs (``benchmarks/floor.py``,
+``benchmarks/what_if.py``).
 """
 
 from __future__ import annotations
@@ -37,9 +41,13 @@ __all__ = [
     "changed_sources",
     "check_frames",
     "check_separator",
+    "csv_blocks",
+    "csv_frames",
     "expand_sources",
     "file_digest",
     "frame_file",
+    "one_ahead",
+    "parquet_slices",
     "read_frames",
     "scan_parquet",
 ]
@@ -112,7 +120,7 @@ def _frame_digest(source: SourceFile) -> tuple[int, str]:
     """(bytes, XXH3-128) of the frame's text as it is read (CSV of the rendered columns, in
     slices): the same values give the same digest, whatever object holds them."""
     digest, size = xxhash.xxh3_128(), 0
-    for _, rows in _parquet_slices(source, DEFAULT_CHUNK_ROWS):
+    for _, rows in parquet_slices(source, DEFAULT_CHUNK_ROWS):
         text = rows.write_csv().encode()
         digest.update(text)
         size += len(text)
@@ -321,8 +329,8 @@ def read_frames(
     (and, for CSV, the row near which it happened). The next chunk is made in a worker
     thread while the caller uses this one.
     """
-    chunks = _csv_parsed(source) if source.kind == "csv" else _parquet_slices(source, chunk_rows)
-    yield from _one_ahead(
+    chunks = csv_frames(source) if source.kind == "csv" else parquet_slices(source, chunk_rows)
+    yield from one_ahead(
         plan(_numbered(frame, index, first_row).lazy()).collect() for first_row, frame in chunks
     )
 
@@ -334,10 +342,10 @@ def check_frames(
     value is parsed (a ragged row or bad UTF-8 anywhere raises here), Parquet reads only the
     columns ``exprs`` need (its types were checked when it was opened)."""
     if source.kind != "csv":
-        chunks = _parquet_slices(source, max(chunk_rows, CHECK_CHUNK_ROWS), exprs)
+        chunks = parquet_slices(source, max(chunk_rows, CHECK_CHUNK_ROWS), exprs)
     else:
-        chunks = ((row, frame.select(exprs)) for row, frame in _csv_parsed(source))
-    yield from _one_ahead(frame for _, frame in chunks)
+        chunks = ((row, frame.select(exprs)) for row, frame in csv_frames(source))
+    yield from one_ahead(frame for _, frame in chunks)
 
 
 def _scan(source: SourceFile) -> pl.LazyFrame:
@@ -345,7 +353,7 @@ def _scan(source: SourceFile) -> pl.LazyFrame:
     return pl.scan_parquet(source.path) if source.frame is None else source.frame.lazy()
 
 
-def _parquet_slices(
+def parquet_slices(
     source: SourceFile, chunk_rows: int, exprs: Sequence[pl.Expr] | None = None
 ) -> Iterator[tuple[int, pl.DataFrame]]:
     """(first row number, rows) of a Parquet or frame ``source`` in slices of
@@ -363,14 +371,14 @@ def _parquet_slices(
         raise InputError(f"{source.path}: {_describe_read_error(exc)}") from exc
 
 
-def _csv_parsed(source: SourceFile) -> Iterator[tuple[int, pl.DataFrame]]:
+def csv_frames(source: SourceFile) -> Iterator[tuple[int, pl.DataFrame]]:
     """(first row number, rows) of a CSV file, one record-aligned block at a time, every
     value parsed as text: memory stays a few blocks whatever the file size (polars'
     streaming CSV reader holds several hundred MB, more for larger files)."""
     first_row = 1
     eols_before = 0  # to tell the line of a bad record
     # cut the next block while parsing this one
-    for blocks_before, block in enumerate(_one_ahead(_csv_blocks(source))):
+    for blocks_before, block in enumerate(one_ahead(csv_blocks(source))):
         try:
             frame = pl.read_csv(
                 block,
@@ -445,7 +453,7 @@ _END = object()
 T = TypeVar("T")
 
 
-def _one_ahead(items: Iterator[T]) -> Iterator[T]:
+def one_ahead(items: Iterator[T]) -> Iterator[T]:
     """Make the next item in a worker thread while the caller uses this one (polars
     releases the GIL): e.g. parsing and encoding overlap with batching, for one item of
     memory more.
@@ -487,7 +495,7 @@ def _line_end(path: Path, encoding: str = UTF8) -> bytes:
     return b"\n"
 
 
-def _csv_blocks(source: SourceFile) -> Iterator[bytes]:
+def csv_blocks(source: SourceFile) -> Iterator[bytes]:
     """The CSV file as blocks of about ``CSV_BLOCK_BYTES``, each the header line followed by
     whole records: a block ends on a line end (``eol``) preceded by an even number of quote
     characters (RFC 4180 doubles quotes inside quoted fields, so the parity is exact).

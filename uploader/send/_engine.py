@@ -305,7 +305,7 @@ class _Run:
                 self.summary.input_complete = False
         finally:
             # A run that stops early closes the producer now, not whenever the garbage
-            # collector gets to it (its reader threads are let go; see source._one_ahead).
+            # collector gets to it (its reader threads are let go; see source.one_ahead).
             # Still running in a worker thread (this task was cancelled), it cannot be closed:
             # it ends on its own.
             with contextlib.suppress(ValueError):
