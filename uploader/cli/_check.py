@@ -26,10 +26,11 @@ from uploader.cli._auth_options import (
     token_source_options,
 )
 from uploader.cli._auth_options import tokens_from_options as _tokens
+from uploader.cli._errors import handle_errors
 from uploader.cli._inputs import config_option
 from uploader.cli._output import echo_json
 from uploader.errors import AuthError, ConfigError, TransportError, UploaderError
-from uploader.exits import EXIT_AUTH, EXIT_HELP, EXIT_OK, EXIT_STOPPED, EXIT_USAGE, handle_errors
+from uploader.exits import EXIT_AUTH, EXIT_HELP, EXIT_OK, EXIT_STOPPED, EXIT_USAGE
 from uploader.send._transport import (
     AiohttpTransport,
     HttpAnswer,

@@ -12,11 +12,12 @@ import click
 
 from uploader.auth._secret import Secret
 from uploader.auth._static import StaticToken
+from uploader.cli._errors import handle_errors
 from uploader.cli._progress import make_progress
 from uploader.cli._status import wait_for_target
 from uploader.cli._upload import run_upload
 from uploader.errors import ConfigError
-from uploader.exits import EXIT_HELP, handle_errors
+from uploader.exits import EXIT_HELP
 from uploader.ledger import _lock as lock
 from uploader.ledger._runs import LEDGER_NAME, RUNS_DIR, run_stamp
 from uploader.mock import MockConfig, run_mock_in_thread

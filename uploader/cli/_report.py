@@ -8,9 +8,10 @@ from typing import Any
 import click
 
 from uploader._plural import plural
+from uploader.cli._errors import handle_errors
 from uploader.cli._output import echo_json
 from uploader.cli._status import ledger_of, ledger_option
-from uploader.exits import EXIT_HELP, handle_errors
+from uploader.exits import EXIT_HELP
 from uploader.ledger._ledger import read_ledger
 from uploader.reconcile._failed_rows import write_failed_rows
 from uploader.reconcile._report import build_report

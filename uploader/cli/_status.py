@@ -15,13 +15,11 @@ from uploader.cli._auth_options import (
     token_source_options,
     tokens_from_options,
 )
+from uploader.cli._errors import handle_errors
 from uploader.cli._output import echo_json
 from uploader.cli._upload import report, summary_problems
 from uploader.errors import ConfigError
-from uploader.exits import (
-    EXIT_HELP,
-    handle_errors,
-)
+from uploader.exits import EXIT_HELP
 from uploader.ledger._runs import LEDGER_NAME, RUNS_DIR, latest_ledger
 from uploader.ledger._summary import RunSummary
 from uploader.reconcile._status import (

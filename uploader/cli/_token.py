@@ -19,8 +19,9 @@ from uploader.cli._auth_options import (
     ca_bundle_from_options,
     ca_bundle_option,
 )
+from uploader.cli._errors import handle_errors
 from uploader.cli._inputs import config_option
-from uploader.exits import EXIT_USAGE, handle_errors
+from uploader.exits import EXIT_USAGE
 
 __all__ = ["token"]
 

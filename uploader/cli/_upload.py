@@ -18,18 +18,13 @@ from uploader.cli._auth_options import (
     token_source_options,
     tokens_from_options,
 )
+from uploader.cli._errors import handle_errors, terminate_as_interrupt
 from uploader.cli._inputs import config_option, input_options, spec_from_options
 from uploader.cli._output import echo_json, echo_warnings
 from uploader.cli._progress import DEFAULT_PROGRESS_EVERY, make_progress
 from uploader.cli._validate import plan_lines
 from uploader.errors import ConfigError, UploaderError
-from uploader.exits import (
-    EXIT_FAILED,
-    EXIT_HELP,
-    EXIT_OK,
-    handle_errors,
-    terminate_as_interrupt,
-)
+from uploader.exits import EXIT_FAILED, EXIT_HELP, EXIT_OK
 from uploader.ledger import _lock as lock
 from uploader.ledger._runs import new_run_ledger, prune_runs
 from uploader.ledger._summary import RunSummary

@@ -9,9 +9,10 @@ from typing import Any
 
 import click
 
+from uploader.cli._errors import handle_errors
 from uploader.cli._inputs import config_option, input_options, spec_from_options
 from uploader.cli._output import echo_json, echo_warnings
-from uploader.exits import EXIT_FAILED, EXIT_HELP, EXIT_OK, handle_errors
+from uploader.exits import EXIT_FAILED, EXIT_HELP, EXIT_OK
 from uploader.produce._model import ProduceStats
 from uploader.produce._producer import Producer
 from uploader.produce._rejects import RejectsWriter

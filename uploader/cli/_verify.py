@@ -13,9 +13,10 @@ from uploader.cli._auth_options import (
     token_source_options,
     tokens_from_options,
 )
+from uploader.cli._errors import handle_errors
 from uploader.cli._output import echo_json
 from uploader.cli._status import ledger_of, ledger_option
-from uploader.exits import EXIT_HELP, handle_errors
+from uploader.exits import EXIT_HELP
 from uploader.reconcile._verify import (
     DEFAULT_SAMPLE,
     DEFAULT_VERIFY_CONCURRENCY,

@@ -11,8 +11,8 @@ from typing import Any
 import click
 
 from uploader._writable import make_dirs
+from uploader.cli._errors import handle_errors
 from uploader.errors import ConfigError
-from uploader.exits import handle_errors
 from uploader.mock._config import FaultConfig, MockConfig, StatusUrlStyle
 from uploader.mock._server import MockTarget
 
