@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import click
@@ -31,13 +31,10 @@ from uploader.cli._inputs import config_option
 from uploader.cli._output import echo_json
 from uploader.errors import AuthError, ConfigError, TransportError, UploaderError
 from uploader.exits import EXIT_AUTH, EXIT_HELP, EXIT_OK, EXIT_STOPPED, EXIT_USAGE
-from uploader.send._transport import (
-    AiohttpTransport,
-    HttpAnswer,
-    Transport,
-    auth_headers,
-    check_endpoint,
-)
+
+if TYPE_CHECKING:
+    from uploader.send._transport import HttpAnswer, Transport
+
 
 __all__ = ["CheckResult", "check", "run_check"]
 
@@ -140,6 +137,8 @@ async def run_check(
     transport: Transport | None = None,
 ) -> CheckResult:
     """The pre-flight itself; raises only ``ConfigError`` (a setting is wrong)."""
+    from uploader.send._transport import AiohttpTransport, auth_headers, check_endpoint
+
     source = tokens.source
     common = {"endpoint": base_url, "token_source": source}
     try:

@@ -20,11 +20,7 @@ from uploader.errors import ConfigError
 from uploader.exits import EXIT_HELP
 from uploader.ledger import _lock as lock
 from uploader.ledger._runs import LEDGER_NAME, RUNS_DIR, run_stamp
-from uploader.mock import MockConfig, run_mock_in_thread
-from uploader.produce._batcher import BatchLimits
-from uploader.produce._producer import InputSpec
-from uploader.reconcile._status import poll_statuses
-from uploader.send._engine import UploadConfig
+from uploader.mock._config import MockConfig
 
 __all__ = ["DEMO_MOCK", "demo", "demo_source"]
 
@@ -85,6 +81,12 @@ def demo_source(source: Path | None) -> Iterator[Path]:
 
 
 def _demo(source: Path, batch_rows: int, as_json: bool) -> None:
+    from uploader.mock._server import run_mock_in_thread
+    from uploader.produce._batcher import BatchLimits
+    from uploader.produce._producer import InputSpec
+    from uploader.reconcile._status import poll_statuses
+    from uploader.send._engine import UploadConfig
+
     ledger = RUNS_DIR / f"demo-{run_stamp()}" / LEDGER_NAME
     # The ledger's lock before the mock: a run directory that cannot be made is one line
     # (the upload's own hold of it only counts)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
@@ -21,15 +21,17 @@ from uploader.cli._upload import report, summary_problems
 from uploader.errors import ConfigError
 from uploader.exits import EXIT_HELP
 from uploader.ledger._runs import LEDGER_NAME, RUNS_DIR, latest_ledger
-from uploader.ledger._summary import RunSummary
-from uploader.reconcile._status import (
+from uploader.reconcile._defaults import (
     DEFAULT_POLL_CONCURRENCY,
     DEFAULT_STATUS_RATE,
     DEFAULT_WATCH_TIMEOUT,
-    poll_statuses,
 )
-from uploader.send._engine import UploadConfig
 from uploader.send._ratelimit import parse_rate
+
+if TYPE_CHECKING:
+    from uploader.ledger._summary import RunSummary
+    from uploader.send._engine import UploadConfig
+
 
 __all__ = ["ledger_of", "ledger_option", "status", "wait_for_target"]
 
@@ -102,6 +104,8 @@ def status(**options: Any) -> None:
       uploader status --ledger runs/nightly/ledger.jsonl
       uploader status --ledger runs/nightly/ledger.jsonl --watch --timeout 7200
     """
+    from uploader.reconcile._status import poll_statuses
+
     tokens = tokens_from_options(options)  # checks --ca-bundle too
     report = asyncio.run(
         poll_statuses(
@@ -137,6 +141,8 @@ def wait_for_target(
 
     A run stopped by a refused token or a signal is not polled: its exit code says what to do.
     """
+    from uploader.reconcile._status import poll_statuses
+
     if summary.stop_reason is not None:
         report(summary, as_json)
         raise SystemExit(summary.exit_code)

@@ -16,15 +16,17 @@ import polars as pl
 import xxhash
 
 from uploader.errors import ConfigError
+from uploader.produce._limits import (
+    DEFAULT_BATCH_BYTES,
+    DEFAULT_BATCH_ROWS,
+    MAX_BATCH_BYTES,
+    MAX_BATCH_ROWS,
+)
 from uploader.produce._model import Batch, RowRef
 from uploader.produce._source import ROW_COL, SRC_COL
 
 __all__ = ["DEFAULT_BATCH_BYTES", "DEFAULT_BATCH_ROWS", "BatchLimits", "Batcher"]
 
-MAX_BATCH_ROWS = 500_000  # Target: at most 500,000 rows per call
-MAX_BATCH_BYTES = 50_000_000  # Target: the body must be under 50 MB
-DEFAULT_BATCH_ROWS = MAX_BATCH_ROWS
-DEFAULT_BATCH_BYTES = 49_000_000  # a margin under the hard limit
 BODY_PREFIX = b"batch="
 
 

@@ -5,15 +5,13 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
 
 from uploader.errors import ConfigError, InputError
+from uploader.produce._modes import ID_TYPES, IdType
 from uploader.produce._source import INTERNAL_PREFIX
 
 __all__ = ["ID_TYPES", "ColumnMap", "IdType", "resolve_columns"]
 
-IdType = Literal["thirdPartyId", "pcId"]
-ID_TYPES: tuple[IdType, ...] = ("thirdPartyId", "pcId")
 MAX_NAME_CHARS = 128
 # Names Target uses for its own profile data; an attribute of the same name is ambiguous.
 BUILTIN_NAMES = frozenset(

@@ -44,6 +44,11 @@ from uploader.errors import (
 )
 from uploader.exits import EXIT_FAILED, EXIT_NOT_YET, EXIT_OK, EXIT_UNCONFIRMED
 from uploader.ledger._ledger import Ledger, LedgerState, read_ledger
+from uploader.reconcile._defaults import (
+    DEFAULT_POLL_CONCURRENCY,
+    DEFAULT_STATUS_RATE,
+    DEFAULT_WATCH_TIMEOUT,
+)
 from uploader.send._ratelimit import RateLimit, RateLimiter
 from uploader.send._response import MAX_STATUS_BYTES, StatusResult, parse_status
 from uploader.send._retry import RetryPolicy, retry_delay
@@ -69,9 +74,6 @@ __all__ = [
     "status_report",
 ]
 
-DEFAULT_STATUS_RATE = RateLimit(10, 1.0)  # batchStatus is not the throttled bulk endpoint
-DEFAULT_POLL_CONCURRENCY = 4
-DEFAULT_WATCH_TIMEOUT = 3600.0
 DEFAULT_POLL_INTERVAL = 5.0  # first wait between two rounds; doubles up to MAX_POLL_INTERVAL
 MAX_POLL_INTERVAL = 300.0
 DEFAULT_CALL_TIMEOUT = 60.0

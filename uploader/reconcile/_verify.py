@@ -62,6 +62,12 @@ from uploader.errors import (
 )
 from uploader.ledger._ledger import Ledger, LedgerState, read_ledger
 from uploader.produce._encode import encode_text
+from uploader.reconcile._defaults import (
+    DEFAULT_SAMPLE,
+    DEFAULT_VERIFY_CONCURRENCY,
+    DEFAULT_VERIFY_RATE,
+    DEFAULT_WINDOW,
+)
 from uploader.reconcile._reproduce import body_frame, producer_from_ledger, reproduce
 from uploader.reconcile._status import first_error
 from uploader.send._ratelimit import RateLimit, RateLimiter
@@ -87,10 +93,6 @@ __all__ = [
     "verify",
 ]
 
-DEFAULT_SAMPLE = 100
-DEFAULT_WINDOW = 86_400.0  # Target: updates appear within an hour, up to 24 h
-DEFAULT_VERIFY_RATE = RateLimit(10, 1.0)
-DEFAULT_VERIFY_CONCURRENCY = 4
 CLOCK_SKEW = 5.0  # seconds between Target's modifiedAt clock and ours
 RESULTS = ("matched", "different", "not_visible_yet", "not_found", "error")
 _KEY, _SEQ, _LINE = "__uploader_key", "__uploader_seq", "__uploader_line"

@@ -61,6 +61,7 @@ from uploader.send._bisect import (
     split,
 )
 from uploader.send._breaker import ConnectionBreaker
+from uploader.send._defaults import DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT
 from uploader.send._ratelimit import DEFAULT_RATE, RateLimit, RateLimiter
 from uploader.send._retry import RetryPolicy, classify, retry_delay
 from uploader.send._transport import (
@@ -74,8 +75,6 @@ from uploader.send._transport import (
 
 __all__ = ["DEFAULT_CONCURRENCY", "Progress", "UploadConfig", "upload"]
 
-DEFAULT_CONCURRENCY = 4
-DEFAULT_TIMEOUT = 300.0  # a 49 MB body over a slow link takes a while
 DEFAULT_GRACE = 30.0
 RESUME_HINT = "unsent batches are pending: run again with --resume once it is fixed"
 NO_TOKEN = (
