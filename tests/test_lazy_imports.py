@@ -3,6 +3,7 @@ imports, checked in a fresh interpreter (no timing: ``sys.modules`` says it exac
 
 from __future__ import annotations
 
+import importlib
 import subprocess
 import sys
 
@@ -72,3 +73,36 @@ def test_exit_codes_summaries_and_reports_do_not_import_click() -> None:
         "import uploader.exits, uploader.ledger._summary, uploader.reconcile._report"
     )
     assert "click" not in modules
+
+
+PACKAGES = (
+    "uploader.produce",
+    "uploader.send",
+    "uploader.auth",
+    "uploader.ledger",
+    "uploader.reconcile",
+    "uploader.mock",
+)
+
+
+def test_importing_the_sub_packages_imports_nothing_heavy() -> None:
+    modules = imported_after("\n".join(f"import {package}" for package in PACKAGES))
+    assert heavy_in(modules) == []
+    assert "click" not in modules
+
+
+@pytest.mark.parametrize("package", PACKAGES)
+def test_every_public_name_resolves_and_is_listed(package: str) -> None:
+    module = importlib.import_module(package)
+    listed = dir(module)
+    for name in module.__all__:
+        assert name in listed
+        getattr(module, name)  # imports its module, or AttributeError
+    with pytest.raises(AttributeError, match="has no attribute 'no_such_name'"):
+        module.no_such_name  # noqa: B018
+
+
+def test_a_name_loads_only_its_own_module() -> None:
+    modules = imported_after("from uploader.send import RetryPolicy")
+    assert "uploader.send._retry" in modules
+    assert heavy_in(modules) == []

@@ -12,12 +12,14 @@ One mechanism for every package (``uploader``'s own ``__init__`` included)::
         from uploader.send._engine import UploadConfig, upload
 
     __all__ = ["UploadConfig", "upload"]
-    __getattr__, __dir__ = lazy_exports(
-        __name__, {"UploadConfig": "uploader.send._engine", "upload": "uploader.send._engine"}
-    )
+    if not TYPE_CHECKING:  # mypy sees the imports above, and no catch-all __getattr__
+        __getattr__, __dir__ = lazy_exports(
+            __name__, {"UploadConfig": "uploader.send._engine", "upload": "uploader.send._engine"}
+        )
 
 Each name is looked up once, then stored in the package's namespace (later look-ups are
-ordinary attribute reads).
+ordinary attribute reads). The ``if not TYPE_CHECKING`` keeps mypy strict: a module
+``__getattr__`` it can see would make every misspelt name type-check as ``Any``.
 """
 
 from __future__ import annotations

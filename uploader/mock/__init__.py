@@ -17,13 +17,14 @@ if TYPE_CHECKING:
     from uploader.mock._store import ProfileStore
 
 __all__ = ["FaultConfig", "MockConfig", "MockTarget", "ProfileStore", "run_mock_in_thread"]
-__getattr__, __dir__ = lazy_exports(
-    __name__,
-    {
-        "FaultConfig": "uploader.mock._config",
-        "MockConfig": "uploader.mock._config",
-        "MockTarget": "uploader.mock._server",
-        "ProfileStore": "uploader.mock._store",
-        "run_mock_in_thread": "uploader.mock._server",
-    },
-)
+if not TYPE_CHECKING:  # mypy sees the imports above, and no catch-all __getattr__
+    __getattr__, __dir__ = lazy_exports(
+        __name__,
+        {
+            "FaultConfig": "uploader.mock._config",
+            "MockConfig": "uploader.mock._config",
+            "MockTarget": "uploader.mock._server",
+            "ProfileStore": "uploader.mock._store",
+            "run_mock_in_thread": "uploader.mock._server",
+        },
+    )
