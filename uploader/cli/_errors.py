@@ -16,9 +16,15 @@ import orjson
 from uploader.errors import UploaderError
 from uploader.exits import EXIT_INTERRUPTED, exit_code_for
 
-__all__ = ["handle_errors", "terminate_as_interrupt"]
+__all__ = ["flag", "handle_errors", "terminate_as_interrupt"]
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+def flag(setting: str) -> str:
+    """The option of a library parameter: ``batch_rows`` → ``--batch-rows`` (click's own
+    naming, which every option of the CLI follows)."""
+    return f"--{setting.replace('_', '-')}"
 
 
 def handle_errors(func: F) -> F:
@@ -31,7 +37,8 @@ def handle_errors(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except UploaderError as error:
-            _fail(f"uploader: error: {error}", str(error), exit_code_for(error), as_json)
+            message = error.naming(flag)
+            _fail(f"uploader: error: {message}", message, exit_code_for(error), as_json)
         except KeyboardInterrupt:
             _fail("uploader: interrupted", "interrupted", EXIT_INTERRUPTED, as_json)
 

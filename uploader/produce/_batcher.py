@@ -39,9 +39,14 @@ class BatchLimits:
 
     def __post_init__(self) -> None:
         if not 1 <= self.rows <= MAX_BATCH_ROWS:
-            raise ConfigError(f"--batch-rows must be between 1 and {MAX_BATCH_ROWS:,}")
+            raise ConfigError(
+                f"$batch_rows must be between 1 and {MAX_BATCH_ROWS:,}", settings=("batch_rows",)
+            )
         if not 1 <= self.bytes < MAX_BATCH_BYTES:
-            raise ConfigError(f"--batch-bytes must be at least 1 and under {MAX_BATCH_BYTES:,}")
+            raise ConfigError(
+                f"$batch_bytes must be at least 1 and under {MAX_BATCH_BYTES:,}",
+                settings=("batch_bytes",),
+            )
 
 
 class Batcher:
@@ -59,7 +64,8 @@ class Batcher:
         self._next_seq = first_seq
         if self.max_line_bytes < 1:
             raise ConfigError(
-                f"--batch-bytes {limits.bytes:,} leaves no room for rows after the header line"
+                f"$batch_bytes {limits.bytes:,} leaves no room for rows after the header line",
+                settings=("batch_bytes",),
             )
         self._start()
 

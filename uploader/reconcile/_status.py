@@ -488,7 +488,7 @@ async def poll_statuses(
     ``timeout`` seconds have passed. Raises ``AuthError`` when the token is refused.
     """
     if not 1 <= concurrency <= 64:
-        raise ConfigError("--concurrency must be between 1 and 64")
+        raise ConfigError("$concurrency must be between 1 and 64", settings=("concurrency",))
     if timeout < 0 or interval <= 0 or max_interval <= 0:
         raise ConfigError("timeouts and poll intervals must be positive")
     state = read_ledger(ledger_path)

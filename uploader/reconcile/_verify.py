@@ -388,16 +388,18 @@ async def verify(
     """Verify a sample of the run in ``ledger_path`` (see the module doc); returns the summary
     of this verification run (also in the ledger). Raises ``AuthError`` on a refused token."""
     if sample < 1:
-        raise ConfigError("--sample must be at least 1")
+        raise ConfigError("$sample must be at least 1", settings=("sample",))
     if not 1 <= concurrency <= 64:
-        raise ConfigError("--concurrency must be between 1 and 64")
+        raise ConfigError("$concurrency must be between 1 and 64", settings=("concurrency",))
     state = read_ledger(ledger_path)
     settings = state.runs[-1].get("settings") or {}
     previous = verification_summary(state)
     done: set[str] = set()
     if resume:
         if previous is None:
-            raise ConfigError("--resume: this ledger has no verification to continue")
+            raise ConfigError(
+                "$resume: this ledger has no verification to continue", settings=("resume",)
+            )
         run, seed, sample = previous.run, previous.seed, previous.sample
         done = {check.id for check in previous.checks}
     else:

@@ -112,15 +112,17 @@ class UploadConfig:
 
     def __post_init__(self) -> None:
         if not self.client_code or "/" in self.client_code:
-            raise ConfigError("--client-code is required (your Target client code)")
+            raise ConfigError(
+                "$client_code is required (your Target client code)", settings=("client_code",)
+            )
         if self.api_version not in ("v1", "v2"):
-            raise ConfigError("--api-version must be v1 or v2")
+            raise ConfigError("$api_version must be v1 or v2", settings=("api_version",))
         if not 1 <= self.concurrency <= 64:
-            raise ConfigError("--concurrency must be between 1 and 64")
+            raise ConfigError("$concurrency must be between 1 and 64", settings=("concurrency",))
         if self.timeout <= 0:
-            raise ConfigError("--timeout must be positive")
+            raise ConfigError("$timeout must be positive", settings=("timeout",))
         if self.bisect_calls < 0:
-            raise ConfigError("--bisect-calls must be 0 or more")
+            raise ConfigError("$bisect_calls must be 0 or more", settings=("bisect_calls",))
 
     @property
     def base_url(self) -> str:
@@ -218,8 +220,9 @@ class _Run:
             self.next_child = next_child_seq(state)
         elif path.exists() and path.stat().st_size:
             raise LedgerError(
-                f"ledger {path} already exists: add --resume to continue that run, "
-                "or choose another --ledger"
+                f"ledger {path} already exists: add $resume to continue that run, "
+                "or choose another $ledger",
+                settings=("resume", "ledger"),
             )
 
     def open_ledger(self) -> Ledger:
@@ -743,8 +746,9 @@ def _check_same_target(before: dict[str, Any], now: dict[str, Any], path: Path) 
         current = ", ".join(f"{key} {now[key]}" for key in differ)
         raise LedgerError(
             f"cannot resume {path}: that run sent to {then}; this one names {current}; "
-            "resume with the same --client-code, --endpoint and --api-version, or start a "
-            "new ledger"
+            "resume with the same $client_code, $endpoint and $api_version, or start a "
+            "new ledger",
+            settings=("client_code", "endpoint", "api_version"),
         )
 
 
