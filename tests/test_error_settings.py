@@ -30,7 +30,7 @@ def test_a_message_without_settings_is_left_as_it_is() -> None:
 
 
 def test_library_settings_errors_say_parameters() -> None:
-    with pytest.raises(ConfigError, match="^concurrency must be between 1 and 64$"):
+    with pytest.raises(ConfigError, match=r"^concurrency must be between 1 and 64$"):
         UploadConfig(client_code="acme", ledger=Path("l.jsonl"), concurrency=0)
     with pytest.raises(ConfigError) as caught:
         BatchLimits(rows=0)
