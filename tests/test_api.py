@@ -85,7 +85,7 @@ def test_upload_files_takes_the_token_from_the_environment(
 
 
 def test_a_bad_setting_raises_before_anything_is_sent(tmp_path: Path) -> None:
-    with pytest.raises(uploader.ConfigError, match="--rate"):
+    with pytest.raises(uploader.ConfigError, match=r"^rate 'fast'"):
         uploader.upload_files([SAMPLE], client_code="acme", rate="fast", ledger=tmp_path / "l")
     with pytest.raises(uploader.InputError, match="no such file"):
         uploader.upload_files([tmp_path / "missing.csv"], client_code="acme")

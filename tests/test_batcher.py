@@ -87,9 +87,10 @@ def test_row_limit_closes_a_batch_even_when_bytes_remain() -> None:
 
 
 def test_limits_are_validated() -> None:
-    with pytest.raises(ConfigError, match="batch-rows"):
+    """The library names its parameters (the CLI says --batch-rows: test_error_settings)."""
+    with pytest.raises(ConfigError, match=r"^batch_rows must be between 1 and 500,000$"):
         BatchLimits(rows=500_001)
-    with pytest.raises(ConfigError, match="batch-bytes"):
+    with pytest.raises(ConfigError, match=r"^batch_bytes"):
         BatchLimits(bytes=50_000_000)
     with pytest.raises(ConfigError, match="no room"):
         Batcher(HEADER, BatchLimits(bytes=len(HEADER)))

@@ -73,7 +73,10 @@ def test_bad_flag_values_are_usage_errors() -> None:
 
 def test_every_command_and_option_has_help_text() -> None:
     assert main.help
-    for name, command in main.commands.items():
+    ctx = click.Context(main)
+    for name in main.list_commands(ctx):
+        command = main.get_command(ctx, name)
+        assert command is not None, name
         assert command.help, f"{name} has no help"
         for param in command.params:
             if isinstance(param, click.Option):

@@ -9,10 +9,9 @@ nor the network stack, nor the command line.
 
 from __future__ import annotations
 
-import importlib
-from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING
 
+from uploader._lazy import lazy_exports
 from uploader.errors import (
     AuthError,
     BatchRejected,
@@ -28,6 +27,7 @@ from uploader.errors import (
 
 if TYPE_CHECKING:
     from uploader._api import upload, upload_files
+    from uploader._version import __version__
     from uploader.auth._adobe_io import AdobeIOCredentials
     from uploader.auth._secret import Secret
     from uploader.auth._sources import AdobeIOToken, CommandToken
@@ -46,13 +46,9 @@ if TYPE_CHECKING:
     from uploader.send._ratelimit import RateLimit
     from uploader.send._retry import RetryPolicy
 
-try:
-    __version__ = version("uploader")
-except PackageNotFoundError:  # running from a source tree without installing
-    __version__ = "0.0.0+unknown"
-
-#: public name → the private module that defines it (imported on first use)
+#: public name → the private module that defines it (imported on first use, ``uploader._lazy``)
 _LAZY = {
+    "__version__": "uploader._version",
     "upload": "uploader._api",
     "upload_files": "uploader._api",
     "AdobeIOCredentials": "uploader.auth._adobe_io",
@@ -131,15 +127,5 @@ __all__ = [
     "verify",
 ]
 
-
-def __getattr__(name: str) -> object:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'uploader' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value  # the next access is a plain attribute
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+if not TYPE_CHECKING:  # mypy sees the imports above, and no catch-all __getattr__
+    __getattr__, __dir__ = lazy_exports(__name__, _LAZY)

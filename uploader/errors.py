@@ -22,9 +22,18 @@ Per-batch results are values (ledger ``BatchRecord``s); only conditions that end
 
 aiohttp exceptions are mapped to this tree in one place, ``AiohttpTransport``
 (``uploader.send._transport``): every client call goes through it, Target's and Adobe I/O's.
+
+A message about a setting names the library's parameter, never a CLI flag: it is written
+with ``$name`` where the setting goes and lists the names in ``settings``, e.g.
+``ConfigError("$sample must be at least 1", settings=("sample",))``. ``str(error)`` says
+``sample must be at least 1``; the CLI says ``--sample must be at least 1`` through
+``error.naming(flag)`` (``uploader.cli._errors``).
 """
 
 from __future__ import annotations
+
+import re
+from collections.abc import Callable
 
 __all__ = [
     "AuthError",
@@ -42,8 +51,26 @@ __all__ = [
 ]
 
 
+_SETTING = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
+
+
 class UploaderError(Exception):
     """Base of every error the uploader raises on purpose."""
+
+    def __init__(self, message: str, *, settings: tuple[str, ...] = ()) -> None:
+        self.template = message
+        self.settings = settings
+        super().__init__(self.naming(str))
+
+    def naming(self, name: Callable[[str], str]) -> str:
+        """The message with each ``$setting`` of ``settings`` spelt ``name(setting)``; any
+        other ``$`` (a value, a path) is left as it is."""
+        if not self.settings:
+            return self.template
+        return _SETTING.sub(
+            lambda found: name(found[1]) if found[1] in self.settings else found[0],
+            self.template,
+        )
 
 
 class ConfigError(UploaderError):

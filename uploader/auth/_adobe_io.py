@@ -17,6 +17,12 @@ from urllib.parse import urlencode
 
 import orjson
 
+from uploader.auth._defaults import (
+    DEFAULT_ADMIN_TIMEOUT,
+    DEFAULT_ADMIN_URL,
+    DEFAULT_IMS_URL,
+    DEFAULT_SCOPES,
+)
 from uploader.auth._secret import Secret
 from uploader.errors import AuthError, ConfigError, EndpointError, RemoteError, TransportError
 from uploader.send._transport import AiohttpTransport, Transport, refuse_cleartext
@@ -31,12 +37,8 @@ __all__ = [
     "request_profile_token",
 ]
 
-DEFAULT_IMS_URL = "https://ims-na1.adobelogin.com"
-DEFAULT_ADMIN_URL = "https://mc.adobe.io"
-DEFAULT_SCOPES = "openid,AdobeID,target_sdk,additional_info.projectedProductContext,read_organizations,additional_info.roles"
 _ADMIN_MEDIA_TYPE = "application/vnd.adobe.target.v1+json"
 _MAX_RESPONSE = 1 << 20
-DEFAULT_ADMIN_TIMEOUT = 30.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

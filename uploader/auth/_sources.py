@@ -71,9 +71,11 @@ class CommandToken:
         self, command: str, *, timeout: float = DEFAULT_COMMAND_TIMEOUT, warn: Warn = _ignore
     ) -> None:
         if not command.strip():
-            raise ConfigError("--token-command: the command is empty")
+            raise ConfigError("$token_command: the command is empty", settings=("token_command",))
         if timeout <= 0:
-            raise ConfigError("--token-command: the timeout must be positive")
+            raise ConfigError(
+                "$token_command: the timeout must be positive", settings=("token_command",)
+            )
         self._command = command
         self._timeout = timeout
         self._warn = warn

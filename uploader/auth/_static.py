@@ -97,7 +97,10 @@ def token_from_env(var: str = DEFAULT_TOKEN_ENV, *, required: bool = False) -> S
     ``required`` (the user named the variable explicitly)."""
     value = os.environ.get(var, "").strip()
     if not value and required:
-        raise ConfigError(f"--token-env {var}: the environment variable is not set or empty")
+        raise ConfigError(
+            f"$token_env {var}: the environment variable is not set or empty",
+            settings=("token_env",),
+        )
     if not value:
         return StaticToken(None, "none")
     return StaticToken(validated_token(value, f"${var}"), f"${var}")
@@ -135,7 +138,8 @@ def _check_token_file(info: os.stat_result, path: Path, allow_insecure: bool) ->
     if info.st_mode & (stat.S_IRWXG | stat.S_IRWXO) and not allow_insecure:
         raise ConfigError(
             f"{name}: readable by other users (mode {stat.S_IMODE(info.st_mode):o}); "
-            f"run `chmod 600 {path}` or pass --allow-insecure-token-file"
+            f"run `chmod 600 {path}` or pass $allow_insecure_token_file",
+            settings=("allow_insecure_token_file",),
         )
     if info.st_size > MAX_TOKEN_FILE_BYTES:
         raise ConfigError(f"{name}: larger than {MAX_TOKEN_FILE_BYTES // 1024} KiB")

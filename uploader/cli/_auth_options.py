@@ -6,21 +6,18 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from uploader.auth._adobe_io import (
-    DEFAULT_ADMIN_URL,
-    DEFAULT_IMS_URL,
-    DEFAULT_SCOPES,
-    AdobeIOCredentials,
-)
+from uploader.auth._defaults import DEFAULT_ADMIN_URL, DEFAULT_IMS_URL, DEFAULT_SCOPES
 from uploader.auth._secret import Secret
-from uploader.auth._sources import AdobeIOToken, CommandToken
 from uploader.auth._static import DEFAULT_TOKEN_ENV, TokenProvider, token_from_env, token_from_file
 from uploader.errors import ConfigError
 from uploader.send._tls import tls_context
+
+if TYPE_CHECKING:  # aiohttp: imported when a token is asked for, not for --help
+    from uploader.auth._adobe_io import AdobeIOCredentials
 
 __all__ = [
     "CLIENT_SECRET_ENV",
@@ -165,6 +162,8 @@ def warn(message: str) -> None:
 
 def adobe_credentials(options: dict[str, Any]) -> AdobeIOCredentials:
     """Credentials from the parsed ``adobe_options``; the secret from $ADOBE_CLIENT_SECRET."""
+    from uploader.auth._adobe_io import AdobeIOCredentials
+
     missing = [
         hint
         for key, hint in (
@@ -191,6 +190,8 @@ def adobe_credentials(options: dict[str, Any]) -> AdobeIOCredentials:
 def tokens_from_options(options: dict[str, Any]) -> TokenProvider:
     """The one provider the options name; naming two sources is a ``ConfigError``. Checks
     ``--ca-bundle`` too (every command that needs a token calls out)."""
+    from uploader.auth._sources import AdobeIOToken, CommandToken
+
     ca_bundle = ca_bundle_from_options(options)
     env, file = options.get("token_env"), options.get("token_file")
     command, mode = options.get("token_command"), options.get("auth") or "token"

@@ -15,11 +15,12 @@ from uploader.cli._auth_options import (
     token_source_options,
 )
 from uploader.cli._auth_options import tokens_from_options as _tokens
+from uploader.cli._errors import handle_errors
 from uploader.cli._inputs import config_option
 from uploader.cli._output import echo_json
 from uploader.errors import ConfigError
-from uploader.exits import EXIT_HELP, EXIT_OK, handle_errors
-from uploader.reconcile._preflight import DEFAULT_CHECK_TIMEOUT
+from uploader.exits import EXIT_HELP, EXIT_OK
+from uploader.reconcile._defaults import DEFAULT_CHECK_TIMEOUT
 
 __all__ = ["check"]
 

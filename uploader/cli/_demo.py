@@ -12,16 +12,14 @@ import click
 
 from uploader.auth._secret import Secret
 from uploader.auth._static import StaticToken
+from uploader.cli._errors import handle_errors
 from uploader.cli._output import report
 from uploader.cli._progress import make_progress
 from uploader.errors import ConfigError
-from uploader.exits import EXIT_HELP, handle_errors
+from uploader.exits import EXIT_HELP
 from uploader.ledger import _lock as lock
 from uploader.ledger._runs import LEDGER_NAME, RUNS_DIR, run_stamp
-from uploader.mock import MockConfig, run_mock_in_thread
-from uploader.produce._batcher import BatchLimits
-from uploader.produce._producer import InputSpec, Producer
-from uploader.send._engine import UploadConfig
+from uploader.mock._config import MockConfig
 
 if TYPE_CHECKING:
     from uploader.ledger._summary import RunSummary
@@ -86,7 +84,11 @@ def demo_source(source: Path | None) -> Iterator[Path]:
 
 def _demo(source: Path, batch_rows: int, as_json: bool) -> None:
     from uploader._api import run_upload
+    from uploader.mock._server import run_mock_in_thread
+    from uploader.produce._batcher import BatchLimits
+    from uploader.produce._producer import InputSpec, Producer
     from uploader.reconcile._status import poll_statuses
+    from uploader.send._engine import UploadConfig
 
     ledger = RUNS_DIR / f"demo-{run_stamp()}" / LEDGER_NAME
     # The ledger's lock before the mock: a run directory that cannot be made is one line

@@ -4,20 +4,25 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 from click.core import ParameterSource
 
 from uploader.cli._configfile import load_config_file
 from uploader.errors import ConfigError
-from uploader.produce._batcher import DEFAULT_BATCH_BYTES, DEFAULT_BATCH_ROWS, BatchLimits
-from uploader.produce._columns import ID_TYPES
-from uploader.produce._dedupe import DUPLICATE_MODES
-from uploader.produce._encode import DEFAULT_ENCODE, ENCODE_MODES, check_encode_mode
-from uploader.produce._producer import InputSpec
-from uploader.produce._source import check_separator
+from uploader.produce._limits import DEFAULT_BATCH_BYTES, DEFAULT_BATCH_ROWS
+from uploader.produce._modes import (
+    DEFAULT_ENCODE,
+    DUPLICATE_MODES,
+    ENCODE_MODES,
+    ID_TYPES,
+    check_encode_mode,
+)
 from uploader.produce._textstream import UTF8, check_encoding
+
+if TYPE_CHECKING:
+    from uploader.produce._producer import InputSpec
 
 __all__ = ["config_option", "input_options", "spec_from_options"]
 
@@ -149,6 +154,10 @@ def _where(name: str) -> str:
 
 def spec_from_options(options: dict[str, Any]) -> InputSpec:
     """Build the ``InputSpec`` from the parsed input options (removed from ``options``)."""
+    from uploader.produce._batcher import BatchLimits  # polars: not for --help
+    from uploader.produce._producer import InputSpec
+    from uploader.produce._source import check_separator
+
     rename: dict[str, str] = {}
     for pair in options.pop("rename") or ():
         old, sep, new = pair.partition("=")

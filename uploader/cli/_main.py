@@ -4,33 +4,62 @@ from __future__ import annotations
 
 import click
 
+from uploader.cli._lazygroup import LazyCommand, LazyGroup
 from uploader.exits import EXIT_HELP
+
+# Each command is imported when it runs; its line here is what `uploader --help` lists.
+COMMANDS = {
+    "check": LazyCommand(
+        "uploader.cli._check:check",
+        "Check that a nightly upload would get through: settings, token, endpoint.",
+    ),
+    "demo": LazyCommand(
+        "uploader.cli._demo:demo",
+        "Start the embedded mock Target server (authentication on, 2-5 s of processing per "
+        "batch, the last 10 statuses kept, as Target does), upload the sample CRM export to "
+        "it, wait for Target's batch statuses (incomplete, then complete), print the summary "
+        "and where the ledger is, and stop the mock.",
+    ),
+    "mock-server": LazyCommand(
+        "uploader.mock.cli:mock_server",
+        "Run a local mock of Adobe Target's Profile APIs (bulk v1/v2, batchStatus, profile "
+        "fetch, IMS and Admin API tokens) with fault injection, until Ctrl-C.",
+    ),
+    "report": LazyCommand(
+        "uploader.cli._report:report_command",
+        "Summarise the run in --ledger: rows sent and acknowledged, what Target processed "
+        "(successfulUpdates, profilesNotFound, failedUpdates), stuck and unknown batches, "
+        "rejects by reason, and the last `uploader verify` results.",
+    ),
+    "status": LazyCommand(
+        "uploader.cli._status:status",
+        "Poll Target's batchStatus for every batch the run in --ledger got acknowledged.",
+    ),
+    "token": LazyCommand(
+        "uploader.cli._token:token",
+        "Get or generate the profile authentication token (Target Admin API).",
+    ),
+    "upload": LazyCommand(
+        "uploader.cli._upload:upload_command", "Upload CSV/Parquet files to Target's bulk API."
+    ),
+    "validate": LazyCommand(
+        "uploader.cli._validate:validate",
+        "Check files and show the batches an upload would send.",
+    ),
+    "verify": LazyCommand(
+        "uploader.cli._verify:verify_command",
+        "Fetch a random sample of the profiles the run in --ledger got acknowledged, through "
+        "Target's Profile Fetch API, and compare every attribute with the last value sent.",
+    ),
+}
 
 
 @click.group(
+    cls=LazyGroup,
+    lazy_commands=COMMANDS,
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
     epilog=EXIT_HELP,
 )
 @click.version_option(package_name="uploader")
 def main() -> None:
     """Stream CRM profile data from CSV/Parquet into Adobe Target's Bulk Profile Update API."""
-
-
-def _register_subcommands() -> None:
-    from uploader.cli._check import check
-    from uploader.cli._demo import demo
-    from uploader.cli._report import report_command
-    from uploader.cli._status import status
-    from uploader.cli._token import token
-    from uploader.cli._upload import upload_command
-    from uploader.cli._validate import validate
-    from uploader.cli._verify import verify_command
-    from uploader.mock.cli import mock_server
-
-    for command in (upload_command, validate, demo, mock_server, check, token):
-        main.add_command(command)
-    for command in (status, report_command, verify_command):
-        main.add_command(command)
-
-
-_register_subcommands()

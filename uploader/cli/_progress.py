@@ -4,20 +4,12 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import TextIO
-
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
+from typing import TYPE_CHECKING, TextIO
 
 from uploader._plural import plural
-from uploader.ledger._summary import RunSummary
+
+if TYPE_CHECKING:
+    from uploader.ledger._summary import RunSummary
 
 __all__ = [
     "DEFAULT_PROGRESS_EVERY",
@@ -45,6 +37,17 @@ class TerminalProgress:
     """rows done / total, batches, retries, rows/s and ETA, redrawn on stderr."""
 
     def __init__(self) -> None:
+        # rich is imported only for a bar: not for --help, nor a run logging lines
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
         self._bar = Progress(
             TextColumn("[bold]uploading"),
             BarColumn(),

@@ -8,12 +8,10 @@ from typing import Any
 import click
 
 from uploader._plural import plural
+from uploader.cli._errors import handle_errors
 from uploader.cli._output import echo_json
 from uploader.cli._status import ledger_of, ledger_option
-from uploader.exits import EXIT_HELP, handle_errors
-from uploader.ledger._ledger import read_ledger
-from uploader.reconcile._failed_rows import write_failed_rows
-from uploader.reconcile._report import build_report
+from uploader.exits import EXIT_HELP
 
 __all__ = ["report_command"]
 
@@ -45,6 +43,10 @@ def report_command(**options: Any) -> None:
       uploader report --ledger runs/nightly/ledger.jsonl
       uploader report --ledger runs/nightly/ledger.jsonl --failed-rows fix-me.csv
     """
+    from uploader.ledger._ledger import read_ledger
+    from uploader.reconcile._failed_rows import write_failed_rows
+    from uploader.reconcile._report import build_report
+
     ledger = ledger_of(options)
     state = read_ledger(ledger)
     report = build_report(state, ledger)

@@ -14,18 +14,15 @@ from uploader.cli._auth_options import (
     token_source_options,
     tokens_from_options,
 )
+from uploader.cli._errors import handle_errors
 from uploader.cli._output import echo_json
 from uploader.errors import ConfigError
-from uploader.exits import (
-    EXIT_HELP,
-    handle_errors,
-)
+from uploader.exits import EXIT_HELP
 from uploader.ledger._runs import LEDGER_NAME, RUNS_DIR, latest_ledger
-from uploader.reconcile._status import (
+from uploader.reconcile._defaults import (
     DEFAULT_POLL_CONCURRENCY,
     DEFAULT_STATUS_RATE,
     DEFAULT_WATCH_TIMEOUT,
-    poll_statuses,
 )
 from uploader.send._ratelimit import parse_rate
 
@@ -100,6 +97,8 @@ def status(**options: Any) -> None:
       uploader status --ledger runs/nightly/ledger.jsonl
       uploader status --ledger runs/nightly/ledger.jsonl --watch --timeout 7200
     """
+    from uploader.reconcile._status import poll_statuses
+
     tokens = tokens_from_options(options)  # checks --ca-bundle too
     report = asyncio.run(
         poll_statuses(

@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from uploader.auth._adobe_io import DEFAULT_ADMIN_TIMEOUT, request_profile_token
+from uploader.auth._defaults import DEFAULT_ADMIN_TIMEOUT
 from uploader.cli._auth_options import (
     CLIENT_SECRET_ENV,
     adobe_credentials,
@@ -19,8 +19,9 @@ from uploader.cli._auth_options import (
     ca_bundle_from_options,
     ca_bundle_option,
 )
+from uploader.cli._errors import handle_errors
 from uploader.cli._inputs import config_option
-from uploader.exits import EXIT_USAGE, handle_errors
+from uploader.exits import EXIT_USAGE
 
 __all__ = ["token"]
 
@@ -87,6 +88,8 @@ def new(**options: Any) -> None:
 
 
 def _print(options: dict[str, Any], *, new: bool) -> None:
+    from uploader.auth._adobe_io import request_profile_token
+
     ca_bundle = ca_bundle_from_options(options)
     credentials = adobe_credentials(options)
     answer = asyncio.run(

@@ -14,28 +14,22 @@ from uploader.cli._auth_options import (
     token_source_options,
     tokens_from_options,
 )
+from uploader.cli._errors import handle_errors, terminate_as_interrupt
 from uploader.cli._inputs import config_option, input_options, spec_from_options
 from uploader.cli._output import echo_json, echo_warnings, report
 from uploader.cli._progress import DEFAULT_PROGRESS_EVERY, make_progress
 from uploader.cli._validate import plan_lines
 from uploader.errors import ConfigError
-from uploader.exits import (
-    EXIT_FAILED,
-    EXIT_HELP,
-    EXIT_OK,
-    handle_errors,
-    terminate_as_interrupt,
-)
+from uploader.exits import EXIT_FAILED, EXIT_HELP, EXIT_OK
 from uploader.ledger._runs import new_run_ledger, prune_runs
-from uploader.produce._producer import Producer, clear_dry_run_dir, write_dry_run
-from uploader.produce._rejects import RejectLimit, RejectsWriter
-from uploader.send._bisect import DEFAULT_BISECT_CALLS
-from uploader.send._engine import DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT, UploadConfig
+from uploader.send._defaults import DEFAULT_BISECT_CALLS, DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT
 from uploader.send._ratelimit import DEFAULT_RATE, RateLimit, parse_rate
 from uploader.send._retry import DEFAULT_MAX_RETRIES, DEFAULT_RETRY_MAX_WAIT, RetryPolicy
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the rest is imported when a command runs: --help stays light
     from uploader.ledger._summary import RunSummary
+    from uploader.produce._producer import Producer
+    from uploader.produce._rejects import RejectLimit
 
 __all__ = ["upload_command"]
 
@@ -199,6 +193,10 @@ def upload_command(**options: Any) -> None:
 
 
 def _upload(options: dict[str, Any]) -> None:
+    from uploader.produce._producer import Producer
+    from uploader.produce._rejects import RejectLimit
+    from uploader.send._engine import UploadConfig
+
     as_json, quiet = options.pop("as_json"), options.pop("quiet")
     progress_every, keep_runs = options.pop("progress_every"), options.pop("keep_runs")
     if progress_every < 0:
@@ -283,6 +281,9 @@ def _prune(keep: int, current: Path) -> None:
 
 
 def _dry_run(producer: Producer, out: Path, as_json: bool, max_rejects: RejectLimit | None) -> None:
+    from uploader.produce._producer import clear_dry_run_dir, write_dry_run
+    from uploader.produce._rejects import RejectsWriter
+
     rejects_path = out / "rejects.csv"
     clear_dry_run_dir(out)
     with RejectsWriter(rejects_path) as rejects:

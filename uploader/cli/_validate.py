@@ -5,16 +5,18 @@ from __future__ import annotations
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
+from uploader.cli._errors import handle_errors
 from uploader.cli._inputs import config_option, input_options, spec_from_options
 from uploader.cli._output import echo_json, echo_warnings
-from uploader.exits import EXIT_FAILED, EXIT_HELP, EXIT_OK, handle_errors
-from uploader.produce._model import ProduceStats
-from uploader.produce._producer import Producer
-from uploader.produce._rejects import RejectsWriter
+from uploader.exits import EXIT_FAILED, EXIT_HELP, EXIT_OK
+
+if TYPE_CHECKING:
+    from uploader.produce._model import ProduceStats
+
 
 __all__ = ["plan_lines", "validate"]
 
@@ -44,6 +46,9 @@ def validate(rejects: Path | None, as_json: bool, fail_on_rejects: bool, **optio
     Example:
       uploader validate samples/crm.csv --rejects rejects.csv
     """
+    from uploader.produce._producer import Producer
+    from uploader.produce._rejects import RejectsWriter
+
     spec = spec_from_options(options)
     temporary: Path | None = None
     if rejects is None:

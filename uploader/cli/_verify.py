@@ -13,15 +13,15 @@ from uploader.cli._auth_options import (
     token_source_options,
     tokens_from_options,
 )
+from uploader.cli._errors import handle_errors
 from uploader.cli._output import echo_json
 from uploader.cli._status import ledger_of, ledger_option
-from uploader.exits import EXIT_HELP, handle_errors
-from uploader.reconcile._verify import (
+from uploader.exits import EXIT_HELP
+from uploader.reconcile._defaults import (
     DEFAULT_SAMPLE,
     DEFAULT_VERIFY_CONCURRENCY,
     DEFAULT_VERIFY_RATE,
     DEFAULT_WINDOW,
-    verify,
 )
 from uploader.send._ratelimit import parse_rate
 
@@ -87,6 +87,8 @@ def verify_command(**options: Any) -> None:
       uploader verify --ledger runs/nightly/ledger.jsonl --sample 500
       uploader verify --ledger runs/nightly/ledger.jsonl --resume
     """
+    from uploader.reconcile._verify import verify
+
     tokens = tokens_from_options(options)  # checks --ca-bundle too
     summary = asyncio.run(
         verify(

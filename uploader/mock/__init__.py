@@ -7,8 +7,24 @@ update, IMS + Admin API tokens) with seeded fault injection and exact receipts.
 
 from __future__ import annotations
 
-from uploader.mock._config import FaultConfig, MockConfig
-from uploader.mock._server import MockTarget, run_mock_in_thread
-from uploader.mock._store import ProfileStore
+from typing import TYPE_CHECKING
+
+from uploader._lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from uploader.mock._config import FaultConfig, MockConfig
+    from uploader.mock._server import MockTarget, run_mock_in_thread
+    from uploader.mock._store import ProfileStore
 
 __all__ = ["FaultConfig", "MockConfig", "MockTarget", "ProfileStore", "run_mock_in_thread"]
+if not TYPE_CHECKING:  # mypy sees the imports above, and no catch-all __getattr__
+    __getattr__, __dir__ = lazy_exports(
+        __name__,
+        {
+            "FaultConfig": "uploader.mock._config",
+            "MockConfig": "uploader.mock._config",
+            "MockTarget": "uploader.mock._server",
+            "ProfileStore": "uploader.mock._store",
+            "run_mock_in_thread": "uploader.mock._server",
+        },
+    )

@@ -7,8 +7,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
-import polars as pl
-
 __all__ = [
     "CLIENT_MAX_SIZE",
     "DEFAULT_RATE_LIMIT",
@@ -45,6 +43,8 @@ def _check_regex(name: str, pattern: str | None) -> None:
         return
     if not pattern:
         raise ValueError(f"{name} must not be empty (use None for no pattern)")
+    import polars as pl  # only for a pattern: `mock-server --help` and the demo stay light
+
     try:
         pl.Series([""]).str.contains(pattern)
     except pl.exceptions.PolarsError as exc:

@@ -6,15 +6,18 @@ import asyncio
 import contextlib
 import signal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from uploader._writable import make_dirs
+from uploader.cli._errors import handle_errors
 from uploader.errors import ConfigError
-from uploader.exits import handle_errors
 from uploader.mock._config import FaultConfig, MockConfig, StatusUrlStyle
-from uploader.mock._server import MockTarget
+
+if TYPE_CHECKING:
+    from uploader.mock._server import MockTarget
+
 
 __all__ = ["mock_server", "parse_faults", "parse_rate_limit"]
 
@@ -75,6 +78,8 @@ def parse_faults(items: tuple[str, ...]) -> FaultConfig:
 
 
 async def _serve(config: MockConfig, receipts: Path | None) -> None:
+    from uploader.mock._server import MockTarget  # aiohttp, polars: not for --help
+
     loop = asyncio.get_running_loop()
     task = asyncio.current_task()
     if task is not None:

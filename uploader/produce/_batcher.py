@@ -16,15 +16,17 @@ import polars as pl
 import xxhash
 
 from uploader.errors import ConfigError
+from uploader.produce._limits import (
+    DEFAULT_BATCH_BYTES,
+    DEFAULT_BATCH_ROWS,
+    MAX_BATCH_BYTES,
+    MAX_BATCH_ROWS,
+)
 from uploader.produce._model import Batch, RowRef
 from uploader.produce._source import ROW_COL, SRC_COL
 
 __all__ = ["DEFAULT_BATCH_BYTES", "DEFAULT_BATCH_ROWS", "BatchLimits", "Batcher"]
 
-MAX_BATCH_ROWS = 500_000  # Target: at most 500,000 rows per call
-MAX_BATCH_BYTES = 50_000_000  # Target: the body must be under 50 MB
-DEFAULT_BATCH_ROWS = MAX_BATCH_ROWS
-DEFAULT_BATCH_BYTES = 49_000_000  # a margin under the hard limit
 BODY_PREFIX = b"batch="
 
 
@@ -37,9 +39,14 @@ class BatchLimits:
 
     def __post_init__(self) -> None:
         if not 1 <= self.rows <= MAX_BATCH_ROWS:
-            raise ConfigError(f"--batch-rows must be between 1 and {MAX_BATCH_ROWS:,}")
+            raise ConfigError(
+                f"$batch_rows must be between 1 and {MAX_BATCH_ROWS:,}", settings=("batch_rows",)
+            )
         if not 1 <= self.bytes < MAX_BATCH_BYTES:
-            raise ConfigError(f"--batch-bytes must be at least 1 and under {MAX_BATCH_BYTES:,}")
+            raise ConfigError(
+                f"$batch_bytes must be at least 1 and under {MAX_BATCH_BYTES:,}",
+                settings=("batch_bytes",),
+            )
 
 
 class Batcher:
@@ -57,7 +64,8 @@ class Batcher:
         self._next_seq = first_seq
         if self.max_line_bytes < 1:
             raise ConfigError(
-                f"--batch-bytes {limits.bytes:,} leaves no room for rows after the header line"
+                f"$batch_bytes {limits.bytes:,} leaves no room for rows after the header line",
+                settings=("batch_bytes",),
             )
         self._start()
 

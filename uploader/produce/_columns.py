@@ -5,15 +5,13 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
 
 from uploader.errors import ConfigError, InputError
+from uploader.produce._modes import ID_TYPES, IdType
 from uploader.produce._source import INTERNAL_PREFIX
 
 __all__ = ["ID_TYPES", "ColumnMap", "IdType", "resolve_columns"]
 
-IdType = Literal["thirdPartyId", "pcId"]
-ID_TYPES: tuple[IdType, ...] = ("thirdPartyId", "pcId")
 MAX_NAME_CHARS = 128
 # Names Target uses for its own profile data; an attribute of the same name is ambiguous.
 BUILTIN_NAMES = frozenset(
@@ -78,36 +76,48 @@ def resolve_columns(
         if id_column is None:
             raise InputError(
                 f"{where}: no id column: expected 'thirdPartyId' or 'pcId', found "
-                f"{_names(available)} (choose one with --id-column)"
+                f"{_names(available)} (choose one with $id_column)",
+                settings=("id_column",),
             )
     elif id_column not in available:
-        raise InputError(f"{where}: --id-column {id_column!r} not found in {_names(available)}")
+        raise InputError(
+            f"{where}: $id_column {id_column!r} not found in {_names(available)}",
+            settings=("id_column",),
+        )
     if id_type is None:
         id_type = "pcId" if id_column == "pcId" else "thirdPartyId"
     elif id_type not in ID_TYPES:
-        raise ConfigError(f"--id-type must be one of {', '.join(ID_TYPES)}, not {id_type!r}")
+        raise ConfigError(
+            f"$id_type must be one of {', '.join(ID_TYPES)}, not {id_type!r}", settings=("id_type",)
+        )
 
     if columns is None:
         chosen = [c for c in available if c != id_column]
     else:
         missing = [c for c in columns if c not in available]
         if missing:
-            raise InputError(f"{where}: --columns names unknown column(s) {_names(missing)}")
+            raise InputError(
+                f"{where}: $columns names unknown column(s) {_names(missing)}",
+                settings=("columns",),
+            )
         chosen = [c for c in columns if c != id_column]
     unknown_renames = [old for old in rename if old not in chosen]
     if unknown_renames:
-        raise ConfigError(f"--rename names column(s) not being sent: {_names(unknown_renames)}")
+        raise ConfigError(
+            f"$rename names column(s) not being sent: {_names(unknown_renames)}",
+            settings=("rename",),
+        )
 
     attributes = tuple((src, rename.get(src, src)) for src in chosen)
     names = [id_type, *(name for _, name in attributes)]
     if "" in names:
-        raise ConfigError("--rename gives a column an empty name")
+        raise ConfigError("$rename gives a column an empty name", settings=("rename",))
     clashes = sorted(name for name, n in Counter(names).items() if n > 1)
     if clashes:
         raise ConfigError(f"attribute name(s) would appear twice in the batch: {_names(clashes)}")
     warnings = _name_warnings(name for _, name in attributes)
     if strict and warnings:
-        raise ConfigError(f"{warnings[0]} (--strict)")
+        raise ConfigError(f"{warnings[0]} ($strict)", settings=("strict",))
     return ColumnMap(id_column, id_type, attributes, warnings)
 
 

@@ -19,15 +19,14 @@ upload), plus the duplicated rows themselves until the end of the run.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
 
 import numpy as np
 import polars as pl
 
+from uploader.produce._modes import DUPLICATE_MODES, DuplicateMode
+
 __all__ = ["DUPLICATE_MODES", "DuplicateMode", "duplicated_hashes", "fold_duplicates", "id_hash"]
 
-DuplicateMode = Literal["merge", "last", "off"]
-DUPLICATE_MODES: tuple[DuplicateMode, ...] = ("merge", "last", "off")
 _SEED = 0x5EED
 
 

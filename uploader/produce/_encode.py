@@ -25,11 +25,10 @@ from __future__ import annotations
 
 import string
 from collections.abc import Sequence
-from typing import Final, Literal
 
 import polars as pl
 
-from uploader.errors import ConfigError
+from uploader.produce._modes import DEFAULT_ENCODE, ENCODE_MODES, EncodeMode, check_encode_mode
 
 __all__ = [
     "DEFAULT_ENCODE",
@@ -40,13 +39,6 @@ __all__ = [
     "encode_text",
 ]
 
-EncodeMode = Literal["strict", "compact"]
-ENCODE_MODES: tuple[EncodeMode, ...] = ("strict", "compact")
-DEFAULT_ENCODE: Final[EncodeMode] = "strict"
-# Mode names that once meant something else: refused with what to use instead.
-RENAMED_MODES: Final = {
-    "default": "renamed: `compact` (the old default) or `strict` (the new default)",
-}
 
 SAFE_CHARS = frozenset(string.ascii_letters + string.digits + "-._~!*()")
 # Escaped even in compact mode: next line, line/paragraph separators, the byte-order mark,
@@ -79,17 +71,6 @@ _ASCII_RUNS = r"[\x00-\x7F]+"
 def _has_non_ascii(column: str) -> pl.Expr:
     # More bytes than characters: cheaper than a regex (null for an empty cell).
     return pl.col(column).str.len_bytes() != pl.col(column).str.len_chars()
-
-
-def check_encode_mode(value: str, where: str = "encode mode") -> EncodeMode:
-    """``value`` as an ``EncodeMode``; a one-line ``ConfigError`` naming ``where`` (the flag
-    or setting) otherwise."""
-    for mode in ENCODE_MODES:
-        if value == mode:
-            return mode
-    if value in RENAMED_MODES:
-        raise ConfigError(f"{where} {value!r}: {RENAMED_MODES[value]}")
-    raise ConfigError(f"{where} {value!r}: expected one of {', '.join(ENCODE_MODES)}")
 
 
 class Encoder:

@@ -233,7 +233,8 @@ class Producer:
             if not rows and not self.spec.allow_empty:
                 raise InputError(
                     f"{source.path}: no data rows (a header only); an empty export is "
-                    "usually a failed one (allow it with --allow-empty)"
+                    "usually a failed one (allow it with $allow_empty)",
+                    settings=("allow_empty",),
                 )
             total += rows
         self.total_rows = total
@@ -365,9 +366,10 @@ def clear_dry_run_dir(out_dir: Path) -> None:
         )
         if others:
             raise ConfigError(
-                f"--out {out_dir} is not empty ({', '.join(others[:3])}"
+                f"$out {out_dir} is not empty ({', '.join(others[:3])}"
                 f"{', …' if len(others) > 3 else ''}): choose an empty or new directory "
-                "(the files of an earlier dry run are replaced)"
+                "(the files of an earlier dry run are replaced)",
+                settings=("out",),
             )
         for entry in entries:
             entry.unlink()

@@ -36,8 +36,9 @@ class RejectLimit:
             valid = False
         if not valid:
             raise ConfigError(
-                f"--max-rejects {self.text}: expected a number of rows (e.g. 100) or a "
-                "percentage of the rows read (e.g. 0.5%)"
+                f"$max_rejects {self.text}: expected a number of rows (e.g. 100) or a "
+                "percentage of the rows read (e.g. 0.5%)",
+                settings=("max_rejects",),
             )
 
     @property

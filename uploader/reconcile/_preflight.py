@@ -19,6 +19,7 @@ from uploader.auth._secret import Secret
 from uploader.auth._static import TokenProvider, token_from_env
 from uploader.errors import AuthError, ConfigError, TransportError, UploaderError
 from uploader.exits import EXIT_AUTH, EXIT_OK, EXIT_STOPPED, EXIT_USAGE
+from uploader.reconcile._defaults import DEFAULT_CHECK_TIMEOUT
 from uploader.send._transport import (
     AiohttpTransport,
     HttpAnswer,
@@ -28,8 +29,6 @@ from uploader.send._transport import (
 )
 
 __all__ = ["DEFAULT_CHECK_TIMEOUT", "CheckResult", "preflight"]
-
-DEFAULT_CHECK_TIMEOUT = 30.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -97,9 +96,11 @@ async def preflight(
     2 a wrong setting; 3 the token; 6 unreachable); raises only ``ConfigError`` (a setting
     that cannot work)."""
     if not client_code or "/" in client_code:
-        raise ConfigError("--client-code is required (your Target client code)")
+        raise ConfigError(
+            "$client_code is required (your Target client code)", settings=("client_code",)
+        )
     if timeout <= 0:
-        raise ConfigError("--timeout must be positive")
+        raise ConfigError("$timeout must be positive", settings=("timeout",))
     tokens = tokens if tokens is not None else token_from_env()
     base_url = (endpoint or f"https://{client_code}.tt.omtrdc.net").rstrip("/")
     found = _Findings(endpoint=base_url, token_source=tokens.source)

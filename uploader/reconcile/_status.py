@@ -40,6 +40,11 @@ from uploader.errors import ConfigError, RemoteError
 from uploader.exits import EXIT_FAILED, EXIT_NOT_YET, EXIT_OK, EXIT_UNCONFIRMED
 from uploader.ledger._ledger import Ledger, LedgerState, read_ledger
 from uploader.ledger._records import StatusRecord
+from uploader.reconcile._defaults import (
+    DEFAULT_POLL_CONCURRENCY,
+    DEFAULT_STATUS_RATE,
+    DEFAULT_WATCH_TIMEOUT,
+)
 from uploader.send._attempt import Answered, AttemptLoop, reading_loop
 from uploader.send._pool import run_pool
 from uploader.send._ratelimit import RateLimit
@@ -67,9 +72,6 @@ __all__ = [
     "status_report",
 ]
 
-DEFAULT_STATUS_RATE = RateLimit(10, 1.0)  # batchStatus is not the throttled bulk endpoint
-DEFAULT_POLL_CONCURRENCY = 4
-DEFAULT_WATCH_TIMEOUT = 3600.0
 DEFAULT_POLL_INTERVAL = 5.0  # first wait between two rounds; doubles up to MAX_POLL_INTERVAL
 MAX_POLL_INTERVAL = 300.0
 DEFAULT_CALL_TIMEOUT = 60.0
@@ -434,7 +436,7 @@ async def poll_statuses(
     ``timeout`` seconds have passed. Raises ``AuthError`` when the token is refused.
     """
     if not 1 <= concurrency <= 64:
-        raise ConfigError("--concurrency must be between 1 and 64")
+        raise ConfigError("$concurrency must be between 1 and 64", settings=("concurrency",))
     if timeout < 0 or interval <= 0 or max_interval <= 0:
         raise ConfigError("timeouts and poll intervals must be positive")
     state: LedgerState | None = None

@@ -58,6 +58,12 @@ from uploader.errors import ConfigError, LedgerError, RemoteError, ServerError
 from uploader.ledger._ledger import Ledger, LedgerState, read_ledger
 from uploader.ledger._records import BatchRecord, VerifyEnd, VerifyProfile, VerifyStart
 from uploader.produce._encode import encode_text
+from uploader.reconcile._defaults import (
+    DEFAULT_SAMPLE,
+    DEFAULT_VERIFY_CONCURRENCY,
+    DEFAULT_VERIFY_RATE,
+    DEFAULT_WINDOW,
+)
 from uploader.reconcile._reproduce import body_frame, producer_from_ledger, reproduce
 from uploader.send._attempt import Answered, reading_loop
 from uploader.send._pool import run_pool
@@ -84,10 +90,6 @@ __all__ = [
     "verify",
 ]
 
-DEFAULT_SAMPLE = 100
-DEFAULT_WINDOW = 86_400.0  # Target: updates appear within an hour, up to 24 h
-DEFAULT_VERIFY_RATE = RateLimit(10, 1.0)
-DEFAULT_VERIFY_CONCURRENCY = 4
 CLOCK_SKEW = 5.0  # seconds between Target's modifiedAt clock and ours
 RESULTS = ("matched", "different", "not_visible_yet", "not_found", "error")
 _KEY, _SEQ, _LINE = "__uploader_key", "__uploader_seq", "__uploader_line"
@@ -384,16 +386,18 @@ async def verify(
     """Verify a sample of the run in ``ledger_path`` (see the module doc); returns the summary
     of this verification run (also in the ledger). Raises ``AuthError`` on a refused token."""
     if sample < 1:
-        raise ConfigError("--sample must be at least 1")
+        raise ConfigError("$sample must be at least 1", settings=("sample",))
     if not 1 <= concurrency <= 64:
-        raise ConfigError("--concurrency must be between 1 and 64")
+        raise ConfigError("$concurrency must be between 1 and 64", settings=("concurrency",))
     state = read_ledger(ledger_path)
     settings = state.last_run.send_settings
     previous = verification_summary(state)
     done: set[str] = set()
     if resume:
         if previous is None:
-            raise ConfigError("--resume: this ledger has no verification to continue")
+            raise ConfigError(
+                "$resume: this ledger has no verification to continue", settings=("resume",)
+            )
         run, seed, sample = previous.run, previous.seed, previous.sample
         done = {check.id for check in previous.checks}
     else:

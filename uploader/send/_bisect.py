@@ -31,6 +31,7 @@ from uploader.ledger._ledger import LedgerState
 from uploader.ledger._records import BatchRecord, Part
 from uploader.produce._batcher import BODY_PREFIX, content_hash
 from uploader.produce._model import Batch, RowRef
+from uploader.send._defaults import DEFAULT_BISECT_CALLS
 
 __all__ = [
     "CHILD_SEQ_BASE",
@@ -45,7 +46,6 @@ __all__ = [
 ]
 
 CHILD_SEQ_BASE = 1_000_000_000
-DEFAULT_BISECT_CALLS = 100
 #: answers that splitting cannot cure: an empty batch stays empty in halves
 _NOT_ROW_CAUSED = ("empty",)
 

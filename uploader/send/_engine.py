@@ -31,8 +31,8 @@ from urllib.parse import unquote
 
 import polars as pl
 
-from uploader import __version__
 from uploader._log import get_logger
+from uploader._version import __version__
 from uploader.auth._secret import Secret
 from uploader.auth._static import SharesRateLimit, TokenProvider
 from uploader.errors import (
@@ -74,6 +74,7 @@ from uploader.send._bisect import (
     split,
 )
 from uploader.send._breaker import ConnectionBreaker
+from uploader.send._defaults import DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT
 from uploader.send._pool import run_pool
 from uploader.send._ratelimit import DEFAULT_RATE, RateLimit, RateLimiter
 from uploader.send._response import SubmitResult
@@ -90,9 +91,6 @@ from uploader.send._transport import (
 __all__ = ["DEFAULT_CONCURRENCY", "Progress", "UploadConfig", "upload"]
 
 log = get_logger(__name__)
-
-DEFAULT_CONCURRENCY = 4
-DEFAULT_TIMEOUT = 300.0  # a 49 MB body over a slow link takes a while
 DEFAULT_GRACE = 30.0
 RESUME_HINT = "unsent batches are pending: run again with --resume once it is fixed"
 NO_TOKEN = (
@@ -130,15 +128,17 @@ class UploadConfig:
 
     def __post_init__(self) -> None:
         if not self.client_code or "/" in self.client_code:
-            raise ConfigError("--client-code is required (your Target client code)")
+            raise ConfigError(
+                "$client_code is required (your Target client code)", settings=("client_code",)
+            )
         if self.api_version not in ("v1", "v2"):
-            raise ConfigError("--api-version must be v1 or v2")
+            raise ConfigError("$api_version must be v1 or v2", settings=("api_version",))
         if not 1 <= self.concurrency <= 64:
-            raise ConfigError("--concurrency must be between 1 and 64")
+            raise ConfigError("$concurrency must be between 1 and 64", settings=("concurrency",))
         if self.timeout <= 0:
-            raise ConfigError("--timeout must be positive")
+            raise ConfigError("$timeout must be positive", settings=("timeout",))
         if self.bisect_calls < 0:
-            raise ConfigError("--bisect-calls must be 0 or more")
+            raise ConfigError("$bisect_calls must be 0 or more", settings=("bisect_calls",))
 
     @property
     def base_url(self) -> str:
@@ -237,8 +237,9 @@ class _Run:
             self.next_child = next_child_seq(state)
         elif path.exists() and path.stat().st_size:
             raise LedgerError(
-                f"ledger {path} already exists: add --resume to continue that run, "
-                "or choose another --ledger"
+                f"ledger {path} already exists: add $resume to continue that run, "
+                "or choose another $ledger",
+                settings=("resume", "ledger"),
             )
 
     def open_ledger(self) -> Ledger:
@@ -743,8 +744,9 @@ def _check_same_target(before: SendSettings, now: SendSettings, path: Path) -> N
         current = ", ".join(f"{key} {is_}" for key, (_, is_) in differ.items())
         raise LedgerError(
             f"cannot resume {path}: that run sent to {then}; this one names {current}; "
-            "resume with the same --client-code, --endpoint and --api-version, or start a "
-            "new ledger"
+            "resume with the same $client_code, $endpoint and $api_version, or start a "
+            "new ledger",
+            settings=("client_code", "endpoint", "api_version"),
         )
 
 

@@ -30,7 +30,10 @@ class RateLimit:
 
     def __post_init__(self) -> None:
         if self.calls < 1 or self.period <= 0:
-            raise ConfigError("--rate needs a positive number of calls and seconds (e.g. 50/60)")
+            raise ConfigError(
+                "$rate needs a positive number of calls and seconds (e.g. 50/60)",
+                settings=("rate",),
+            )
 
     def __str__(self) -> str:
         return f"{self.calls}/{self.period:g}"
@@ -51,7 +54,9 @@ def parse_rate(text: str) -> RateLimit | None:
     try:
         return RateLimit(int(calls), float(seconds) if sep else 60.0)
     except ValueError:
-        raise ConfigError(f"--rate {text!r}: expected CALLS/SECONDS (e.g. 50/60) or none") from None
+        raise ConfigError(
+            f"$rate {text!r}: expected CALLS/SECONDS (e.g. 50/60) or none", settings=("rate",)
+        ) from None
 
 
 class RateLimiter:

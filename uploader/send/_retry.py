@@ -45,7 +45,7 @@ class RetryPolicy:
 
     def __post_init__(self) -> None:
         if self.max_retries < 0:
-            raise ConfigError("--max-retries must be 0 or more")
+            raise ConfigError("$max_retries must be 0 or more", settings=("max_retries",))
         if self.base <= 0 or self.max_wait <= 0:
             raise ConfigError("retry waits must be positive")
 

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from uploader import __version__
+from uploader._version import __version__
 from uploader.auth._secret import Secret
 from uploader.errors import (
     AuthError,
