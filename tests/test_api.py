@@ -67,6 +67,8 @@ def test_upload_files_does_what_the_cli_does(tmp_path: Path) -> None:
     written = orjson.loads((ledger.parent / "summary.json").read_bytes())
     assert written["rows_acknowledged"] == received and "target" not in written
     assert summary.to_dict()["target"]["all_complete"] is True
+    report = uploader.build_report(ledger)  # what `uploader report` prints, from the ledger
+    assert report.exit_code() == 0 and report.lines()
 
 
 def test_upload_files_takes_the_token_from_the_environment(

@@ -49,7 +49,7 @@ def report_command(**options: Any) -> None:
 
     ledger = ledger_of(options)
     state = read_ledger(ledger)
-    report = build_report(state, ledger)
+    report = build_report(ledger, state)
     fail_on_rejects = options["fail_on_rejects"]
     recovered = None
     if options["failed_rows"] is not None:

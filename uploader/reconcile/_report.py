@@ -33,7 +33,7 @@ from uploader.exits import (
     EXIT_STOPPED,
     EXIT_UNCONFIRMED,
 )
-from uploader.ledger._ledger import LedgerState
+from uploader.ledger._ledger import LedgerState, read_ledger
 from uploader.ledger._records import BatchRecord
 from uploader.produce._rejects import read_rejects
 from uploader.reconcile._reasons import reason_lines, top_reasons
@@ -173,8 +173,10 @@ def rejects_by_reason(path: Path) -> dict[str, int]:
     return dict(frame.group_by("reason").len().sort("reason").iter_rows())
 
 
-def build_report(state: LedgerState, ledger: Path) -> RunReport:
-    """The report of the run recorded in ``state`` (read from ``ledger``)."""
+def build_report(ledger: Path, state: LedgerState | None = None) -> RunReport:
+    """The report of the run recorded in ``ledger`` (``state``: that ledger already read)."""
+    if state is None:
+        state = read_ledger(ledger)
     batches = list(state.batches.values())
     by_outcome: dict[str, list[BatchRecord]] = {"acknowledged": [], "failed": [], "pending": []}
     for record in batches:
