@@ -195,3 +195,68 @@ async def test_preflight_says_ready() -> None:
         )
     assert ready.exit_code == 0 and ready.token_accepted
     assert refused.exit_code == 3 and refused.token_accepted is False
+
+
+async def test_verify_of_a_frame_is_refused_before_anything_is_sent(tmp_path: Path) -> None:
+    """verify reads the rows again from their files: a DataFrame has none. Refused first,
+    not after the rows went (the summary would be lost to an exception)."""
+    frame = pl.DataFrame({"thirdPartyId": ["a1"], "tier": ["gold"]})
+    async with MockTarget(MockConfig(client_code="demo", rate_limit=None)) as mock:
+        with pytest.raises(uploader.ConfigError, match="verify compares"):
+            await uploader.upload(
+                uploader.frame_source(frame), config(mock, tmp_path / "l.jsonl"), verify=2
+            )
+        assert mock.received_frame().height == 0
+
+
+async def test_reconciliation_takes_a_str_ledger_path(tmp_path: Path) -> None:
+    ledger = tmp_path / "ledger.jsonl"
+    async with MockTarget(MockConfig(client_code="demo", rate_limit=None)) as mock:
+        tokens = uploader.StaticToken(uploader.Secret(mock.token), "test")
+        frame = pl.DataFrame({"thirdPartyId": ["a", "b"], "tier": ["gold", "silver"]})
+        await uploader.upload(uploader.frame_source(frame), config(mock, ledger), tokens)
+        status = await uploader.poll_statuses(str(ledger), tokens, rate=None)
+    assert len(status.statuses) == 1
+    assert uploader.build_report(str(ledger)).exit_code() in (0, 4, 5)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"duplicates": "first"}, "^duplicates 'first': expected one of merge, last, off"),
+        ({"id_type": "email"}, "^id_type 'email': expected one of thirdPartyId, pcId"),
+        ({"batch_rows": 0}, "^batch_rows"),
+        ({"concurrency": 0}, "^concurrency must be between 1 and 64"),
+        ({"max_retries": -1}, "^max_retries must be 0 or more"),
+    ],
+)
+def test_upload_files_checks_what_the_command_checks(
+    tmp_path: Path, options: dict[str, Any], message: str
+) -> None:
+    """The command's options are choices and ranges; a Python caller can pass anything."""
+    with pytest.raises(uploader.ConfigError, match=message):
+        uploader.upload_files([SAMPLE], client_code="acme", ledger=tmp_path / "l", **options)
+
+
+def test_upload_files_takes_one_path_and_the_commands_input_options(tmp_path: Path) -> None:
+    """A single str is one file, not the characters of its name; separator and the other
+    input options are the command's."""
+    source = tmp_path / "crm.csv"
+    source.write_text("thirdPartyId;tier\na;gold\nb;silver\n", encoding="utf-8")
+    with run_mock_in_thread(MockConfig(client_code="acme", rate_limit=None)) as mock:
+        summary = uploader.upload_files(
+            str(source),
+            client_code="acme",
+            endpoint=mock.base_url,
+            ledger=tmp_path / "run" / "ledger.jsonl",
+            rate=None,
+            separator=";",
+            tokens=uploader.StaticToken(uploader.Secret(mock.token), "test"),
+        )
+        received = sorted(mock.received_frame()["tier"])
+    assert summary.exit_code == 0 and received == ["gold", "silver"]
+
+
+async def test_upload_files_inside_an_event_loop_says_what_to_use() -> None:
+    with pytest.raises(uploader.ConfigError, match=r"use `await uploader.upload\(...\)`"):
+        uploader.upload_files([SAMPLE], client_code="acme")

@@ -66,3 +66,23 @@ def test_the_library_snippet_of_docs_upload_runs(
         assert mock.received_frame().height > 0
     assert capsys.readouterr().out.strip() == "0"
     assert (tmp_path / "runs" / "x" / "summary.json").exists()
+
+
+@pytest.mark.parametrize(
+    "containing", ['ledger="runs/x/ledger.jsonl"', "uploader.frame_source(df)"]
+)
+def test_the_readme_python_examples_run(
+    containing: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The README's first two examples, as written, with the mock's port for 8080."""
+    code = python_block(ROOT / "README.md", containing)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "exports").mkdir()
+    shutil.copy(SAMPLE, tmp_path / "exports" / "crm.csv")
+    namespace: dict[str, Any] = {}
+    with run_mock_in_thread(MockConfig(client_code="acme", rate_limit=None)) as mock:
+        port = mock.base_url.rsplit(":", 1)[1]
+        monkeypatch.setenv("TARGET_PROFILE_TOKEN", mock.token)
+        exec(code.replace("127.0.0.1:8080", f"127.0.0.1:{port}"), namespace)
+        assert mock.received_frame().height > 0
+    assert namespace["summary"].exit_code == 0

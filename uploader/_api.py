@@ -13,15 +13,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from uploader.produce._limits import DEFAULT_BATCH_BYTES, DEFAULT_BATCH_ROWS
+from uploader.produce._modes import DEFAULT_ENCODE
+from uploader.send._defaults import DEFAULT_BISECT_CALLS, DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT
+from uploader.send._retry import DEFAULT_MAX_RETRIES, DEFAULT_RETRY_MAX_WAIT
 
 if TYPE_CHECKING:
     from uploader.auth._static import TokenProvider
     from uploader.ledger._summary import RunSummary
-    from uploader.produce._dedupe import DuplicateMode
     from uploader.produce._model import BatchSource
+    from uploader.produce._modes import DuplicateMode, EncodeMode, IdType
     from uploader.reconcile._status import Acknowledged, StatusReport
     from uploader.reconcile._verify import VerifySummary
     from uploader.send._engine import ApiVersion, Progress, UploadConfig
@@ -78,6 +83,12 @@ async def upload(
         raise ConfigError("the wait timeout and the poll interval must be positive")
     if verify is not None and verify < 1:
         raise ConfigError("verify: the sample must be at least 1 profile")
+    if verify is not None and not _can_read_again(source):
+        raise ConfigError(
+            "verify compares Target's profiles with the rows read again from their files: "
+            "this source has none (a DataFrame or a source of one's own); verify its run "
+            "with the files, or without verify"
+        )
     tokens = tokens if tokens is not None else token_from_env()
     # The ledger's lock first: another run's rejects file must not be truncated. A resumed
     # run re-reads the input: its rejects file is rewritten identically.
@@ -114,6 +125,7 @@ def run_upload(
     handle_signals: bool = False,
 ) -> RunSummary:
     """``upload`` from synchronous code, in an event loop of its own."""
+    _no_running_loop()
     # The event loop is made first: an interrupt inside its construction leaves a
     # half-made loop that prints a traceback when collected.
     with asyncio.Runner() as runner:
@@ -135,7 +147,7 @@ def run_upload(
 
 
 def upload_files(
-    paths: Iterable[str | Path],
+    paths: str | Path | Iterable[str | Path],
     *,
     client_code: str,
     endpoint: str | None = None,
@@ -143,13 +155,24 @@ def upload_files(
     resume: bool = False,
     tokens: TokenProvider | None = None,
     id_column: str | None = None,
+    id_type: IdType | None = None,
     columns: Sequence[str] | None = None,
+    rename: Mapping[str, str] | None = None,
     duplicates: DuplicateMode = "merge",
-    batch_rows: int | None = None,
-    batch_bytes: int | None = None,
+    encode: EncodeMode = DEFAULT_ENCODE,
+    strict: bool = False,
+    allow_empty: bool = False,
+    separator: str | None = None,
+    input_encoding: str = "utf-8",
+    batch_rows: int = DEFAULT_BATCH_ROWS,
+    batch_bytes: int = DEFAULT_BATCH_BYTES,
     api_version: ApiVersion = "v2",
-    concurrency: int | None = None,
+    concurrency: int = DEFAULT_CONCURRENCY,
     rate: RateLimit | str | None = "50/60",
+    max_retries: int = DEFAULT_MAX_RETRIES,
+    retry_max_wait: float = DEFAULT_RETRY_MAX_WAIT,
+    timeout: float = DEFAULT_TIMEOUT,
+    bisect_calls: int = DEFAULT_BISECT_CALLS,
     max_rejects: str | None = None,
     ca_bundle: str | None = None,
     wait: bool = False,
@@ -157,40 +180,59 @@ def upload_files(
     verify: int | None = None,
     progress: Progress | None = None,
 ) -> RunSummary:
-    """Upload CSV/Parquet files (paths or globs) as ``uploader upload`` does, from
-    synchronous code (an Airflow task, a notebook): one event loop for the whole run.
+    """Upload CSV/Parquet files (a path, or paths and globs) as ``uploader upload`` does, from
+    synchronous code (an Airflow task, a script): one event loop for the whole run. Inside a
+    running event loop (async code, a Jupyter cell) ``await upload(...)`` instead.
 
-    ``ledger``: default ``runs/<UTC time>-<pid>/ledger.jsonl``; ``resume`` continues the
-    run in it. ``rate``: ``"50/60"`` (N calls per SECONDS; the default), a ``RateLimit``, or
-    ``None`` for no client-side limit. ``max_rejects``: ``"100"`` rows or ``"0.5%"`` of the
-    rows read. The other options are ``upload``'s and the CLI's. Returns the summary;
-    ``summary.exit_code`` is the CLI's exit code.
+    Every option is the command's flag of the same name (``--batch-rows`` → ``batch_rows``),
+    with the same default. ``ledger``: default ``runs/<UTC time>-<pid>/ledger.jsonl``;
+    ``resume`` continues the run in it. ``rate``: ``"50/60"`` (N calls per SECONDS; the
+    default), a ``RateLimit``, or ``None`` for no client-side limit. ``max_rejects``:
+    ``"100"`` rows or ``"0.5%"`` of the rows read. Returns the summary; ``summary.exit_code``
+    is the command's exit code.
     """
+    from uploader.errors import ConfigError
     from uploader.ledger._runs import new_run_ledger
-    from uploader.produce._batcher import DEFAULT_BATCH_BYTES, DEFAULT_BATCH_ROWS, BatchLimits
+    from uploader.produce._batcher import BatchLimits
     from uploader.produce._producer import InputSpec, Producer
     from uploader.produce._rejects import RejectLimit
-    from uploader.send._engine import DEFAULT_CONCURRENCY, UploadConfig
+    from uploader.send._engine import UploadConfig
     from uploader.send._ratelimit import parse_rate
+    from uploader.send._retry import RetryPolicy
 
+    _no_running_loop()
+    if isinstance(rate, str):
+        rate = parse_rate(rate)
+    if isinstance(paths, (str, Path)):  # one file: not the characters of its name
+        paths = [paths]
+    if max_retries < 0:
+        raise ConfigError("$max_retries must be 0 or more", settings=("max_retries",))
     spec = InputSpec(
         sources=tuple(paths),
         id_column=id_column,
+        id_type=id_type,
         columns=tuple(columns) if columns is not None else None,
+        rename=dict(rename or {}),
+        limits=BatchLimits(rows=batch_rows, bytes=batch_bytes),
+        encode=encode,
+        strict=strict,
         duplicates=duplicates,
-        limits=BatchLimits(
-            rows=batch_rows or DEFAULT_BATCH_ROWS, bytes=batch_bytes or DEFAULT_BATCH_BYTES
-        ),
+        allow_empty=allow_empty,
+        separator=separator,
+        input_encoding=input_encoding,
     )
     config = UploadConfig(
         client_code=client_code,
         ledger=Path(ledger) if ledger is not None else new_run_ledger(),
         endpoint=endpoint,
         api_version=api_version,
-        concurrency=concurrency or DEFAULT_CONCURRENCY,
-        rate=parse_rate(rate) if isinstance(rate, str) else rate,
+        concurrency=concurrency,
+        rate=rate,
+        retry=RetryPolicy(max_retries=max_retries, max_wait=retry_max_wait),
+        timeout=timeout,
         resume=resume,
         ca_bundle=ca_bundle,
+        bisect_calls=bisect_calls,
         max_rejects=RejectLimit(max_rejects) if max_rejects is not None else None,
     )
     return run_upload(
@@ -201,6 +243,20 @@ def upload_files(
         wait=wait,
         wait_timeout=wait_timeout,
         verify=verify,
+    )
+
+
+def _no_running_loop() -> None:
+    """The synchronous calls make their own event loop, which cannot run inside another."""
+    from uploader.errors import ConfigError
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return
+    raise ConfigError(
+        "upload_files runs its own event loop and this code already runs in one (async "
+        "code, a Jupyter cell): use `await uploader.upload(...)` there"
     )
 
 
@@ -273,6 +329,17 @@ async def _verify(config: UploadConfig, tokens: TokenProvider, sample: int) -> V
     from uploader.reconcile._verify import verify
 
     return await verify(config.ledger, tokens, sample=sample, ca_bundle=config.ca_bundle)
+
+
+def _can_read_again(source: BatchSource) -> bool:
+    """Whether ``verify`` (and ``report``'s failed rows) can rebuild ``source``'s batches
+    from the ledger: only files read by a ``Producer`` can be read again."""
+    from uploader.produce._producer import Producer
+    from uploader.produce._source import SourceFile
+
+    return isinstance(source, Producer) and not any(
+        isinstance(item, SourceFile) and item.frame is not None for item in source.spec.sources
+    )
 
 
 def _write_summary_file(summary: RunSummary, path: Path) -> None:

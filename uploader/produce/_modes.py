@@ -16,6 +16,7 @@ __all__ = [
     "DuplicateMode",
     "EncodeMode",
     "IdType",
+    "check_choice",
     "check_encode_mode",
 ]
 
@@ -43,3 +44,12 @@ def check_encode_mode(value: str, where: str = "encode mode") -> EncodeMode:
     if value in RENAMED_MODES:
         raise ConfigError(f"{where} {value!r}: {RENAMED_MODES[value]}")
     raise ConfigError(f"{where} {value!r}: expected one of {', '.join(ENCODE_MODES)}")
+
+
+def check_choice(value: object, choices: tuple[str, ...], setting: str) -> None:
+    """A one-line ``ConfigError`` naming ``setting`` unless ``value`` is one of ``choices``
+    (the CLI offers only these; a Python caller can pass anything)."""
+    if value not in choices:
+        raise ConfigError(
+            f"${setting} {value!r}: expected one of {', '.join(choices)}", settings=(setting,)
+        )

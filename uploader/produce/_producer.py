@@ -29,6 +29,7 @@ from uploader.produce._encode import (
     encode_text,
 )
 from uploader.produce._model import Batch, ProduceStats
+from uploader.produce._modes import DUPLICATE_MODES, ID_TYPES, check_choice
 from uploader.produce._rejects import RejectsWriter
 from uploader.produce._source import (
     DEFAULT_CHUNK_ROWS,
@@ -110,6 +111,9 @@ class InputSpec:
         if self.chunk_rows < 1:
             raise ConfigError("chunk_rows must be positive")
         check_encode_mode(self.encode, "encode")
+        check_choice(self.duplicates, DUPLICATE_MODES, "duplicates")
+        if self.id_type is not None:
+            check_choice(self.id_type, ID_TYPES, "id_type")
         if self.separator is not None:
             check_separator(self.separator, "separator")
         check_encoding(self.input_encoding, "input_encoding")

@@ -173,8 +173,9 @@ def rejects_by_reason(path: Path) -> dict[str, int]:
     return dict(frame.group_by("reason").len().sort("reason").iter_rows())
 
 
-def build_report(ledger: Path, state: LedgerState | None = None) -> RunReport:
+def build_report(ledger: str | Path, state: LedgerState | None = None) -> RunReport:
     """The report of the run recorded in ``ledger`` (``state``: that ledger already read)."""
+    ledger = Path(ledger)
     if state is None:
         state = read_ledger(ledger)
     batches = list(state.batches.values())

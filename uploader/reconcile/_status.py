@@ -404,7 +404,7 @@ class _Poller:
 
 
 async def poll_statuses(
-    ledger_path: Path,
+    ledger_path: str | Path,
     tokens: TokenProvider,
     *,
     transport: Transport | None = None,
@@ -435,6 +435,7 @@ async def poll_statuses(
     ``interval``, ``2·interval``, … (at most ``max_interval``) until none is left or
     ``timeout`` seconds have passed. Raises ``AuthError`` when the token is refused.
     """
+    ledger_path = Path(ledger_path)
     if not 1 <= concurrency <= 64:
         raise ConfigError("$concurrency must be between 1 and 64", settings=("concurrency",))
     if timeout < 0 or interval <= 0 or max_interval <= 0:

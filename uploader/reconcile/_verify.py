@@ -365,7 +365,7 @@ def verification_summary(state: LedgerState) -> VerifySummary | None:
 
 
 async def verify(
-    ledger_path: Path,
+    ledger_path: str | Path,
     tokens: TokenProvider,
     *,
     sample: int = DEFAULT_SAMPLE,
@@ -385,6 +385,7 @@ async def verify(
 ) -> VerifySummary:
     """Verify a sample of the run in ``ledger_path`` (see the module doc); returns the summary
     of this verification run (also in the ledger). Raises ``AuthError`` on a refused token."""
+    ledger_path = Path(ledger_path)
     if sample < 1:
         raise ConfigError("$sample must be at least 1", settings=("sample",))
     if not 1 <= concurrency <= 64:
