@@ -4,16 +4,22 @@ from __future__ import annotations
 
 import ast
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
+from uploader.auth._static import token_from_file
 from uploader.cli._errors import flag
 from uploader.cli._main import main
-from uploader.errors import ConfigError, LedgerError
+from uploader.errors import ConfigError, LedgerError, UploaderError
 from uploader.produce._batcher import BatchLimits
+from uploader.produce._source import expand_sources
+from uploader.produce._textstream import INPUT_ENCODING, check_encoding
 from uploader.send._engine import UploadConfig
+from uploader.send._tls import tls_context
+from uploader.send._transport import check_endpoint
 
 SAMPLE = Path(__file__).parent.parent / "samples" / "crm.csv"
 LIBRARY = Path(__file__).parent.parent / "uploader"
@@ -36,6 +42,23 @@ def test_library_settings_errors_say_parameters() -> None:
     with pytest.raises(ConfigError) as caught:
         BatchLimits(rows=0)
     assert caught.value.naming(flag) == "--batch-rows must be between 1 and 500,000"
+
+
+def test_labels_handed_down_name_the_parameter(tmp_path: Path) -> None:
+    """Token file, CA bundle, endpoint and encoding messages: the parameter, or the flag."""
+    cases: list[tuple[Callable[[], object], str]] = [
+        (lambda: token_from_file(tmp_path / "none"), "no such file"),
+        (lambda: tls_context(str(tmp_path / "none.pem")), "no such file"),
+        (lambda: check_endpoint("ftp://x", None), "expected an http(s)://host URL"),
+        (lambda: check_encoding("nope", "$input_encoding", settings=INPUT_ENCODING), "unknown"),
+        (lambda: expand_sources(["-"]), "reading from stdin is not supported"),
+    ]
+    for call, said in cases:
+        with pytest.raises(UploaderError, match=re.escape(said)) as caught:
+            call()
+        (setting,) = caught.value.settings
+        assert f"{setting} " in str(caught.value) and "--" not in str(caught.value)
+        assert f"{flag(setting)} " in caught.value.naming(flag)
 
 
 def test_the_cli_still_names_the_flag() -> None:
