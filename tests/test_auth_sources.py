@@ -164,7 +164,7 @@ async def test_adobe_io_errors_say_what_is_wrong_without_secrets(
 
 
 def test_adobe_io_refuses_plain_http_to_other_hosts_and_hides_the_secret() -> None:
-    with pytest.raises(ConfigError, match=r"--ims-url .*plain http"):
+    with pytest.raises(ConfigError, match=r"^ims_url .*plain http"):
         AdobeIOCredentials(
             client_id="c", client_secret=Secret(SECRET), tenant="t", ims_url="http://ims.example"
         )

@@ -60,8 +60,8 @@ class AdobeIOCredentials:
             raise ConfigError("Adobe I/O: client secret is not set ($ADOBE_CLIENT_SECRET)")
         if "/" in self.tenant:
             raise ConfigError(f"Adobe I/O: tenant {self.tenant!r} must be a name, not a path")
-        for name, url in (("--ims-url", self.ims_url), ("--admin-url", self.admin_url)):
-            refuse_cleartext(url, option=name, secret="Adobe I/O credentials")
+        for name, url in (("ims_url", self.ims_url), ("admin_url", self.admin_url)):
+            refuse_cleartext(url, setting=name, secret="Adobe I/O credentials")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

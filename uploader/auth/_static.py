@@ -32,6 +32,8 @@ __all__ = [
 DEFAULT_TOKEN_ENV = "TARGET_PROFILE_TOKEN"
 #: a token is a few hundred bytes: a bigger "token file" is the wrong file
 MAX_TOKEN_FILE_BYTES = 64 * 1024
+# the parameter a token file's messages name (``$token_file``: the CLI says --token-file)
+_TOKEN_FILE = ("token_file",)
 
 
 class TokenProvider(Protocol):
@@ -78,16 +80,17 @@ class StaticToken:
         return f"StaticToken(source={self._source!r}, token={self._token!r})"
 
 
-def validated_token(text: str, source: str) -> Secret:
+def validated_token(text: str, source: str, *, settings: tuple[str, ...] = ()) -> Secret:
     """``text`` (stripped) as a token, if it can go in an ``Authorization`` header: printable
     ASCII without spaces (RFC 6750's token68 and more). A CR or LF would end the header inside
     aiohttp (a crash, or a header injected), other control characters too; the message names
-    ``source`` and never the text."""
+    ``source`` (with ``$setting`` for each of ``settings`` it names) and never the text."""
     token = text.strip()
     if not all("!" <= char <= "~" for char in token):
         raise ConfigError(
             f"{source}: expected one token on one line (printable ASCII, no spaces or "
-            "control characters)"
+            "control characters)",
+            settings=settings,
         )
     return Secret(token)
 
@@ -111,7 +114,7 @@ def token_from_file(path: Path, *, allow_insecure: bool = False) -> StaticToken:
     ``MAX_TOKEN_FILE_BYTES``, and not one that other users can read (the token grants write
     access to every profile); all checked before a byte is read: a FIFO would block the run,
     ``/dev/zero`` would fill memory."""
-    name = f"--token-file {path}"
+    name = f"$token_file {path}"
     try:
         _check_token_file(os.stat(path), path, allow_insecure)
         # O_NONBLOCK: if a FIFO was put there since the stat, open() does not wait for a writer
@@ -121,25 +124,29 @@ def token_from_file(path: Path, *, allow_insecure: bool = False) -> StaticToken:
             data = file.read(MAX_TOKEN_FILE_BYTES + 1)
         text = data.decode("utf-8")
     except FileNotFoundError:
-        raise ConfigError(f"{name}: no such file") from None
+        raise ConfigError(f"{name}: no such file", settings=_TOKEN_FILE) from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{name}: cannot read ({exc})") from exc
+        raise ConfigError(f"{name}: cannot read ({exc})", settings=_TOKEN_FILE) from exc
     if len(data) > MAX_TOKEN_FILE_BYTES:  # it grew since the check
-        raise ConfigError(f"{name}: larger than {MAX_TOKEN_FILE_BYTES // 1024} KiB")
+        raise ConfigError(
+            f"{name}: larger than {MAX_TOKEN_FILE_BYTES // 1024} KiB", settings=_TOKEN_FILE
+        )
     if not text.strip():
-        raise ConfigError(f"{name}: the file is empty")
-    return StaticToken(validated_token(text, name), f"file {path}")
+        raise ConfigError(f"{name}: the file is empty", settings=_TOKEN_FILE)
+    return StaticToken(validated_token(text, name, settings=_TOKEN_FILE), f"file {path}")
 
 
 def _check_token_file(info: os.stat_result, path: Path, allow_insecure: bool) -> None:
-    name = f"--token-file {path}"
+    name = f"$token_file {path}"
     if not stat.S_ISREG(info.st_mode):
-        raise ConfigError(f"{name}: not a regular file")
+        raise ConfigError(f"{name}: not a regular file", settings=_TOKEN_FILE)
     if info.st_mode & (stat.S_IRWXG | stat.S_IRWXO) and not allow_insecure:
         raise ConfigError(
             f"{name}: readable by other users (mode {stat.S_IMODE(info.st_mode):o}); "
             f"run `chmod 600 {path}` or pass $allow_insecure_token_file",
-            settings=("allow_insecure_token_file",),
+            settings=(*_TOKEN_FILE, "allow_insecure_token_file"),
         )
     if info.st_size > MAX_TOKEN_FILE_BYTES:
-        raise ConfigError(f"{name}: larger than {MAX_TOKEN_FILE_BYTES // 1024} KiB")
+        raise ConfigError(
+            f"{name}: larger than {MAX_TOKEN_FILE_BYTES // 1024} KiB", settings=_TOKEN_FILE
+        )

@@ -41,7 +41,7 @@ from uploader.produce._source import (
     expand_sources,
     read_frames,
 )
-from uploader.produce._textstream import UTF8, check_encoding
+from uploader.produce._textstream import INPUT_ENCODING, UTF8, check_encoding
 from uploader.produce._validate import (
     LEN_COL,
     MAX_PROFILE_BYTES,
@@ -116,7 +116,7 @@ class InputSpec:
             check_choice(self.id_type, ID_TYPES, "id_type")
         if self.separator is not None:
             check_separator(self.separator, "separator")
-        check_encoding(self.input_encoding, "input_encoding")
+        check_encoding(self.input_encoding, "$input_encoding", settings=INPUT_ENCODING)
 
     def shaping_settings(self) -> dict[str, object]:
         """The settings that decide batch boundaries and bodies (compared on --resume)."""
@@ -131,7 +131,9 @@ class InputSpec:
             "duplicates": self.duplicates,
             # how the files are read decides the values
             "separator": self.separator,
-            "input_encoding": check_encoding(self.input_encoding, "input_encoding"),
+            "input_encoding": check_encoding(
+                self.input_encoding, "$input_encoding", settings=INPUT_ENCODING
+            ),
         }
 
 

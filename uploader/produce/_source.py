@@ -30,7 +30,7 @@ import xxhash
 
 from uploader.errors import ConfigError, InputError
 from uploader.ledger._records import SourceRecord
-from uploader.produce._textstream import UTF8, ByteReader, is_gzip, open_utf8
+from uploader.produce._textstream import INPUT_ENCODING, UTF8, ByteReader, is_gzip, open_utf8
 
 __all__ = [
     "HASH_ALGORITHM",
@@ -64,15 +64,16 @@ _DIGEST_BLOCK = 8 << 20
 #: a ledger hashed with another one cannot be resumed (its hashes would never match)
 HASH_ALGORITHM = "xxh3_128"
 
+# raised with settings=INPUT_ENCODING: the CLI names the flag, the library the parameter
 _NOT_UTF8 = (
-    "not valid UTF-8 (re-save the file as UTF-8, or name its encoding: --input-encoding cp1252)"
+    "not valid UTF-8 (re-save the file as UTF-8, or name its encoding: $input_encoding cp1252)"
 )
 _CSV_SUFFIXES = {".csv", ".txt", ".tsv"}
 _PARQUET_SUFFIXES = {".parquet", ".pq"}
 # The check pass reads the input twice, and --resume, report and verify read it again later:
 # a pipe cannot be read again, and a spooled copy would be gone when they need it.
 _NO_STDIN = (
-    "-: reading from stdin is not supported (the input is read twice, and --resume, report "
+    "-: reading from stdin is not supported (the input is read twice, and $resume, report "
     "and verify read it again): save it to a file first (a .csv.gz is read as it is)"
 )
 
@@ -194,7 +195,7 @@ def expand_sources(
             continue
         text = str(spec)
         if text == "-":
-            raise InputError(_NO_STDIN)
+            raise InputError(_NO_STDIN, settings=("resume",))
         if glob.has_magic(text):
             matched = sorted(Path(p) for p in glob.glob(text, recursive=True))
             if not matched:
@@ -248,7 +249,7 @@ def _csv_header(path: Path, separator: str, encoding: str, eol: bytes) -> tuple[
     try:
         text = line.decode()
     except UnicodeDecodeError as exc:
-        raise InputError(f"{path}: {_NOT_UTF8}") from exc
+        raise InputError(f"{path}: {_NOT_UTF8}", settings=INPUT_ENCODING) from exc
     try:
         header = next(csv.reader(io.StringIO(text, newline=""), delimiter=separator), None)
     except csv.Error as exc:
@@ -368,7 +369,9 @@ def parquet_slices(
         for offset in range(0, total, chunk_rows):
             yield offset + 1, frame.slice(offset, chunk_rows).collect()
     except pl.exceptions.PolarsError as exc:
-        raise InputError(f"{source.path}: {_describe_read_error(exc)}") from exc
+        raise InputError(
+            f"{source.path}: {_describe_read_error(exc)}", settings=INPUT_ENCODING
+        ) from exc
 
 
 def csv_frames(source: SourceFile) -> Iterator[tuple[int, pl.DataFrame]]:
@@ -397,7 +400,9 @@ def csv_frames(source: SourceFile) -> Iterator[tuple[int, pl.DataFrame]]:
                 header_lines, line, index = found
                 line += eols_before - header_lines * blocks_before  # blocks repeat the header
                 where = f"{source.path}, line {line:,} (row {first_row + index:,})"
-            raise InputError(f"{where}: {_describe_read_error(exc)}") from exc
+            raise InputError(
+                f"{where}: {_describe_read_error(exc)}", settings=INPUT_ENCODING
+            ) from exc
         yield first_row, frame
         first_row += frame.height
         eols_before += block.count(source.eol)
@@ -557,6 +562,8 @@ def _read_header(handle: ByteReader, eol: bytes = b"\n") -> tuple[bytes, bytes]:
 
 
 def _describe_read_error(exc: Exception) -> str:
+    """One line for polars' read error; raised with ``settings=INPUT_ENCODING`` (it may be
+    ``_NOT_UTF8``)."""
     text = _first_line(exc)
     if "invalid utf-8" in text.lower():
         return _NOT_UTF8

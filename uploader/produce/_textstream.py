@@ -18,9 +18,11 @@ from typing import Protocol
 
 from uploader.errors import ConfigError, InputError
 
-__all__ = ["UTF8", "ByteReader", "check_encoding", "is_gzip", "open_utf8"]
+__all__ = ["INPUT_ENCODING", "UTF8", "ByteReader", "check_encoding", "is_gzip", "open_utf8"]
 
 UTF8 = "utf-8"
+#: the ``settings`` of a message that names the encoding parameter as ``$input_encoding``
+INPUT_ENCODING = ("input_encoding",)
 # Read as they are (polars checks UTF-8 itself, ~10x faster than Python's decoder); only the
 # BOM is dropped.
 _PASSTHROUGH = {"utf-8", "utf-8-sig"}
@@ -31,15 +33,17 @@ class ByteReader(Protocol):
     def read(self, size: int, /) -> bytes: ...
 
 
-def check_encoding(name: str, where: str) -> str:
+def check_encoding(name: str, where: str, *, settings: tuple[str, ...] = ()) -> str:
     """The codec's canonical name (``windows-1252`` → ``cp1252``: one name per codec in the
-    ledger); ``ConfigError`` for a name Python knows no text encoding by."""
+    ledger); ``ConfigError`` for a name Python knows no text encoding by, naming ``where``
+    (with ``$setting`` for each of ``settings`` it names)."""
     try:
         canonical = codecs.lookup(name).name
         "a".encode(canonical)  # refuses bytes-to-bytes codecs (base64, zlib …)
     except LookupError:
         raise ConfigError(
-            f"{where} {name!r}: unknown text encoding (e.g. utf-8, cp1252, latin-1, utf-16)"
+            f"{where} {name!r}: unknown text encoding (e.g. utf-8, cp1252, latin-1, utf-16)",
+            settings=settings,
         ) from None
     return canonical
 
@@ -59,7 +63,7 @@ def open_utf8(path: Path, encoding: str = UTF8) -> Iterator[ByteReader]:
             )
         except OSError as exc:
             raise InputError(f"{path}: cannot read ({exc.strerror})") from exc
-        if check_encoding(encoding, "--input-encoding") not in _PASSTHROUGH:
+        if check_encoding(encoding, "$input_encoding", settings=INPUT_ENCODING) not in _PASSTHROUGH:
             raw = _Transcoder(raw, encoding, path)
         yield _Guarded(_NoBom(raw), path)
 
@@ -83,8 +87,9 @@ class _Transcoder:
             except UnicodeDecodeError as exc:
                 raise InputError(
                     f"{self._path}: not valid {self._encoding} (byte 0x{exc.object[exc.start]:02x} "
-                    f"near byte {self._offset + exc.start:,}): is --input-encoding the file's "
-                    "encoding?"
+                    f"near byte {self._offset + exc.start:,}): is $input_encoding the file's "
+                    "encoding?",
+                    settings=INPUT_ENCODING,
                 ) from exc
             self._offset += len(data)
             if text:  # a read may end inside a character: nothing to give yet, read on

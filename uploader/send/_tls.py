@@ -27,18 +27,24 @@ def tls_context(ca_bundle: str | None = None) -> ssl.SSLContext:
     context = ssl.create_default_context()
     if ca_bundle is None:
         return context
-    option = f"--ca-bundle {ca_bundle}"
+    option = f"$ca_bundle {ca_bundle}"
+    settings = ("ca_bundle",)
     path = Path(ca_bundle)
     if not path.is_file():
-        raise ConfigError(f"{option}: {'not a file' if path.exists() else 'no such file'}")
+        raise ConfigError(
+            f"{option}: {'not a file' if path.exists() else 'no such file'}", settings=settings
+        )
     try:
         # cadata, not cafile: only certificates count (a file of keys or garbage is refused)
         pem = path.read_text(encoding="ascii")
         context.load_verify_locations(cadata=pem)
     except (UnicodeDecodeError, ssl.SSLError, ValueError):
         raise ConfigError(
-            f"{option}: expected PEM certificates (-----BEGIN CERTIFICATE-----)"
+            f"{option}: expected PEM certificates (-----BEGIN CERTIFICATE-----)",
+            settings=settings,
         ) from None
     except OSError as exc:  # after ssl.SSLError, which is an OSError
-        raise ConfigError(f"{option}: cannot read ({exc.strerror or exc})") from None
+        raise ConfigError(
+            f"{option}: cannot read ({exc.strerror or exc})", settings=settings
+        ) from None
     return context

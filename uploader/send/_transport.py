@@ -190,25 +190,29 @@ def _auth_message(status: int, detail: str = "") -> str:
 def check_endpoint(url: str, token: Secret | None) -> None:
     """Refuse to send a token in clear text to anything but this machine."""
     if token:
-        refuse_cleartext(url, option="--endpoint", secret="the profile token")
+        refuse_cleartext(url, setting="endpoint", secret="the profile token")
     else:
-        _require_http_url(url, "--endpoint")
+        _require_http_url(url, "endpoint")
 
 
-def refuse_cleartext(url: str, *, option: str, secret: str) -> None:
-    """``url`` must be https, or plain http to this machine only: ``secret`` goes there."""
-    host = _require_http_url(url, option)
+def refuse_cleartext(url: str, *, setting: str, secret: str) -> None:
+    """``url`` (the value of parameter ``setting``) must be https, or plain http to this
+    machine only: ``secret`` goes there."""
+    host = _require_http_url(url, setting)
     if urlsplit(url).scheme == "http" and not is_loopback_host(host):
         raise ConfigError(
-            f"{option} {url}: refusing to send {secret} over plain http to a non-loopback "
-            "host; use https"
+            f"${setting} {url}: refusing to send {secret} over plain http to a non-loopback "
+            "host; use https",
+            settings=(setting,),
         )
 
 
-def _require_http_url(url: str, option: str) -> str:
+def _require_http_url(url: str, setting: str) -> str:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(f"{option} {url!r}: expected an http(s)://host URL")
+        raise ConfigError(
+            f"${setting} {url!r}: expected an http(s)://host URL", settings=(setting,)
+        )
     return parts.hostname
 
 
