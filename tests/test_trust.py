@@ -220,3 +220,21 @@ def test_a_full_disk_mid_run_stops_in_one_line_and_the_ledger_agrees(
         done = upload(upload_to, mock, source, ledger, "--resume")
         assert done.exit_code == 0, done.output
         assert mock.stats["calls"] == sent + 40 - recorded  # nothing acknowledged forgotten
+
+
+def test_kept_rejects_survive_a_refused_run_and_are_replaced_by_one_that_ran(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "rejects.csv"
+    earlier = b"source,row,id,reason\nin.csv,3,,empty id\n"
+    path.write_bytes(earlier)
+    with pytest.raises(LedgerError), RejectsWriter(path, keep=True):
+        raise LedgerError("refused before the run began")
+    assert path.read_bytes() == earlier
+    with RejectsWriter(path, keep=True):
+        pass
+    assert path.read_bytes() == b"source,row,id,reason\n"
+    missing = tmp_path / "new" / "rejects.csv"
+    with pytest.raises(LedgerError), RejectsWriter(missing, keep=True):
+        raise LedgerError("refused")
+    assert not missing.exists()

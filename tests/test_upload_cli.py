@@ -128,11 +128,14 @@ def test_resume_refuses_a_changed_input_and_an_existing_ledger_needs_resume(
     ledger = tmp_path / "ledger.jsonl"
     with run_mock_in_thread(MockConfig(client_code="demo", token=TOKEN, rate_limit=None)) as mock:
         first = invoke(*upload_args(source, mock.base_url, ledger), token=TOKEN)
+        rejects = (tmp_path / "rejects.csv").read_bytes()
         again = invoke(*upload_args(source, mock.base_url, ledger), token=TOKEN)
         other = invoke(*upload_args(source, mock.base_url, ledger, "--resume", "--batch-rows", "9"))
         source.write_text(SAMPLE.read_text() + "crm-new,Ann,,,,,,,,\n")
         changed = invoke(*upload_args(source, mock.base_url, ledger, "--resume"), token=TOKEN)
     assert first.exit_code == 0
+    # a refused run leaves the first run's record alone: its rejects file too
+    assert rejects.count(b"\n") > 1 and (tmp_path / "rejects.csv").read_bytes() == rejects
     assert again.exit_code == 2 and "already exists" in again.stderr
     assert other.exit_code == 2 and "batch_rows" in other.stderr
     assert changed.exit_code == 2 and "in.csv changed since that run (size" in changed.stderr

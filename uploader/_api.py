@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from uploader._log import get_logger
 from uploader.produce._limits import DEFAULT_BATCH_BYTES, DEFAULT_BATCH_ROWS
 from uploader.produce._modes import DEFAULT_ENCODE
 from uploader.send._defaults import DEFAULT_BISECT_CALLS, DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT
@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
 __all__ = ["EARLY_POLL_SECONDS", "WAIT_TIMEOUT", "run_upload", "upload", "upload_files"]
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 EARLY_POLL_SECONDS = 10.0  # with wait: poll acknowledged batches this often while sending
 WAIT_TIMEOUT = 3600.0  # with wait: stop polling after this many seconds (exit 4)
@@ -94,8 +94,10 @@ async def upload(
     # run re-reads the input: its rejects file is rewritten identically.
     with lock.hold(config.ledger), contextlib.ExitStack() as stack:
         if source.rejects is None:
+            # an existing ledger's rejects are that run's: kept if this run is refused
+            keep = config.ledger.exists()
             source.rejects = stack.enter_context(
-                RejectsWriter(config.ledger.with_name("rejects.csv"))
+                RejectsWriter(config.ledger.with_name("rejects.csv"), keep=keep)
             )
         early = poll_every if wait else None
         summary = await _send(source, config, tokens, progress, early, handle_signals)

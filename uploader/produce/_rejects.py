@@ -66,23 +66,31 @@ class RejectLimit:
 class RejectsWriter:
     """Appends rejected rows to a CSV file (``source,row,id,reason``), header written once.
 
-    Used as a context manager; the file is created on first use so a clean run leaves an
-    empty file with only the header (which says "nothing was rejected" explicitly). The header
-    and every write are flushed and fsync'd, as the ledger is: after a crash the file is
-    readable and holds every reject counted so far.
+    Used as a context manager; entering checks the file can be written, before anything is
+    sent, and writes the header, so a clean run leaves only the header (which says "nothing
+    was rejected" explicitly). With ``keep`` (the file belongs to an earlier run of the same
+    ledger) what it holds stays until this run's first reject or clean end: a run refused
+    before it began — the ledger exists without resume, or the input changed on resume —
+    leaves the earlier run's rejects as they were. The header and every write are flushed and
+    fsync'd, as the ledger is: after a crash the file is readable and holds every reject
+    counted so far.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, keep: bool = False) -> None:
         self.path = path
+        self.keep = keep
         self.count = 0
         self._handle: IO[bytes] | None = None
+        self._started = False  # the header of this run is written (what was there is gone)
+        self._created = False  # entering made the file: an unstarted run removes it again
 
     def __enter__(self) -> RejectsWriter:
         try:
             make_dirs(self.path.parent)
-            self._handle = self.path.open("wb")
-            self._handle.write((",".join(REJECTS_COLUMNS) + "\n").encode())
-            self._sync()
+            self._created = not self.path.exists()
+            self._handle = self.path.open("ab")  # writable? without truncating it yet
+            if not self.keep:
+                self._start()
         except OSError as exc:
             self.close()
             raise LedgerError(f"rejects file {self.path}: cannot write ({exc.strerror})") from None
@@ -94,13 +102,35 @@ class RejectsWriter:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        if exc_type is None and not self._started and self._handle is not None:
+            try:
+                self._start()
+            except OSError as error:
+                self.close()
+                raise LedgerError(
+                    f"rejects file {self.path}: cannot write ({error.strerror})"
+                ) from None
+        unstarted_new = self._created and not self._started
         self.close()
+        if unstarted_new:
+            with contextlib.suppress(OSError):
+                self.path.unlink()
+
+    def _start(self) -> None:
+        """Drop what an earlier run wrote and write the header: this run's file begins."""
+        assert self._handle is not None
+        self._handle.truncate(0)
+        self._handle.write((",".join(REJECTS_COLUMNS) + "\n").encode())
+        self._sync()
+        self._started = True
 
     def write(self, rows: pl.DataFrame) -> None:
         """Append ``rows`` (columns ``source, row, id, reason``)."""
         if self._handle is None:
             raise RuntimeError("RejectsWriter used outside its context")
         try:
+            if not self._started:
+                self._start()
             rows.select(REJECTS_COLUMNS).write_csv(self._handle, include_header=False)
             self._sync()
         except OSError as exc:
