@@ -12,7 +12,7 @@ from typing import IO
 import polars as pl
 
 from uploader._writable import make_dirs
-from uploader.errors import ConfigError, LedgerError, RecordError
+from uploader.errors import ConfigError, LedgerError, RecordError, spell
 
 __all__ = ["REJECTS_COLUMNS", "RejectLimit", "RejectsWriter", "read_rejects"]
 
@@ -58,8 +58,9 @@ class RejectLimit:
     def message(self, rejected: int, rejects_file: str) -> str:
         rows = "row" if rejected == 1 else "rows"
         return (
-            f"{rejected:,} {rows} rejected, over --max-rejects {self.text}: the other rows were "
-            f"sent; see {rejects_file}"
+            f"{rejected:,} {rows} rejected, over "
+            + spell("$max_rejects", "max_rejects")
+            + f" {self.text}: the other rows were sent; see {rejects_file}"
         )
 
 
