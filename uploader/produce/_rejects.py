@@ -57,10 +57,9 @@ class RejectLimit:
 
     def message(self, rejected: int, rejects_file: str) -> str:
         rows = "row" if rejected == 1 else "rows"
+        over = spell("rejected, over $max_rejects", "max_rejects")
         return (
-            f"{rejected:,} {rows} rejected, over "
-            + spell("$max_rejects", "max_rejects")
-            + f" {self.text}: the other rows were sent; see {rejects_file}"
+            f"{rejected:,} {rows} {over} {self.text}: the other rows were sent; see {rejects_file}"
         )
 
 

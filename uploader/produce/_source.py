@@ -474,13 +474,17 @@ def one_ahead(items: Iterator[T]) -> Iterator[T]:
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="uploader-read")
     finished = False
     try:
-        pending = pool.submit(contextvars.copy_context().run, next, items, _END)
+        pending = pool.submit(contextvars.copy_context().run, _next_or_end, items)
         while (item := pending.result()) is not _END:
-            pending = pool.submit(contextvars.copy_context().run, next, items, _END)
+            pending = pool.submit(contextvars.copy_context().run, _next_or_end, items)
             yield item  # type: ignore[misc]
         finished = True
     finally:
         pool.shutdown(wait=finished, cancel_futures=True)
+
+
+def _next_or_end(items: Iterator[T]) -> T | object:
+    return next(items, _END)
 
 
 CSV_BLOCK_BYTES = 8 << 20
