@@ -51,14 +51,14 @@ def handle_errors(func: F) -> F:
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         as_json = bool(kwargs.get("as_json"))  # the command's --json (its own copy is popped)
-        try:
-            with spelt(as_flags):
+        with spelt(as_flags):
+            try:
                 return func(*args, **kwargs)
-        except UploaderError as error:
-            message = error.naming(as_flags)
-            _fail(f"uploader: error: {message}", message, exit_code_for(error), as_json)
-        except KeyboardInterrupt:
-            _fail("uploader: interrupted", "interrupted", EXIT_INTERRUPTED, as_json)
+            except UploaderError as error:
+                message = str(error)
+                _fail(f"uploader: error: {message}", message, exit_code_for(error), as_json)
+            except KeyboardInterrupt:
+                _fail("uploader: interrupted", "interrupted", EXIT_INTERRUPTED, as_json)
 
     return wrapper  # type: ignore[return-value]
 
