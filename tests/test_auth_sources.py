@@ -107,7 +107,7 @@ async def test_command_failures_are_config_errors_naming_it_without_its_output(
         await CommandToken(command).get()
     assert "tok-42x" not in str(info.value)  # what it printed is never echoed
     if command.strip():
-        assert "--token-command" in str(info.value)
+        assert "CommandToken" in str(info.value)
 
 
 async def test_command_that_hangs_is_killed_after_its_timeout() -> None:

@@ -163,7 +163,7 @@ async def test_auth_failure_stops_at_once_and_leaves_the_rest_pending(
     assert len(transport.requests) == 3  # no retry storm: one refused call, then nothing
     assert summary.rows_acknowledged == 20 and summary.rows_pending == 30
     assert summary.invariant_holds
-    assert "Profile API" in summary.message and "--resume" in summary.message
+    assert "Profile API" in summary.message and "run again with resume=True." in summary.message
 
 
 async def test_a_refreshing_provider_gets_one_refresh_for_many_concurrent_401s(

@@ -47,7 +47,7 @@ def test_the_table_names_every_count_and_warns_when_accounting_is_off() -> None:
     text = "\n".join(RunSummary(rows_read=10, rows_pending=10, ledger="l.jsonl").lines())
     for label in ("acknowledged", "rejected", "merged", "in failed batches", "pending", "latency"):
         assert label in text
-    assert "--resume sends them" in text and "WARNING" not in text
+    assert "resume=True sends them" in text and "WARNING" not in text
     assert "WARNING" in "\n".join(RunSummary(rows_read=10).lines())
 
 

@@ -1,4 +1,5 @@
-"""Library errors name the parameter; the CLI names its flag, with the same message."""
+"""Library texts name the parameter; the CLI names its flag, with the same message: raised errors,
+and the texts of results (stop messages, summary, report, reject reasons)."""
 
 from __future__ import annotations
 
@@ -8,14 +9,17 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 
+import uploader
 from uploader.auth._static import token_from_file
-from uploader.cli._errors import flag
+from uploader.cli._errors import as_flags, flag
 from uploader.cli._main import main
-from uploader.errors import ConfigError, LedgerError, UploaderError
+from uploader.errors import ConfigError, LedgerError, UploaderError, spell, spelt
+from uploader.mock import MockConfig, run_mock_in_thread
 from uploader.produce._batcher import BatchLimits
-from uploader.produce._source import expand_sources
+from uploader.produce._rejects import read_rejects
+from uploader.produce._source import expand_sources, one_ahead
 from uploader.produce._textstream import INPUT_ENCODING, check_encoding
 from uploader.send._engine import UploadConfig
 from uploader.send._tls import tls_context
@@ -68,34 +72,14 @@ def test_the_cli_still_names_the_flag() -> None:
     assert result.stderr == "uploader: error: --batch-rows must be between 1 and 500,000\n"
 
 
-# Texts that still name a flag because they are results, not raised errors: lines of the
-# summary, the ledger, the report, the check verdict and the exit-code help, and the stop
-# messages (``str(error)`` of a transport error, kept in the summary and the ledger). They
-# are worded for the CLI; a library caller reads them as they are. Nothing else may name one:
-# each literal is listed by the flags it names, so one more (a label put back) fails too.
+# Every text the library makes names a setting in the caller's terms (``spell``): parameters
+# for Python, flags under the CLI. Only these still name a flag, on purpose: the exit-code help
+# (the CLI's --help text, kept in a click-free module), and the report's pointer to
+# ``uploader report --failed-rows``, which has no library counterpart: the command is the way.
+# Each literal is listed by the flags it names, so one more (a label put back) fails too.
 RESULT_TEXT_FLAGS = {
-    "auth/_sources.py": [("--token-command",)],  # CommandToken.source, shown by `check`
     "exits.py": [("--failed-rows", "--resume", "--watch")],  # the exit-code help
-    "ledger/_summary.py": [("--resume",)],
-    "produce/_producer.py": [("--batch-bytes",)],  # a reject reason, in the rejects file
-    "produce/_rejects.py": [("--max-rejects",)],
-    "reconcile/_preflight.py": [
-        ("--auth", "--token-command", "--token-env", "--token-file"),
-        ("--client-code", "--endpoint"),
-    ],
-    "reconcile/_report.py": [("--failed-rows",), ("--resume",), ("--resume",), ("--watch",)],
-    "reconcile/_verify.py": [("--json",), ("--resume",)],
-    "send/_engine.py": [
-        ("--auth", "--resume", "--token-command", "--token-env", "--token-file"),
-        ("--resume",),
-        ("--resume",),
-        ("--resume",),
-    ],
-    "send/_transport.py": [  # stop messages: TLS refused, HTTP 404, token rejected
-        ("--api-version", "--client-code", "--endpoint"),
-        ("--ca-bundle",),
-        ("--resume",),
-    ],
+    "reconcile/_report.py": [("--failed-rows",)],  # NOT LANDED: the command writes them
 }
 _FLAG = re.compile(r"--[a-z][a-z-]*")
 
@@ -148,3 +132,93 @@ def test_the_flag_scan_finds_a_message_split_over_lines_and_a_label(tmp_path: Pa
     (tmp_path / "cli").mkdir()
     (tmp_path / "cli" / "c.py").write_text('X = "--endpoint"\n')
     assert _flags_in_strings(tmp_path) == {"m.py": [("--ca-bundle",), ("--token-file",)]}
+
+
+# -- result texts: in the caller's terms ------------------------------------------------------
+
+NO_TOKEN_CLI = (
+    "Target requires a profile token and none was given: set $TARGET_PROFILE_TOKEN, or use "
+    "--token-env, --token-file, --token-command or --auth adobe-io; then run again with --resume"
+)
+
+
+def _one_row(tmp_path: Path) -> Path:
+    source = tmp_path / "in.csv"
+    source.write_text("thirdPartyId,v\nc1,x\n")
+    return source
+
+
+def test_a_python_run_without_its_token_names_parameters_and_the_variable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The stop message, the summary and the report name the caller's parameters, and the
+    variable the caller's provider reads: not the CLI's flags, not the default variable."""
+    monkeypatch.delenv("MY_TOKEN", raising=False)
+    ledger = tmp_path / "run" / "ledger.jsonl"
+    with run_mock_in_thread(MockConfig(client_code="demo", rate_limit=None)) as mock:
+        summary = uploader.upload_files(
+            _one_row(tmp_path),
+            client_code="demo",
+            endpoint=mock.base_url,
+            ledger=ledger,
+            rate=None,
+            tokens=uploader.token_from_env("MY_TOKEN"),
+        )
+    assert summary.exit_code == 3
+    assert summary.message == (
+        "Target requires a profile token and none was given: set $MY_TOKEN, or use tokens=…; "
+        "then run again with resume=True"
+    )
+    texts = [*summary.lines(), *uploader.build_report(ledger).lines()]
+    assert not [text for text in texts if _FLAG.search(text)]
+    assert any("(resume=True sends them)" in text for text in texts)
+    assert any("`upload_files(…, resume=True)` continues" in text for text in texts)
+
+
+def test_the_same_run_through_the_cli_names_its_flags(
+    cli: Callable[..., Result], tmp_path: Path
+) -> None:
+    ledger = tmp_path / "run" / "ledger.jsonl"
+    with run_mock_in_thread(MockConfig(client_code="demo", rate_limit=None)) as mock:
+        result = cli(
+            "upload", str(_one_row(tmp_path)), "--client-code", "demo", "--endpoint",
+            mock.base_url, "--ledger", str(ledger), "--rate", "none",
+        )  # fmt: skip
+    assert result.exit_code == 3
+    assert NO_TOKEN_CLI in result.output and "(--resume sends them)" in result.output
+    report = cli("report", "--ledger", str(ledger))
+    assert "(upload --resume sends them)" in report.output
+    assert "(`uploader upload … --resume` continues)" in report.output
+    # what the CLI run stored reads as the CLI said it: the ledger's pending message
+    assert NO_TOKEN_CLI in ledger.read_text()
+
+
+def test_a_reject_reason_made_in_the_reader_thread_names_the_flag_under_the_cli(
+    cli: Callable[..., Result], tmp_path: Path
+) -> None:
+    source = tmp_path / "l.csv"
+    source.write_text("thirdPartyId,v\na,short\nb," + "x" * 200 + "\n")
+    out = tmp_path / "out"
+    result = cli("upload", str(source), "--client-code", "demo", "--batch-bytes", "100",
+                 "--dry-run", "--out", str(out))  # fmt: skip
+    assert result.exit_code == 0, result.output
+    reasons = set(read_rejects(out / "rejects.csv").get_column("reason"))
+    assert reasons == {"row alone is larger than --batch-bytes once encoded"}
+
+
+def test_a_worker_thread_of_the_reader_spells_as_its_caller() -> None:
+    """``one_ahead`` hands its worker the caller's context (a plain thread would not)."""
+    with spelt(as_flags):
+        made = list(one_ahead(spell("$batch_bytes", "batch_bytes") for _ in range(3)))
+    assert made == ["--batch-bytes"] * 3
+    assert spell("$batch_bytes", "batch_bytes") == "batch_bytes"
+
+
+def test_the_cli_spells_switches_tokens_and_steps() -> None:
+    assert as_flags("resume=True") == "--resume"
+    assert as_flags("batch_rows") == "--batch-rows"
+    assert as_flags("poll_statuses(…, watch=True)") == "uploader status --watch"
+    error = UploaderError("run again with ${resume=True} ($HOME)", settings=("resume=True",))
+    assert str(error) == "run again with resume=True ($HOME)"
+    with spelt(as_flags):
+        assert str(error) == "run again with --resume ($HOME)"

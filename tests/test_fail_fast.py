@@ -71,7 +71,7 @@ async def test_an_unreachable_endpoint_stops_after_one_retry_budget_not_one_per_
     assert summary.batches_failed == 0 and summary.rows_acknowledged == 0
     assert summary.invariant_holds and summary.rows_pending == 400
     assert endpoint in summary.message and "unreachable" in summary.message
-    assert "--resume" in summary.message
+    assert "run again with resume=True" in summary.message
     state = read_ledger(config.ledger)
     assert {r.outcome for r in state.batches.values()} == {"pending"}
 
@@ -136,7 +136,7 @@ async def test_a_certificate_that_does_not_verify_stops_at_once(
     )
     assert summary.exit_code == 6 and summary.calls == 1 and summary.retries == 0
     assert "certificate verification failed" in summary.message
-    assert "--ca-bundle" in summary.message and summary.rows_pending == 100
+    assert "with ca_bundle;" in summary.message and summary.rows_pending == 100
 
 
 def test_no_token_where_one_is_required_says_so_not_expired(

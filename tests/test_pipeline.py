@@ -209,7 +209,7 @@ def test_row_larger_than_batch_bytes_is_rejected_not_sent(
     batches, _, rejects = produce(tmp_path, [src], limits=BatchLimits(bytes=100))
     assert [row[0] for row in table(batches)[1:]] == ["a", "c"]
     assert [(r["id"], r["reason"]) for r in rejects] == [
-        ("b", "row alone is larger than --batch-bytes once encoded")
+        ("b", "row alone is larger than batch_bytes once encoded")
     ]
     assert all(b.nbytes <= 100 for b in batches)
 

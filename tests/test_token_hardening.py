@@ -160,7 +160,7 @@ async def test_command_errors_and_repr_do_not_quote_the_command() -> None:
     provider = CommandToken(command)
     with pytest.raises(ConfigError) as info:
         await provider.get()
-    assert provider.source == "--token-command"
+    assert provider.source == "CommandToken"
     assert "secret-in-cmd" not in str(info.value) + repr(provider)
 
 

@@ -23,17 +23,23 @@ Per-batch results are values (ledger ``BatchRecord``s); only conditions that end
 aiohttp exceptions are mapped to this tree in one place, ``AiohttpTransport``
 (``uploader.send._transport``): every client call goes through it, Target's and Adobe I/O's.
 
-A message about a setting names the library's parameter, never a CLI flag: it is written
-with ``$name`` where the setting goes and lists the names in ``settings``, e.g.
-``ConfigError("$sample must be at least 1", settings=("sample",))``. ``str(error)`` says
-``sample must be at least 1``; the CLI says ``--sample must be at least 1`` through
-``error.naming(flag)`` (``uploader.cli._errors``).
+A text about a setting names it in the caller's terms: it is written with ``$name`` where
+the setting goes (``${…}`` for a key that is more than a name: ``${resume=True}``, a switch
+turned on; ``${poll_statuses(…, watch=True)}``, another step) and lists the keys in
+``settings``, e.g. ``ConfigError("$sample must be at least 1", settings=("sample",))``.
+``SPELLING`` decides how keys read: by default as the library writes them (``sample must be
+at least 1``, ``run again with resume=True``); the CLI sets its flags for a whole command
+(``--sample must be at least 1``, ``run again with --resume``; ``uploader.cli._errors``).
+``str(error)`` and ``spell`` (the texts of results: summary, stop messages, verdicts) both
+read it, so one place decides.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 __all__ = [
     "AuthError",
@@ -48,10 +54,50 @@ __all__ = [
     "Throttled",
     "TransportError",
     "UploaderError",
+    "spell",
+    "spelt",
 ]
 
 
-_SETTING = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
+#: a key: ``$name``, or ``${…}`` for one that is more than a name
+_SETTING = re.compile(r"\$\{([^}]+)\}|\$([A-Za-z_][A-Za-z0-9_]*)")
+
+
+def _as_written(key: str) -> str:
+    return key
+
+
+#: How the caller names a key: as the library writes it (the Python API's own parameter) unless
+#: the caller sets its own spelling for what it runs (``spelt``; the CLI: its flags). A context
+#: variable, so asyncio tasks and ``asyncio.to_thread`` see the caller's; a worker thread of
+#: one's own must be handed a copy of the context. Texts that are stored (ledger messages,
+#: rejects reasons, ``summary.json``) keep the spelling of the caller who ran it.
+SPELLING: ContextVar[Callable[[str], str]] = ContextVar("SPELLING", default=_as_written)
+
+
+@contextmanager
+def spelt(spelling: Callable[[str], str]) -> Iterator[None]:
+    """Every text made inside names keys with ``spelling``."""
+    token = SPELLING.set(spelling)
+    try:
+        yield
+    finally:
+        SPELLING.reset(token)
+
+
+def spell(template: str, *settings: str) -> str:
+    """``template`` with each key of ``settings`` (``$name``, ``${key}``) named as the caller
+    names it (``SPELLING``); any other ``$`` (a value, a path, ``$HOME``) is left as it is."""
+    return _spelling(template, settings, SPELLING.get())
+
+
+def _spelling(template: str, settings: tuple[str, ...], name: Callable[[str], str]) -> str:
+    if not settings:
+        return template
+    return _SETTING.sub(
+        lambda found: name(key) if (key := found[1] or found[2]) in settings else found[0],
+        template,
+    )
 
 
 class UploaderError(Exception):
@@ -60,17 +106,16 @@ class UploaderError(Exception):
     def __init__(self, message: str, *, settings: tuple[str, ...] = ()) -> None:
         self.template = message
         self.settings = settings
-        super().__init__(self.naming(str))
+        super().__init__(self.naming(_as_written))
+
+    def __str__(self) -> str:
+        """The message in the caller's terms (``SPELLING``)."""
+        return self.naming(SPELLING.get())
 
     def naming(self, name: Callable[[str], str]) -> str:
-        """The message with each ``$setting`` of ``settings`` spelt ``name(setting)``; any
-        other ``$`` (a value, a path) is left as it is."""
-        if not self.settings:
-            return self.template
-        return _SETTING.sub(
-            lambda found: name(found[1]) if found[1] in self.settings else found[0],
-            self.template,
-        )
+        """The message with each key of ``settings`` spelt ``name(key)``; any other ``$``
+        (a value, a path) is left as it is."""
+        return _spelling(self.template, self.settings, name)
 
 
 class ConfigError(UploaderError):
@@ -102,8 +147,10 @@ class TransportError(UploaderError):
 class RemoteError(UploaderError):
     """The server answered with something other than success."""
 
-    def __init__(self, message: str, *, status: int | None = None) -> None:
-        super().__init__(message)
+    def __init__(
+        self, message: str, *, status: int | None = None, settings: tuple[str, ...] = ()
+    ) -> None:
+        super().__init__(message, settings=settings)
         self.status = status
 
 

@@ -23,7 +23,7 @@ from uploader.auth._adobe_io import (
 )
 from uploader.auth._secret import Secret
 from uploader.auth._static import MAX_TOKEN_FILE_BYTES, validated_token
-from uploader.errors import ConfigError, UploaderError
+from uploader.errors import ConfigError, UploaderError, spell
 from uploader.send._ratelimit import RateLimiter
 from uploader.send._transport import Transport
 
@@ -86,7 +86,7 @@ class CommandToken:
 
     @property
     def source(self) -> str:
-        return "--token-command"  # never the command: it may hold a secret
+        return spell("${CommandToken}", "CommandToken")  # never the command: it may hold a secret
 
     async def get(self) -> Secret | None:
         async with self._lock():

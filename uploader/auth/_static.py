@@ -97,7 +97,8 @@ def validated_token(text: str, source: str, *, settings: tuple[str, ...] = ()) -
 
 def token_from_env(var: str = DEFAULT_TOKEN_ENV, *, required: bool = False) -> StaticToken:
     """The token in ``$var``; an unset or empty variable means unauthenticated calls, unless
-    ``required`` (the user named the variable explicitly)."""
+    ``required`` (the user named the variable explicitly). Either way ``source`` names the
+    variable (a run that finds Target wants a token says which one to set)."""
     value = os.environ.get(var, "").strip()
     if not value and required:
         raise ConfigError(
@@ -105,7 +106,7 @@ def token_from_env(var: str = DEFAULT_TOKEN_ENV, *, required: bool = False) -> S
             settings=("token_env",),
         )
     if not value:
-        return StaticToken(None, "none")
+        return StaticToken(None, f"${var}")
     return StaticToken(validated_token(value, f"${var}"), f"${var}")
 
 

@@ -13,10 +13,10 @@ from typing import Any, NoReturn, TypeVar
 import click
 import orjson
 
-from uploader.errors import UploaderError
+from uploader.errors import UploaderError, spelt
 from uploader.exits import EXIT_INTERRUPTED, exit_code_for
 
-__all__ = ["flag", "handle_errors", "terminate_as_interrupt"]
+__all__ = ["as_flags", "flag", "handle_errors", "terminate_as_interrupt"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -27,20 +27,38 @@ def flag(setting: str) -> str:
     return f"--{setting.replace('_', '-')}"
 
 
+#: library keys the command line says otherwise than as one flag (``uploader.errors``)
+_COMMAND_LINE = {
+    "tokens=…": "--token-env, --token-file, --token-command or --auth adobe-io",
+    "CommandToken": "--token-command",
+    "poll_statuses(…, watch=True)": "uploader status --watch",
+    "upload_files(…, resume=True)": "uploader upload … --resume",
+    "to_dict()": "--json",
+}
+
+
+def as_flags(key: str) -> str:
+    """How the command line names a library key: its flag (a switch turned on,
+    ``resume=True``, is the flag alone), or its own words for the few that are not one flag."""
+    return _COMMAND_LINE.get(key) or flag(key.removesuffix("=True"))
+
+
 def handle_errors(func: F) -> F:
     """Turn an ``UploaderError`` into one line on stderr and its exit code; no traceback.
-    A command given ``--json`` also gets ``{"error": …, "exit_code": …}`` on stdout."""
+    A command given ``--json`` also gets ``{"error": …, "exit_code": …}`` on stdout. Every
+    text the library makes meanwhile names flags, not parameters (``as_flags``)."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         as_json = bool(kwargs.get("as_json"))  # the command's --json (its own copy is popped)
-        try:
-            return func(*args, **kwargs)
-        except UploaderError as error:
-            message = error.naming(flag)
-            _fail(f"uploader: error: {message}", message, exit_code_for(error), as_json)
-        except KeyboardInterrupt:
-            _fail("uploader: interrupted", "interrupted", EXIT_INTERRUPTED, as_json)
+        with spelt(as_flags):
+            try:
+                return func(*args, **kwargs)
+            except UploaderError as error:
+                message = str(error)
+                _fail(f"uploader: error: {message}", message, exit_code_for(error), as_json)
+            except KeyboardInterrupt:
+                _fail("uploader: interrupted", "interrupted", EXIT_INTERRUPTED, as_json)
 
     return wrapper  # type: ignore[return-value]
 

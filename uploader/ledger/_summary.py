@@ -6,6 +6,7 @@ import math
 from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
+from uploader.errors import spell
 from uploader.exits import (
     EXIT_AUTH,
     EXIT_FAILED,
@@ -154,7 +155,12 @@ class RunSummary:
             ("  in failed batches", f"{self.rows_failed:,}"),
             (
                 "  pending",
-                f"{self.rows_pending:,}" + ("  (--resume sends them)" if self.rows_pending else ""),
+                f"{self.rows_pending:,}"
+                + (
+                    spell("  (${resume=True} sends them)", "resume=True")
+                    if self.rows_pending
+                    else ""
+                ),
             ),
             (
                 "batches",

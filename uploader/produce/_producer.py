@@ -16,7 +16,7 @@ import numpy as np
 import polars as pl
 
 from uploader._writable import make_dirs
-from uploader.errors import ConfigError, InputError
+from uploader.errors import ConfigError, InputError, spell
 from uploader.ledger._records import InputFingerprint
 from uploader.produce._batcher import Batcher, BatchLimits
 from uploader.produce._columns import ColumnMap, IdType, resolve_columns
@@ -65,7 +65,8 @@ __all__ = [
 #: without them read its input with: resuming such a run with these is the same input.
 ADDED_SETTINGS: dict[str, object] = {"separator": None, "input_encoding": UTF8}
 
-TOO_LONG_FOR_BATCH = "row alone is larger than --batch-bytes once encoded"
+#: a reject reason (spelt as the caller names the setting: kept so in the rejects file)
+TOO_LONG_FOR_BATCH = "row alone is larger than $batch_bytes once encoded"
 MERGED_TOO_BIG = "merged duplicate rows exceed 64 KB of profile data"
 ID_COL = "__uploader_id"  # the raw (unencoded) id, for validation, duplicates and the rejects file
 DUP_COL = "__uploader_dup"  # the id's hash is among the duplicated ones
@@ -306,7 +307,7 @@ class Producer:
             rows = self._drop(
                 rows.with_columns(
                     pl.when(pl.col(LEN_COL) > batcher.max_line_bytes)
-                    .then(pl.lit(TOO_LONG_FOR_BATCH))
+                    .then(pl.lit(spell(TOO_LONG_FOR_BATCH, "batch_bytes")))
                     .alias(REASON_COL)
                 )
             )

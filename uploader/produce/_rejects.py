@@ -12,7 +12,7 @@ from typing import IO
 import polars as pl
 
 from uploader._writable import make_dirs
-from uploader.errors import ConfigError, LedgerError, RecordError
+from uploader.errors import ConfigError, LedgerError, RecordError, spell
 
 __all__ = ["REJECTS_COLUMNS", "RejectLimit", "RejectsWriter", "read_rejects"]
 
@@ -57,9 +57,9 @@ class RejectLimit:
 
     def message(self, rejected: int, rejects_file: str) -> str:
         rows = "row" if rejected == 1 else "rows"
+        over = spell("rejected, over $max_rejects", "max_rejects")
         return (
-            f"{rejected:,} {rows} rejected, over --max-rejects {self.text}: the other rows were "
-            f"sent; see {rejects_file}"
+            f"{rejected:,} {rows} {over} {self.text}: the other rows were sent; see {rejects_file}"
         )
 
 

@@ -15,6 +15,7 @@ public so that the benchmarks measure the very code the producer runs (``benchma
 
 from __future__ import annotations
 
+import contextvars
 import csv
 import glob
 import io
@@ -466,17 +467,24 @@ def one_ahead(items: Iterator[T]) -> Iterator[T]:
     Left unfinished (the caller stopped early), it does not wait for the worker: this
     generator may then be closed by the garbage collector, at any moment and in any thread —
     even inside ``threading``'s own bookkeeping of a thread being started, where joining
-    another thread deadlocks (seen as a hung test run). The worker ends after its item."""
+    another thread deadlocks (seen as a hung test run). The worker ends after its item.
+
+    Each item is made in a copy of the caller's context: the texts it makes (reject reasons)
+    name settings as the caller does (``uploader.errors.SPELLING``)."""
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="uploader-read")
     finished = False
     try:
-        pending = pool.submit(next, items, _END)
+        pending = pool.submit(contextvars.copy_context().run, _next_or_end, items)
         while (item := pending.result()) is not _END:
-            pending = pool.submit(next, items, _END)
+            pending = pool.submit(contextvars.copy_context().run, _next_or_end, items)
             yield item  # type: ignore[misc]
         finished = True
     finally:
         pool.shutdown(wait=finished, cancel_futures=True)
+
+
+def _next_or_end(items: Iterator[T]) -> T | object:
+    return next(items, _END)
 
 
 CSV_BLOCK_BYTES = 8 << 20

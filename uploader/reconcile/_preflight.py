@@ -17,7 +17,7 @@ import orjson
 
 from uploader.auth._secret import Secret
 from uploader.auth._static import TokenProvider, token_from_env
-from uploader.errors import AuthError, ConfigError, TransportError, UploaderError
+from uploader.errors import AuthError, ConfigError, TransportError, UploaderError, spell
 from uploader.exits import EXIT_AUTH, EXIT_OK, EXIT_STOPPED, EXIT_USAGE
 from uploader.reconcile._defaults import DEFAULT_CHECK_TIMEOUT
 from uploader.send._transport import (
@@ -144,9 +144,9 @@ async def _probe(
     found.auth_required = anonymous.status in (401, 403)
     if token is None:
         if found.auth_required:
-            return EXIT_AUTH, (
-                "the endpoint requires a profile token and none was given "
-                "(--token-env, --token-file, --token-command or --auth adobe-io)"
+            return EXIT_AUTH, spell(
+                "the endpoint requires a profile token and none was given (${tokens=…})",
+                "tokens=…",
             )
         return EXIT_OK, "authentication is off; uploads need no token"
     try:
@@ -180,7 +180,7 @@ def _unexpected(answer: HttpAnswer, probe: str) -> str:
     return (
         f"a profile fetch for a made-up id was answered HTTP {answer.status}"
         f"{': ' + said if said else ''} (expected 404 'No profile found … id={probe}'): "
-        "check --client-code and --endpoint"
+        + spell("check $client_code and $endpoint", "client_code", "endpoint")
     )
 
 

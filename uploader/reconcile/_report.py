@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from uploader._plural import plural
+from uploader.errors import spell
 from uploader.exits import (
     EXIT_FAILED,
     EXIT_NOT_YET,
@@ -90,8 +91,10 @@ class RunReport:
         if code == EXIT_OK:
             return "landed: every batch acknowledged and complete at Target"
         if code == EXIT_NOT_YET:
-            return (
-                "not yet: Target is still processing (or was not asked: `uploader status --watch`)"
+            return spell(
+                "not yet: Target is still processing (or was not asked: "
+                "`${poll_statuses(…, watch=True)}`)",
+                "poll_statuses(…, watch=True)",
             )
         if code == EXIT_UNCONFIRMED:
             return (
@@ -100,7 +103,9 @@ class RunReport:
             )
         if code == EXIT_STOPPED:
             why = "rows are pending" if self.finished else "the last run did not finish"
-            return f"stopped early: {why} (`uploader upload … --resume` continues)"
+            return f"stopped early: {why} " + spell(
+                "(`${upload_files(…, resume=True)}` continues)", "upload_files(…, resume=True)"
+            )
         return "NOT LANDED: see above (`uploader report --failed-rows OUT.csv` to re-send)"
 
     def to_dict(self, *, fail_on_rejects: bool = False) -> dict[str, Any]:
@@ -141,7 +146,7 @@ class RunReport:
             ("sent", f"{self.rows_sent:,} rows"),
             ("acknowledged", f"{plural(self.rows_acknowledged, 'row')} in {plural(self.batches_acknowledged, 'batch', 'batches')}"),
             ("failed", f"{plural(self.rows_failed, 'row')} in {plural(self.batches_failed, 'batch', 'batches')}"),
-            ("pending", f"{self.rows_pending:,} rows" + ("  (upload --resume sends them)" if self.rows_pending else "")),
+            ("pending", f"{self.rows_pending:,} rows" + (spell("  (upload ${resume=True} sends them)", "resume=True") if self.rows_pending else "")),
             *reason_lines(self.reasons),
             ("rejected", f"{self.rows_rejected:,} rows" + (f"  → {self.rejects_file}" if self.rows_rejected else "")),
             *(

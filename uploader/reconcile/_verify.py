@@ -54,7 +54,7 @@ import polars as pl
 from uploader._log import get_logger
 from uploader.auth._secret import Secret
 from uploader.auth._static import TokenProvider
-from uploader.errors import ConfigError, LedgerError, RemoteError, ServerError
+from uploader.errors import ConfigError, LedgerError, RemoteError, ServerError, spell
 from uploader.ledger._ledger import Ledger, LedgerState, read_ledger
 from uploader.ledger._records import BatchRecord, VerifyEnd, VerifyProfile, VerifyStart
 from uploader.produce._encode import encode_text
@@ -161,7 +161,11 @@ class VerifySummary:
 
     def lines(self, limit: int = 10) -> list[str]:
         counts = self.counts
-        done = "" if self.finished else " (interrupted: --resume continues)"
+        done = (
+            ""
+            if self.finished
+            else spell(" (interrupted: ${resume=True} continues)", "resume=True")
+        )
         rows = [
             (
                 "verified",
@@ -177,7 +181,8 @@ class VerifySummary:
             rows.append((f"  {check.result}", f"{check.id} (batch {check.seq}){names}{said}"))
         out = [f"{label:<19}  {value}" for label, value in rows]
         if len(problems) > limit:
-            out.append(f"  … and {len(problems) - limit:,} more (--json lists them all)")
+            more = spell("(${to_dict()} lists them all)", "to_dict()")
+            out.append(f"  … and {len(problems) - limit:,} more {more}")
         return out
 
 

@@ -42,6 +42,7 @@ from uploader.errors import (
     LedgerError,
     RecordError,
     RemoteError,
+    spell,
 )
 from uploader.ledger import _lock as lock
 from uploader.ledger._ledger import Ledger, LedgerState, check_resumable, read_ledger
@@ -92,11 +93,24 @@ __all__ = ["DEFAULT_CONCURRENCY", "Progress", "UploadConfig", "upload"]
 
 log = get_logger(__name__)
 DEFAULT_GRACE = 30.0
-RESUME_HINT = "unsent batches are pending: run again with --resume once it is fixed"
-NO_TOKEN = (
-    "Target requires a profile token and none was given: set $TARGET_PROFILE_TOKEN, or use "
-    "--token-env, --token-file, --token-command or --auth adobe-io; then run again with --resume"
-)
+# The stop messages name settings in the caller's terms (``spell``): they are kept in the
+# summary and the ledger as worded for the caller who ran it.
+RESUME = "${resume=True}"
+RESUME_HINT = f"unsent batches are pending: run again with {RESUME} once it is fixed"
+
+
+def no_token(source: str) -> str:
+    """Why the run stopped when Target wants a token and ``source`` (the provider's) gave
+    none: an environment variable is named to be set."""
+    where = f"set {source}, or use" if source.startswith("$") else f"{source} gave none; use"
+    return spell(
+        "Target requires a profile token and none was given: {where} ${tokens=…}; then run "
+        f"again with {RESUME}",
+        "tokens=…",
+        "resume=True",
+    ).format(where=where)
+
+
 #: the ledger message of a batch left pending, by the reason the run stopped
 _STOP_NOTES = {
     "auth": "not sent: the token was rejected",
@@ -417,19 +431,19 @@ class _Run:
         if outcome.why == "stopped":
             self.record(batch, "pending", attempts, status=status, message=self.stop_note())
         elif outcome.why == "halted":
-            self.stop("endpoint", f"stopped: {error}; {RESUME_HINT}")
+            self.stop("endpoint", f"stopped: {error}; {spell(RESUME_HINT, 'resume=True')}")
             self.record(batch, "pending", attempts, status=status, message=str(error))
         elif outcome.why == "unreachable":
             streak = self.breaker.describe(self.clock())
             self.stop(
                 "endpoint",
                 f"stopped: {self.config.base_url} is unreachable ({streak}; last: "
-                f"{error}); {RESUME_HINT}",
+                f"{error}); {spell(RESUME_HINT, 'resume=True')}",
             )
             self.record(batch, "pending", attempts, message=str(error))
         elif outcome.why == "refused":
             # "expired or regenerated" is wrong when no token went at all
-            said = str(error) if outcome.had_token else NO_TOKEN
+            said = str(error) if outcome.had_token else no_token(self.attempts.tokens.source)
             self.stop("auth", said)
             self.record(batch, "pending", attempts, status=status, message=said)
         elif isinstance(error, BatchRejected):
@@ -485,7 +499,10 @@ class _Run:
     def interrupt(self) -> None:
         """SIGINT/SIGTERM: the first stops gracefully, a second abandons in-flight calls."""
         if self.summary.stop_reason is None:
-            self.stop("interrupted", "interrupted: run again with --resume to continue")
+            self.stop(
+                "interrupted",
+                spell(f"interrupted: run again with {RESUME} to continue", "resume=True"),
+            )
         else:
             self.abandon()
 
@@ -586,8 +603,12 @@ class _Run:
             self.summary.stop_reason = None  # this cause wins: it decides what to do next
             self.stop(
                 "record",
-                f"stopped: {error}; what the ledger holds is safe: make room (or fix the "
-                "directory), then run again with --resume",
+                f"stopped: {error}; "
+                + spell(
+                    "what the ledger holds is safe: make room (or fix the directory), then run "
+                    f"again with {RESUME}",
+                    "resume=True",
+                ),
             )
 
     def finish(self) -> None:

@@ -23,6 +23,7 @@ from uploader.errors import (
     ServerError,
     Throttled,
     TransportError,
+    spell,
 )
 from uploader.send._response import MAX_SUBMIT_BYTES, SubmitResult, parse_submit
 from uploader.send._tls import tls_context
@@ -108,8 +109,11 @@ class AiohttpTransport:
             raise TransportError(f"no answer from {_host(url)} in time") from exc
         except (aiohttp.ClientConnectorCertificateError, ssl.SSLCertVerificationError) as exc:
             raise EndpointError(
-                f"{_host(url)}: TLS certificate verification failed ({_reason(exc)}); if the "
-                "endpoint uses a private CA, pass its certificates with --ca-bundle"
+                f"{_host(url)}: TLS certificate verification failed ({_reason(exc)}); "
+                + spell(
+                    "if the endpoint uses a private CA, pass its certificates with $ca_bundle",
+                    "ca_bundle",
+                )
             ) from exc
         except aiohttp.ClientError as exc:
             raise TransportError(f"{_host(url)}: {type(exc).__name__}: {exc}") from exc
@@ -163,8 +167,13 @@ def submit_outcome(answer: HttpAnswer, url: str = "the submit URL") -> SubmitRes
     if status == 404:
         said = _said(answer.body)
         raise EndpointError(
-            f"{url} answered HTTP 404{': ' + said if said else ''}: check --client-code, "
-            "--endpoint and --api-version"
+            f"{url} answered HTTP 404{': ' + said if said else ''}: "
+            + spell(
+                "check $client_code, $endpoint and $api_version",
+                "client_code",
+                "endpoint",
+                "api_version",
+            )
         )
     if status != 200:
         snippet = answer.body[:200].decode("utf-8", errors="replace")
@@ -183,7 +192,7 @@ def _auth_message(status: int, detail: str = "") -> str:
         f"Target rejected the profile token (HTTP {status}{said}). It has expired or was "
         "regenerated (a new token invalidates the old one at once). Get a new one in Target "
         "(Administration > Implementation > Profile API > Generate New Authentication Token) "
-        "or with `uploader token get`, then run again with --resume."
+        + spell("or with `uploader token get`, then run again with ${resume=True}.", "resume=True")
     )
 
 
