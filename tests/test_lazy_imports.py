@@ -81,6 +81,7 @@ PACKAGES = (
     "uploader.auth",
     "uploader.ledger",
     "uploader.reconcile",
+    "uploader.sync",
     "uploader.mock",
 )
 

@@ -1,0 +1,66 @@
+"""Sync: send only the rows that are new, changed or due for a refresh, against a state of
+what was last sent and landed (stable keys and fingerprints, a partitioned state directory
+committed atomically, the per-partition selection).
+
+Public names load on first use (``uploader._lazy``).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from uploader._lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from uploader.sync._keys import DEFAULT_PARTITIONS, id_keys, partition_of, row_fingerprints
+    from uploader.sync._select import (
+        DEFAULT_REFRESH_AFTER_DAYS,
+        REASONS,
+        PartitionSelection,
+        select_partition,
+    )
+    from uploader.sync._state import (
+        STATE_COLUMNS,
+        STATE_SCHEMA,
+        StateManifest,
+        StateStore,
+        StateWriter,
+        lock_state,
+    )
+
+__all__ = [
+    "DEFAULT_PARTITIONS",
+    "DEFAULT_REFRESH_AFTER_DAYS",
+    "REASONS",
+    "STATE_COLUMNS",
+    "STATE_SCHEMA",
+    "PartitionSelection",
+    "StateManifest",
+    "StateStore",
+    "StateWriter",
+    "id_keys",
+    "lock_state",
+    "partition_of",
+    "row_fingerprints",
+    "select_partition",
+]
+if not TYPE_CHECKING:  # mypy sees the imports above, and no catch-all __getattr__
+    __getattr__, __dir__ = lazy_exports(
+        __name__,
+        {
+            "DEFAULT_PARTITIONS": "uploader.sync._keys",
+            "id_keys": "uploader.sync._keys",
+            "partition_of": "uploader.sync._keys",
+            "row_fingerprints": "uploader.sync._keys",
+            "DEFAULT_REFRESH_AFTER_DAYS": "uploader.sync._select",
+            "REASONS": "uploader.sync._select",
+            "PartitionSelection": "uploader.sync._select",
+            "select_partition": "uploader.sync._select",
+            "STATE_COLUMNS": "uploader.sync._state",
+            "STATE_SCHEMA": "uploader.sync._state",
+            "StateManifest": "uploader.sync._state",
+            "StateStore": "uploader.sync._state",
+            "StateWriter": "uploader.sync._state",
+            "lock_state": "uploader.sync._state",
+        },
+    )
