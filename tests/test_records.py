@@ -264,3 +264,15 @@ async def test_every_record_the_uploader_writes_reads_back_to_its_bytes(
         assert orjson.dumps(parse_record(orjson.loads(line)).to_json()) == line
     (run,) = read_ledger(ledger).runs
     assert run.hash_algorithm == HASH_ALGORITHM and isinstance(run.fingerprint, InputFingerprint)
+
+
+def test_a_sync_run_record_carries_its_selection_and_reads_back() -> None:
+    line = (
+        '{"type":"run","schema":2,"version":"0.1.0","started":"2026-11-29T01:00:00.000+00:00",'
+        '"resumed":false,"fingerprint":{},"settings":null,"hash_algorithm":"xxh3_128",'
+        '"sync":{"state":"state","selected_at":1764378000,"refresh_after_days":13,"full":false}}'
+    )
+    record = parse_record(orjson.loads(line))
+    assert isinstance(record, RunRecord) and record.sync is not None
+    assert record.sync.selected_at == 1764378000
+    assert orjson.dumps(record.to_json()).decode() == line

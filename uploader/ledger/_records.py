@@ -38,6 +38,7 @@ __all__ = [
     "SourceRecord",
     "StatusRecord",
     "SummaryRecord",
+    "SyncRun",
     "Timings",
     "VerifyEnd",
     "VerifyProfile",
@@ -216,6 +217,34 @@ class SendSettings:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class SyncRun:
+    """What a ``sync`` run selected from: its state directory and the selection time, which
+    ``--resume`` reuses so it selects (and sends) exactly the rows the first try did."""
+
+    state: str
+    selected_at: int  # unix seconds
+    refresh_after_days: int
+    full: bool = False
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> SyncRun:
+        return cls(
+            state=_required(data, "state", str),
+            selected_at=_required(data, "selected_at", int),
+            refresh_after_days=_required(data, "refresh_after_days", int),
+            full=bool(_optional(data, "full", bool)),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "state": self.state,
+            "selected_at": self.selected_at,
+            "refresh_after_days": self.refresh_after_days,
+            "full": self.full,
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class RunRecord:
     """A run (or a resumed run) starts."""
 
@@ -227,6 +256,8 @@ class RunRecord:
     settings: SendSettings | None = None
     #: the algorithm of the source digests and batch hashes; None: not recorded (xxh3_128)
     hash_algorithm: str | None = None
+    #: a ``sync`` run's selection; None: a plain upload
+    sync: SyncRun | None = None
 
     @property
     def ledger_schema(self) -> int:
@@ -244,6 +275,7 @@ class RunRecord:
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> RunRecord:
         settings = _optional(data, "settings", dict)
+        sync = _optional(data, "sync", dict)
         return cls(
             # an unreadable schema is read as unversioned (what older readers did too)
             schema=data["schema"] if _is(data.get("schema"), int) else None,
@@ -253,6 +285,7 @@ class RunRecord:
             fingerprint=InputFingerprint.from_json(_required(data, "fingerprint", dict)),
             settings=None if settings is None else SendSettings.from_json(settings),
             hash_algorithm=_optional(data, "hash_algorithm", str),
+            sync=None if sync is None else SyncRun.from_json(sync),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -268,6 +301,8 @@ class RunRecord:
         )
         if self.hash_algorithm is not None:
             data["hash_algorithm"] = self.hash_algorithm
+        if self.sync is not None:
+            data["sync"] = self.sync.to_json()
         return data
 
 

@@ -56,6 +56,7 @@ from uploader.ledger._records import (
     RunRecord,
     SendSettings,
     SummaryRecord,
+    SyncRun,
     Timings,
 )
 from uploader.ledger._summary import RunSummary, percentile
@@ -139,6 +140,8 @@ class UploadConfig:
     bisect_calls: int = DEFAULT_BISECT_CALLS
     #: ``--max-rejects``: more rejected rows than this make the run exit 1 (checked at the end)
     max_rejects: RejectLimit | None = None
+    #: a ``sync`` run's selection, written into the run record (``--resume`` reuses it)
+    sync: SyncRun | None = None
 
     def __post_init__(self) -> None:
         if not self.client_code or "/" in self.client_code:
@@ -271,6 +274,7 @@ class _Run:
                     fingerprint=self.fingerprint,
                     settings=self.config.ledger_settings(),
                     hash_algorithm=HASH_ALGORITHM,
+                    sync=self.config.sync,
                 )
             )
         return self.ledger
