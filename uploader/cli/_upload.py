@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -31,147 +32,171 @@ if TYPE_CHECKING:  # the rest is imported when a command runs: --help stays ligh
     from uploader.produce._producer import Producer
     from uploader.produce._rejects import RejectLimit
 
-__all__ = ["upload_command"]
+__all__ = ["send_options", "upload_command"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def send_options(*, wait: bool) -> Callable[[F], F]:
+    """The options of the commands that send (``upload``, ``sync``), in the order ``--help``
+    lists them; ``wait``: with ``--wait`` (``sync`` always waits)."""
+    options: list[Callable[[F], F]] = [
+        config_option(),
+        input_options,
+        click.option(
+            "--client-code",
+            envvar="TARGET_CLIENT_CODE",
+            help="Your Target client code (also $TARGET_CLIENT_CODE).",
+        ),
+        click.option(
+            "--endpoint",
+            metavar="URL",
+            help="Base URL of the API. Default: https://CLIENT.tt.omtrdc.net. Plain http is refused "
+            "with a token unless the host is this machine.",
+        ),
+        click.option(
+            "--api-version",
+            type=click.Choice(["v1", "v2"]),
+            default="v2",
+            show_default=True,
+            help="v2 creates missing profiles; v1 only updates existing ones.",
+        ),
+        click.option(
+            "--concurrency",
+            type=int,
+            default=DEFAULT_CONCURRENCY,
+            show_default=True,
+            help="Batches in flight at once (each holds up to --batch-bytes in memory).",
+        ),
+        click.option(
+            "--rate",
+            default=str(DEFAULT_RATE),
+            show_default=True,
+            metavar="N/SECONDS|none",
+            help="Never more than N calls in any SECONDS window (Target throttles over 50/60). The "
+            "budget is per Target account and shared by the Admin, Reporting and bulk profile APIs: "
+            "leave room for other jobs of the same account (e.g. 40/60), and --auth adobe-io token "
+            "calls draw on it too.",
+        ),
+        static_token_options,
+        token_source_options,
+        click.option(
+            "--ledger",
+            type=click.Path(path_type=Path, dir_okay=False),
+            help="Ledger file (JSON lines). Default: runs/<UTC time>-<pid>/ledger.jsonl, with "
+            "rejects.csv, summary.json and ledger.lock beside it (one ledger per directory).",
+        ),
+        click.option(
+            "--keep-runs",
+            type=int,
+            metavar="N",
+            help="After the run, remove the older run directories under runs/ that the uploader made "
+            "(runs/<UTC time>-<pid>/ and runs/demo-<UTC time>/ holding a ledger), keeping the N "
+            "newest, this run's included. Nothing else is touched, nor a run another process is "
+            "using (its ledger.lock is held). Default: keep all.",
+        ),
+        click.option(
+            "--resume",
+            is_flag=True,
+            help="Continue the run in --ledger: send only what it has not acknowledged.",
+        ),
+        click.option(
+            "--dry-run", is_flag=True, help="Send nothing: write each exact body to --out."
+        ),
+        click.option(
+            "--out",
+            type=click.Path(path_type=Path, file_okay=False),
+            help="Directory for --dry-run bodies (batch-000001.txt …) and rejects.csv: new, empty, or "
+            "holding only an earlier dry run's files, which are replaced; anything else is refused.",
+        ),
+        click.option(
+            "--max-rejects",
+            metavar="N|P%",
+            help="Exit 1 when more than N rows (or more than P percent of the rows read) are "
+            "rejected. Checked when the run ends: the good rows are sent all the same. Default: no "
+            "limit (an input whose every row is rejected exits 1 anyway).",
+        ),
+        click.option(
+            "--max-retries",
+            type=int,
+            default=DEFAULT_MAX_RETRIES,
+            show_default=True,
+            help="Retries per batch for transient errors (network, 5xx, 429, 503 throttle).",
+        ),
+        click.option(
+            "--bisect-calls",
+            type=int,
+            default=DEFAULT_BISECT_CALLS,
+            show_default=True,
+            help='When Target refuses a whole batch (success=false, e.g. "Unexpected error"), '
+            "split it in halves until the rows it refuses stand alone (they go to the rejects file "
+            "with Target's message; the rest is sent), spending at most this many calls per batch "
+            "under the same --rate. 0: no splitting, the batch fails.",
+        ),
+        click.option(
+            "--retry-max-wait",
+            type=float,
+            default=DEFAULT_RETRY_MAX_WAIT,
+            show_default=True,
+            help="Longest wait between two tries, in seconds.",
+        ),
+        click.option(
+            "--timeout",
+            type=float,
+            default=DEFAULT_TIMEOUT,
+            show_default=True,
+            help="Seconds one call may take, body upload included.",
+        ),
+        ca_bundle_option,
+        click.option(
+            "--json",
+            "as_json",
+            is_flag=True,
+            help="Print the summary as JSON on stdout (alone: progress, errors and warnings stay on "
+            'stderr; an error that ends the command gives {"error": …, "exit_code": …}).',
+        ),
+        click.option("--quiet", is_flag=True, help="No progress output."),
+        click.option(
+            "--progress-every",
+            type=float,
+            default=DEFAULT_PROGRESS_EVERY,
+            show_default=True,
+            metavar="SECONDS",
+            help="When stderr is not a terminal (cron, Airflow): one progress line this often.",
+        ),
+    ]
+    if wait:
+        options.append(
+            click.option(
+                "--wait",
+                is_flag=True,
+                help="Poll Target's batchStatus every 10 s while sending (Target keeps only its last ~10 "
+                "statuses), then until every batch is complete or stuck (as `uploader status --watch`); "
+                "the exit code then also says whether it landed.",
+            ),
+        )
+    options += [
+        click.option(
+            "--wait-timeout",
+            type=float,
+            default=3600.0,
+            show_default=True,
+            help="With --wait: stop polling after this many seconds (exit 4 if still incomplete).",
+        ),
+    ]
+
+    def decorate(func: F) -> F:
+        for option in reversed(options):
+            func = option(func)
+        return func
+
+    return decorate
 
 
 @click.command(
     "upload", epilog=EXIT_HELP, short_help="Upload CSV/Parquet files to Target's bulk API."
 )
-@config_option()
-@input_options
-@click.option(
-    "--client-code",
-    envvar="TARGET_CLIENT_CODE",
-    help="Your Target client code (also $TARGET_CLIENT_CODE).",
-)
-@click.option(
-    "--endpoint",
-    metavar="URL",
-    help="Base URL of the API. Default: https://CLIENT.tt.omtrdc.net. Plain http is refused "
-    "with a token unless the host is this machine.",
-)
-@click.option(
-    "--api-version",
-    type=click.Choice(["v1", "v2"]),
-    default="v2",
-    show_default=True,
-    help="v2 creates missing profiles; v1 only updates existing ones.",
-)
-@click.option(
-    "--concurrency",
-    type=int,
-    default=DEFAULT_CONCURRENCY,
-    show_default=True,
-    help="Batches in flight at once (each holds up to --batch-bytes in memory).",
-)
-@click.option(
-    "--rate",
-    default=str(DEFAULT_RATE),
-    show_default=True,
-    metavar="N/SECONDS|none",
-    help="Never more than N calls in any SECONDS window (Target throttles over 50/60). The "
-    "budget is per Target account and shared by the Admin, Reporting and bulk profile APIs: "
-    "leave room for other jobs of the same account (e.g. 40/60), and --auth adobe-io token "
-    "calls draw on it too.",
-)
-@static_token_options
-@token_source_options
-@click.option(
-    "--ledger",
-    type=click.Path(path_type=Path, dir_okay=False),
-    help="Ledger file (JSON lines). Default: runs/<UTC time>-<pid>/ledger.jsonl, with "
-    "rejects.csv, summary.json and ledger.lock beside it (one ledger per directory).",
-)
-@click.option(
-    "--keep-runs",
-    type=int,
-    metavar="N",
-    help="After the run, remove the older run directories under runs/ that the uploader made "
-    "(runs/<UTC time>-<pid>/ and runs/demo-<UTC time>/ holding a ledger), keeping the N "
-    "newest, this run's included. Nothing else is touched, nor a run another process is "
-    "using (its ledger.lock is held). Default: keep all.",
-)
-@click.option(
-    "--resume",
-    is_flag=True,
-    help="Continue the run in --ledger: send only what it has not acknowledged.",
-)
-@click.option("--dry-run", is_flag=True, help="Send nothing: write each exact body to --out.")
-@click.option(
-    "--out",
-    type=click.Path(path_type=Path, file_okay=False),
-    help="Directory for --dry-run bodies (batch-000001.txt …) and rejects.csv: new, empty, or "
-    "holding only an earlier dry run's files, which are replaced; anything else is refused.",
-)
-@click.option(
-    "--max-rejects",
-    metavar="N|P%",
-    help="Exit 1 when more than N rows (or more than P percent of the rows read) are "
-    "rejected. Checked when the run ends: the good rows are sent all the same. Default: no "
-    "limit (an input whose every row is rejected exits 1 anyway).",
-)
-@click.option(
-    "--max-retries",
-    type=int,
-    default=DEFAULT_MAX_RETRIES,
-    show_default=True,
-    help="Retries per batch for transient errors (network, 5xx, 429, 503 throttle).",
-)
-@click.option(
-    "--bisect-calls",
-    type=int,
-    default=DEFAULT_BISECT_CALLS,
-    show_default=True,
-    help='When Target refuses a whole batch (success=false, e.g. "Unexpected error"), '
-    "split it in halves until the rows it refuses stand alone (they go to the rejects file "
-    "with Target's message; the rest is sent), spending at most this many calls per batch "
-    "under the same --rate. 0: no splitting, the batch fails.",
-)
-@click.option(
-    "--retry-max-wait",
-    type=float,
-    default=DEFAULT_RETRY_MAX_WAIT,
-    show_default=True,
-    help="Longest wait between two tries, in seconds.",
-)
-@click.option(
-    "--timeout",
-    type=float,
-    default=DEFAULT_TIMEOUT,
-    show_default=True,
-    help="Seconds one call may take, body upload included.",
-)
-@ca_bundle_option
-@click.option(
-    "--json",
-    "as_json",
-    is_flag=True,
-    help="Print the summary as JSON on stdout (alone: progress, errors and warnings stay on "
-    'stderr; an error that ends the command gives {"error": …, "exit_code": …}).',
-)
-@click.option("--quiet", is_flag=True, help="No progress output.")
-@click.option(
-    "--progress-every",
-    type=float,
-    default=DEFAULT_PROGRESS_EVERY,
-    show_default=True,
-    metavar="SECONDS",
-    help="When stderr is not a terminal (cron, Airflow): one progress line this often.",
-)
-@click.option(
-    "--wait",
-    is_flag=True,
-    help="Poll Target's batchStatus every 10 s while sending (Target keeps only its last ~10 "
-    "statuses), then until every batch is complete or stuck (as `uploader status --watch`); "
-    "the exit code then also says whether it landed.",
-)
-@click.option(
-    "--wait-timeout",
-    type=float,
-    default=3600.0,
-    show_default=True,
-    help="With --wait: stop polling after this many seconds (exit 4 if still incomplete).",
-)
+@send_options(wait=True)
 @handle_errors
 def upload_command(**options: Any) -> None:
     """Upload SOURCE... (CSV/Parquet files or globs) to Target's Bulk Profile Update API.
