@@ -37,6 +37,7 @@ __all__ = [
     "CHILD_SEQ_BASE",
     "DEFAULT_BISECT_CALLS",
     "BisectBudget",
+    "leaf_lines",
     "leaves",
     "next_child_seq",
     "part",
@@ -121,16 +122,36 @@ def next_child_seq(state: LedgerState | None) -> int:
     return max(used) + 1
 
 
+def leaf_lines(
+    seq: int, rows: int, state: LedgerState
+) -> Iterator[tuple[Part, BatchRecord | None]]:
+    """Batch ``seq`` (of ``rows`` lines) as it was last sent, as lines of it: itself whole, or
+    — when the ledger says it was split — its parts, recursively; each a ``Part`` whose
+    ``start``/``stop`` count in batch ``seq``'s own lines, with its latest record. The one
+    walk of a bisection: ``leaves`` cuts the bodies by it, a sync the rows' keys."""
+    record = state.batches.get(seq)
+    if record is None or record.outcome != "split":
+        yield Part(seq, 0, rows), record
+        return
+    for child in parts_of(record):
+        for lines, leaf in leaf_lines(child.seq, child.stop - child.start, state):
+            yield Part(lines.seq, child.start + lines.start, child.start + lines.stop), leaf
+
+
 def leaves(batch: Batch, state: LedgerState) -> Iterator[tuple[Batch, BatchRecord | None]]:
     """``batch`` as it was last sent: itself, or — when the ledger says it was split and it
     is the same batch (same hash) — its parts, recursively; each with its latest record."""
     record = state.batches.get(batch.seq)
-    if record is None or record.outcome != "split":
-        yield batch, record
-        return
-    if record.content_hash != batch.content_hash:
+    if (
+        record is not None
+        and record.outcome == "split"
+        and record.content_hash != batch.content_hash
+    ):
         raise LedgerError(
             f"batch {batch.seq} re-made from the input differs from the one that was split"
         )
-    for child in parts_of(record):
-        yield from leaves(part(batch, child.start, child.stop, child.seq), state)
+    for lines, leaf in leaf_lines(batch.seq, batch.rows, state):
+        if lines.seq == batch.seq:
+            yield batch, leaf
+        else:  # a part of a part is the same lines of the batch: cut once, from the batch
+            yield part(batch, lines.start, lines.stop, lines.seq), leaf

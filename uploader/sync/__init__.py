@@ -1,6 +1,7 @@
 """Sync: send only the rows that are new, changed or due for a refresh, against a state of
 what was last sent and landed (stable keys and fingerprints, a partitioned state directory
-committed atomically, the per-partition selection).
+committed atomically, the per-partition selection, which rows landed and the commit of
+the next state).
 
 Public names load on first use (``uploader._lazy``).
 """
@@ -12,6 +13,7 @@ from typing import TYPE_CHECKING
 from uploader._lazy import lazy_exports
 
 if TYPE_CHECKING:
+    from uploader.sync._commit import BatchKeys, CommitResult, Landed, commit_state, landed_keys
     from uploader.sync._keys import DEFAULT_PARTITIONS, id_keys, partition_of, row_fingerprints
     from uploader.sync._select import (
         DEFAULT_REFRESH_AFTER_DAYS,
@@ -34,11 +36,16 @@ __all__ = [
     "REASONS",
     "STATE_COLUMNS",
     "STATE_SCHEMA",
+    "BatchKeys",
+    "CommitResult",
+    "Landed",
     "PartitionSelection",
     "StateManifest",
     "StateStore",
     "StateWriter",
+    "commit_state",
     "id_keys",
+    "landed_keys",
     "lock_state",
     "partition_of",
     "row_fingerprints",
@@ -48,6 +55,11 @@ if not TYPE_CHECKING:  # mypy sees the imports above, and no catch-all __getattr
     __getattr__, __dir__ = lazy_exports(
         __name__,
         {
+            "BatchKeys": "uploader.sync._commit",
+            "CommitResult": "uploader.sync._commit",
+            "Landed": "uploader.sync._commit",
+            "commit_state": "uploader.sync._commit",
+            "landed_keys": "uploader.sync._commit",
             "DEFAULT_PARTITIONS": "uploader.sync._keys",
             "id_keys": "uploader.sync._keys",
             "partition_of": "uploader.sync._keys",

@@ -52,6 +52,7 @@ __all__ = [
     "StateStore",
     "StateWriter",
     "lock_state",
+    "partition_label",
 ]
 
 STATE_SCHEMA = 1
@@ -299,8 +300,16 @@ def _generation_dir(directory: Path, generation: int) -> Path:
 
 
 def _partition_path(directory: Path, generation: int, partition: int, partitions: int) -> Path:
+    return (
+        _generation_dir(directory, generation)
+        / f"part-{partition_label(partition, partitions)}.parquet"
+    )
+
+
+def partition_label(partition: int, partitions: int) -> str:
+    """``partition`` as written in file names: zero-padded, so the names sort in order."""
     width = max(2, len(str(partitions - 1)))
-    return _generation_dir(directory, generation) / f"part-{partition:0{width}d}.parquet"
+    return f"{partition:0{width}d}"
 
 
 def _remove_generations(directory: Path, *, keep: int) -> None:
