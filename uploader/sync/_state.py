@@ -41,7 +41,12 @@ import polars as pl
 from uploader import _flock
 from uploader._writable import make_dirs
 from uploader.errors import LedgerError, RecordError
-from uploader.sync._keys import DEFAULT_PARTITIONS, check_partitions, partition_of
+from uploader.sync._keys import (
+    DEFAULT_PARTITIONS,
+    check_partitions,
+    partition_label,
+    partition_of,
+)
 
 __all__ = [
     "MANIFEST_NAME",
@@ -299,8 +304,8 @@ def _generation_dir(directory: Path, generation: int) -> Path:
 
 
 def _partition_path(directory: Path, generation: int, partition: int, partitions: int) -> Path:
-    width = max(2, len(str(partitions - 1)))
-    return _generation_dir(directory, generation) / f"part-{partition:0{width}d}.parquet"
+    name = f"part-{partition_label(partition, partitions)}.parquet"
+    return _generation_dir(directory, generation) / name
 
 
 def _remove_generations(directory: Path, *, keep: int) -> None:
