@@ -589,7 +589,7 @@ class SummaryRecord:
     counts: Mapping[str, Any]
 
     def __post_init__(self) -> None:
-        for name in ("rows_read", "rows_pending", "rows_merged"):
+        for name in ("rows_read", "rows_pending", "rows_merged", "rows_unselected"):
             _optional(self.counts, name, int)
 
     @property
@@ -603,6 +603,11 @@ class SummaryRecord:
     @property
     def rows_merged(self) -> int:
         return _optional(self.counts, "rows_merged", int) or 0
+
+    @property
+    def rows_unselected(self) -> int:
+        """A sync's rows left unsent (0 in an upload's summary, which has no such field)."""
+        return _optional(self.counts, "rows_unselected", int) or 0
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> SummaryRecord:

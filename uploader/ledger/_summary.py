@@ -36,7 +36,8 @@ def percentile(values: list[float], fraction: float) -> float | None:
 @dataclass(slots=True)
 class RunSummary:
     """Counts of one run. Invariant: rows read = acknowledged + rejected + merged + in failed
-    batches + pending (what was read but not acknowledged or failed, resumable)."""
+    batches + pending (what was read but not acknowledged or failed, resumable) + unselected
+    (left out by a sync's selection: unchanged since the state)."""
 
     rows_read: int = 0
     rows_acknowledged: int = 0
@@ -44,6 +45,10 @@ class RunSummary:
     rows_merged: int = 0
     rows_failed: int = 0
     rows_pending: int = 0
+    rows_unselected: int = 0  # a sync's rows unchanged since its state: not sent
+    #: the run is a sync's: its summary shows ``rows_unselected`` even when 0 (an upload's
+    #: summary shows neither field, so its output stays byte for byte as it was)
+    sync: bool = False
     batches_acknowledged: int = 0
     batches_skipped: int = 0  # acknowledged by an earlier run of this ledger (--resume)
     rows_skipped: int = 0  # their rows (included in rows_acknowledged)
@@ -89,8 +94,13 @@ class RunSummary:
             + self.rows_merged
             + self.rows_failed
             + self.rows_pending
+            + self.rows_unselected
         )
         return accounted == self.rows_read and self.rows_pending >= 0
+
+    @property
+    def _shows_unselected(self) -> bool:
+        return self.sync or self.rows_unselected != 0
 
     @property
     def exit_code(self) -> int:
@@ -130,6 +140,8 @@ class RunSummary:
         ledger's summary record is written before either)."""
         data = asdict(replace(self, target=None, verification=None))
         del data["target"], data["verification"]
+        if not self._shows_unselected:
+            del data["rows_unselected"], data["sync"]
         data["rows_per_second"] = round(self.rows_per_second, 1)
         data["invariant_holds"] = self.invariant_holds
         data["exit_code"] = self.exit_code
@@ -152,6 +164,11 @@ class RunSummary:
                 + (f"  → {self.rejects}" if self.rows_rejected else ""),
             ),
             ("  merged duplicates", f"{self.rows_merged:,}"),
+            *(
+                [("  unchanged, not sent", f"{self.rows_unselected:,}")]
+                if self._shows_unselected
+                else []
+            ),
             ("  in failed batches", f"{self.rows_failed:,}"),
             (
                 "  pending",

@@ -22,12 +22,13 @@ from uploader.produce._limits import (
     MAX_BATCH_BYTES,
     MAX_BATCH_ROWS,
 )
-from uploader.produce._model import Batch, RowRef
+from uploader.produce._model import Batch, RowRef, no_keys
 from uploader.produce._source import ROW_COL, SRC_COL
 
-__all__ = ["DEFAULT_BATCH_BYTES", "DEFAULT_BATCH_ROWS", "BatchLimits", "Batcher"]
+__all__ = ["DEFAULT_BATCH_BYTES", "DEFAULT_BATCH_ROWS", "KEY_COL", "BatchLimits", "Batcher"]
 
 BODY_PREFIX = b"batch="
+KEY_COL = "__uploader_key"  # a row's sync key (u64), fed beside ``__src``/``__row`` if wanted
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -53,15 +54,21 @@ class Batcher:
     """Accumulates encoded rows and emits ``Batch``es as soon as one is full.
 
     ``feed`` takes a frame of encoded text columns (in header order) plus ``__src`` and
-    ``__row``, and the byte length of each row's line (without its newline). Every line must
-    fit in an otherwise empty batch (``max_line_bytes``); the caller rejects longer rows.
+    ``__row`` (and ``__uploader_key`` when made ``with_keys``: each batch's ``keys``), and
+    the byte length of each row's line (without its newline). Every line must fit in an
+    otherwise empty batch (``max_line_bytes``); the caller rejects longer rows.
     Rows are written into the body as they arrive, so a pending batch costs its bytes only.
     """
 
-    def __init__(self, header: bytes, limits: BatchLimits, first_seq: int = 1) -> None:
+    def __init__(
+        self, header: bytes, limits: BatchLimits, first_seq: int = 1, *, with_keys: bool = False
+    ) -> None:
         self.limits = limits
-        self._head = BODY_PREFIX + header + b"\n"
+        self._header = header
+        self._head = _first_line(header)
         self._next_seq = first_seq
+        self._with_keys = with_keys
+        self._not_text = (SRC_COL, ROW_COL, KEY_COL) if with_keys else (SRC_COL, ROW_COL)
         if self.max_line_bytes < 1:
             raise ConfigError(
                 f"$batch_bytes {limits.bytes:,} leaves no room for rows after the header line",
@@ -72,7 +79,7 @@ class Batcher:
     @property
     def max_line_bytes(self) -> int:
         """Longest line (without newline) that fits in a batch on its own."""
-        return self.limits.bytes - len(self._head) - 1
+        return max_line_bytes(self._header, self.limits)
 
     def feed(self, frame: pl.DataFrame, line_bytes: np.ndarray) -> list[Batch]:
         """Add rows; return the batches they completed (often none, sometimes several)."""
@@ -106,16 +113,19 @@ class Batcher:
         self._body.write(self._head)
         self._rows = 0
         self._refs: list[np.ndarray] = []
+        self._keys: list[np.ndarray] = []
 
     def _append(self, rows: pl.DataFrame, nbytes: int) -> None:
         before = self._body.tell()
         # Encoded text has no raw `,` `"` CR LF, so no quoting is needed or wanted.
-        rows.drop(SRC_COL, ROW_COL).write_csv(
+        rows.drop(*self._not_text).write_csv(
             self._body, include_header=False, quote_style="never", null_value=""
         )
         if self._body.tell() - before != nbytes:  # a broken invariant must never reach the API
             raise AssertionError(f"wrote {self._body.tell() - before} bytes, expected {nbytes}")
         self._refs.append(rows.select(SRC_COL, ROW_COL).to_numpy().astype(np.uint32, copy=False))
+        if self._with_keys:
+            self._keys.append(rows.get_column(KEY_COL).to_numpy())
         self._rows += rows.height
 
     def _emit(self) -> Batch:
@@ -129,10 +139,21 @@ class Batcher:
             first=RowRef(*map(int, refs[0])),
             last=RowRef(*map(int, refs[-1])),
             refs=refs,
+            keys=np.concatenate(self._keys) if self._with_keys else no_keys(),
         )
         self._next_seq += 1
         self._start()
         return batch
+
+
+def max_line_bytes(header: bytes, limits: BatchLimits) -> int:
+    """Longest line (without newline) that fits on its own in a batch within ``limits``
+    under the ``header`` line (without ``batch=``)."""
+    return limits.bytes - len(_first_line(header)) - 1
+
+
+def _first_line(header: bytes) -> bytes:
+    return BODY_PREFIX + header + b"\n"
 
 
 def content_hash(body: bytes) -> str:

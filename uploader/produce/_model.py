@@ -20,6 +20,11 @@ if TYPE_CHECKING:
 __all__ = ["Batch", "BatchSource", "ProduceStats", "RowRef"]
 
 
+def no_keys() -> np.ndarray:
+    """``Batch.keys`` of a batch made without them."""
+    return np.empty(0, dtype=np.uint64)
+
+
 @dataclass(frozen=True, slots=True)
 class RowRef:
     """Where a row came from: index into the run's source list and 1-based data row number."""
@@ -45,6 +50,10 @@ class Batch:
     #: (source, row) of every line, in body order, shape (rows, 2): where each line came
     #: from, for the rejects file when Target refuses single rows (``uploader.send._bisect``)
     refs: np.ndarray = field(repr=False, compare=False)
+    #: the sync key (``uploader.sync._keys.id_keys`` of the raw id, u64) of every line, in
+    #: body order, when the producer was asked for them (``with_keys``); else empty: which
+    #: rows of the batch landed, for the sync state
+    keys: np.ndarray = field(default_factory=no_keys, repr=False, compare=False)
 
     @property
     def nbytes(self) -> int:
@@ -64,7 +73,9 @@ class ProduceStats:
     rows_read: int = 0  # data rows read from all sources
     rows_rejected: int = 0  # written to the rejects file, never sent
     rows_merged: int = 0  # duplicate-id rows folded into an earlier row of the same id
-    rows_batched: int = 0  # rows placed in batches (= read - rejected - merged at the end)
+    rows_unselected: int = 0  # valid rows left out by a sync's selection (``only_keys``)
+    #: rows placed in batches (= read - rejected - merged - unselected at the end)
+    rows_batched: int = 0
     batches: int = 0
     bytes_batched: int = 0
     rejects_by_reason: dict[str, int] = field(default_factory=dict)

@@ -13,12 +13,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 import polars as pl
 
 from uploader._writable import make_dirs
 from uploader.errors import ConfigError, InputError, spell
 from uploader.ledger._records import InputFingerprint
-from uploader.produce._batcher import Batcher, BatchLimits
+from uploader.produce._batcher import KEY_COL, Batcher, BatchLimits, max_line_bytes
 from uploader.produce._columns import ColumnMap, IdType, resolve_columns
 from uploader.produce._dedupe import DuplicateMode, duplicated_hashes, fold_duplicates, id_hash
 from uploader.produce._encode import (
@@ -51,6 +52,8 @@ from uploader.produce._validate import (
     line_bytes,
     oversized,
 )
+from uploader.sync._keys import Hashes as Keys
+from uploader.sync._keys import id_keys
 
 __all__ = [
     "ADDED_SETTINGS",
@@ -141,9 +144,22 @@ class InputSpec:
 class Producer:
     """Iterates the ``Batch``es of ``spec``; call ``check()`` first to fail fast."""
 
-    def __init__(self, spec: InputSpec, rejects: RejectsWriter | None = None) -> None:
+    def __init__(
+        self,
+        spec: InputSpec,
+        rejects: RejectsWriter | None = None,
+        *,
+        only_keys: Keys | None = None,
+        with_keys: bool = False,
+    ) -> None:
+        """``only_keys``: batch only the rows whose sync key (``id_keys`` of the raw id) is
+        in this sorted u64 array, counting the others in ``stats.rows_unselected`` (a sync's
+        selection; ``None``: every row). ``with_keys``: give each batch the keys of its rows
+        (``Batch.keys``). Plain uploads set neither and compute no key."""
         self.spec = spec
         self.rejects = rejects
+        self.only_keys = only_keys
+        self.with_keys = with_keys
         self.stats = ProduceStats()
         self._sources: list[SourceFile] | None = None
         self._with_blank_lines: set[Path] = set()  # CSV files the check pass found them in
@@ -197,9 +213,24 @@ class Producer:
 
     # -- the pass -----------------------------------------------------------------------
     def __iter__(self) -> Iterator[Batch]:
+        names = self.check().target_names
+        batcher = Batcher(self.header(), self.spec.limits, with_keys=self.with_keys)
+        for rows in self._final_rows():
+            yield from self._batch(rows, batcher, names)
+        last = batcher.flush()
+        if last is not None:
+            yield self._count(last)
+
+    def _final_rows(self) -> Iterator[pl.DataFrame]:
+        """The rows as they will be batched, a frame at a time: mapped, validated, duplicates
+        folded (those come last), encoded, too long ones rejected, then a sync's selection
+        kept (``only_keys``). Each frame holds ``__src``, ``__row``, ``__uploader_id`` (the
+        raw id), the encoded columns under their Target names, ``__len`` (line bytes), and
+        ``__uploader_key`` when keys were asked for. Counts rows read, rejected, merged and
+        unselected in ``stats``; rejected rows go to ``rejects`` (if any)."""
         columns = self.check()
         names = columns.target_names
-        batcher = Batcher(self.header(), self.spec.limits)
+        longest = max_line_bytes(self.header(), self.spec.limits)
         dups = self._check_pass(columns)
         held: list[pl.DataFrame] = []
         for chunk in self._encoded_chunks(columns, Encoder(self.spec.encode), dups):
@@ -210,12 +241,29 @@ class Producer:
                 if is_dup.any():
                     held.append(good.filter(is_dup))
                     good = good.filter(~is_dup)
-            yield from self._batch(self._drop_oversized(good, names, TOO_BIG), batcher, names)
+            yield self._finish(self._drop_oversized(good, names, TOO_BIG), longest)
         if held:
-            yield from self._batch(self._fold(held, columns), batcher, names)
-        last = batcher.flush()
-        if last is not None:
-            yield self._count(last)
+            yield self._finish(self._fold(held, columns), longest)
+
+    def _finish(self, rows: pl.DataFrame, longest: int) -> pl.DataFrame:
+        """Reject the rows too long for any batch; add the keys and select, for a sync."""
+        if (rows.get_column(LEN_COL) > longest).any():
+            rows = self._drop(
+                rows.with_columns(
+                    pl.when(pl.col(LEN_COL) > longest)
+                    .then(pl.lit(spell(TOO_LONG_FOR_BATCH, "batch_bytes")))
+                    .alias(REASON_COL)
+                )
+            )
+        if self.only_keys is None and not self.with_keys:
+            return rows  # a plain upload: no key is computed
+        keys = id_keys(rows.get_column(ID_COL))
+        rows = rows.with_columns(pl.Series(KEY_COL, keys, dtype=pl.UInt64))
+        if self.only_keys is None:
+            return rows
+        chosen = _members(keys, self.only_keys)
+        self.stats.rows_unselected += rows.height - int(chosen.sum())
+        return rows.filter(pl.Series(chosen))
 
     def _check_pass(self, columns: ColumnMap) -> pl.Series | None:
         """Read the whole input once before anything is produced.
@@ -303,17 +351,9 @@ class Producer:
         return self._drop(rows.with_columns(oversized(names, reason)))
 
     def _batch(self, rows: pl.DataFrame, batcher: Batcher, names: Sequence[str]) -> Iterator[Batch]:
-        if (rows.get_column(LEN_COL) > batcher.max_line_bytes).any():
-            rows = self._drop(
-                rows.with_columns(
-                    pl.when(pl.col(LEN_COL) > batcher.max_line_bytes)
-                    .then(pl.lit(spell(TOO_LONG_FOR_BATCH, "batch_bytes")))
-                    .alias(REASON_COL)
-                )
-            )
         if rows.height == 0:
             return
-        body_columns = rows.select(SRC_COL, ROW_COL, *names)
+        body_columns = rows.select(SRC_COL, ROW_COL, *names, *([KEY_COL] if self.with_keys else []))
         for batch in batcher.feed(body_columns, rows.get_column(LEN_COL).to_numpy()):
             yield self._count(batch)
 
@@ -345,6 +385,14 @@ class Producer:
                 )
             )
         return rows.filter(~mask)
+
+
+def _members(keys: Keys, sorted_keys: Keys) -> npt.NDArray[np.bool_]:
+    """Which of ``keys`` are in ``sorted_keys`` (sorted): a binary search each, no set."""
+    if not len(sorted_keys):
+        return np.zeros(len(keys), dtype=np.bool_)
+    at = np.searchsorted(sorted_keys, keys).clip(max=len(sorted_keys) - 1)
+    return np.asarray(sorted_keys[at] == keys)
 
 
 @dataclass(frozen=True, slots=True)

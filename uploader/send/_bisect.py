@@ -94,6 +94,7 @@ def part(batch: Batch, start: int, stop: int, seq: int) -> Batch:
         first=RowRef(*map(int, refs[0])),
         last=RowRef(*map(int, refs[-1])),
         refs=refs,
+        keys=batch.keys[start:stop],  # empty stays empty: a batch made without keys
     )
 
 

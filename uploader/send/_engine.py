@@ -621,6 +621,7 @@ class _Run:
         summary.rows_rejected = stats.rows_rejected + self.rows_refused
         summary.rows_refused = self.rows_refused
         summary.rows_merged = stats.rows_merged
+        summary.rows_unselected = stats.rows_unselected
         limit = self.config.max_rejects
         if limit is not None and limit.exceeded(summary.rows_rejected, summary.rows_read):
             summary.rejects_over_limit = limit.message(summary.rows_rejected, summary.rejects)
@@ -631,7 +632,13 @@ class _Run:
         # Pending, counted on its own so the invariant is a real check: rows in batches
         # recorded pending, plus rows read but not yet in a batch when the run stopped
         # (held back for duplicate folding, or in the chunk being batched).
-        not_batched = stats.rows_read - stats.rows_rejected - stats.rows_merged - stats.rows_batched
+        not_batched = (
+            stats.rows_read
+            - stats.rows_rejected
+            - stats.rows_merged
+            - stats.rows_unselected
+            - stats.rows_batched
+        )
         summary.rows_pending = self.pending_rows_in_batches + not_batched
         if self.summary.stop_reason != "record":
             # the summary's own failure must show in the exit code it carries: decide first

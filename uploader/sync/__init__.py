@@ -15,6 +15,7 @@ from uploader._lazy import lazy_exports
 if TYPE_CHECKING:
     from uploader.sync._commit import BatchKeys, CommitResult, Landed, commit_state, landed_keys
     from uploader.sync._keys import DEFAULT_PARTITIONS, id_keys, partition_of, row_fingerprints
+    from uploader.sync._plan import SyncPlan, check_state_settings, plan_sync, sync_settings
     from uploader.sync._select import (
         DEFAULT_REFRESH_AFTER_DAYS,
         REASONS,
@@ -43,13 +44,17 @@ __all__ = [
     "StateManifest",
     "StateStore",
     "StateWriter",
+    "SyncPlan",
+    "check_state_settings",
     "commit_state",
     "id_keys",
     "landed_keys",
     "lock_state",
     "partition_of",
+    "plan_sync",
     "row_fingerprints",
     "select_partition",
+    "sync_settings",
 ]
 if not TYPE_CHECKING:  # mypy sees the imports above, and no catch-all __getattr__
     __getattr__, __dir__ = lazy_exports(
@@ -64,6 +69,10 @@ if not TYPE_CHECKING:  # mypy sees the imports above, and no catch-all __getattr
             "id_keys": "uploader.sync._keys",
             "partition_of": "uploader.sync._keys",
             "row_fingerprints": "uploader.sync._keys",
+            "SyncPlan": "uploader.sync._plan",
+            "check_state_settings": "uploader.sync._plan",
+            "plan_sync": "uploader.sync._plan",
+            "sync_settings": "uploader.sync._plan",
             "DEFAULT_REFRESH_AFTER_DAYS": "uploader.sync._select",
             "REASONS": "uploader.sync._select",
             "PartitionSelection": "uploader.sync._select",

@@ -35,7 +35,14 @@ import numpy.typing as npt
 import polars as pl
 import xxhash
 
-__all__ = ["DEFAULT_PARTITIONS", "check_partitions", "id_keys", "partition_of", "row_fingerprints"]
+__all__ = [
+    "DEFAULT_PARTITIONS",
+    "check_partitions",
+    "id_keys",
+    "partition_label",
+    "partition_of",
+    "row_fingerprints",
+]
 
 # 16 partitions keep each one under ~1M rows for a 10M-row state: the join of one partition
 # at a time stays far below the producer's own memory.
@@ -88,6 +95,12 @@ def partition_of(keys: Hashes, partitions: int = DEFAULT_PARTITIONS) -> npt.NDAr
     if bits == 0:  # a shift by 64 is undefined: one partition holds every key
         return np.zeros(len(keys), dtype=np.int64)
     return (keys >> np.uint64(64 - bits)).astype(np.int64)
+
+
+def partition_label(partition: int, partitions: int) -> str:
+    """A partition's number as file names spell it: as wide as the largest one, at least 2
+    digits (``part-07.parquet``), so the names sort in partition order."""
+    return f"{partition:0{max(2, len(str(partitions - 1)))}d}"
 
 
 def check_partitions(partitions: int) -> int:

@@ -41,7 +41,12 @@ import polars as pl
 from uploader import _flock
 from uploader._writable import make_dirs
 from uploader.errors import LedgerError, RecordError
-from uploader.sync._keys import DEFAULT_PARTITIONS, check_partitions, partition_of
+from uploader.sync._keys import (
+    DEFAULT_PARTITIONS,
+    check_partitions,
+    partition_label,
+    partition_of,
+)
 
 __all__ = [
     "MANIFEST_NAME",
@@ -52,7 +57,6 @@ __all__ = [
     "StateStore",
     "StateWriter",
     "lock_state",
-    "partition_label",
 ]
 
 STATE_SCHEMA = 1
@@ -300,16 +304,8 @@ def _generation_dir(directory: Path, generation: int) -> Path:
 
 
 def _partition_path(directory: Path, generation: int, partition: int, partitions: int) -> Path:
-    return (
-        _generation_dir(directory, generation)
-        / f"part-{partition_label(partition, partitions)}.parquet"
-    )
-
-
-def partition_label(partition: int, partitions: int) -> str:
-    """``partition`` as written in file names: zero-padded, so the names sort in order."""
-    width = max(2, len(str(partitions - 1)))
-    return f"{partition:0{width}d}"
+    name = f"part-{partition_label(partition, partitions)}.parquet"
+    return _generation_dir(directory, generation) / name
 
 
 def _remove_generations(directory: Path, *, keep: int) -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import polars as pl
 
-from uploader.sync._state import partition_label
+from uploader.sync._keys import partition_label
 
 __all__ = ["MISSING_COLUMNS", "TODAY_COLUMNS", "keys_path", "missing_path", "today_path"]
 
