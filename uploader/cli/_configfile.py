@@ -52,6 +52,9 @@ KNOWN_KEYS = frozenset(
         "retry_max_wait",
         "timeout",
         "ledger",
+        # sync
+        "state",
+        "refresh_after",
     }
 )
 

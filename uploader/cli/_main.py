@@ -35,6 +35,7 @@ COMMANDS = {
         "uploader.cli._status:status",
         "Poll Target's batchStatus for every batch the run in --ledger got acknowledged.",
     ),
+    "sync": LazyCommand("uploader.cli._sync:sync_command", "Send only new, changed and due rows."),
     "token": LazyCommand(
         "uploader.cli._token:token",
         "Get or generate the profile authentication token (Target Admin API).",

@@ -28,11 +28,13 @@ from uploader.send._ratelimit import DEFAULT_RATE, RateLimit, parse_rate
 from uploader.send._retry import DEFAULT_MAX_RETRIES, DEFAULT_RETRY_MAX_WAIT, RetryPolicy
 
 if TYPE_CHECKING:  # the rest is imported when a command runs: --help stays light
+    from uploader.auth._static import TokenProvider
     from uploader.ledger._summary import RunSummary
     from uploader.produce._producer import Producer
     from uploader.produce._rejects import RejectLimit
+    from uploader.send._engine import UploadConfig
 
-__all__ = ["send_options", "upload_command"]
+__all__ = ["send_config", "send_options", "upload_command"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -220,7 +222,6 @@ def upload_command(**options: Any) -> None:
 def _upload(options: dict[str, Any]) -> None:
     from uploader.produce._producer import Producer
     from uploader.produce._rejects import RejectLimit
-    from uploader.send._engine import UploadConfig
 
     as_json, quiet = options.pop("as_json"), options.pop("quiet")
     progress_every, keep_runs = options.pop("progress_every"), options.pop("keep_runs")
@@ -240,31 +241,12 @@ def _upload(options: dict[str, Any]) -> None:
         return
     if out is not None:
         raise ConfigError("--out goes with --dry-run")
-    if not options["client_code"]:
-        raise ConfigError("--client-code is required (or set $TARGET_CLIENT_CODE)")
-    tokens = tokens_from_options(options)  # env, file, command or Adobe I/O: exactly one
-    ledger = options["ledger"] or new_run_ledger()
-    if options["resume"] and options["ledger"] is None:
-        raise ConfigError("--resume needs --ledger PATH (the ledger of the run to continue)")
-    config = UploadConfig(
-        client_code=options["client_code"],
-        ledger=ledger,
-        endpoint=options["endpoint"],
-        api_version=options["api_version"],
-        concurrency=options["concurrency"],
-        rate=_rate(options["rate"]),
-        retry=RetryPolicy(max_retries=options["max_retries"], max_wait=options["retry_max_wait"]),
-        timeout=options["timeout"],
-        resume=options["resume"],
-        ca_bundle=options["ca_bundle"],
-        bisect_calls=options["bisect_calls"],
-        max_rejects=max_rejects,
-    )
+    config, tokens = send_config(options, max_rejects)
     from uploader._api import run_upload
 
     async def after_send(summary: RunSummary) -> None:
         if keep_runs is not None:
-            _prune(keep_runs, ledger.parent)
+            _prune(keep_runs, config.ledger.parent)
         if wait and summary.stop_reason is None and not quiet:
             click.echo("waiting for Target to process the batches (--wait) …", err=True)
 
@@ -280,6 +262,34 @@ def _upload(options: dict[str, Any]) -> None:
     )
     report(summary, as_json)
     raise SystemExit(summary.exit_code)
+
+
+def send_config(
+    options: dict[str, Any], max_rejects: RejectLimit | None
+) -> tuple[UploadConfig, TokenProvider]:
+    """Where and how to send, and the token's source, from the sending options."""
+    from uploader.send._engine import UploadConfig
+
+    if not options["client_code"]:
+        raise ConfigError("--client-code is required (or set $TARGET_CLIENT_CODE)")
+    tokens = tokens_from_options(options)  # env, file, command or Adobe I/O: exactly one
+    if options["resume"] and options["ledger"] is None:
+        raise ConfigError("--resume needs --ledger PATH (the ledger of the run to continue)")
+    config = UploadConfig(
+        client_code=options["client_code"],
+        ledger=options["ledger"] or new_run_ledger(),
+        endpoint=options["endpoint"],
+        api_version=options["api_version"],
+        concurrency=options["concurrency"],
+        rate=_rate(options["rate"]),
+        retry=RetryPolicy(max_retries=options["max_retries"], max_wait=options["retry_max_wait"]),
+        timeout=options["timeout"],
+        resume=options["resume"],
+        ca_bundle=options["ca_bundle"],
+        bisect_calls=options["bisect_calls"],
+        max_rejects=max_rejects,
+    )
+    return config, tokens
 
 
 def _rate(text: str) -> RateLimit | None:

@@ -20,7 +20,7 @@ to the same bytes.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar, cast, get_args
 
 __all__ = [
@@ -225,14 +225,20 @@ class SyncRun:
     selected_at: int  # unix seconds
     refresh_after_days: int
     full: bool = False
+    #: tonight's rows by reason (new, changed, refresh, unchanged), known before sending
+    rows: Mapping[str, int] = field(default_factory=dict)
+    missing: int = 0  # ids in the state that tonight's input no longer has (never sent)
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> SyncRun:
+        rows = _optional(data, "rows", dict) or {}
         return cls(
             state=_required(data, "state", str),
             selected_at=_required(data, "selected_at", int),
             refresh_after_days=_required(data, "refresh_after_days", int),
             full=bool(_optional(data, "full", bool)),
+            rows={str(reason): _required(rows, reason, int) for reason in rows},
+            missing=_optional(data, "missing", int) or 0,
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -241,6 +247,8 @@ class SyncRun:
             "selected_at": self.selected_at,
             "refresh_after_days": self.refresh_after_days,
             "full": self.full,
+            "rows": dict(self.rows),
+            "missing": self.missing,
         }
 
 

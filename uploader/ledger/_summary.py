@@ -49,6 +49,11 @@ class RunSummary:
     #: the run is a sync's: its summary shows ``rows_unselected`` even when 0 (an upload's
     #: summary shows neither field, so its output stays byte for byte as it was)
     sync: bool = False
+    selection: dict[str, int] = field(default_factory=dict)  # a sync's rows by reason
+    missing_ids: int = 0  # a sync's ids in its state but not in tonight's input (never sent)
+    #: a sync's state after the run: the generation committed; None: not committed (the run
+    #: stopped early, or the summary was written before the commit)
+    state_generation: int | None = None
     batches_acknowledged: int = 0
     batches_skipped: int = 0  # acknowledged by an earlier run of this ledger (--resume)
     rows_skipped: int = 0  # their rows (included in rows_acknowledged)
@@ -142,6 +147,8 @@ class RunSummary:
         del data["target"], data["verification"]
         if not self._shows_unselected:
             del data["rows_unselected"], data["sync"]
+        if not self.sync:
+            del data["selection"], data["missing_ids"], data["state_generation"]
         data["rows_per_second"] = round(self.rows_per_second, 1)
         data["invariant_holds"] = self.invariant_holds
         data["exit_code"] = self.exit_code
@@ -190,6 +197,7 @@ class RunSummary:
             ("wall time", f"{self.seconds:,.1f} s ({self.rows_per_second:,.0f} rows/s)"),
             ("latency", f"p50 {_ms(self.latency_p50)}, p95 {_ms(self.latency_p95)}"),
             ("ledger", self.ledger),
+            *self._sync_lines(),
         ]
         width = max(len(label) for label, _ in rows)
         out = [f"{label:<{width}}  {value}" for label, value in rows]
@@ -199,6 +207,24 @@ class RunSummary:
             out.append("WARNING: the row accounting does not add up; please report this")
         out += [line for line in (self.rejects_over_limit, self.message) if line]
         return out
+
+    def _sync_lines(self) -> list[tuple[str, str]]:
+        if not self.sync:
+            return []
+        chosen = ", ".join(
+            f"{self.selection.get(reason, 0):,} {reason}"
+            for reason in ("new", "changed", "refresh")
+        )
+        state = (
+            f"committed (generation {self.state_generation})"
+            if self.state_generation is not None
+            else "not committed: the same rows go again on the next run"
+        )
+        return [
+            ("selected", chosen),
+            ("missing ids", f"{self.missing_ids:,} (in the state, not in the input; never sent)"),
+            ("state", state),
+        ]
 
 
 def _ms(seconds: float | None) -> str:

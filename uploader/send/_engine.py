@@ -213,6 +213,10 @@ class _Run:
         self.progress = progress
         rejects = producer.rejects.path if producer.rejects is not None else None
         self.summary = RunSummary(ledger=str(config.ledger), rejects=str(rejects or ""))
+        if config.sync is not None:  # before any summary record is written
+            self.summary.sync = True
+            self.summary.selection = dict(config.sync.rows)
+            self.summary.missing_ids = config.sync.missing
         self.latencies: list[float] = []
         self.previous: LedgerState | None = None  # the ledger as --resume found it
         self.next_child = next_child_seq(None)  # seq of the next bisection part

@@ -1,0 +1,222 @@
+"""``uploader sync`` end to end against the mock over loopback: each night sends exactly the
+rows that are new, changed, due for a refresh, or did not land the night before."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+from click.testing import Result
+
+from uploader.auth._secret import Secret
+from uploader.auth._static import StaticToken
+from uploader.ledger._summary import RunSummary
+from uploader.mock import FaultConfig, MockConfig, MockTarget
+from uploader.produce._batcher import BatchLimits
+from uploader.produce._producer import InputSpec
+from uploader.send._engine import UploadConfig
+from uploader.sync._run import sync
+from uploader.sync._state import StateStore
+
+HOLD_STATE = """
+import sys, time
+from pathlib import Path
+from uploader.sync._state import lock_state
+with lock_state(Path(sys.argv[1])):
+    print("holding", flush=True)
+    time.sleep(60)
+"""
+DAY = 86_400
+NIGHT_1 = 1_764_374_400  # 2025-11-29 00:00 UTC
+
+
+def export(path: Path, rows: dict[str, str]) -> Path:
+    path.write_text(
+        "thirdPartyId,tier\n" + "".join(f"{i},{tier}\n" for i, tier in rows.items()),
+        encoding="utf-8",
+    )
+    return path
+
+
+class Nights:
+    """One state and one mock; ``run(rows, night)`` is one night's sync of an export."""
+
+    def __init__(self, tmp_path: Path, mock: MockTarget) -> None:
+        self.tmp_path, self.mock, self.count = tmp_path, mock, 0
+        self.token = mock.token  # the night's token, kept when the mock's is regenerated
+
+    async def run(self, rows: dict[str, str], night: int = 0, **options: Any) -> RunSummary:
+        self.count += 1
+        source = export(self.tmp_path / f"crm-{self.count}.csv", rows)
+        spec = InputSpec(sources=(source,), limits=BatchLimits(rows=7))
+        config = UploadConfig(
+            client_code="demo",
+            endpoint=self.mock.base_url,
+            ledger=self.tmp_path / f"run-{self.count}" / "ledger.jsonl",
+            rate=None,
+        )
+        return await sync(
+            spec,
+            config,
+            self.tmp_path / "state",
+            StaticToken(Secret(self.token), "test"),
+            clock=lambda: NIGHT_1 + night * DAY,
+            **options,
+        )
+
+    def received(self, since: int) -> list[str]:
+        return sorted(self.mock.received_frame()["thirdPartyId"].to_list()[since:])
+
+
+def profiles(n: int, tier: str = "gold") -> dict[str, str]:
+    return {f"id-{i:03d}": tier for i in range(n)}
+
+
+async def test_a_first_sync_sends_all_then_an_unchanged_one_nothing(tmp_path: Path) -> None:
+    async with MockTarget(MockConfig(client_code="demo", rate_limit=None)) as mock:
+        nights = Nights(tmp_path, mock)
+        first = await nights.run(profiles(30))
+        second = await nights.run(profiles(30))  # later the same night: nothing is due
+    assert first.exit_code == 0 and first.rows_acknowledged == 30, first.lines()
+    assert first.selection == {"new": 30, "changed": 0, "refresh": 0, "unchanged": 0}
+    assert first.state_generation == 1 and first.invariant_holds
+    assert second.exit_code == 0 and second.calls == 0 and second.rows_unselected == 30
+    assert second.state_generation == 2 and second.invariant_holds
+    assert mock.receipts_count == 30
+    assert any(line.startswith("selected") for line in second.lines())
+
+
+async def test_changed_and_new_rows_are_exactly_what_goes(tmp_path: Path) -> None:
+    async with MockTarget(MockConfig(client_code="demo", rate_limit=None)) as mock:
+        nights = Nights(tmp_path, mock)
+        await nights.run(profiles(40))
+        tonight = {**profiles(40), "id-005": "silver", "id-017": "silver", "new-1": "bronze"}
+        summary = await nights.run(tonight)
+        sent = nights.received(since=40)
+    assert sent == ["id-005", "id-017", "new-1"]
+    assert summary.selection["changed"] == 2 and summary.selection["new"] == 1
+    assert summary.rows_unselected == 38 and summary.invariant_holds
+
+
+async def test_rows_that_failed_go_again_the_next_night_and_nothing_else(tmp_path: Path) -> None:
+    faults = FaultConfig(fail_ids="^id-01[0-2]$", fail_once=True)  # row-level failures
+    async with MockTarget(MockConfig(client_code="demo", rate_limit=None, faults=faults)) as mock:
+        nights = Nights(tmp_path, mock)
+        first = await nights.run(profiles(30))
+        taken = mock.receipts_count
+        second = await nights.run(profiles(30))
+        sent = nights.received(since=taken)
+    assert first.exit_code == 1  # the failed rows say so
+    assert sent == ["id-010", "id-011", "id-012"]
+    assert second.exit_code == 0 and second.rows_unselected == 27
+
+
+async def test_a_stopped_run_commits_nothing_and_its_resume_sends_nothing_twice(
+    tmp_path: Path,
+) -> None:
+    async with MockTarget(MockConfig(client_code="demo", rate_limit=None)) as mock:
+        nights = Nights(tmp_path, mock)
+        await nights.run(profiles(20))
+        mock.rotate_token("new-token")  # tonight's token was regenerated: the run stops
+        tonight = {**profiles(20), **{f"id-{i:03d}": "silver" for i in range(10)}}
+        stopped = await nights.run(tonight)
+        assert stopped.exit_code == 3 and stopped.state_generation is None
+        assert StateStore.open(tmp_path / "state").generation == 1  # as before the night
+        taken = mock.receipts_count
+        source = tmp_path / f"crm-{nights.count}.csv"
+        spec = InputSpec(sources=(source,), limits=BatchLimits(rows=7))
+        config = UploadConfig(
+            client_code="demo",
+            endpoint=mock.base_url,
+            ledger=tmp_path / f"run-{nights.count}" / "ledger.jsonl",
+            rate=None,
+            resume=True,
+        )
+        resumed = await sync(
+            spec,
+            config,
+            tmp_path / "state",
+            StaticToken(Secret("new-token"), "test"),
+            clock=lambda: NIGHT_1 + 5 * DAY,  # later: the selection is the first try's
+        )
+        sent = nights.received(since=taken)
+    assert resumed.exit_code == 0 and resumed.state_generation == 2, resumed.lines()
+    assert sent == [f"id-{i:03d}" for i in range(10)]
+    assert resumed.selection == stopped.selection
+
+
+async def test_refreshes_are_spread_over_nights_and_none_goes_stale(tmp_path: Path) -> None:
+    """With --refresh-after 3, each unchanged row is sent again once every 3 nights, on
+    its own night: about a third of them a night, never one older than 3 days."""
+    async with MockTarget(MockConfig(client_code="demo", rate_limit=None)) as mock:
+        nights = Nights(tmp_path, mock)
+        await nights.run(profiles(60), refresh_after_days=3)
+        per_night: list[list[str]] = []
+        last_sent = dict.fromkeys(profiles(60), 0)
+        for night in range(1, 7):
+            taken = mock.receipts_count
+            summary = await nights.run(profiles(60), night=night, refresh_after_days=3)
+            sent = nights.received(since=taken)
+            assert summary.selection["refresh"] == len(sent)
+            per_night.append(sent)
+            for ident in sent:
+                last_sent[ident] = night
+            assert all(night - then < 3 for then in last_sent.values())
+    assert all(5 <= len(sent) <= 35 for sent in per_night), [len(s) for s in per_night]
+
+
+async def test_missing_ids_are_listed_never_sent_and_forgotten_on_request(
+    tmp_path: Path,
+) -> None:
+    async with MockTarget(MockConfig(client_code="demo", rate_limit=None)) as mock:
+        nights = Nights(tmp_path, mock)
+        await nights.run(profiles(10))
+        listed = tmp_path / "missing.csv"
+        kept = await nights.run(profiles(8), missing=listed)
+        dropped = await nights.run(profiles(8), forget_missing=True)
+        again = await nights.run(profiles(8))
+    assert kept.missing_ids == 2 and dropped.missing_ids == 2 and again.missing_ids == 0
+    assert pl.read_csv(listed)["id"].to_list() == ["id-008", "id-009"]
+    assert mock.receipts_count == 10
+
+
+def test_the_cli_syncs_refuses_a_second_sync_and_dry_runs(
+    cli: Callable[..., Result], tmp_path: Path
+) -> None:
+    from uploader.mock import run_mock_in_thread
+
+    source = export(tmp_path / "crm.csv", profiles(12))
+    state = tmp_path / "state"
+    with run_mock_in_thread(MockConfig(client_code="demo", rate_limit=None)) as mock:
+
+        def run(*extra: str) -> Result:
+            return cli(
+                "sync", str(source), "--client-code", "demo", "--endpoint", mock.base_url,
+                "--rate", "none", "--state", str(state), *extra, token=mock.token,
+            )  # fmt: skip
+
+        first = run("--ledger", str(tmp_path / "r1" / "ledger.jsonl"))
+        holder = subprocess.Popen(  # another sync of this state is running
+            [sys.executable, "-c", HOLD_STATE, str(state)], stdout=subprocess.PIPE, text=True
+        )
+        try:
+            assert holder.stdout is not None and holder.stdout.readline() == "holding\n"
+            busy = run("--ledger", str(tmp_path / "r2" / "ledger.jsonl"))
+        finally:
+            holder.kill()
+            holder.communicate()
+        export(source, {**profiles(12), "id-003": "silver"})
+        planned = run("--dry-run", "--out", str(tmp_path / "plan"))
+        no_state = cli("sync", str(source), "--client-code", "demo")
+    assert first.exit_code == 0, first.output
+    assert "committed (generation 1)" in first.stdout
+    assert busy.exit_code == 2 and "another sync (pid " in busy.stderr
+    assert planned.exit_code == 0, planned.output
+    assert "changed                   1" in planned.stdout
+    assert (tmp_path / "plan" / "batch-000001.txt").read_text().count("\n") == 2  # header + 1
+    assert StateStore.open(state).generation == 1  # a dry run moves nothing
+    assert no_state.exit_code == 2 and "--state DIR is required" in no_state.stderr
