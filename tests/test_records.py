@@ -271,7 +271,7 @@ def test_a_sync_run_record_carries_its_selection_and_reads_back() -> None:
         '{"type":"run","schema":2,"version":"0.1.0","started":"2026-11-29T01:00:00.000+00:00",'
         '"resumed":false,"fingerprint":{},"settings":null,"hash_algorithm":"xxh3_128",'
         '"sync":{"state":"state","selected_at":1764378000,"refresh_after_days":13,"full":false,'
-        '"rows":{"new":2,"changed":1,"refresh":0,"unchanged":7},"missing":1}}'
+        '"rows":{"new":2,"changed":1,"refresh":0,"unchanged":7},"missing":1,"generation":3}}'
     )
     record = parse_record(orjson.loads(line))
     assert isinstance(record, RunRecord) and record.sync is not None

@@ -14,6 +14,7 @@ from click.testing import Result
 
 from uploader.auth._secret import Secret
 from uploader.auth._static import StaticToken
+from uploader.errors import LedgerError
 from uploader.ledger._summary import RunSummary
 from uploader.mock import FaultConfig, MockConfig, MockTarget
 from uploader.produce._batcher import BatchLimits
@@ -220,3 +221,19 @@ def test_the_cli_syncs_refuses_a_second_sync_and_dry_runs(
     assert (tmp_path / "plan" / "batch-000001.txt").read_text().count("\n") == 2  # header + 1
     assert StateStore.open(state).generation == 1  # a dry run moves nothing
     assert no_state.exit_code == 2 and "--state DIR is required" in no_state.stderr
+
+
+async def test_resuming_a_sync_that_committed_is_refused(tmp_path: Path) -> None:
+    async with MockTarget(MockConfig(client_code="demo", rate_limit=None)) as mock:
+        nights = Nights(tmp_path, mock)
+        done = await nights.run(profiles(10))
+        config = UploadConfig(
+            client_code="demo",
+            endpoint=mock.base_url,
+            ledger=Path(done.ledger),
+            rate=None,
+            resume=True,
+        )
+        spec = InputSpec(sources=(tmp_path / "crm-1.csv",), limits=BatchLimits(rows=7))
+        with pytest.raises(LedgerError, match=r"has ended and committed its state \(generation 0"):
+            await sync(spec, config, tmp_path / "state", StaticToken(Secret(mock.token), "t"))

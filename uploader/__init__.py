@@ -26,7 +26,7 @@ from uploader.errors import (
 )
 
 if TYPE_CHECKING:
-    from uploader._api import upload, upload_files
+    from uploader._api import FileOptions, sync_files, upload, upload_files
     from uploader._version import __version__
     from uploader.auth._adobe_io import AdobeIOCredentials
     from uploader.auth._secret import Secret
@@ -51,6 +51,8 @@ _LAZY = {
     "__version__": "uploader._version",
     "upload": "uploader._api",
     "upload_files": "uploader._api",
+    "sync_files": "uploader._api",
+    "FileOptions": "uploader._api",
     "AdobeIOCredentials": "uploader.auth._adobe_io",
     "Secret": "uploader.auth._secret",
     "AdobeIOToken": "uploader.auth._sources",
@@ -93,6 +95,7 @@ __all__ = [
     "CheckResult",
     "CommandToken",
     "ConfigError",
+    "FileOptions",
     "InputError",
     "InputFingerprint",
     "InputSpec",
@@ -120,6 +123,7 @@ __all__ = [
     "frame_source",
     "poll_statuses",
     "preflight",
+    "sync_files",
     "token_from_env",
     "token_from_file",
     "upload",

@@ -14,25 +14,36 @@ import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypedDict, Unpack
 
 from uploader._log import get_logger
 from uploader.produce._limits import DEFAULT_BATCH_BYTES, DEFAULT_BATCH_ROWS
 from uploader.produce._modes import DEFAULT_ENCODE
 from uploader.send._defaults import DEFAULT_BISECT_CALLS, DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT
 from uploader.send._retry import DEFAULT_MAX_RETRIES, DEFAULT_RETRY_MAX_WAIT
+from uploader.sync._defaults import DEFAULT_REFRESH_AFTER_DAYS
 
 if TYPE_CHECKING:
     from uploader.auth._static import TokenProvider
     from uploader.ledger._summary import RunSummary
     from uploader.produce._model import BatchSource
     from uploader.produce._modes import DuplicateMode, EncodeMode, IdType
+    from uploader.produce._producer import InputSpec
     from uploader.reconcile._status import Acknowledged, StatusReport
     from uploader.reconcile._verify import VerifySummary
     from uploader.send._engine import ApiVersion, Progress, UploadConfig
     from uploader.send._ratelimit import RateLimit
 
-__all__ = ["EARLY_POLL_SECONDS", "WAIT_TIMEOUT", "run_upload", "upload", "upload_files"]
+__all__ = [
+    "EARLY_POLL_SECONDS",
+    "WAIT_TIMEOUT",
+    "FileOptions",
+    "files_run",
+    "run_upload",
+    "sync_files",
+    "upload",
+    "upload_files",
+]
 
 log = get_logger(__name__)
 
@@ -148,104 +159,171 @@ def run_upload(
         )
 
 
+class FileOptions(TypedDict, total=False):
+    """The options of ``upload_files`` and ``sync_files`` beside ``client_code``: the
+    command's flags under their parameter names (``--batch-rows`` → ``batch_rows``), with the
+    command's defaults. ``ledger``: default ``runs/<UTC time>-<pid>/ledger.jsonl``;
+    ``resume`` continues the run in it. ``rate``: ``"50/60"`` (N calls per SECONDS; the
+    default), a ``RateLimit``, or ``None`` for no client-side limit. ``max_rejects``: ``"100"``
+    rows or ``"0.5%"`` of the rows read. ``tokens``: default ``$TARGET_PROFILE_TOKEN``."""
+
+    endpoint: str | None
+    ledger: str | Path | None
+    resume: bool
+    tokens: TokenProvider | None
+    id_column: str | None
+    id_type: IdType | None
+    columns: Sequence[str] | None
+    rename: Mapping[str, str] | None
+    duplicates: DuplicateMode
+    encode: EncodeMode
+    strict: bool
+    allow_empty: bool
+    separator: str | None
+    input_encoding: str
+    batch_rows: int
+    batch_bytes: int
+    api_version: ApiVersion
+    concurrency: int
+    rate: RateLimit | str | None
+    max_retries: int
+    retry_max_wait: float
+    timeout: float
+    bisect_calls: int
+    max_rejects: str | None
+    ca_bundle: str | None
+    progress: Progress | None
+
+
 def upload_files(
     paths: str | Path | Iterable[str | Path],
     *,
     client_code: str,
-    endpoint: str | None = None,
-    ledger: str | Path | None = None,
-    resume: bool = False,
-    tokens: TokenProvider | None = None,
-    id_column: str | None = None,
-    id_type: IdType | None = None,
-    columns: Sequence[str] | None = None,
-    rename: Mapping[str, str] | None = None,
-    duplicates: DuplicateMode = "merge",
-    encode: EncodeMode = DEFAULT_ENCODE,
-    strict: bool = False,
-    allow_empty: bool = False,
-    separator: str | None = None,
-    input_encoding: str = "utf-8",
-    batch_rows: int = DEFAULT_BATCH_ROWS,
-    batch_bytes: int = DEFAULT_BATCH_BYTES,
-    api_version: ApiVersion = "v2",
-    concurrency: int = DEFAULT_CONCURRENCY,
-    rate: RateLimit | str | None = "50/60",
-    max_retries: int = DEFAULT_MAX_RETRIES,
-    retry_max_wait: float = DEFAULT_RETRY_MAX_WAIT,
-    timeout: float = DEFAULT_TIMEOUT,
-    bisect_calls: int = DEFAULT_BISECT_CALLS,
-    max_rejects: str | None = None,
-    ca_bundle: str | None = None,
     wait: bool = False,
     wait_timeout: float = WAIT_TIMEOUT,
     verify: int | None = None,
-    progress: Progress | None = None,
+    **options: Unpack[FileOptions],
 ) -> RunSummary:
     """Upload CSV/Parquet files (a path, or paths and globs) as ``uploader upload`` does, from
     synchronous code (an Airflow task, a script): one event loop for the whole run. Inside a
     running event loop (async code, a Jupyter cell) ``await upload(...)`` instead.
 
-    Every option is the command's flag of the same name (``--batch-rows`` → ``batch_rows``),
-    with the same default. ``ledger``: default ``runs/<UTC time>-<pid>/ledger.jsonl``;
-    ``resume`` continues the run in it. ``rate``: ``"50/60"`` (N calls per SECONDS; the
-    default), a ``RateLimit``, or ``None`` for no client-side limit. ``max_rejects``:
-    ``"100"`` rows or ``"0.5%"`` of the rows read. Returns the summary; ``summary.exit_code``
-    is the command's exit code.
+    ``options``: see ``FileOptions`` (every flag of the command). ``wait``: poll Target's
+    batch statuses while sending and then until each is final (``summary.target``);
+    ``verify``: then read that many profiles back. Returns the summary;
+    ``summary.exit_code`` is the command's exit code.
     """
+    from uploader.produce._producer import Producer
+
+    _no_running_loop()
+    spec, config = files_run(paths, client_code, options)
+    return run_upload(
+        Producer(spec),
+        config,
+        options.get("tokens"),
+        progress=options.get("progress"),
+        wait=wait,
+        wait_timeout=wait_timeout,
+        verify=verify,
+    )
+
+
+def sync_files(
+    paths: str | Path | Iterable[str | Path],
+    *,
+    client_code: str,
+    state: str | Path,
+    refresh_after_days: int = DEFAULT_REFRESH_AFTER_DAYS,
+    full: bool = False,
+    forget_missing: bool = False,
+    missing: str | Path | None = None,
+    wait_timeout: float = WAIT_TIMEOUT,
+    **options: Unpack[FileOptions],
+) -> RunSummary:
+    """One night of a nightly sync, as ``uploader sync`` does it, from synchronous code: send
+    the rows of ``paths`` that are new, changed or due for a refresh since the state in
+    ``state``, wait for Target's statuses, commit the state for what landed
+    (``uploader.sync.sync``). ``options``: see ``FileOptions``."""
+    from uploader.sync._run import sync
+
+    _no_running_loop()
+    spec, config = files_run(paths, client_code, options)
+    with asyncio.Runner() as runner:
+        runner.get_loop()  # made first: an interrupt inside its construction leaves a traceback
+        return runner.run(
+            sync(
+                spec,
+                config,
+                state,
+                options.get("tokens"),
+                refresh_after_days=refresh_after_days,
+                full=full,
+                forget_missing=forget_missing,
+                missing=missing,
+                wait_timeout=wait_timeout,
+                progress=options.get("progress"),
+            )
+        )
+
+
+def files_run(
+    paths: str | Path | Iterable[str | Path], client_code: str, options: FileOptions
+) -> tuple[InputSpec, UploadConfig]:
+    """What to read and how to send it, from ``FileOptions`` (the command's defaults)."""
     from uploader.errors import ConfigError
     from uploader.ledger._runs import new_run_ledger
     from uploader.produce._batcher import BatchLimits
-    from uploader.produce._producer import InputSpec, Producer
+    from uploader.produce._producer import InputSpec
     from uploader.produce._rejects import RejectLimit
     from uploader.send._engine import UploadConfig
     from uploader.send._ratelimit import parse_rate
     from uploader.send._retry import RetryPolicy
 
-    _no_running_loop()
+    rate = options.get("rate", "50/60")
     if isinstance(rate, str):
         rate = parse_rate(rate)
     if isinstance(paths, (str, Path)):  # one file: not the characters of its name
         paths = [paths]
+    max_retries = options.get("max_retries", DEFAULT_MAX_RETRIES)
     if max_retries < 0:
         raise ConfigError("$max_retries must be 0 or more", settings=("max_retries",))
+    columns, ledger = options.get("columns"), options.get("ledger")
+    max_rejects = options.get("max_rejects")
     spec = InputSpec(
         sources=tuple(paths),
-        id_column=id_column,
-        id_type=id_type,
+        id_column=options.get("id_column"),
+        id_type=options.get("id_type"),
         columns=tuple(columns) if columns is not None else None,
-        rename=dict(rename or {}),
-        limits=BatchLimits(rows=batch_rows, bytes=batch_bytes),
-        encode=encode,
-        strict=strict,
-        duplicates=duplicates,
-        allow_empty=allow_empty,
-        separator=separator,
-        input_encoding=input_encoding,
+        rename=dict(options.get("rename") or {}),
+        limits=BatchLimits(
+            rows=options.get("batch_rows", DEFAULT_BATCH_ROWS),
+            bytes=options.get("batch_bytes", DEFAULT_BATCH_BYTES),
+        ),
+        encode=options.get("encode", DEFAULT_ENCODE),
+        strict=options.get("strict", False),
+        duplicates=options.get("duplicates", "merge"),
+        allow_empty=options.get("allow_empty", False),
+        separator=options.get("separator"),
+        input_encoding=options.get("input_encoding", "utf-8"),
     )
     config = UploadConfig(
         client_code=client_code,
         ledger=Path(ledger) if ledger is not None else new_run_ledger(),
-        endpoint=endpoint,
-        api_version=api_version,
-        concurrency=concurrency,
+        endpoint=options.get("endpoint"),
+        api_version=options.get("api_version", "v2"),
+        concurrency=options.get("concurrency", DEFAULT_CONCURRENCY),
         rate=rate,
-        retry=RetryPolicy(max_retries=max_retries, max_wait=retry_max_wait),
-        timeout=timeout,
-        resume=resume,
-        ca_bundle=ca_bundle,
-        bisect_calls=bisect_calls,
+        retry=RetryPolicy(
+            max_retries=max_retries,
+            max_wait=options.get("retry_max_wait", DEFAULT_RETRY_MAX_WAIT),
+        ),
+        timeout=options.get("timeout", DEFAULT_TIMEOUT),
+        resume=options.get("resume", False),
+        ca_bundle=options.get("ca_bundle"),
+        bisect_calls=options.get("bisect_calls", DEFAULT_BISECT_CALLS),
         max_rejects=RejectLimit(max_rejects) if max_rejects is not None else None,
     )
-    return run_upload(
-        Producer(spec),
-        config,
-        tokens,
-        progress=progress,
-        wait=wait,
-        wait_timeout=wait_timeout,
-        verify=verify,
-    )
+    return spec, config
 
 
 def _no_running_loop() -> None:

@@ -16,7 +16,7 @@ from uploader.cli._upload import send_config, send_options
 from uploader.cli._validate import plan_lines
 from uploader.errors import ConfigError
 from uploader.exits import EXIT_HELP
-from uploader.sync._select import DEFAULT_REFRESH_AFTER_DAYS, REASONS
+from uploader.sync._defaults import DEFAULT_REFRESH_AFTER_DAYS, REASONS
 
 __all__ = ["sync_command"]
 

@@ -228,6 +228,7 @@ class SyncRun:
     #: tonight's rows by reason (new, changed, refresh, unchanged), known before sending
     rows: Mapping[str, int] = field(default_factory=dict)
     missing: int = 0  # ids in the state that tonight's input no longer has (never sent)
+    generation: int = 0  # the state's generation it selected against
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> SyncRun:
@@ -239,6 +240,7 @@ class SyncRun:
             full=bool(_optional(data, "full", bool)),
             rows={str(reason): _required(rows, reason, int) for reason in rows},
             missing=_optional(data, "missing", int) or 0,
+            generation=_optional(data, "generation", int) or 0,
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -249,6 +251,7 @@ class SyncRun:
             "full": self.full,
             "rows": dict(self.rows),
             "missing": self.missing,
+            "generation": self.generation,
         }
 
 

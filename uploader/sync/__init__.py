@@ -14,14 +14,11 @@ from uploader._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from uploader.sync._commit import BatchKeys, CommitResult, Landed, commit_state, landed_keys
+    from uploader.sync._defaults import DEFAULT_REFRESH_AFTER_DAYS, REASONS
     from uploader.sync._keys import DEFAULT_PARTITIONS, id_keys, partition_of, row_fingerprints
     from uploader.sync._plan import SyncPlan, check_state_settings, plan_sync, sync_settings
-    from uploader.sync._select import (
-        DEFAULT_REFRESH_AFTER_DAYS,
-        REASONS,
-        PartitionSelection,
-        select_partition,
-    )
+    from uploader.sync._run import sync, sync_dry_run
+    from uploader.sync._select import PartitionSelection, select_partition
     from uploader.sync._state import (
         STATE_COLUMNS,
         STATE_SCHEMA,
@@ -54,6 +51,8 @@ __all__ = [
     "plan_sync",
     "row_fingerprints",
     "select_partition",
+    "sync",
+    "sync_dry_run",
     "sync_settings",
 ]
 if not TYPE_CHECKING:  # mypy sees the imports above, and no catch-all __getattr__
@@ -73,8 +72,10 @@ if not TYPE_CHECKING:  # mypy sees the imports above, and no catch-all __getattr
             "check_state_settings": "uploader.sync._plan",
             "plan_sync": "uploader.sync._plan",
             "sync_settings": "uploader.sync._plan",
-            "DEFAULT_REFRESH_AFTER_DAYS": "uploader.sync._select",
-            "REASONS": "uploader.sync._select",
+            "DEFAULT_REFRESH_AFTER_DAYS": "uploader.sync._defaults",
+            "sync": "uploader.sync._run",
+            "sync_dry_run": "uploader.sync._run",
+            "REASONS": "uploader.sync._defaults",
             "PartitionSelection": "uploader.sync._select",
             "select_partition": "uploader.sync._select",
             "STATE_COLUMNS": "uploader.sync._state",

@@ -20,7 +20,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from uploader.sync._select import DEFAULT_REFRESH_AFTER_DAYS
+from uploader.sync._defaults import DEFAULT_REFRESH_AFTER_DAYS
 
 if TYPE_CHECKING:
     from uploader.auth._static import TokenProvider
@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from uploader.produce._rejects import RejectsWriter
     from uploader.send._engine import Progress, UploadConfig
     from uploader.sync._commit import BatchKeys
+    from uploader.sync._state import StateStore
 
 __all__ = ["WORK_DIR", "sync", "sync_dry_run"]
 
@@ -72,7 +73,7 @@ async def sync(
         store = StateStore.open(state_dir)
         settings = sync_settings(spec, config.client_code)
         check_state_settings(store.settings, settings, full)
-        selection = _selection(config, state_dir, refresh_after_days, full, clock)
+        selection = _selection(config, store, refresh_after_days, full, clock)
         work_dir = _fresh_work_dir(state_dir)
         plan = await asyncio.to_thread(
             plan_sync,
@@ -113,12 +114,13 @@ async def sync(
 
 def _selection(
     config: UploadConfig,
-    state_dir: Path,
+    store: StateStore,
     refresh_after_days: int,
     full: bool,
     clock: Callable[[], float],
 ) -> SyncRun:
-    """Tonight's selection; a resumed run's is the first try's (the same rows again)."""
+    """Tonight's selection; a resumed run's is the first try's (the same rows again), which
+    only holds while the state is the one it selected against (nothing committed since)."""
     from uploader.errors import LedgerError
     from uploader.ledger._ledger import read_ledger
     from uploader.ledger._records import SyncRun
@@ -129,17 +131,24 @@ def _selection(
             raise LedgerError(
                 f"ledger {config.ledger}: not a sync's ledger (no selection in its run record)"
             )
-        if Path(first.state).resolve() != state_dir.resolve():
+        if Path(first.state).resolve() != store.directory.resolve():
             raise LedgerError(
                 f"ledger {config.ledger}: that sync read the state in {first.state}, not "
-                f"{state_dir}"
+                f"{store.directory}"
+            )
+        if first.generation != store.generation:
+            raise LedgerError(
+                f"ledger {config.ledger}: that sync has ended and committed its state "
+                f"(generation {first.generation} → {store.generation}); what did not land "
+                "goes with the next sync: start it with a new ledger, without resume"
             )
         return first
     return SyncRun(
-        state=str(state_dir.resolve()),
+        state=str(store.directory.resolve()),
         selected_at=int(clock()),
         refresh_after_days=refresh_after_days,
         full=full,
+        generation=store.generation,
     )
 
 

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from uploader.errors import ConfigError
+from uploader.sync._defaults import DEFAULT_REFRESH_AFTER_DAYS, REASONS
 
 __all__ = [
     "DEFAULT_REFRESH_AFTER_DAYS",
@@ -42,9 +43,6 @@ __all__ = [
     "select_partition",
 ]
 
-# Target drops a profile after 14 days without activity by default: one day of margin.
-DEFAULT_REFRESH_AFTER_DAYS = 13
-REASONS = ("new", "changed", "refresh", "unchanged")
 REASON = pl.Enum(REASONS)
 DAY_SECONDS = 86_400
 
