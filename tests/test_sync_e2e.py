@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
+import pytest
 from click.testing import Result
 
 from uploader.auth._secret import Secret
