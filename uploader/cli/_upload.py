@@ -183,7 +183,8 @@ def send_options(*, wait: bool) -> Callable[[F], F]:
             type=float,
             default=3600.0,
             show_default=True,
-            help="With --wait: stop polling after this many seconds (exit 4 if still incomplete).",
+            help=("With --wait: s" if wait else "S")
+            + "top polling after this many seconds (exit 4 if still incomplete).",
         ),
     ]
 

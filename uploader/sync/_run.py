@@ -86,7 +86,8 @@ async def sync(
         )
         selection = replace(selection, rows=dict(plan.counts), missing=plan.missing)
         keys = BatchKeys(work_dir)
-        source = _KeyRecorder(Producer(spec, only_keys=plan.selected, with_keys=True), keys)
+        producer = Producer(spec, only_keys=plan.selected, with_keys=True)
+        source = _KeyRecorder(producer, keys, unselected=plan.rows - plan.sending)
         summary = await upload(
             source,
             replace(config, sync=selection),
@@ -161,11 +162,13 @@ def _fresh_work_dir(state_dir: Path) -> Path:
 
 
 class _KeyRecorder:
-    """``source`` as it is, recording the keys of each batch it gives (for the commit)."""
+    """``source`` as it is, recording the keys of each batch it gives (for the commit); its
+    ``total_rows`` leaves out the ``unselected`` rows (progress and ETA count what goes)."""
 
-    def __init__(self, source: Producer, keys: BatchKeys) -> None:
+    def __init__(self, source: Producer, keys: BatchKeys, *, unselected: int) -> None:
         self.source = source
         self.keys = keys
+        self.unselected = unselected
 
     @property
     def rejects(self) -> RejectsWriter | None:
@@ -181,7 +184,8 @@ class _KeyRecorder:
 
     @property
     def total_rows(self) -> int | None:
-        return self.source.total_rows
+        total = self.source.total_rows
+        return None if total is None else total - self.unselected
 
     def fingerprint(self) -> InputFingerprint:
         return self.source.fingerprint()
