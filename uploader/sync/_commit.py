@@ -39,7 +39,7 @@ from uploader.ledger._ledger import LedgerState
 from uploader.ledger._records import BatchRecord, StatusRecord
 from uploader.send._bisect import CHILD_SEQ_BASE, leaf_lines
 from uploader.sync._keys import Hashes, id_keys, partition_of
-from uploader.sync._state import STATE_COLUMNS, StateStore
+from uploader.sync._state import STATE_COLUMNS, StateStore, error_reason
 from uploader.sync._workdir import (
     MISSING_COLUMNS,
     TODAY_COLUMNS,
@@ -229,7 +229,7 @@ def _read_work(path: Path, columns: Mapping[str, pl.DataType]) -> pl.DataFrame:
     except (OSError, pl.exceptions.PolarsError) as exc:
         raise LedgerError(
             f"sync work directory {path.parent}: cannot read {path.name} "
-            f"({str(exc).splitlines()[0] if str(exc) else type(exc).__name__}); "
+            f"({error_reason(exc)}); "
             "the state is left as it was"
         ) from None
     if dict(frame.schema) != dict(columns):

@@ -56,6 +56,7 @@ __all__ = [
     "StateManifest",
     "StateStore",
     "StateWriter",
+    "error_reason",
     "lock_state",
 ]
 
@@ -170,7 +171,7 @@ class StateStore:
             frame = pl.read_parquet(path)
         except (OSError, pl.exceptions.PolarsError) as exc:
             raise LedgerError(
-                f"sync state {self.directory}: cannot read {path} ({_reason(exc)}); "
+                f"sync state {self.directory}: cannot read {path} ({error_reason(exc)}); "
                 "the state is damaged: sync again with a new state to rebuild it"
             ) from None
         if dict(frame.schema) != dict(STATE_COLUMNS):
@@ -330,7 +331,8 @@ def _fsync_dir(path: Path) -> None:
     _fsync_file(path)  # O_RDONLY on a directory is how POSIX fsyncs one
 
 
-def _reason(exc: Exception) -> str:
+def error_reason(exc: Exception) -> str:
+    """What went wrong, in one short line (an OS error's own words, or the first line)."""
     if isinstance(exc, OSError) and exc.strerror:
         return exc.strerror
     return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
