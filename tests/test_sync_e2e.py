@@ -21,6 +21,7 @@ from uploader.mock import FaultConfig, MockConfig, MockTarget
 from uploader.produce._batcher import BatchLimits
 from uploader.produce._producer import InputSpec
 from uploader.send._engine import UploadConfig
+from uploader.send._retry import RetryPolicy
 from uploader.sync._run import sync
 from uploader.sync._state import StateStore
 
@@ -51,7 +52,9 @@ class Nights:
         self.tmp_path, self.mock, self.count = tmp_path, mock, 0
         self.token = mock.token  # the night's token, kept when the mock's is regenerated
 
-    async def run(self, rows: dict[str, str], night: int = 0, **options: Any) -> RunSummary:
+    async def run(
+        self, rows: dict[str, str], night: int = 0, retry: RetryPolicy | None = None, **options: Any
+    ) -> RunSummary:
         self.count += 1
         source = export(self.tmp_path / f"crm-{self.count}.csv", rows)
         spec = InputSpec(sources=(source,), limits=BatchLimits(rows=7))
@@ -60,6 +63,7 @@ class Nights:
             endpoint=self.mock.base_url,
             ledger=self.tmp_path / f"run-{self.count}" / "ledger.jsonl",
             rate=None,
+            retry=retry or RetryPolicy(),
         )
         return await sync(
             spec,
@@ -238,3 +242,16 @@ async def test_resuming_a_sync_that_committed_is_refused(tmp_path: Path) -> None
         spec = InputSpec(sources=(tmp_path / "crm-1.csv",), limits=BatchLimits(rows=7))
         with pytest.raises(LedgerError, match=r"has ended and committed its state \(generation 0"):
             await sync(spec, config, tmp_path / "state", StaticToken(Secret(mock.token), "t"))
+
+
+async def test_a_failed_batch_goes_again_the_next_night_and_nothing_else(tmp_path: Path) -> None:
+    faults = FaultConfig(p_500=1.0, first_k_calls=1)  # the first call fails: no retries
+    async with MockTarget(MockConfig(client_code="demo", rate_limit=None, faults=faults)) as mock:
+        nights = Nights(tmp_path, mock)
+        first = await nights.run(profiles(21), retry=RetryPolicy(max_retries=0))
+        taken = mock.receipts_count
+        second = await nights.run(profiles(21))
+        sent = nights.received(since=taken)
+    assert first.exit_code == 1 and first.batches_failed == 1 and first.state_generation == 1
+    assert sent == [f"id-{i:03d}" for i in range(7)]  # the failed batch's rows, and only them
+    assert second.exit_code == 0 and second.rows_unselected == 14
