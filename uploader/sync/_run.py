@@ -110,6 +110,7 @@ async def sync(
                 settings=settings,
             )
             summary.state_generation = committed.generation
+            shutil.rmtree(work_dir, ignore_errors=True)  # tonight's plan is in the state now
     return summary
 
 
