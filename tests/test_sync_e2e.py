@@ -220,3 +220,19 @@ def test_the_cli_syncs_refuses_a_second_sync_and_dry_runs(
     assert (tmp_path / "plan" / "batch-000001.txt").read_text().count("\n") == 2  # header + 1
     assert StateStore.open(state).generation == 1  # a dry run moves nothing
     assert no_state.exit_code == 2 and "--state DIR is required" in no_state.stderr
+
+
+async def test_rows_with_no_value_are_not_sent(tmp_path: Path) -> None:
+    """A row whose every cell is empty changes nothing at Target (an empty cell never clears
+    a value) and, alone in a batch, is refused ("Batch is empty"): a sync whose only news
+    is such rows sends nothing, instead of failing every night until they get a value."""
+    async with MockTarget(MockConfig(client_code="demo", rate_limit=None)) as mock:
+        nights = Nights(tmp_path, mock)
+        await nights.run(profiles(10))
+        emptied = await nights.run({**profiles(10), "id-003": "", "new-1": ""})
+        again = await nights.run({**profiles(10), "id-003": "", "new-1": ""}, night=1)
+        stored = mock.profiles.get("id-003")
+    assert emptied.exit_code == 0 and emptied.calls == 0, emptied.lines()
+    assert emptied.selection == {"new": 0, "changed": 0, "refresh": 0, "unchanged": 11}
+    assert again.exit_code == 0 and again.invariant_holds, again.lines()
+    assert stored == {"tier": "gold"} and "new-1" not in mock.profiles
