@@ -10,12 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
+import pytest
 from click.testing import Result
 
 from uploader.auth._secret import Secret
 from uploader.auth._static import StaticToken
 from uploader.ledger._summary import RunSummary
-from uploader.mock import FaultConfig, MockConfig, MockTarget
+from uploader.mock import FaultConfig, MockConfig, MockTarget, run_mock_in_thread
 from uploader.produce._batcher import BatchLimits
 from uploader.produce._producer import InputSpec
 from uploader.send._engine import UploadConfig
@@ -236,3 +237,55 @@ async def test_rows_with_no_value_are_not_sent(tmp_path: Path) -> None:
     assert emptied.selection == {"new": 0, "changed": 0, "refresh": 0, "unchanged": 11}
     assert again.exit_code == 0 and again.invariant_holds, again.lines()
     assert stored == {"tier": "gold"} and "new-1" not in mock.profiles
+
+
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        (
+            ("--rename", "tier=level"),
+            "rename changed since the state was written (none → tier=level)",
+        ),
+        (("--columns", "tier"), "columns changed since the state was written (none → tier)"),
+        (("--encode", "compact"), "encode changed since the state was written (strict → compact)"),
+        (
+            ("--client-code", "other"),
+            "client code changed since the state was written (demo → other)",
+        ),
+    ],
+)
+def test_a_changed_body_setting_is_refused_unless_full(
+    cli: Callable[..., Result], tmp_path: Path, change: tuple[str, str], named: str
+) -> None:
+    """The state's fingerprints are of other bodies: one line says what changed and how to
+    go on (``--full``), nothing is sent, the state stays; ``--full`` sends every row again and
+    commits the state with the new settings."""
+    source = export(tmp_path / "crm.csv", profiles(12))
+    state = tmp_path / "state"
+    with run_mock_in_thread(MockConfig(client_code="demo", rate_limit=None)) as mock:
+
+        def run(night: int, *extra: str) -> Result:
+            return cli(
+                "sync", str(source), "--client-code", "demo", "--endpoint", mock.base_url,
+                "--rate", "none", "--state", str(state),
+                "--ledger", str(tmp_path / f"r{night}" / "ledger.jsonl"), *extra,
+                token=mock.token,
+            )  # fmt: skip
+
+        first = run(1)
+        refused = run(2, *change)
+        taken = mock.receipts_count
+        full = run(3, *change, "--full") if change[0] != "--client-code" else None
+        sent = mock.receipts_count - taken
+        after = run(4, *change)
+    assert first.exit_code == 0, first.output
+    assert refused.exit_code == 2, refused.output
+    assert refused.stderr.strip().splitlines() == [
+        f"uploader: error: {named}: run with --full to send everything again"
+    ]
+    assert taken == 12
+    assert StateStore.open(state).generation == (1 if full is None else 3)
+    if full is not None:
+        assert full.exit_code == 0 and sent == 12, full.output
+        assert "committed (generation 2)" in full.stdout
+        assert after.exit_code == 0 and "unchanged, not sent  12" in after.stdout, after.output
