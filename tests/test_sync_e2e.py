@@ -188,8 +188,6 @@ async def test_missing_ids_are_listed_never_sent_and_forgotten_on_request(
 def test_the_cli_syncs_refuses_a_second_sync_and_dry_runs(
     cli: Callable[..., Result], tmp_path: Path
 ) -> None:
-    from uploader.mock import run_mock_in_thread
-
     source = export(tmp_path / "crm.csv", profiles(12))
     state = tmp_path / "state"
     with run_mock_in_thread(MockConfig(client_code="demo", rate_limit=None)) as mock:
