@@ -19,6 +19,7 @@ from uploader.ledger._summary import RunSummary
 from uploader.mock import FaultConfig, MockConfig, MockTarget, run_mock_in_thread
 from uploader.produce._batcher import BatchLimits
 from uploader.produce._producer import InputSpec
+from uploader.reconcile._report import build_report
 from uploader.send._engine import UploadConfig
 from uploader.sync._run import sync
 from uploader.sync._state import StateStore
@@ -211,6 +212,9 @@ def test_the_cli_syncs_refuses_a_second_sync_and_dry_runs(
         export(source, {**profiles(12), "id-003": "silver"})
         planned = run("--dry-run", "--out", str(tmp_path / "plan"))
         no_state = cli("sync", str(source), "--client-code", "demo")
+    reported = cli("report", "--ledger", str(tmp_path / "r1" / "ledger.jsonl"))
+    assert reported.exit_code == 0 and "unchanged, not sent" in reported.stdout, reported.output
+    assert "selected" in reported.stdout and "12 new" in reported.stdout
     assert first.exit_code == 0, first.output
     assert "committed (generation 1)" in first.stdout
     assert busy.exit_code == 2 and "another sync (pid " in busy.stderr
@@ -287,3 +291,24 @@ def test_a_changed_body_setting_is_refused_unless_full(
         assert full.exit_code == 0 and sent == 12, full.output
         assert "committed (generation 2)" in full.stdout
         assert after.exit_code == 0 and "unchanged, not sent  12" in after.stdout, after.output
+
+
+async def test_the_report_of_a_sync_shows_its_rows_by_reason(tmp_path: Path) -> None:
+    async with MockTarget(MockConfig(client_code="demo", rate_limit=None)) as mock:
+        nights = Nights(tmp_path, mock)
+        await nights.run(profiles(40))
+        tonight = {**profiles(38), "id-005": "silver", "id-017": "silver", "new-1": "bronze"}
+        await nights.run(tonight)
+    report = build_report(tmp_path / "run-2" / "ledger.jsonl")
+    lines = report.lines()
+    assert report.exit_code() == 0, lines
+    assert any(
+        line.split() == ["selected", "1", "new,", "2", "changed,", "0", "refresh"] for line in lines
+    ), lines
+    assert any(line.split() == ["unchanged,", "not", "sent", "36", "rows"] for line in lines), lines
+    assert any(line.startswith("missing ids") and " 2 (" in line for line in lines), lines
+    assert report.to_dict()["sync"] == {
+        "rows": {"new": 1, "changed": 2, "refresh": 0, "unchanged": 36},
+        "unchanged_not_sent": 36,
+        "missing_ids": 2,
+    }
