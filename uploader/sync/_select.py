@@ -33,10 +33,12 @@ Everything is a polars join and column expressions: no Python per row.
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-import polars as pl
+from typing import TYPE_CHECKING
 
 from uploader.errors import ConfigError
+
+if TYPE_CHECKING:  # polars loads when a selection runs: ``sync --help`` reads the constants
+    import polars as pl
 
 __all__ = [
     "DEFAULT_REFRESH_AFTER_DAYS",
@@ -48,7 +50,6 @@ __all__ = [
 # Target drops a profile after 14 days without activity by default: one day of margin.
 DEFAULT_REFRESH_AFTER_DAYS = 13
 REASONS = ("new", "changed", "refresh", "unchanged")
-REASON = pl.Enum(REASONS)
 DAY_SECONDS = 86_400
 
 
@@ -76,6 +77,8 @@ def select_partition(
     ``blank`` (bool: the row has no value to send).
     ``state``: ``key``, ``id``, ``fp``, ``sent`` (``STATE_COLUMNS``). ``now``: unix seconds.
     """
+    import polars as pl
+
     if refresh_after_days < 1:
         raise ConfigError(
             "$refresh_after_days must be at least 1", settings=("refresh_after_days",)
@@ -101,7 +104,7 @@ def select_partition(
         .when(due)
         .then(pl.lit("refresh"))
         .otherwise(pl.lit("unchanged"))
-        .cast(REASON)
+        .cast(pl.Enum(REASONS))
     )
     rows = joined.select(
         "row",
