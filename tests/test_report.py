@@ -82,6 +82,7 @@ def test_report_of_a_landed_run_exits_0(
     }
     assert data["target"]["totals"]["successful_updates"] == 57 and data["exit_code"] == 0
     assert sum(data["rejects"].values()) == 2
+    assert "sync" not in data and "unchanged" not in text.stdout  # an upload's: no selection
     assert report(cli, ledger, "--fail-on-rejects").exit_code == 1  # rejects count only on demand
 
 

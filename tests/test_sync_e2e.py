@@ -17,9 +17,10 @@ from uploader.auth._secret import Secret
 from uploader.auth._static import StaticToken
 from uploader.errors import LedgerError
 from uploader.ledger._summary import RunSummary
-from uploader.mock import FaultConfig, MockConfig, MockTarget
+from uploader.mock import FaultConfig, MockConfig, MockTarget, run_mock_in_thread
 from uploader.produce._batcher import BatchLimits
 from uploader.produce._producer import InputSpec
+from uploader.reconcile._report import build_report
 from uploader.send._engine import UploadConfig
 from uploader.send._retry import RetryPolicy
 from uploader.sync._run import sync
@@ -193,8 +194,6 @@ async def test_missing_ids_are_listed_never_sent_and_forgotten_on_request(
 def test_the_cli_syncs_refuses_a_second_sync_and_dry_runs(
     cli: Callable[..., Result], tmp_path: Path
 ) -> None:
-    from uploader.mock import run_mock_in_thread
-
     source = export(tmp_path / "crm.csv", profiles(12))
     state = tmp_path / "state"
     with run_mock_in_thread(MockConfig(client_code="demo", rate_limit=None)) as mock:
@@ -218,6 +217,9 @@ def test_the_cli_syncs_refuses_a_second_sync_and_dry_runs(
         export(source, {**profiles(12), "id-003": "silver"})
         planned = run("--dry-run", "--out", str(tmp_path / "plan"))
         no_state = cli("sync", str(source), "--client-code", "demo")
+    reported = cli("report", "--ledger", str(tmp_path / "r1" / "ledger.jsonl"))
+    assert reported.exit_code == 0 and "unchanged, not sent" in reported.stdout, reported.output
+    assert "selected" in reported.stdout and "12 new" in reported.stdout
     assert first.exit_code == 0, first.output
     assert "committed (generation 1)" in first.stdout
     assert busy.exit_code == 2 and "another sync (pid " in busy.stderr
@@ -255,3 +257,92 @@ async def test_a_failed_batch_goes_again_the_next_night_and_nothing_else(tmp_pat
     assert first.exit_code == 1 and first.batches_failed == 1 and first.state_generation == 1
     assert sent == [f"id-{i:03d}" for i in range(7)]  # the failed batch's rows, and only them
     assert second.exit_code == 0 and second.rows_unselected == 14
+
+
+async def test_rows_with_no_value_are_not_sent(tmp_path: Path) -> None:
+    """A row whose every cell is empty changes nothing at Target (an empty cell never clears
+    a value) and, alone in a batch, is refused ("Batch is empty"): a sync whose only news
+    is such rows sends nothing, instead of failing every night until they get a value."""
+    async with MockTarget(MockConfig(client_code="demo", rate_limit=None)) as mock:
+        nights = Nights(tmp_path, mock)
+        await nights.run(profiles(10))
+        emptied = await nights.run({**profiles(10), "id-003": "", "new-1": ""})
+        again = await nights.run({**profiles(10), "id-003": "", "new-1": ""}, night=1)
+        stored = mock.profiles.get("id-003")
+    assert emptied.exit_code == 0 and emptied.calls == 0, emptied.lines()
+    assert emptied.selection == {"new": 0, "changed": 0, "refresh": 0, "unchanged": 11}
+    assert again.exit_code == 0 and again.invariant_holds, again.lines()
+    assert stored == {"tier": "gold"} and "new-1" not in mock.profiles
+
+
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        (
+            ("--rename", "tier=level"),
+            "rename changed since the state was written (none → tier=level)",
+        ),
+        (("--columns", "tier"), "columns changed since the state was written (none → tier)"),
+        (("--encode", "compact"), "encode changed since the state was written (strict → compact)"),
+        (
+            ("--client-code", "other"),
+            "client code changed since the state was written (demo → other)",
+        ),
+    ],
+)
+def test_a_changed_body_setting_is_refused_unless_full(
+    cli: Callable[..., Result], tmp_path: Path, change: tuple[str, str], named: str
+) -> None:
+    """The state's fingerprints are of other bodies: one line says what changed and how to
+    go on (``--full``), nothing is sent, the state stays; ``--full`` sends every row again and
+    commits the state with the new settings."""
+    source = export(tmp_path / "crm.csv", profiles(12))
+    state = tmp_path / "state"
+    with run_mock_in_thread(MockConfig(client_code="demo", rate_limit=None)) as mock:
+
+        def run(night: int, *extra: str) -> Result:
+            return cli(
+                "sync", str(source), "--client-code", "demo", "--endpoint", mock.base_url,
+                "--rate", "none", "--state", str(state),
+                "--ledger", str(tmp_path / f"r{night}" / "ledger.jsonl"), *extra,
+                token=mock.token,
+            )  # fmt: skip
+
+        first = run(1)
+        refused = run(2, *change)
+        taken = mock.receipts_count
+        full = run(3, *change, "--full") if change[0] != "--client-code" else None
+        sent = mock.receipts_count - taken
+        after = run(4, *change)
+    assert first.exit_code == 0, first.output
+    assert refused.exit_code == 2, refused.output
+    assert refused.stderr.strip().splitlines() == [
+        f"uploader: error: {named}: run with --full to send everything again"
+    ]
+    assert taken == 12
+    assert StateStore.open(state).generation == (1 if full is None else 3)
+    if full is not None:
+        assert full.exit_code == 0 and sent == 12, full.output
+        assert "committed (generation 2)" in full.stdout
+        assert after.exit_code == 0 and "unchanged, not sent  12" in after.stdout, after.output
+
+
+async def test_the_report_of_a_sync_shows_its_rows_by_reason(tmp_path: Path) -> None:
+    async with MockTarget(MockConfig(client_code="demo", rate_limit=None)) as mock:
+        nights = Nights(tmp_path, mock)
+        await nights.run(profiles(40))
+        tonight = {**profiles(38), "id-005": "silver", "id-017": "silver", "new-1": "bronze"}
+        await nights.run(tonight)
+    report = build_report(tmp_path / "run-2" / "ledger.jsonl")
+    lines = report.lines()
+    assert report.exit_code() == 0, lines
+    assert any(
+        line.split() == ["selected", "1", "new,", "2", "changed,", "0", "refresh"] for line in lines
+    ), lines
+    assert any(line.split() == ["unchanged,", "not", "sent", "36", "rows"] for line in lines), lines
+    assert any(line.startswith("missing ids") and " 2 (" in line for line in lines), lines
+    assert report.to_dict()["sync"] == {
+        "rows": {"new": 1, "changed": 2, "refresh": 0, "unchanged": 36},
+        "unchanged_not_sent": 36,
+        "missing_ids": 2,
+    }

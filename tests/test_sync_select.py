@@ -28,10 +28,10 @@ def state(keys: list[int], fps: list[int], sent: list[int]) -> pl.DataFrame:
     )
 
 
-def today(keys: list[int], fps: list[int]) -> pl.DataFrame:
+def today(keys: list[int], fps: list[int], blank: list[bool] | None = None) -> pl.DataFrame:
     return pl.DataFrame(
-        {"row": range(len(keys)), "key": keys, "fp": fps},
-        schema={"row": pl.UInt32, "key": pl.UInt64, "fp": pl.UInt64},
+        {"row": range(len(keys)), "key": keys, "fp": fps, "blank": blank or [False] * len(keys)},
+        schema={"row": pl.UInt32, "key": pl.UInt64, "fp": pl.UInt64, "blank": pl.Boolean},
     )
 
 
@@ -84,6 +84,17 @@ def test_full_sends_everything_and_keeps_the_reasons() -> None:
     selection = select_partition(today([1, 2, 3], [1, 2, 1]), stored, now=now, full=True)
     assert selection.rows["reason"].to_list() == ["unchanged", "changed", "new"]
     assert selection.rows["send"].to_list() == [True, True, True]
+
+
+def test_a_row_with_no_value_is_never_sent() -> None:
+    """Not new, changed, due, nor in a full run: it could change nothing at Target."""
+    now = 50 * DAY_SECONDS + NIGHT
+    stored = state([1, 2], [1, 1], [0, 0])  # both overdue
+    tonight = today([1, 2, 3], [1, 2, 1], blank=[True, True, True])
+    for full in (False, True):
+        selection = select_partition(tonight, stored, now=now, full=full)
+        assert selection.rows["reason"].to_list() == ["unchanged"] * 3
+        assert selection.rows["send"].to_list() == [False] * 3
 
 
 def test_refresh_after_days_must_be_positive() -> None:

@@ -18,10 +18,12 @@ from uploader.exits import (
 from uploader.reconcile._reasons import reason_lines
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from uploader.reconcile._status import StatusReport
     from uploader.reconcile._verify import VerifySummary
 
-__all__ = ["RunSummary", "percentile"]
+__all__ = ["RunSummary", "missing_text", "percentile", "selected_text"]
 
 
 def percentile(values: list[float], fraction: float) -> float | None:
@@ -211,20 +213,28 @@ class RunSummary:
     def _sync_lines(self) -> list[tuple[str, str]]:
         if not self.sync:
             return []
-        chosen = ", ".join(
-            f"{self.selection.get(reason, 0):,} {reason}"
-            for reason in ("new", "changed", "refresh")
-        )
         state = (
             f"committed (generation {self.state_generation})"
             if self.state_generation is not None
             else "not committed: the same rows go again on the next run"
         )
         return [
-            ("selected", chosen),
-            ("missing ids", f"{self.missing_ids:,} (in the state, not in the input; never sent)"),
+            ("selected", selected_text(self.selection)),
+            ("missing ids", missing_text(self.missing_ids)),
             ("state", state),
         ]
+
+
+def selected_text(rows: Mapping[str, int]) -> str:
+    """A sync's rows sent by reason (``rows``: by reason), as its summary and report say."""
+    return ", ".join(
+        f"{rows.get(reason, 0):,} {reason}" for reason in ("new", "changed", "refresh")
+    )
+
+
+def missing_text(ids: int) -> str:
+    """A sync's missing ids, as its summary and report say."""
+    return f"{ids:,} (in the state, not in the input; never sent)"
 
 
 def _ms(seconds: float | None) -> str:

@@ -21,6 +21,7 @@ verification results (``uploader verify``) are shown but decided by ``verify``'s
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,12 +37,42 @@ from uploader.exits import (
 )
 from uploader.ledger._ledger import LedgerState, read_ledger
 from uploader.ledger._records import BatchRecord
+from uploader.ledger._summary import missing_text, selected_text
 from uploader.produce._rejects import read_rejects
 from uploader.reconcile._reasons import reason_lines, top_reasons
 from uploader.reconcile._status import StatusReport, status_notes, status_report
 from uploader.reconcile._verify import VerifySummary, verification_summary
 
-__all__ = ["RunReport", "build_report", "rejects_by_reason"]
+__all__ = ["RunReport", "SyncCounts", "build_report", "rejects_by_reason"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SyncCounts:
+    """A sync's selection, as its ledger keeps it: the run record's rows by reason and
+    missing ids (known before sending), the summary's rows left unsent."""
+
+    rows: Mapping[str, int]  # tonight's rows by reason (new, changed, refresh, unchanged)
+    unselected: int | None  # rows not sent, unchanged since the state; None: unknown
+    missing_ids: int  # ids in the state that the input no longer has (never sent)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "rows": dict(self.rows),
+            "unchanged_not_sent": self.unselected,
+            "missing_ids": self.missing_ids,
+        }
+
+    def lines(self) -> list[tuple[str, str]]:
+        unselected = (
+            "unknown (the run did not finish)"
+            if self.unselected is None
+            else plural(self.unselected, "row")
+        )
+        return [
+            ("selected", selected_text(self.rows)),
+            ("unchanged, not sent", unselected),
+            ("missing ids", missing_text(self.missing_ids)),
+        ]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -63,6 +94,7 @@ class RunReport:
     reasons: dict[str, int]  # why batches failed or are pending: message → batches (top few)
     rejects_file: str
     verification: VerifySummary | None
+    sync: SyncCounts | None = None  # a sync's ledger: its selection; None: an upload's
 
     @property
     def sample_verified(self) -> bool:
@@ -121,6 +153,7 @@ class RunReport:
                 "rejected": self.rows_rejected,
                 "merged": self.rows_merged,
             },
+            **({} if self.sync is None else {"sync": self.sync.to_dict()}),
             "batches": {
                 "acknowledged": self.batches_acknowledged,
                 "failed": self.batches_failed,
@@ -143,6 +176,7 @@ class RunReport:
         )
         rows = [
             ("rows read", read),
+            *(self.sync.lines() if self.sync is not None else []),
             ("sent", f"{self.rows_sent:,} rows"),
             ("acknowledged", f"{plural(self.rows_acknowledged, 'row')} in {plural(self.batches_acknowledged, 'batch', 'batches')}"),
             ("failed", f"{plural(self.rows_failed, 'row')} in {plural(self.batches_failed, 'batch', 'batches')}"),
@@ -193,6 +227,7 @@ def build_report(ledger: str | Path, state: LedgerState | None = None) -> RunRep
     finished = state.last_run_finished
     rejects_path = ledger.with_name("rejects.csv")
     rejects = rejects_by_reason(rejects_path)
+    selection = state.last_run.sync if state.runs else None  # a --resume keeps the first's
     pending_rows = sum(r.rows for r in by_outcome["pending"])
     if summary is not None and finished:
         pending_rows = max(pending_rows, summary.rows_pending)
@@ -214,4 +249,9 @@ def build_report(ledger: str | Path, state: LedgerState | None = None) -> RunRep
         reasons=top_reasons(r.message for r in by_outcome["failed"] + by_outcome["pending"]),
         rejects_file=str(rejects_path),
         verification=verification_summary(state),
+        sync=None if selection is None else SyncCounts(
+            rows=selection.rows,
+            unselected=summary.rows_unselected if summary and finished else None,
+            missing_ids=selection.missing,
+        ),
     )  # fmt: skip

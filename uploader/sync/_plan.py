@@ -4,7 +4,8 @@ The plan runs the producer's own pipeline (column mapping, validation, duplicate
 encoding: the rows exactly as they would be batched) over the whole input, without batching
 and without writing rejects, and keeps three columns of every final row: its ``key``
 (``id_keys`` of the raw id), its raw ``id`` and its ``fp`` (``row_fingerprints`` of the
-encoded values under their Target names: what would be sent). They are spilled chunk by
+encoded values under their Target names: what would be sent), and whether it has no value
+to send at all (``blank``: never sent, see ``select_partition``). They are spilled chunk by
 chunk to one small file per chunk and partition, so memory follows a chunk, not the input;
 then each partition's rows are gathered into ``work_dir/today-PP.parquet`` and selected
 against the state's partition (``select_partition``), and the state's ids missing tonight go
@@ -31,10 +32,11 @@ from uploader._writable import make_dirs
 from uploader.errors import ConfigError, RecordError
 from uploader.produce._batcher import KEY_COL
 from uploader.produce._producer import ID_COL, InputSpec, Producer
+from uploader.sync._defaults import DEFAULT_REFRESH_AFTER_DAYS, REASONS
 from uploader.sync._keys import Hashes, partition_label, partition_of, row_fingerprints
-from uploader.sync._select import DEFAULT_REFRESH_AFTER_DAYS, REASONS, select_partition
-from uploader.sync._state import STATE_COLUMNS, StateStore
-from uploader.sync._workdir import missing_path, today_path
+from uploader.sync._select import select_partition
+from uploader.sync._state import StateStore
+from uploader.sync._workdir import TODAY_COLUMNS, missing_path, today_path
 
 __all__ = [
     "SyncPlan",
@@ -45,12 +47,9 @@ __all__ = [
     "today_path",
 ]
 
-#: the columns of ``today-PP.parquet``
-TODAY_COLUMNS: Mapping[str, pl.DataType] = {
-    "key": STATE_COLUMNS["key"],
-    "id": STATE_COLUMNS["id"],
-    "fp": STATE_COLUMNS["fp"],
-}
+#: what pass 1 keeps of each row: ``today-PP.parquet``'s columns, and whether the row has
+#: no value to send (``select_partition``'s ``blank``)
+_PLANNED_COLUMNS: Mapping[str, pl.DataType] = {**TODAY_COLUMNS, "blank": pl.Boolean()}
 _SPILL_DIR = "spill"  # per chunk and partition files, gathered and removed per partition
 #: the settings of ``InputSpec.shaping_settings`` that decide what a row's body says
 _BODY_SETTINGS = ("columns", "rename", "encode", "id_type", "id_column")
@@ -111,7 +110,7 @@ def plan_sync(
     sending = missing = 0
     for partition in range(partitions):
         today = _gather(spill, partition, partitions)
-        _write(today, today_path(work_dir, partition, partitions))
+        _write(today.select(list(TODAY_COLUMNS)), today_path(work_dir, partition, partitions))
         selection = select_partition(
             today.with_row_index("row"),
             store.read_partition(partition),
@@ -163,7 +162,7 @@ def check_state_settings(stored: Mapping[str, Any], today: Mapping[str, Any], fu
 
 
 def _spill(spec: InputSpec, spill: Path, partitions: int) -> None:
-    """Write ``key, id, fp`` of every final row into ``spill/today-PP-CCCCCC.arrow``."""
+    """Write ``_PLANNED_COLUMNS`` of every final row into ``spill/today-PP-CCCCCC.arrow``."""
     producer = Producer(spec, with_keys=True)  # no rejects writer: the send pass writes them
     attributes = [name for _, name in producer.check().attributes]
     for chunk, rows in enumerate(producer._final_rows()):
@@ -175,9 +174,10 @@ def _spill(spec: InputSpec, spill: Path, partitions: int) -> None:
                 "key": rows.get_column(KEY_COL),
                 "id": rows.get_column(ID_COL),
                 "fp": row_fingerprints(rows, ID_COL, attributes),
+                "blank": rows.select(_no_value(attributes)).to_series(),
                 "part": partition_of(keys, partitions),
             },
-            schema={**TODAY_COLUMNS, "part": pl.Int64},
+            schema={**_PLANNED_COLUMNS, "part": pl.Int64},
         )
         for part in planned.partition_by("part", maintain_order=True):
             number = partition_label(int(part.item(0, "part")), partitions)
@@ -188,11 +188,18 @@ def _spill(spec: InputSpec, spill: Path, partitions: int) -> None:
                 raise _cannot_write(path, exc) from None
 
 
+def _no_value(attributes: list[str]) -> pl.Expr:
+    """True for a row whose every attribute cell is empty (or missing)."""
+    return ~pl.any_horizontal(
+        pl.lit(False), *(pl.col(name).str.len_bytes().fill_null(0) > 0 for name in attributes)
+    )
+
+
 def _gather(spill: Path, partition: int, partitions: int) -> pl.DataFrame:
-    """One partition's spilled chunks, in order, as one frame (``TODAY_COLUMNS``)."""
+    """One partition's spilled chunks, in order, as one frame (``_PLANNED_COLUMNS``)."""
     files = sorted(spill.glob(f"today-{partition_label(partition, partitions)}-*.arrow"))
     if not files:
-        return pl.DataFrame(schema=dict(TODAY_COLUMNS))
+        return pl.DataFrame(schema=dict(_PLANNED_COLUMNS))
     try:
         return pl.scan_ipc(files).collect()
     except (OSError, pl.exceptions.PolarsError) as exc:

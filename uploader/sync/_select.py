@@ -2,6 +2,9 @@
 
 Each of tonight's rows gets one reason, the first that holds:
 
+- ``unchanged``, when the row has no value to send (every attribute cell empty): an empty cell
+  never changes what Target holds, and a batch of only such rows is refused ("Batch is
+  empty"), so sending it would fail every night and change nothing;
 - ``new``: its key is not in the state;
 - ``changed``: its fingerprint differs from the state's (what Target would store changed);
 - ``refresh``: unchanged, but due (below), so its profile does not expire on Target's side
@@ -17,7 +20,7 @@ by when it was loaded), and no row goes more than R days unsent. ``now`` is inje
 sync stores its selection time in the run record and a ``resume`` reuses it, so the rerun
 selects the same rows.
 
-**full** sends every row, and keeps the reason as computed, so a full run still counts how
+**full** sends every row with a value, and keeps the reason as computed, so a full run still counts how
 many rows were new, changed, due or unchanged (``send`` says what goes, ``reason`` why it
 would have gone otherwise).
 
@@ -37,13 +40,10 @@ from uploader.errors import ConfigError
 from uploader.sync._defaults import DEFAULT_REFRESH_AFTER_DAYS, REASONS
 
 __all__ = [
-    "DEFAULT_REFRESH_AFTER_DAYS",
-    "REASONS",
     "PartitionSelection",
     "select_partition",
 ]
 
-REASON = pl.Enum(REASONS)
 DAY_SECONDS = 86_400
 
 
@@ -67,7 +67,8 @@ def select_partition(
 ) -> PartitionSelection:
     """Select tonight's rows of one partition against the state's.
 
-    ``today``: ``row`` (any integer type, to find the row again), ``key`` and ``fp`` (u64).
+    ``today``: ``row`` (any integer type, to find the row again), ``key`` and ``fp`` (u64),
+    ``blank`` (bool: the row has no value to send).
     ``state``: ``key``, ``id``, ``fp``, ``sent`` (``STATE_COLUMNS``). ``now``: unix seconds.
     """
     if refresh_after_days < 1:
@@ -76,7 +77,7 @@ def select_partition(
         )
     period = refresh_after_days
     day = now // DAY_SECONDS
-    joined = today.select("row", "key", "fp").join(
+    joined = today.select("row", "key", "fp", "blank").join(
         state.select("key", pl.col("fp").alias("state_fp"), "sent"),
         on="key",
         how="left",
@@ -86,18 +87,21 @@ def select_partition(
     slot_today = (pl.col("key") % period) == (day % period)
     due = (slot_today & (sent // DAY_SECONDS < day)) | (now - sent >= period * DAY_SECONDS)
     reason = (
-        pl.when(pl.col("state_fp").is_null())
+        pl.when(pl.col("blank"))
+        .then(pl.lit("unchanged"))
+        .when(pl.col("state_fp").is_null())
         .then(pl.lit("new"))
         .when(pl.col("fp") != pl.col("state_fp"))
         .then(pl.lit("changed"))
         .when(due)
         .then(pl.lit("refresh"))
         .otherwise(pl.lit("unchanged"))
-        .cast(REASON)
+        .cast(pl.Enum(REASONS))
     )
     rows = joined.select(
         "row",
         reason.alias("reason"),
-    ).with_columns(send=pl.lit(True) if full else pl.col("reason") != "unchanged")
+        send=~pl.col("blank") if full else reason != "unchanged",
+    )
     missing = state.select("key", "id").join(today.select("key"), on="key", how="anti")
     return PartitionSelection(rows=rows, missing=missing)
