@@ -3,6 +3,7 @@ rows that are new, changed, due for a refresh, or did not land the night before.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from collections.abc import Callable
@@ -346,3 +347,10 @@ async def test_the_report_of_a_sync_shows_its_rows_by_reason(tmp_path: Path) -> 
         "unchanged_not_sent": 36,
         "missing_ids": 2,
     }
+
+
+async def test_summary_json_says_which_state_the_night_committed(tmp_path: Path) -> None:
+    async with MockTarget(MockConfig(client_code="demo", rate_limit=None)) as mock:
+        summary = await Nights(tmp_path, mock).run(profiles(5))
+    written = json.loads(Path(summary.ledger).with_name("summary.json").read_text())
+    assert written["state_generation"] == 1 and written["selection"]["new"] == 5

@@ -43,6 +43,7 @@ __all__ = [
     "sync_files",
     "upload",
     "upload_files",
+    "write_summary_file",
 ]
 
 log = get_logger(__name__)
@@ -112,7 +113,7 @@ async def upload(
             )
         early = poll_every if wait else None
         summary = await _send(source, config, tokens, progress, early, handle_signals)
-        _write_summary_file(summary, config.ledger.with_name("summary.json"))
+        write_summary_file(summary, config.ledger.with_name("summary.json"))
         if after_send is not None:
             await after_send(summary)
         if summary.stop_reason is None:  # a stopped run's exit code says what to do
@@ -422,7 +423,7 @@ def _can_read_again(source: BatchSource) -> bool:
     )
 
 
-def _write_summary_file(summary: RunSummary, path: Path) -> None:
+def write_summary_file(summary: RunSummary, path: Path) -> None:
     """``summary.json``: a side file, the ledger holds the same summary (if it could): one
     that cannot be written is a warning, not a failed run."""
     import orjson

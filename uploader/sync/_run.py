@@ -61,7 +61,7 @@ async def sync(
     in ``missing``, a CSV, when given; dropped from the state with ``forget_missing``), and
     ``summary.state_generation`` the state committed (None: not committed). ``clock``: unix
     seconds, the selection time (injectable for tests)."""
-    from uploader._api import upload
+    from uploader._api import upload, write_summary_file
     from uploader.ledger._ledger import read_ledger
     from uploader.produce._producer import Producer
     from uploader.sync._commit import BatchKeys, commit_state, landed_keys
@@ -111,6 +111,8 @@ async def sync(
             )
             summary.state_generation = committed.generation
             shutil.rmtree(work_dir, ignore_errors=True)  # tonight's plan is in the state now
+            # written again: the one written after sending could not know the commit
+            write_summary_file(summary, config.ledger.with_name("summary.json"))
     return summary
 
 
