@@ -53,6 +53,17 @@ def dataset(rows: int, fmt: str, data: Path = DATA) -> Path:
     return path
 
 
+def night_two(night_one: Path) -> Path:
+    """``<night_one>-night2.csv`` beside a CSV dataset: its next night for a sync (``gen.py
+    --night-two-of``: 1 % of rows changed, 0.5 % new), generated in a child if missing."""
+    path = night_one.with_name(f"{night_one.stem}-night2.csv")
+    if not path.exists():
+        command = [sys.executable, "-m", "benchmarks.gen", "--night-two-of", str(night_one)]
+        command += ["--out", str(path)]
+        subprocess.run(command, check=True, stdout=subprocess.DEVNULL, timeout=1800)
+    return path
+
+
 # -- measured children -----------------------------------------------------------------------
 
 
@@ -216,10 +227,17 @@ def stats_delta(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]
 
 
 def upload_command(
-    sources: Sequence[Path], url: str, ledger: Path, options: Sequence[str] = ()
+    sources: Sequence[Path],
+    url: str,
+    ledger: Path,
+    options: Sequence[str] = (),
+    *,
+    command: str = "upload",
 ) -> list[str]:
+    """``uploader upload`` (or ``command``: ``sync``, which takes the same options) of
+    ``sources`` against the mock at ``url``, JSON summary on stdout."""
     return [
-        sys.executable, "-m", "uploader", "upload", *map(str, sources),
+        sys.executable, "-m", "uploader", command, *map(str, sources),
         "--client-code", "demo", "--endpoint", url, "--ledger", str(ledger),
         "--json", "--quiet", *options,
     ]  # fmt: skip

@@ -1,4 +1,5 @@
-"""The benchmark suites: throughput side by side, memory scaling, rate adherence, latency.
+"""The benchmark suites: throughput side by side, memory scaling, rate adherence, latency,
+nightly sync.
 
 Each suite returns JSON-able results and prints a small table as it goes. Sizes come from a
 ``Plan`` (``Plan()`` is the full run, ``QUICK`` a smoke run in well under a minute).
@@ -15,16 +16,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import polars as pl
+
+from benchmarks.gen import CHANGED_EVERY, NEW_PER
 from benchmarks.harness import (
     DATA,
     Child,
     MockServer,
     dataset,
+    night_two,
     run_child,
     stats_delta,
     upload_command,
     upload_env,
 )
+from uploader.sync import StateStore
 
 MB = 1_000_000
 Print = Callable[[str], None]
@@ -83,14 +89,21 @@ QUICK = Plan(
 
 
 def upload(
-    mock: MockServer, source: Path, plan: Plan, options: Sequence[str] = ()
+    mock: MockServer,
+    source: Path,
+    plan: Plan,
+    options: Sequence[str] = (),
+    *,
+    command: str = "upload",
 ) -> dict[str, Any]:
-    """``uploader upload`` end to end as a child of this process, against ``mock``."""
+    """``uploader upload`` (or ``command``: ``sync``) end to end as a child of this process,
+    against ``mock``."""
     before = mock.stats()
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         ledger = Path(tmp) / "ledger.jsonl"
-        command = upload_command([source], mock.url, ledger, ["--rate", "none", *options])
-        child = run_child(command, timeout=plan.timeout, env=upload_env())
+        options = ["--rate", "none", *options]
+        command_line = upload_command([source], mock.url, ledger, options, command=command)
+        child = run_child(command_line, timeout=plan.timeout, env=upload_env())
         call_starts = _call_starts(ledger)
     after = mock.stats()
     got = stats_delta(before, after)
@@ -118,7 +131,12 @@ def upload(
         "mock_peak_rss_mb": got["peak_rss_bytes"] / MB,
         "mock_cpu_s": got["cpu_seconds"],
         "mock_max_concurrent": got["max_concurrent"],
+        **{name: summary[name] for name in _SYNC_FIELDS if name in summary},
     }
+
+
+#: what a sync's summary adds: rows by reason, rows not sent, the state generation committed
+_SYNC_FIELDS = ("rows_read", "selection", "rows_unselected", "missing_ids", "state_generation")
 
 
 def _call_starts(ledger: Path) -> list[float]:
@@ -386,10 +404,119 @@ def latency(plan: Plan, say: Print) -> dict[str, Any]:
     return out
 
 
+def sync(plan: Plan, say: Print) -> dict[str, Any]:
+    """Two nights of ``uploader sync``: night 1 loads ``rows`` into an empty state, night 2
+    (the same file, 1 % of rows changed and 0.5 % new) sends only those. Night 2 beside a
+    plain upload of the same file (calls, bytes, wall time, peak RSS; single runs), its
+    selection pass alone beside the producer alone (best of ``repeat``, interleaved), and the
+    state's size on disk. CSV only."""
+    say(
+        f"\n== sync: night 1 = first sync of {plan.rows:,} rows (empty state), night 2 = the "
+        f"same file, 1 % changed + 0.5 % new; vs a full upload of night 2 =="
+    )
+    night_one_file = dataset(plan.rows, "csv", plan.data)
+    night_two_file = night_two(night_one_file)
+    samples: dict[str, list[dict[str, Any]]] = {}
+    with MockServer() as mock, tempfile.TemporaryDirectory(prefix="bench-sync-") as tmp:
+        state = Path(tmp) / "state"
+        sync_options = ["--state", str(state)]
+        first = upload(mock, night_one_file, plan, sync_options, command="sync")
+        state_one = state_on_disk(state)
+        for _ in range(plan.repeat):  # interleaved, so that a noisy neighbour hits both alike
+            samples.setdefault("plan", []).append(sync_plan(night_two_file, state, plan))
+            samples.setdefault("ceiling", []).append(ceiling(night_two_file, plan))
+        second = upload(mock, night_two_file, plan, sync_options, command="sync")
+        state_two = state_on_disk(state)
+        full = upload(mock, night_two_file, plan)
+    selection, ceiling_best = best(samples["plan"]), best(samples["ceiling"])
+    _check_night_two(plan.rows, second["selection"], selection["counts"])
+    for label, result in (
+        ("night 1: sync, empty state", first),
+        ("night 2: sync", second),
+        ("night 2: full upload (no state)", full),
+    ):
+        say(
+            f"  {label:<32} {result['rows']:>11,} rows sent {result['calls']:>4} calls "
+            f"{result['bytes'] / MB:>9,.1f} MB  wall {result['wall']:>6.1f} s  "
+            f"client {result['peak_rss_mb']:>5.0f} MB"
+        )
+    reasons = ", ".join(f"{n:,} {reason}" for reason, n in second["selection"].items())
+    say(f"  night 2 rows by reason: {reasons}")
+    ratios = {
+        "calls": second["calls"] / full["calls"],
+        "bytes": second["bytes"] / full["bytes"],
+        "wall": second["wall"] / full["wall"],
+    }
+    extra_rss = second["peak_rss_mb"] - full["peak_rss_mb"]
+    say(
+        f"  night 2 / full upload: calls {ratios['calls']:.1%}, bytes {ratios['bytes']:.2%}, "
+        f"wall time {ratios['wall']:.2f}x, client peak RSS {extra_rss:+.0f} MB"
+    )
+    say(
+        f"  selection pass alone (plan_sync): {selection['rows_per_s']:>11,.0f} rows/s "
+        f"({selection['seconds']:.1f} s, client {selection['peak_rss_mb']:.0f} MB) vs producer "
+        f"alone {ceiling_best['rows_per_s']:>11,.0f} rows/s "
+        f"({selection['rows_per_s'] / ceiling_best['rows_per_s']:.2f}x), best of {plan.repeat}"
+    )
+    for label, size in (("after night 1", state_one), ("after night 2", state_two)):
+        say(
+            f"  state {label}: {size['rows']:,} rows, {size['bytes'] / MB:,.1f} MB = "
+            f"{size['bytes_per_row']:.1f} B/row; its work dir (tonight's plan, kept) "
+            f"{size['work_bytes'] / MB:,.1f} MB"
+        )
+    return {
+        "rows": plan.rows,
+        "night_one": _public(first),
+        "night_two": _public(second),
+        "full_upload": _public(full),
+        "night_two_vs_full": ratios | {"peak_rss_extra_mb": extra_rss},
+        "selection": selection,
+        "ceiling": ceiling_best,
+        "selection_vs_ceiling": selection["rows_per_s"] / ceiling_best["rows_per_s"],
+        "state_after_night_one": state_one,
+        "state_after_night_two": state_two,
+    }
+
+
+def sync_plan(source: Path, state: Path, plan: Plan) -> dict[str, Any]:
+    """A sync's selection pass alone (``benchmarks.sync_plan``) in its own process."""
+    command = [sys.executable, "-m", "benchmarks.sync_plan", str(source), "--state", str(state)]
+    return measured(run_child(command, timeout=plan.timeout))
+
+
+def state_on_disk(state: Path) -> dict[str, Any]:
+    """Bytes and rows of the state's current generation (its ``gen-N/*.parquet``), and of
+    the work files the last run left beside it."""
+    files = list((state / f"gen-{StateStore.open(state).generation}").glob("*.parquet"))
+    rows = pl.scan_parquet(files).select(pl.len()).collect().item() if files else 0
+    size = sum(file.stat().st_size for file in files)
+    work = sum(file.stat().st_size for file in (state / "work").rglob("*") if file.is_file())
+    return {
+        "rows": rows,
+        "bytes": size,
+        "bytes_per_row": size / rows if rows else 0.0,
+        "work_bytes": work,
+    }
+
+
+def _check_night_two(rows: int, synced: dict[str, int], planned: dict[str, int]) -> None:
+    """Night 2 must select exactly the rows ``gen.night_two`` changed and added (a wrong
+    selection fails the benchmark, as a lost row does)."""
+    changed, new = -(-rows // CHANGED_EVERY), rows // NEW_PER
+    if (synced["changed"], synced["new"]) != (changed, new):
+        raise RuntimeError(
+            f"night 2 selected {synced['changed']:,} changed and {synced['new']:,} new rows, "
+            f"expected {changed:,} and {new:,}"
+        )
+    if planned != synced:
+        raise RuntimeError(f"the plan alone selected {planned}, the sync {synced}")
+
+
 SUITES: dict[str, Callable[[Plan, Print], dict[str, Any]]] = {
     "throughput": throughput,
     "encoding": encoding,
     "memory": memory,
     "rate": rate,
     "latency": latency,
+    "sync": sync,
 }

@@ -10,7 +10,7 @@ import pytest
 from benchmarks import bench_producer, floor, what_if
 from benchmarks.__main__ import run
 from benchmarks.harness import dataset
-from benchmarks.suites import Plan, encoding, rate
+from benchmarks.suites import Plan, encoding, rate, sync
 
 
 def test_throughput_suite_runs_uploader_ceiling_and_naive_against_a_real_mock(
@@ -58,6 +58,21 @@ def test_rate_suite_counts_calls_and_throttles(tmp_path: Path) -> None:
     assert result["throttled"] == 0
     assert result["max_calls_in_any_window"] <= 10
     assert result["fraction_of_limit"] > 0
+
+
+def test_sync_suite_sends_only_night_twos_changed_and_new_rows(tmp_path: Path) -> None:
+    """Two nights on 3,000 rows: night 1 sends all, night 2 the 30 changed and 15 new rows
+    (the suite itself fails on another count), against a full upload of 3,015."""
+    result = sync(Plan(rows=3000, repeat=1, data=tmp_path), lambda line: None)
+    assert result["night_one"]["rows"] == 3000
+    # refresh: none, unless the two nights straddle midnight UTC (the CLI's clock is real)
+    selection = result["night_two"]["selection"]
+    assert (selection["new"], selection["changed"]) == (15, 30)
+    assert result["night_two"]["rows"] == 45 + selection["refresh"]
+    assert result["full_upload"]["rows"] == 3015
+    assert result["selection"]["rows"] == 3015 and result["selection"]["peak_rss_mb"] > 0
+    assert result["state_after_night_two"]["rows"] == 3015
+    assert result["state_after_night_two"]["bytes_per_row"] > 0
 
 
 def test_bench_producer_measures_both_formats_and_the_naive_baseline(tmp_path: Path) -> None:
