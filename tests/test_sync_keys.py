@@ -105,9 +105,10 @@ def test_null_ids_are_refused() -> None:
 
 def test_partitions_are_the_top_bits() -> None:
     keys = np.array([0, 2**60 - 1, 2**60, 2**64 - 1], dtype=np.uint64)
-    assert partition_of(keys).tolist() == [0, 0, 1, 15]
+    assert partition_of(keys, 16).tolist() == [0, 0, 1, 15]
+    assert partition_of(keys).tolist() == [0, 3, 4, 63]  # the default: 64
     assert partition_of(keys, 1).tolist() == [0, 0, 0, 0]
     assert partition_of(keys, 2).tolist() == [0, 0, 0, 1]
-    assert partition_of(id_keys(pl.Series(IDS))).tolist() == [11, 2, 9, 13]
+    assert partition_of(id_keys(pl.Series(IDS)), 16).tolist() == [11, 2, 9, 13]
     with pytest.raises(ValueError, match="power of two"):
         partition_of(keys, 12)

@@ -14,7 +14,7 @@ import polars as pl
 import pytest
 
 from uploader.errors import LedgerError
-from uploader.sync._keys import id_keys, partition_of
+from uploader.sync._keys import DEFAULT_PARTITIONS, id_keys, partition_of
 from uploader.sync._state import (
     MANIFEST_NAME,
     STATE_COLUMNS,
@@ -53,7 +53,7 @@ def read_all(store: StateStore) -> pl.DataFrame:
 
 def test_a_missing_directory_is_the_empty_state(tmp_path: Path) -> None:
     store = StateStore.open(tmp_path / "nothing")
-    assert (store.generation, store.partitions, dict(store.settings)) == (0, 16, {})
+    assert (store.generation, store.partitions, dict(store.settings)) == (0, DEFAULT_PARTITIONS, {})
     empty = store.read_partition(3)
     assert empty.height == 0 and dict(empty.schema) == dict(STATE_COLUMNS)
     assert not (tmp_path / "nothing").exists()  # reading creates nothing

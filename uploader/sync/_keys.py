@@ -44,9 +44,11 @@ __all__ = [
     "row_fingerprints",
 ]
 
-# 16 partitions keep each one under ~1M rows for a 10M-row state: the join of one partition
-# at a time stays far below the producer's own memory.
-DEFAULT_PARTITIONS = 16
+# 64 partitions keep each one near 160k rows for a 10M-row state: the commit's read, join and
+# sort of one partition at a time stays far below the producer's own memory (with 16, night
+# 2's peak RSS grew 34 % from 2M to 10M rows; with 64, 2 %: benchmarks/README.md). A state
+# keeps the count it was made with (its manifest says it).
+DEFAULT_PARTITIONS = 64
 
 SEPARATOR = "\x00\x00"  # between the strings of a fingerprint
 ESCAPED_NUL = "\x00\x01"  # a NUL inside one
