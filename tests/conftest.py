@@ -13,10 +13,14 @@ import csv
 import io
 import random
 import shlex
+import shutil
 import socket
+import subprocess
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote_plus
@@ -389,3 +393,56 @@ def mock_config() -> Callable[..., MockConfig]:
 def token_printer() -> Callable[[Path], str]:
     """``token_printer(path)``: a token command that prints the file's content."""
     return _printer
+
+
+# -- a real Redis on loopback (the shared rate limit) -----------------------------------------
+
+
+@dataclass
+class RedisServer:
+    """A ``redis-server`` of one test: persistence off, on a free loopback port."""
+
+    process: subprocess.Popen[bytes]
+    url: str
+
+    def kill(self) -> None:
+        """Gone at once, as a crashed server (SIGKILL)."""
+        self.process.kill()
+        self.process.wait()
+
+
+def _answers_ping(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5) as sock:
+            sock.sendall(b"PING\r\n")
+            return sock.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    """A ``redis-server`` for this test (the Debian package ``redis-server``; CI installs it),
+    stopped after it."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.skip("redis-server is not installed (apt-get install redis-server)")
+    port = _free_port()
+    process = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+         "--dir", str(tmp_path)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    server = RedisServer(process, f"redis://127.0.0.1:{port}/0")
+    try:
+        deadline = time.monotonic() + 10
+        while not _answers_ping(port):
+            if process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"redis-server on port {port} did not start")
+            time.sleep(0.02)
+        yield server
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            process.wait(timeout=10)

@@ -24,7 +24,7 @@ from uploader.auth._adobe_io import (
 from uploader.auth._secret import Secret
 from uploader.auth._static import MAX_TOKEN_FILE_BYTES, validated_token
 from uploader.errors import ConfigError, UploaderError, spell
-from uploader.send._ratelimit import RateLimiter
+from uploader.send._ratelimit import Limiter
 from uploader.send._transport import Transport
 
 __all__ = [
@@ -235,7 +235,7 @@ class AdobeIOToken:
         self._renew_at: float | None = None
         self._replaced: set[Secret | None] = set()
         self._lock = _LoopLock()
-        self._limiter: RateLimiter | None = None
+        self._limiter: Limiter | None = None
         self.fetches = 0  # Admin API GETs
         self.mints = 0  # Admin API POSTs: new tokens generated
 
@@ -243,7 +243,7 @@ class AdobeIOToken:
     def source(self) -> str:
         return f"Adobe I/O (tenant {self.credentials.tenant})"
 
-    def share_rate_limit(self, limiter: RateLimiter | None) -> None:
+    def share_rate_limit(self, limiter: Limiter | None) -> None:
         """Draw Admin API calls from ``limiter`` (the run's bulk-call budget) from now on."""
         self._limiter = limiter
 

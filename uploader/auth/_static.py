@@ -16,7 +16,7 @@ from uploader.auth._secret import Secret
 from uploader.errors import ConfigError
 
 if TYPE_CHECKING:
-    from uploader.send._ratelimit import RateLimiter
+    from uploader.send._ratelimit import Limiter
 
 __all__ = [
     "DEFAULT_TOKEN_ENV",
@@ -56,7 +56,7 @@ class SharesRateLimit(Protocol):
     """A provider whose own calls draw on Target's per-account budget (the Admin API shares
     the bulk API's 50 calls/min): the run hands it its limiter."""
 
-    def share_rate_limit(self, limiter: RateLimiter | None) -> None: ...
+    def share_rate_limit(self, limiter: Limiter | None) -> None: ...
 
 
 class StaticToken:

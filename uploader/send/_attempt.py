@@ -6,7 +6,8 @@ Per item (a batch, a status URL, a profile), until it has an answer or must give
       answered                      → ``Answered`` (the parsed answer)
       token refused (401/403)       → refresh it once (``TokenRefresher``), call again;
                                       refused again → ``Unanswered("refused")``
-      endpoint takes no call        → ``Unanswered("halted")`` (TLS refused, 404 submit URL)
+      endpoint takes no call        → ``Unanswered("halted")`` (TLS refused, 404 submit URL,
+                                      a shared limiter's Redis lost)
       connection errors trip the breaker (optional) → ``Unanswered("unreachable")``
       transient (timeout, 5xx, throttle) → the limiter is told of a throttle; back off
                                       (``retry_delay``) and call again, until the retries
@@ -36,7 +37,7 @@ from uploader.auth._secret import Secret
 from uploader.auth._static import TokenProvider
 from uploader.errors import EndpointError, RemoteError, Throttled, TransportError
 from uploader.send._breaker import ConnectionBreaker
-from uploader.send._ratelimit import RateLimit, RateLimiter
+from uploader.send._ratelimit import Limiter, RateLimit, RateLimiter
 from uploader.send._retry import RetryPolicy, classify, retry_delay
 
 __all__ = [
@@ -139,7 +140,7 @@ class AttemptLoop:
     set; ``breaker``: connection errors across all items stop the run."""
 
     tokens: TokenProvider
-    limiter: RateLimiter | None
+    limiter: Limiter | None
     retry: RetryPolicy
     rng: random.Random
     clock: Callable[[], float]
@@ -162,8 +163,12 @@ class AttemptLoop:
         retries = 0  # the retry budget counts backoffs; a call a refresh cost is no retry
         replaced = False  # this item already got a fresh token
         while True:
-            if self.limiter and not await self.unless_stopped(self.limiter.acquire()):
-                return Unanswered("stopped", attempts)
+            if self.limiter:
+                try:
+                    if not await self.unless_stopped(self.limiter.acquire()):
+                        return Unanswered("stopped", attempts)
+                except EndpointError as error:  # a shared limiter lost its store (Redis)
+                    return Unanswered("halted", attempts, error)
             if self.stop is not None and self.stop.is_set():
                 return Unanswered("stopped", attempts)
             token = await self.tokens.get()

@@ -15,10 +15,11 @@ import asyncio
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from uploader.errors import ConfigError
 
-__all__ = ["DEFAULT_RATE", "RateLimit", "RateLimiter", "parse_rate"]
+__all__ = ["DEFAULT_RATE", "Limiter", "RateLimit", "RateLimiter", "parse_rate"]
 
 SAFETY_MARGIN = 0.02  # windows are 2 % longer than the server's
 
@@ -37,6 +38,11 @@ class RateLimit:
 
     def __str__(self) -> str:
         return f"{self.calls}/{self.period:g}"
+
+    @property
+    def window(self) -> float:
+        """The window a limiter keeps (seconds): the server's, plus the safety margin."""
+        return self.period * (1 + SAFETY_MARGIN)
 
     def faster_than(self, other: RateLimit) -> bool:
         """More calls per second than ``other`` allows (compared without rounding)."""
@@ -59,6 +65,19 @@ def parse_rate(text: str) -> RateLimit | None:
         ) from None
 
 
+class Limiter(Protocol):
+    """What the attempt loop asks of a limiter: this process's own (``RateLimiter``) or one
+    shared by several processes (``uploader.send._redis_limit.RedisRateLimiter``)."""
+
+    async def acquire(self) -> None:
+        """Wait until one more call fits in the window, then count it."""
+        ...
+
+    def throttled(self, retry_after: float | None = None) -> None:
+        """The server said "too fast": hold every call for ``retry_after`` seconds."""
+        ...
+
+
 class RateLimiter:
     """Sliding-window limiter with an injectable clock and sleep (tests never wait)."""
 
@@ -69,7 +88,7 @@ class RateLimiter:
         sleep: Callable[[float], Awaitable[None]],
     ) -> None:
         self.limit = limit
-        self._window = limit.period * (1 + SAFETY_MARGIN)
+        self._window = limit.window
         self._clock = clock
         self._sleep = sleep
         self._sent: deque[float] = deque(maxlen=limit.calls)

@@ -1,0 +1,210 @@
+"""One sliding window shared by every process that sends for one Target account, in Redis.
+
+Target's 50 calls/min is per account, not per process: two uploads against one client code
+(two feeds, a backfill beside the nightly sync, shards of one input) must draw from one
+budget. ``RedisRateLimiter`` keeps the window of ``RateLimiter`` (``uploader.send._ratelimit``:
+never more than N calls in *any* window of T seconds) in Redis, keyed by client code:
+
+- ``uploader:rate:{CLIENT}``: a sorted set, one member per admitted call, scored with the time
+  Redis admitted it (µs);
+- ``uploader:rate:{CLIENT}:hold``: present while a throttle (503/429 seen by any process)
+  holds every process; its TTL is what is left of the hold.
+
+(The braces are a Redis Cluster hash tag: both keys live in one slot, as a script needs.)
+
+Why one Lua script and not the ``limits`` package's moving window: the script trims the
+window, checks the hold, counts and admits in one atomic round trip, on Redis's own clock
+(``TIME`` inside the script), so the clocks of the sending machines never matter and no two
+processes can both take the last slot. ``limits``' moving window reads the clock of the
+caller, and its other strategies (fixed window, sliding-window counter) are approximations
+that admit up to ~2N calls across a window edge — as a leaky bucket does, which is why the
+project keeps its own strict limiter in the first place.
+
+Redis unreachable at the start: ``connect()`` raises ``ConfigError`` (nothing was sent).
+Lost mid-run: ``acquire`` retries for ``lost_after`` seconds, then raises ``EndpointError``;
+the attempt loop turns that into a stop of the run with the rest pending (exit 6) — never a
+silent fall-back to a per-process limit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from itertools import count
+from urllib.parse import urlsplit, urlunsplit
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from uploader._log import get_logger
+from uploader.errors import ConfigError, EndpointError
+from uploader.send._ratelimit import RateLimit
+
+__all__ = ["DEFAULT_LOST_AFTER", "RedisRateLimiter", "rate_key"]
+
+log = get_logger(__name__)
+
+DEFAULT_LOST_AFTER = 30.0  # seconds without Redis before the run stops
+_RECONNECT_EVERY = 1.0  # seconds between tries while Redis is lost
+_SOCKET_TIMEOUT = 5.0  # one Redis call; a hung server counts as lost, not as a wait
+
+# KEYS: window, hold, log.  ARGV: calls, window (µs), member, log (1/0).
+# Returns 0 when the call is admitted (and counted), else the milliseconds to wait: until the
+# hold ends, or the oldest call leaves the window. A call exactly one window old is out of it.
+_ACQUIRE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local held = redis.call('PTTL', KEYS[2])
+if held > 0 then return held end
+local window = tonumber(ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[1]) then
+  redis.call('ZADD', KEYS[1], now, ARGV[3])
+  redis.call('PEXPIRE', KEYS[1], math.ceil(window / 1000) + 1000)
+  if ARGV[4] == '1' then redis.call('RPUSH', KEYS[3], now) end
+  return 0
+end
+local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+return math.max(1, math.ceil((tonumber(oldest[2]) + window - now) / 1000))
+"""
+
+# KEYS: hold.  ARGV: milliseconds. A hold is only ever lengthened, never cut short.
+_HOLD = """
+if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[1]) then
+  redis.call('SET', KEYS[1], '1', 'PX', ARGV[1])
+end
+return 0
+"""
+
+
+def rate_key(client_code: str) -> str:
+    """The sorted set of ``client_code``'s window (its hold and log keys add a suffix)."""
+    return f"uploader:rate:{{{client_code}}}"
+
+
+def _redacted(url: str) -> str:
+    """``url`` without its password: messages may name the store, never its secret."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"{parts.username or ''}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def _one_line(error: BaseException) -> str:
+    return " ".join(str(error).split()) or type(error).__name__
+
+
+class RedisRateLimiter:
+    """``RateLimiter``'s window, shared through the Redis at ``url`` by every limiter of
+    ``client_code``. Run ``connect()`` before the first call and ``close()`` after the last.
+
+    Within one process callers queue in arrival order (one of them polls Redis at a time);
+    across processes whoever asks first after a slot frees takes it. Every process must use
+    the same ``limit``. ``record``: also append each admitted call's Redis time (µs) to the
+    ``:log`` list — for tests that check the window on Redis's own timestamps.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        client_code: str,
+        limit: RateLimit,
+        *,
+        lost_after: float = DEFAULT_LOST_AFTER,
+        socket_timeout: float = _SOCKET_TIMEOUT,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        record: bool = False,
+    ) -> None:
+        self.limit = limit
+        self.url = _redacted(url)
+        try:
+            self._redis = aioredis.Redis.from_url(
+                url, socket_timeout=socket_timeout, socket_connect_timeout=socket_timeout
+            )
+        except ValueError as error:  # not a redis:// (rediss://, unix://) URL
+            raise ConfigError(
+                f"$rate_store {self.url!r}: {_one_line(error)}", settings=("rate_store",)
+            ) from None
+        self._window_us = round(limit.window * 1e6)
+        key = rate_key(client_code)
+        self._keys = [key, f"{key}:hold", f"{key}:log"]
+        self._acquire = self._redis.register_script(_ACQUIRE)
+        self._hold = self._redis.register_script(_HOLD)
+        self._members = (f"{uuid.uuid4().hex}:{n}" for n in count())
+        self._record = "1" if record else "0"
+        self._lost_after = lost_after
+        self._clock = clock
+        self._sleep = sleep
+        self._lock = asyncio.Lock()  # FIFO within this process, as RateLimiter's
+        self._holds: set[asyncio.Task[None]] = set()
+
+    async def connect(self) -> None:
+        """Check that Redis answers: ``ConfigError`` (one line) when it does not."""
+        try:
+            await self._redis.ping()
+        except (RedisError, OSError) as error:
+            raise ConfigError(
+                f"$rate_store {self.url}: Redis does not answer ({_one_line(error)})",
+                settings=("rate_store",),
+            ) from None
+
+    async def close(self) -> None:
+        for hold in list(self._holds):
+            await asyncio.gather(hold, return_exceptions=True)
+        await self._redis.aclose()
+
+    async def acquire(self) -> None:
+        """Wait until one more call fits in the shared window, then count it; ``EndpointError``
+        when Redis stays unreachable for ``lost_after`` seconds."""
+        async with self._lock:
+            if self._holds:  # this process's own throttle goes first
+                await asyncio.gather(*self._holds, return_exceptions=True)
+            member = next(self._members)
+            lost_since: float | None = None
+            while True:
+                try:
+                    wait_ms = int(
+                        await self._acquire(
+                            keys=self._keys,
+                            args=[self.limit.calls, self._window_us, member, self._record],
+                        )
+                    )
+                except (RedisError, OSError) as error:
+                    now = self._clock()
+                    if lost_since is None:
+                        lost_since = now
+                        log.warning("rate store %s lost: %s", self.url, _one_line(error))
+                    left = lost_since + self._lost_after - now
+                    if left <= 0:
+                        raise EndpointError(
+                            f"the rate store {self.url} (Redis) has not answered for "
+                            f"{self._lost_after:g} s ({_one_line(error)})"
+                        ) from None
+                    await self._sleep(min(_RECONNECT_EVERY, left))
+                    continue
+                if lost_since is not None:
+                    log.warning("rate store %s answers again", self.url)
+                    lost_since = None
+                if wait_ms == 0:
+                    return
+                await self._sleep(wait_ms / 1000)
+
+    def throttled(self, retry_after: float | None = None) -> None:
+        """Hold every limiter of this client code for ``retry_after`` seconds, or one call's
+        share of the window. Written in the background; this process's next ``acquire``
+        waits for the write."""
+        pause = retry_after if retry_after is not None else self.limit.window / self.limit.calls
+        task = asyncio.get_running_loop().create_task(self._write_hold(max(1, round(pause * 1000))))
+        self._holds.add(task)
+        task.add_done_callback(self._holds.discard)
+
+    async def _write_hold(self, pause_ms: int) -> None:
+        try:
+            await self._hold(keys=self._keys[1:2], args=[pause_ms])
+        except (RedisError, OSError) as error:  # acquire notices a lost Redis and says so
+            log.warning("rate store %s: the hold was not written: %s", self.url, _one_line(error))
