@@ -166,7 +166,9 @@ class FileOptions(TypedDict, total=False):
     command's defaults. ``ledger``: default ``runs/<UTC time>-<pid>/ledger.jsonl``;
     ``resume`` continues the run in it. ``rate``: ``"50/60"`` (N calls per SECONDS; the
     default), a ``RateLimit``, or ``None`` for no client-side limit. ``max_rejects``: ``"100"``
-    rows or ``"0.5%"`` of the rows read. ``tokens``: default ``$TARGET_PROFILE_TOKEN``."""
+    rows or ``"0.5%"`` of the rows read. ``rate_store``:
+    ``"redis://HOST:PORT/DB"`` keeps the rate's window there, shared by every process of the
+    client code. ``tokens``: default ``$TARGET_PROFILE_TOKEN``."""
 
     endpoint: str | None
     ledger: str | Path | None
@@ -187,6 +189,7 @@ class FileOptions(TypedDict, total=False):
     api_version: ApiVersion
     concurrency: int
     rate: RateLimit | str | None
+    rate_store: str | None
     max_retries: int
     retry_max_wait: float
     timeout: float
@@ -314,6 +317,7 @@ def files_run(
         api_version=options.get("api_version", "v2"),
         concurrency=options.get("concurrency", DEFAULT_CONCURRENCY),
         rate=rate,
+        rate_store=options.get("rate_store"),
         retry=RetryPolicy(
             max_retries=max_retries,
             max_wait=options.get("retry_max_wait", DEFAULT_RETRY_MAX_WAIT),

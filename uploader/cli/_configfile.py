@@ -38,6 +38,7 @@ KNOWN_KEYS = frozenset(
         "api_version",
         "concurrency",
         "rate",
+        "rate_store",
         "token_env",
         "token_file",
         # token sources that mint (issue 5); the Adobe client secret is never a file setting

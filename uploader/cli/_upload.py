@@ -80,6 +80,13 @@ def send_options(*, wait: bool) -> Callable[[F], F]:
             "leave room for other jobs of the same account (e.g. 40/60), and --auth adobe-io token "
             "calls draw on it too.",
         ),
+        click.option(
+            "--rate-store",
+            envvar="UPLOADER_RATE_STORE",
+            metavar="redis://HOST:PORT/DB",
+            help="Keep the --rate window in this Redis, shared by every process that sends for the "
+            "client code; all of them must use the same store and the same --rate.",
+        ),
         static_token_options,
         token_source_options,
         click.option(
@@ -283,6 +290,7 @@ def send_config(
         api_version=options["api_version"],
         concurrency=options["concurrency"],
         rate=_rate(options["rate"]),
+        rate_store=options["rate_store"],
         retry=RetryPolicy(max_retries=options["max_retries"], max_wait=options["retry_max_wait"]),
         timeout=options["timeout"],
         resume=options["resume"],

@@ -78,7 +78,7 @@ from uploader.send._bisect import (
 from uploader.send._breaker import ConnectionBreaker
 from uploader.send._defaults import DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT
 from uploader.send._pool import run_pool
-from uploader.send._ratelimit import DEFAULT_RATE, RateLimit, RateLimiter
+from uploader.send._ratelimit import DEFAULT_RATE, Limiter, RateLimit, RateLimiter
 from uploader.send._response import SubmitResult
 from uploader.send._retry import RetryPolicy, classify
 from uploader.send._transport import (
@@ -131,6 +131,9 @@ class UploadConfig:
     api_version: ApiVersion = "v2"
     concurrency: int = DEFAULT_CONCURRENCY
     rate: RateLimit | None = DEFAULT_RATE
+    #: ``redis://HOST:PORT/DB``: keep ``rate``'s window there, shared by every process that
+    #: sends for this client code (``uploader.send._redis_limit``); None: this process's own
+    rate_store: str | None = None
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     timeout: float = DEFAULT_TIMEOUT
     resume: bool = False
@@ -156,6 +159,8 @@ class UploadConfig:
             raise ConfigError("$timeout must be positive", settings=("timeout",))
         if self.bisect_calls < 0:
             raise ConfigError("$bisect_calls must be 0 or more", settings=("bisect_calls",))
+        if self.rate_store is not None and self.rate is None:
+            raise ConfigError("$rate_store needs a rate", settings=("rate_store", "rate"))
 
     @property
     def base_url(self) -> str:
@@ -201,7 +206,7 @@ class _Run:
         sleep: Callable[[float], Awaitable[None]],
         rng: random.Random,
         progress: Progress | None,
-        limiter: RateLimiter | None,
+        limiter: Limiter | None,
         fingerprint: InputFingerprint,
         on_acknowledged: Callable[[Acknowledged], None] | None = None,
     ) -> None:
@@ -704,11 +709,66 @@ async def _upload(
     on_acknowledged: Callable[[Acknowledged], None] | None,
 ) -> RunSummary:
     fingerprint = producer.fingerprint()  # the source checks its input: fail before any call
-    # One budget per Target account: a provider that calls the Admin API draws on it too,
-    # from its very first token fetch.
-    limiter = RateLimiter(config.rate, clock, sleep) if config.rate else None
-    if isinstance(tokens, SharesRateLimit):
-        tokens.share_rate_limit(limiter)
+    async with _limiter(config, clock, sleep) as limiter:
+        # One budget per Target account: a provider that calls the Admin API draws on it too,
+        # from its very first token fetch.
+        if isinstance(tokens, SharesRateLimit):
+            tokens.share_rate_limit(limiter)
+        return await _send_all(
+            config,
+            producer,
+            tokens,
+            transport,
+            clock,
+            sleep,
+            rng,
+            progress,
+            handle_signals,
+            on_acknowledged,
+            limiter,
+            fingerprint,
+        )
+
+
+@contextlib.asynccontextmanager
+async def _limiter(
+    config: UploadConfig, clock: Callable[[], float], sleep: Callable[[float], Awaitable[None]]
+) -> AsyncIterator[Limiter | None]:
+    """This process's own limiter, or the one shared in ``config.rate_store``: connected
+    first, so an unreachable store stops the run before any call or ledger write, and closed
+    when the run ends."""
+    if config.rate is None:
+        yield None
+        return
+    if config.rate_store is None:
+        yield RateLimiter(config.rate, clock, sleep)
+        return
+    from uploader.send._redis_limit import RedisRateLimiter  # redis: only when asked for
+
+    shared = RedisRateLimiter(
+        config.rate_store, config.client_code, config.rate, clock=clock, sleep=sleep
+    )
+    try:
+        await shared.connect()
+        yield shared
+    finally:
+        await shared.close()
+
+
+async def _send_all(
+    config: UploadConfig,
+    producer: BatchSource,
+    tokens: TokenProvider,
+    transport: Transport | None,
+    clock: Callable[[], float],
+    sleep: Callable[[float], Awaitable[None]],
+    rng: random.Random | None,
+    progress: Progress | None,
+    handle_signals: bool,
+    on_acknowledged: Callable[[Acknowledged], None] | None,
+    limiter: Limiter | None,
+    fingerprint: InputFingerprint,
+) -> RunSummary:
     check_endpoint(config.base_url, await tokens.get())
     own_transport = transport is None
     if transport is None:
