@@ -6,6 +6,7 @@ a store lost mid-run stopping the run with the rest pending."""
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
@@ -157,3 +158,16 @@ async def test_a_store_lost_mid_run_stops_it_with_the_rest_pending(
     assert (summary.rows_acknowledged, summary.rows_pending) == (10, 40)
     assert summary.invariant_holds
     assert sum(clock.sleeps) >= _redis_limit.DEFAULT_LOST_AFTER
+
+
+async def test_a_store_without_the_redis_package_is_one_line(
+    tmp_path: Path, small_producer: Callable[..., Producer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "redis", None)  # as if the extra were not installed
+    monkeypatch.delitem(sys.modules, "uploader.send._redis_limit")
+    config = UploadConfig(
+        client_code="demo", ledger=tmp_path / "l.jsonl", rate_store="redis://127.0.0.1:1/0"
+    )
+    with pytest.raises(ConfigError, match=r"pip install 'uploader\[redis\]'"):
+        await upload(config, small_producer(tmp_path), StaticToken(None, "none"))
+    assert not config.ledger.exists()

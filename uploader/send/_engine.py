@@ -743,7 +743,13 @@ async def _limiter(
     if config.rate_store is None:
         yield RateLimiter(config.rate, clock, sleep)
         return
-    from uploader.send._redis_limit import RedisRateLimiter  # redis: only when asked for
+    try:  # redis is an extra: imported only when asked for
+        from uploader.send._redis_limit import RedisRateLimiter
+    except ImportError:
+        raise ConfigError(
+            "$rate_store needs the redis package: pip install 'uploader[redis]'",
+            settings=("rate_store",),
+        ) from None
 
     shared = RedisRateLimiter(
         config.rate_store, config.client_code, config.rate, clock=clock, sleep=sleep
