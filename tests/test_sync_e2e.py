@@ -354,3 +354,23 @@ async def test_summary_json_says_which_state_the_night_committed(tmp_path: Path)
         summary = await Nights(tmp_path, mock).run(profiles(5))
     written = json.loads(Path(summary.ledger).with_name("summary.json").read_text())
     assert written["state_generation"] == 1 and written["selection"]["new"] == 5
+
+
+def test_sync_keeps_only_keep_runs_run_directories(
+    cli: Callable[..., Result], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--keep-runs`` is one of upload's options: a sync honours it too (it was ignored)."""
+    from uploader.mock import run_mock_in_thread
+
+    monkeypatch.chdir(tmp_path)
+    older = tmp_path / "runs" / "20260101T000000Z-1"  # an earlier run's directory
+    older.mkdir(parents=True)
+    (older / "ledger.jsonl").write_text("")
+    source = export(tmp_path / "crm.csv", profiles(5))
+    with run_mock_in_thread(MockConfig(client_code="demo", rate_limit=None)) as mock:
+        done = cli(
+            "sync", str(source), "--client-code", "demo", "--endpoint", mock.base_url,
+            "--rate", "none", "--state", "state", "--keep-runs", "1", token=mock.token,
+        )  # fmt: skip
+    assert done.exit_code == 0, done.output
+    assert not older.exists() and len(list((tmp_path / "runs").iterdir())) == 1

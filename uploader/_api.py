@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, TypedDict, Unpack
+from typing import TYPE_CHECKING, Any, TypedDict, TypeVar, Unpack
 
 from uploader._log import get_logger
 from uploader.produce._limits import DEFAULT_BATCH_BYTES, DEFAULT_BATCH_ROWS
@@ -39,6 +39,7 @@ __all__ = [
     "WAIT_TIMEOUT",
     "FileOptions",
     "files_run",
+    "in_own_loop",
     "run_upload",
     "sync_files",
     "upload",
@@ -47,6 +48,7 @@ __all__ = [
 ]
 
 log = get_logger(__name__)
+T = TypeVar("T")
 
 EARLY_POLL_SECONDS = 10.0  # with wait: poll acknowledged batches this often while sending
 WAIT_TIMEOUT = 3600.0  # with wait: stop polling after this many seconds (exit 4)
@@ -139,25 +141,41 @@ def run_upload(
     handle_signals: bool = False,
 ) -> RunSummary:
     """``upload`` from synchronous code, in an event loop of its own."""
-    _no_running_loop()
-    # The event loop is made first: an interrupt inside its construction leaves a
-    # half-made loop that prints a traceback when collected.
+    return in_own_loop(
+        lambda: upload(
+            source,
+            config,
+            tokens,
+            progress=progress,
+            wait=wait,
+            wait_timeout=wait_timeout,
+            poll_every=poll_every,
+            verify=verify,
+            after_send=after_send,
+            handle_signals=handle_signals,
+        )
+    )
+
+
+def in_own_loop(make: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """Run the coroutine ``make()`` in an event loop of its own: the synchronous calls
+    (``upload_files``, ``sync_files``, the commands). The loop is made before the coroutine:
+    an interrupt inside the loop's construction would otherwise leave a half-made loop (a
+    traceback when collected) and a coroutine never awaited."""
+    from uploader.errors import ConfigError
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        pass
+    else:
+        raise ConfigError(
+            "upload_files and sync_files run their own event loop and this code already runs "
+            "in one (async code, a Jupyter cell): use `await uploader.upload(...)` there"
+        )
     with asyncio.Runner() as runner:
         runner.get_loop()
-        return runner.run(
-            upload(
-                source,
-                config,
-                tokens,
-                progress=progress,
-                wait=wait,
-                wait_timeout=wait_timeout,
-                poll_every=poll_every,
-                verify=verify,
-                after_send=after_send,
-                handle_signals=handle_signals,
-            )
-        )
+        return runner.run(make())
 
 
 class FileOptions(TypedDict, total=False):
@@ -219,7 +237,6 @@ def upload_files(
     """
     from uploader.produce._producer import Producer
 
-    _no_running_loop()
     spec, config = files_run(paths, client_code, options)
     return run_upload(
         Producer(spec),
@@ -250,24 +267,21 @@ def sync_files(
     (``uploader.sync.sync``). ``options``: see ``FileOptions``."""
     from uploader.sync._run import sync
 
-    _no_running_loop()
     spec, config = files_run(paths, client_code, options)
-    with asyncio.Runner() as runner:
-        runner.get_loop()  # made first: an interrupt inside its construction leaves a traceback
-        return runner.run(
-            sync(
-                spec,
-                config,
-                state,
-                options.get("tokens"),
-                refresh_after_days=refresh_after_days,
-                full=full,
-                forget_missing=forget_missing,
-                missing=missing,
-                wait_timeout=wait_timeout,
-                progress=options.get("progress"),
-            )
+    return in_own_loop(
+        lambda: sync(
+            spec,
+            config,
+            state,
+            options.get("tokens"),
+            refresh_after_days=refresh_after_days,
+            full=full,
+            forget_missing=forget_missing,
+            missing=missing,
+            wait_timeout=wait_timeout,
+            progress=options.get("progress"),
         )
+    )
 
 
 def files_run(
@@ -329,20 +343,6 @@ def files_run(
         max_rejects=RejectLimit(max_rejects) if max_rejects is not None else None,
     )
     return spec, config
-
-
-def _no_running_loop() -> None:
-    """The synchronous calls make their own event loop, which cannot run inside another."""
-    from uploader.errors import ConfigError
-
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return
-    raise ConfigError(
-        "upload_files runs its own event loop and this code already runs in one (async "
-        "code, a Jupyter cell): use `await uploader.upload(...)` there"
-    )
 
 
 async def _send(

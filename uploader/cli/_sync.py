@@ -12,7 +12,7 @@ from uploader._plural import plural
 from uploader.cli._errors import handle_errors, terminate_as_interrupt
 from uploader.cli._output import echo_json, echo_warnings, report
 from uploader.cli._progress import make_progress
-from uploader.cli._upload import send_config, send_options
+from uploader.cli._upload import prune, run_options, send_config, send_options
 from uploader.cli._validate import plan_lines
 from uploader.errors import ConfigError
 from uploader.exits import EXIT_HELP
@@ -70,16 +70,7 @@ def sync_command(**options: Any) -> None:
 
 
 def _sync(options: dict[str, Any]) -> None:
-    from uploader.cli._inputs import spec_from_options
-    from uploader.produce._rejects import RejectLimit
-
-    as_json, quiet = options.pop("as_json"), options.pop("quiet")
-    progress_every = options.pop("progress_every")
-    if progress_every < 0:
-        raise ConfigError("--progress-every must not be negative")
-    options.pop("keep_runs")  # a sync keeps its runs: its ledger is the night's record
-    wait_timeout = options.pop("wait_timeout")
-    dry_run, out = options.pop("dry_run"), options.pop("out")
+    run = run_options(options)
     state, refresh_after = options.pop("state"), options.pop("refresh_after")
     full, missing, forget = (
         options.pop("full"),
@@ -88,26 +79,18 @@ def _sync(options: dict[str, Any]) -> None:
     )
     if state is None:
         raise ConfigError("--state DIR is required (the sync's state directory)")
-    text = options.pop("max_rejects")
-    max_rejects = RejectLimit(text) if text is not None else None
-    spec = spec_from_options(options)
-    if dry_run:
-        if out is None:
-            raise ConfigError("--dry-run needs --out DIR for the bodies")
+    if run.out is not None:
         if not options["client_code"]:
             raise ConfigError("--client-code is required (or set $TARGET_CLIENT_CODE)")
-        _dry_run(spec, options["client_code"], state, out, refresh_after, full, as_json)
+        _dry_run(run.spec, options["client_code"], state, run.out, refresh_after, full, run.as_json)
         return
-    if out is not None:
-        raise ConfigError("--out goes with --dry-run")
-    config, tokens = send_config(options, max_rejects)
-    import asyncio
-
+    config, tokens = send_config(options, run.max_rejects)
+    from uploader._api import in_own_loop
     from uploader.sync._run import sync
 
-    async def run() -> Any:
-        return await sync(
-            spec,
+    summary = in_own_loop(
+        lambda: sync(
+            run.spec,
             config,
             state,
             tokens,
@@ -115,15 +98,14 @@ def _sync(options: dict[str, Any]) -> None:
             full=full,
             forget_missing=forget,
             missing=missing,
-            wait_timeout=wait_timeout,
-            progress=make_progress(quiet, every=progress_every),
+            wait_timeout=run.wait_timeout,
+            progress=make_progress(run.quiet, every=run.progress_every),
             handle_signals=True,
         )
-
-    with asyncio.Runner() as runner:
-        runner.get_loop()  # made first: an interrupt inside its construction leaves a traceback
-        summary = runner.run(run())
-    report(summary, as_json)
+    )
+    if run.keep_runs is not None:
+        prune(run.keep_runs, config.ledger.parent)
+    report(summary, run.as_json)
     raise SystemExit(summary.exit_code)
 
 

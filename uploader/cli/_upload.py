@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -30,11 +31,11 @@ from uploader.send._retry import DEFAULT_MAX_RETRIES, DEFAULT_RETRY_MAX_WAIT, Re
 if TYPE_CHECKING:  # the rest is imported when a command runs: --help stays light
     from uploader.auth._static import TokenProvider
     from uploader.ledger._summary import RunSummary
-    from uploader.produce._producer import Producer
+    from uploader.produce._producer import InputSpec, Producer
     from uploader.produce._rejects import RejectLimit
     from uploader.send._engine import UploadConfig
 
-__all__ = ["send_config", "send_options", "upload_command"]
+__all__ = ["RunOptions", "prune", "run_options", "send_config", "send_options", "upload_command"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -229,47 +230,75 @@ def upload_command(**options: Any) -> None:
 
 def _upload(options: dict[str, Any]) -> None:
     from uploader.produce._producer import Producer
+
+    run = run_options(options)
+    wait = options.pop("wait")
+    if run.out is not None:
+        _dry_run(Producer(run.spec), run.out, run.as_json, run.max_rejects)
+        return
+    config, tokens = send_config(options, run.max_rejects)
+    keep_runs, quiet = run.keep_runs, run.quiet
+    from uploader._api import run_upload
+
+    async def after_send(summary: RunSummary) -> None:
+        if keep_runs is not None:
+            prune(keep_runs, config.ledger.parent)
+        if wait and summary.stop_reason is None and not quiet:
+            click.echo("waiting for Target to process the batches (--wait) …", err=True)
+
+    summary = run_upload(
+        Producer(run.spec),
+        config,
+        tokens,
+        progress=make_progress(quiet, every=run.progress_every),
+        wait=wait,
+        wait_timeout=run.wait_timeout,
+        after_send=after_send,
+        handle_signals=True,
+    )
+    report(summary, run.as_json)
+    raise SystemExit(summary.exit_code)
+
+
+@dataclass(frozen=True, slots=True)
+class RunOptions:
+    """The options every sending command (``upload``, ``sync``) reads the same way."""
+
+    as_json: bool
+    quiet: bool
+    progress_every: float
+    keep_runs: int | None
+    wait_timeout: float
+    out: Path | None  # a dry run's directory; None: a run that sends
+    max_rejects: RejectLimit | None
+    spec: InputSpec
+
+
+def run_options(options: dict[str, Any]) -> RunOptions:
+    """Take the shared options out of ``options`` (what is left is ``send_config``'s)."""
     from uploader.produce._rejects import RejectLimit
 
-    as_json, quiet = options.pop("as_json"), options.pop("quiet")
     progress_every, keep_runs = options.pop("progress_every"), options.pop("keep_runs")
     if progress_every < 0:
         raise ConfigError("--progress-every must not be negative")
     if keep_runs is not None and keep_runs < 1:
         raise ConfigError("--keep-runs must be at least 1 (this run's directory is kept)")
-    wait, wait_timeout = options.pop("wait"), options.pop("wait_timeout")
     dry_run, out = options.pop("dry_run"), options.pop("out")
-    text = options.pop("max_rejects")
-    max_rejects = RejectLimit(text) if text is not None else None
-    spec = spec_from_options(options)
-    if dry_run:
-        if out is None:
-            raise ConfigError("--dry-run needs --out DIR for the bodies")
-        _dry_run(Producer(spec), out, as_json, max_rejects)
-        return
-    if out is not None:
+    if dry_run and out is None:
+        raise ConfigError("--dry-run needs --out DIR for the bodies")
+    if out is not None and not dry_run:
         raise ConfigError("--out goes with --dry-run")
-    config, tokens = send_config(options, max_rejects)
-    from uploader._api import run_upload
-
-    async def after_send(summary: RunSummary) -> None:
-        if keep_runs is not None:
-            _prune(keep_runs, config.ledger.parent)
-        if wait and summary.stop_reason is None and not quiet:
-            click.echo("waiting for Target to process the batches (--wait) …", err=True)
-
-    summary = run_upload(
-        Producer(spec),
-        config,
-        tokens,
-        progress=make_progress(quiet, every=progress_every),
-        wait=wait,
-        wait_timeout=wait_timeout,
-        after_send=after_send,
-        handle_signals=True,
+    text = options.pop("max_rejects")
+    return RunOptions(
+        as_json=options.pop("as_json"),
+        quiet=options.pop("quiet"),
+        progress_every=progress_every,
+        keep_runs=keep_runs,
+        wait_timeout=options.pop("wait_timeout"),
+        out=out,
+        max_rejects=RejectLimit(text) if text is not None else None,
+        spec=spec_from_options(options),
     )
-    report(summary, as_json)
-    raise SystemExit(summary.exit_code)
 
 
 def send_config(
@@ -314,7 +343,7 @@ def _rate(text: str) -> RateLimit | None:
     return rate
 
 
-def _prune(keep: int, current: Path) -> None:
+def prune(keep: int, current: Path) -> None:
     """--keep-runs: a directory that cannot be removed is a warning, not a failed upload."""
     pruned = prune_runs(keep, current)
     if pruned.removed:

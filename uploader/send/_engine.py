@@ -682,52 +682,26 @@ async def upload(
     Holds the ledger's lock (``uploader.ledger._lock``) from before the check pass to the end.
     """
     with lock.hold(config.ledger):
-        return await _upload(
-            config,
-            producer,
-            tokens,
-            transport,
-            clock,
-            sleep,
-            rng,
-            progress,
-            handle_signals,
-            on_acknowledged,
-        )
-
-
-async def _upload(
-    config: UploadConfig,
-    producer: BatchSource,
-    tokens: TokenProvider,
-    transport: Transport | None,
-    clock: Callable[[], float],
-    sleep: Callable[[float], Awaitable[None]],
-    rng: random.Random | None,
-    progress: Progress | None,
-    handle_signals: bool,
-    on_acknowledged: Callable[[Acknowledged], None] | None,
-) -> RunSummary:
-    fingerprint = producer.fingerprint()  # the source checks its input: fail before any call
-    async with _limiter(config, clock, sleep) as limiter:
-        # One budget per Target account: a provider that calls the Admin API draws on it too,
-        # from its very first token fetch.
-        if isinstance(tokens, SharesRateLimit):
-            tokens.share_rate_limit(limiter)
-        return await _send_all(
-            config,
-            producer,
-            tokens,
-            transport,
-            clock,
-            sleep,
-            rng,
-            progress,
-            handle_signals,
-            on_acknowledged,
-            limiter,
-            fingerprint,
-        )
+        fingerprint = producer.fingerprint()  # the source checks its input: fail before any call
+        async with _limiter(config, clock, sleep) as limiter:
+            # One budget per Target account: a provider that calls the Admin API draws on it
+            # too, from its very first token fetch.
+            if isinstance(tokens, SharesRateLimit):
+                tokens.share_rate_limit(limiter)
+            return await _send_all(
+                config,
+                producer,
+                tokens,
+                transport,
+                clock,
+                sleep,
+                rng,
+                progress,
+                handle_signals,
+                on_acknowledged,
+                limiter,
+                fingerprint,
+            )
 
 
 @contextlib.asynccontextmanager
