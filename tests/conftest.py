@@ -404,11 +404,18 @@ class RedisServer:
 
     process: subprocess.Popen[bytes]
     url: str
+    command: list[str]
+    port: int
 
     def kill(self) -> None:
         """Gone at once, as a crashed server (SIGKILL)."""
         self.process.kill()
         self.process.wait()
+
+    def restart(self) -> None:
+        """A new, empty server on the same port (persistence is off: the window is gone too),
+        as after a crash and a restart by its supervisor."""
+        self.process = _start_redis(self.command, self.port)
 
 
 def _answers_ping(port: int) -> bool:
@@ -428,21 +435,24 @@ def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
     if binary is None:
         pytest.skip("redis-server is not installed (apt-get install redis-server)")
     port = _free_port()
-    process = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-         "--dir", str(tmp_path)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    server = RedisServer(process, f"redis://127.0.0.1:{port}/0")
+    command = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+               "--appendonly", "no", "--dir", str(tmp_path)]  # fmt: skip
+    server = RedisServer(_start_redis(command, port), f"redis://127.0.0.1:{port}/0", command, port)
     try:
-        deadline = time.monotonic() + 10
-        while not _answers_ping(port):
-            if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"redis-server on port {port} did not start")
-            time.sleep(0.02)
         yield server
     finally:
-        if process.poll() is None:
-            process.terminate()
-            process.wait(timeout=10)
+        if server.process.poll() is None:
+            server.process.terminate()
+            server.process.wait(timeout=10)
+
+
+def _start_redis(command: list[str], port: int) -> subprocess.Popen[bytes]:
+    """``redis-server`` started and answering PING (``pytest.fail`` after 10 s)."""
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 10
+    while not _answers_ping(port):
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            pytest.fail(f"redis-server on port {port} did not start")
+        time.sleep(0.02)
+    return process

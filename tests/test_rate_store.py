@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Protocol
 
@@ -37,6 +38,8 @@ class RedisServer(Protocol):
     url: str
 
     def kill(self) -> None: ...
+
+    def restart(self) -> None: ...
 
 
 def invoke(*args: str) -> Result:
@@ -158,6 +161,45 @@ async def test_a_store_lost_mid_run_stops_it_with_the_rest_pending(
     assert (summary.rows_acknowledged, summary.rows_pending) == (10, 40)
     assert summary.invariant_holds
     assert sum(clock.sleeps) >= _redis_limit.DEFAULT_LOST_AFTER
+
+
+async def test_after_the_store_is_back_resume_sends_exactly_the_rest(
+    redis_server: RedisServer,
+    small_producer: Callable[..., Producer],
+    tmp_path: Path,
+) -> None:
+    """Redis killed after the first acknowledgement stops the run (as above); restarted (empty:
+    persistence is off), ``--resume`` sends the 40 pending rows once each, nothing twice."""
+    clock = FakeClock()
+    async with MockTarget(MockConfig(client_code="demo", rate_limit=None)) as mock:
+        tokens = StaticToken(Secret(mock.token), "mock")
+        config = UploadConfig(
+            client_code="demo",
+            endpoint=mock.base_url,
+            ledger=tmp_path / "ledger.jsonl",
+            rate=RateLimit(1000, 60),
+            rate_store=redis_server.url,
+            concurrency=1,
+        )
+        stopped = await upload(
+            config,
+            small_producer(tmp_path, rows=50, batch_rows=10),
+            tokens,
+            clock=clock,
+            sleep=clock.sleep,
+            on_acknowledged=lambda _: redis_server.kill(),
+        )
+        assert (stopped.exit_code, stopped.rows_pending) == (6, 40)
+        redis_server.restart()
+        resumed = await upload(
+            replace(config, resume=True), small_producer(tmp_path, rows=50, batch_rows=10), tokens
+        )
+        received = mock.received_frame()
+        calls = mock.stats["calls"]
+    assert resumed.exit_code == 0 and resumed.invariant_holds
+    assert (resumed.batches_skipped, resumed.rows_acknowledged) == (1, 50)
+    assert calls == 5 and await calls_in_window(redis_server.url) == 4
+    assert received.get_column("thirdPartyId").to_list() == [f"id{i}" for i in range(50)]
 
 
 async def test_a_store_without_the_redis_package_is_one_line(

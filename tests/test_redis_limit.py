@@ -107,6 +107,58 @@ async def test_a_hold_is_per_client_code(redis_server: RedisServer) -> None:
     assert len(await admitted_times(redis_server.url, "other")) == 1
 
 
+async def test_a_process_with_another_rate_is_refused_at_connect(
+    redis_server: RedisServer,
+) -> None:
+    """A window is only as strict as its largest N: 60/60 beside 40/60 would take 60 a
+    minute. The second rate is refused before it sends; the same rate is welcome."""
+    first = RedisRateLimiter(redis_server.url, "demo", RateLimit(40, 60))
+    await first.connect()
+    other = RedisRateLimiter(redis_server.url, "demo", RateLimit(60, 60))
+    with pytest.raises(ConfigError) as caught:
+        await other.connect()
+    same = RedisRateLimiter(redis_server.url, "demo", RateLimit(40, 60))
+    await same.connect()
+    elsewhere = RedisRateLimiter(redis_server.url, "other", RateLimit(60, 60))
+    await elsewhere.connect()  # another client code has its own window
+    for limiter in (first, other, same, elsewhere):
+        await limiter.close()
+    assert str(caught.value) == (
+        f"rate_store {redis_server.url}: other processes draw on client code demo's window "
+        "with rate 40/60, this one with 60/60: every process sharing a store must use the "
+        "same rate"
+    )
+
+
+async def test_a_rate_that_differs_at_the_first_call_stops_the_sender(
+    redis_server: RedisServer,
+) -> None:
+    """Connected in the same instant as another rate (the claim is re-made by every call)."""
+    early = RedisRateLimiter(redis_server.url, "demo", RateLimit(60, 60))
+    await early.connect()
+    async with aioredis.Redis.from_url(redis_server.url) as redis:
+        await redis.delete(f"{rate_key('demo')}:limit")  # as if both had connected at once
+    late = RedisRateLimiter(redis_server.url, "demo", RateLimit(40, 60))
+    await late.connect()
+    with pytest.raises(EndpointError, match="with rate 40/60, this one with 60/60"):
+        await early.acquire()
+    await late.acquire()
+    await early.close()
+    await late.close()
+
+
+async def test_the_rate_is_forgotten_with_the_window(redis_server: RedisServer) -> None:
+    """Once no call of a rate is in the window any more (+1 s), another rate may start."""
+    limit = RateLimit(5, 0.1)
+    first = RedisRateLimiter(redis_server.url, "demo", limit)
+    await first.connect()
+    await first.acquire()
+    await first.close()
+    async with aioredis.Redis.from_url(redis_server.url) as redis:
+        ttl = await redis.pttl(f"{rate_key('demo')}:limit")
+    assert 0 < ttl <= round(limit.window * 1000) + 1000
+
+
 @pytest.mark.parametrize("password", ["", ":sekrit@"])
 async def test_redis_unreachable_at_the_start_is_one_line(
     free_port: Callable[[], int], password: str

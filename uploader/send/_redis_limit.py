@@ -8,7 +8,12 @@ never more than N calls in *any* window of T seconds) in Redis, keyed by client 
 - ``uploader:rate:{CLIENT}``: a sorted set, one member per admitted call, scored with the time
   Redis admitted it (µs);
 - ``uploader:rate:{CLIENT}:hold``: present while a throttle (503/429 seen by any process)
-  holds every process; its TTL is what is left of the hold.
+  holds every process; its TTL is what is left of the hold;
+- ``uploader:rate:{CLIENT}:limit``: the ``--rate`` the processes drawing on the window use
+  (``calls/period``), as long as the window holds calls. A window is only as strict as its
+  largest N: a process with 60/60 beside one with 40/60 would take 60 calls a minute, so a
+  process whose rate differs is refused — at ``connect()`` (exit 2, nothing sent), or at its
+  next call if it connected in the same instant (the run stops, the rest pending).
 
 (The braces are a Redis Cluster hash tag: both keys live in one slot, as a script needs.)
 
@@ -49,26 +54,56 @@ log = get_logger(__name__)
 DEFAULT_LOST_AFTER = 30.0  # seconds without Redis before the run stops
 _RECONNECT_EVERY = 1.0  # seconds between tries while Redis is lost
 _SOCKET_TIMEOUT = 5.0  # one Redis call; a hung server counts as lost, not as a wait
+_LIMIT_SETTINGS = ("rate", "rate_store")  # named by the message of a rate that differs
 
-# KEYS: window, hold, log.  ARGV: calls, window (µs), member, log (1/0).
-# Returns 0 when the call is admitted (and counted), else the milliseconds to wait: until the
-# hold ends, or the oldest call leaves the window. A call exactly one window old is out of it.
-_ACQUIRE = """
+# The limit a caller claims: set when no process holds one (or it is the caller's), kept as
+# long as the window's keys (the caller's last call + one window + 1 s). Shared by both scripts.
+_CLAIM = """
+local function claim(key, limit, ttl_ms)
+  local held = redis.call('GET', key)
+  if held and held ~= limit then return held end
+  redis.call('SET', key, limit, 'PX', ttl_ms)
+  return false
+end
+"""
+
+# KEYS: limit.  ARGV: limit ("calls/period"), ttl (ms).
+# Returns the limit other processes use when it differs from the caller's, else nil (claimed).
+_CONNECT = (
+    _CLAIM
+    + """
+local other = claim(KEYS[1], ARGV[1], ARGV[2])
+if other then return other end
+return nil
+"""
+)
+
+# KEYS: window, hold, log, limit.  ARGV: calls, window (µs), member, log (1/0), limit.
+# Returns 0 when the call is admitted (and counted), the limit other processes use (a string)
+# when it differs from the caller's, else the milliseconds to wait: until the hold ends, or the
+# oldest call leaves the window. A call exactly one window old is out of it.
+_ACQUIRE = (
+    _CLAIM
+    + """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local window = tonumber(ARGV[2])
+local ttl = math.ceil(window / 1000) + 1000
+local other = claim(KEYS[4], ARGV[5], ttl)
+if other then return other end
 local held = redis.call('PTTL', KEYS[2])
 if held > 0 then return held end
-local window = tonumber(ARGV[2])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
 if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[1]) then
   redis.call('ZADD', KEYS[1], now, ARGV[3])
-  redis.call('PEXPIRE', KEYS[1], math.ceil(window / 1000) + 1000)
+  redis.call('PEXPIRE', KEYS[1], ttl)
   if ARGV[4] == '1' then redis.call('RPUSH', KEYS[3], now) end
   return 0
 end
 local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
 return math.max(1, math.ceil((tonumber(oldest[2]) + window - now) / 1000))
 """
+)
 
 # KEYS: hold.  ARGV: milliseconds. A hold is only ever lengthened, never cut short.
 _HOLD = """
@@ -104,7 +139,8 @@ class RedisRateLimiter:
 
     Within one process callers queue in arrival order (one of them polls Redis at a time);
     across processes whoever asks first after a slot frees takes it. Every process must use
-    the same ``limit``. ``record``: also append each admitted call's Redis time (µs) to the
+    the same ``limit``: one whose limit differs from the one the window holds is refused.
+    ``record``: also append each admitted call's Redis time (µs) to the
     ``:log`` list — for tests that check the window on Redis's own timestamps.
     """
 
@@ -132,8 +168,11 @@ class RedisRateLimiter:
             ) from None
         self._window_us = round(limit.window * 1e6)
         key = rate_key(client_code)
-        self._keys = [key, f"{key}:hold", f"{key}:log"]
+        self._keys = [key, f"{key}:hold", f"{key}:log", f"{key}:limit"]
+        self._claimed = f"{limit.calls}/{limit.period:g}"
+        self._client_code = client_code
         self._acquire = self._redis.register_script(_ACQUIRE)
+        self._connect = self._redis.register_script(_CONNECT)
         self._hold = self._redis.register_script(_HOLD)
         self._members = (f"{uuid.uuid4().hex}:{n}" for n in count())
         self._record = "1" if record else "0"
@@ -144,14 +183,26 @@ class RedisRateLimiter:
         self._holds: set[asyncio.Task[None]] = set()
 
     async def connect(self) -> None:
-        """Check that Redis answers: ``ConfigError`` (one line) when it does not."""
+        """Check that Redis answers and that the processes drawing on the window use this
+        limit: ``ConfigError`` (one line) when not."""
         try:
-            await self._redis.ping()
+            other = await self._connect(
+                keys=self._keys[3:], args=[self._claimed, round(self._window_us / 1000) + 1000]
+            )
         except (RedisError, OSError) as error:
             raise ConfigError(
                 f"$rate_store {self.url}: Redis does not answer ({_one_line(error)})",
                 settings=("rate_store",),
             ) from None
+        if other is not None:
+            raise ConfigError(self._other_limit(other), settings=_LIMIT_SETTINGS)
+
+    def _other_limit(self, other: bytes) -> str:
+        return (
+            f"$rate_store {self.url}: other processes draw on client code "
+            f"{self._client_code}'s window with $rate {other.decode()}, this one with "
+            f"{self._claimed}: every process sharing a store must use the same $rate"
+        )
 
     async def close(self) -> None:
         for hold in list(self._holds):
@@ -168,11 +219,15 @@ class RedisRateLimiter:
             lost_since: float | None = None
             while True:
                 try:
-                    wait_ms = int(
-                        await self._acquire(
-                            keys=self._keys,
-                            args=[self.limit.calls, self._window_us, member, self._record],
-                        )
+                    answer = await self._acquire(
+                        keys=self._keys,
+                        args=[
+                            self.limit.calls,
+                            self._window_us,
+                            member,
+                            self._record,
+                            self._claimed,
+                        ],
                     )
                 except (RedisError, OSError) as error:
                     now = self._clock()
@@ -190,6 +245,9 @@ class RedisRateLimiter:
                 if lost_since is not None:
                     log.warning("rate store %s answers again", self.url)
                     lost_since = None
+                if isinstance(answer, bytes):  # connected in the same instant as another rate
+                    raise EndpointError(self._other_limit(answer), settings=_LIMIT_SETTINGS)
+                wait_ms = int(answer)
                 if wait_ms == 0:
                     return
                 await self._sleep(wait_ms / 1000)
