@@ -244,6 +244,29 @@ async def test_a_run_stops_at_the_budget_and_resume_sends_the_rest_once(
     assert sorted(ids) == sorted(f"id{i}" for i in range(50))  # each row once
 
 
+async def test_a_batch_that_made_no_call_gives_its_rows_back(
+    small_producer: Callable[..., Producer], tmp_path: Path
+) -> None:
+    """The token is refused on the first call while the second batch, counted already, waits
+    for the rate limiter: the run stops and that batch's rows are uncounted."""
+    ledger, budget = tmp_path / "ledger.jsonl", tmp_path / "budget.json"
+    async with MockTarget(MockConfig(client_code="demo", rate_limit=None)) as mock:
+        config = UploadConfig(
+            client_code="demo",
+            endpoint=mock.base_url,
+            ledger=ledger,
+            rate=RateLimit(1, 600),
+            concurrency=2,
+            daily_rows=1000,
+            daily_rows_file=budget,
+        )
+        tokens = StaticToken(Secret("not-the-token"), "a test")
+        summary = await upload(config, small_producer(tmp_path), tokens)
+    assert summary.stop_reason == "auth" and summary.calls == 1, summary.lines()
+    assert summary.daily_rows_used == 10 and summary.daily_rows_left == 990
+    assert [e["rows"] for e in entries(budget)] == [10]
+
+
 def cli_upload(cli: Callable[..., Result], mock: MockTarget, ledger: Path, *extra: str) -> Result:
     return cli(
         "upload", str(SAMPLE), "--client-code", "demo", "--endpoint", mock.base_url,
@@ -334,3 +357,35 @@ def test_a_dry_run_ignores_the_budget_and_says_so(
     assert result.exit_code == 0, result.output
     assert "a dry run sends nothing: --daily-rows is not counted" in result.stderr
     assert not budget.exists()
+
+
+def test_a_sync_stops_at_the_budget_and_commits_nothing(
+    cli: Callable[..., Result], tmp_path: Path
+) -> None:
+    state, budget = tmp_path / "state", tmp_path / "budget.json"
+    with run_mock_in_thread(MockConfig(client_code="demo", require_auth=False)) as mock:
+        result = cli(
+            "sync", str(SAMPLE), "--client-code", "demo", "--endpoint", mock.base_url,
+            "--rate", "none", "--state", str(state), "--ledger", str(tmp_path / "l.jsonl"),
+            "--batch-rows", "200", "--daily-rows", "500", "--daily-rows-file", str(budget),
+        )  # fmt: skip
+        calls = mock.stats["calls"]
+    assert result.exit_code == 6, result.output
+    assert "daily budget" in result.stdout and "400 counted by this run, 100 left" in result.stdout
+    assert "not committed" in result.stdout and calls == 2
+
+
+def test_the_python_api_takes_the_budget_and_refuses_a_batch_bigger_than_it(
+    tmp_path: Path,
+) -> None:
+    from uploader import upload_files
+
+    with pytest.raises(ConfigError, match="batch_rows 10 is more than daily_rows 5"):
+        upload_files(
+            SAMPLE,
+            client_code="demo",
+            ledger=tmp_path / "l.jsonl",
+            batch_rows=10,
+            daily_rows=5,
+            daily_rows_file=str(tmp_path / "budget.json"),
+        )
