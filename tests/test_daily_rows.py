@@ -16,6 +16,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Protocol
 
@@ -33,7 +34,7 @@ from uploader.produce._producer import Producer
 from uploader.send._engine import UploadConfig, upload
 from uploader.send._ratelimit import RateLimit
 from uploader.send._redis_limit import RedisRateLimiter, RedisRowBudget, rows_key
-from uploader.send._row_budget import DAY, FileRowBudget
+from uploader.send._row_budget import DAY, FileRowBudget, Reservation, refusal
 
 SAMPLE = Path(__file__).parent.parent / "samples" / "crm.csv"  # 996 rows (and rejects)
 T0 = dt.datetime(2025, 6, 1, 12, 0, tzinfo=dt.UTC).timestamp()
@@ -89,6 +90,18 @@ async def test_the_file_budget_admits_to_the_limit_and_again_after_24_h(tmp_path
     assert (await budget.reserve(10)).admitted
     assert [e["rows"] for e in entries(budget.path)] == [40, 10]
     assert orjson.loads(budget.path.read_bytes())["schema"] == 1
+
+
+def test_the_refusal_names_the_first_whole_second_with_room(tmp_path: Path) -> None:
+    budget = FileRowBudget(tmp_path / "budget.json", "acme", 100)
+    said = refusal(budget, "acme", Reservation(False, 50, 80, free_at=T0 + DAY + 0.4))
+    assert said == (
+        f"daily row budget: 100 rows per 24 h for client acme ({budget.path}); 80 used; the "
+        "next batch of 50 would exceed it; the rest is pending: run again with resume=True "
+        "after 2025-06-02 12:00:01 UTC"
+    )
+    never = refusal(budget, "acme", Reservation(False, 500, 0, free_at=None))
+    assert "a batch of 500 rows can never fit: lower batch_rows" in never
 
 
 async def test_a_released_reservation_is_uncounted_and_clients_are_apart(tmp_path: Path) -> None:
@@ -265,6 +278,24 @@ async def test_a_batch_that_made_no_call_gives_its_rows_back(
     assert summary.stop_reason == "auth" and summary.calls == 1, summary.lines()
     assert summary.daily_rows_used == 10 and summary.daily_rows_left == 990
     assert [e["rows"] for e in entries(budget)] == [10]
+
+
+async def test_a_budget_file_damaged_mid_run_stops_it_with_the_rest_pending(
+    small_producer: Callable[..., Producer], tmp_path: Path
+) -> None:
+    ledger, budget = tmp_path / "ledger.jsonl", tmp_path / "budget.json"
+    async with MockTarget(MockConfig(client_code="demo", rate_limit=None)) as mock:
+        config = file_config(mock, ledger, budget, 1000)
+        summary = await upload(
+            replace(config, concurrency=1),
+            small_producer(tmp_path),
+            StaticToken(Secret(mock.token), "mock"),
+            on_acknowledged=lambda _: budget.write_bytes(b"{"),
+        )
+    assert summary.exit_code == 6 and summary.stop_reason == "record", summary.lines()
+    assert f"daily row budget file {budget}: not a daily row budget file" in summary.message
+    assert (summary.rows_acknowledged, summary.rows_pending) == (10, 40)
+    assert summary.invariant_holds
 
 
 def cli_upload(cli: Callable[..., Result], mock: MockTarget, ledger: Path, *extra: str) -> Result:

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import math
 import time
 import uuid
 from collections.abc import Callable, Iterable
@@ -131,7 +132,8 @@ def refusal(budget: RowBudget, client_code: str, reservation: Reservation) -> st
             "batch_rows",
             "resume=True",
         )
-    when = dt.datetime.fromtimestamp(reservation.free_at, dt.UTC)
+    # the next whole second: resuming at the time printed must find the room
+    when = dt.datetime.fromtimestamp(math.ceil(reservation.free_at), dt.UTC)
     return said + spell(
         f"the next batch of {reservation.rows:,} would exceed it; the rest is pending: "
         f"run again with ${{resume=True}} after {when:%Y-%m-%d %H:%M:%S} UTC",
@@ -177,22 +179,23 @@ class FileRowBudget:
             ) from None
 
     async def reserve(self, rows: int) -> Reservation:
-        return await asyncio.to_thread(self._locked, self._reserve, rows)
+        return await asyncio.to_thread(self._mid_run, self._reserve, rows)
 
     async def release(self, reservation: Reservation) -> None:
         def drop(entries: list[dict[str, Any]], now: float) -> None:
             entries[:] = [e for e in entries if e["entry"] != reservation.entry]
 
-        await asyncio.to_thread(self._locked, lambda: self._update(drop))
+        await asyncio.to_thread(self._mid_run, lambda: self._update(drop))
 
     async def used(self) -> int:
         def count(entries: list[dict[str, Any]], now: float) -> int:
             return sum(e["rows"] for e in entries)
 
-        return await asyncio.to_thread(self._locked, lambda: self._update(count, write=False))
+        return await asyncio.to_thread(self._mid_run, lambda: self._update(count, write=False))
 
-    # -- inside the lock ------------------------------------------------------------------
-    def _locked(self, work: Callable[..., Any], *args: Any) -> Any:
+    # -- the work, in a worker thread ------------------------------------------------------
+    def _mid_run(self, work: Callable[..., Any], *args: Any) -> Any:
+        """``work(*args)``; the file failing it now is a ``RecordError``: the run stops."""
         try:
             return work(*args)
         except _Unusable as error:
