@@ -186,7 +186,10 @@ class FileOptions(TypedDict, total=False):
     default), a ``RateLimit``, or ``None`` for no client-side limit. ``max_rejects``: ``"100"``
     rows or ``"0.5%"`` of the rows read. ``rate_store``:
     ``"redis://HOST:PORT/DB"`` keeps the rate's window there, shared by every process of the
-    client code. ``tokens``: default ``$TARGET_PROFILE_TOKEN``."""
+    client code. ``daily_rows``: never more rows than this for the client code in any rolling
+    24 h (a batch that would exceed it stops the run, the rest pending; ``resume`` later),
+    counted in ``rate_store``'s Redis or else in ``daily_rows_file``. ``tokens``: default
+    ``$TARGET_PROFILE_TOKEN``."""
 
     endpoint: str | None
     ledger: str | Path | None
@@ -208,6 +211,8 @@ class FileOptions(TypedDict, total=False):
     concurrency: int
     rate: RateLimit | str | None
     rate_store: str | None
+    daily_rows: int | None
+    daily_rows_file: str | Path | None
     max_retries: int
     retry_max_wait: float
     timeout: float
@@ -296,6 +301,7 @@ def files_run(
     from uploader.send._engine import UploadConfig
     from uploader.send._ratelimit import parse_rate
     from uploader.send._retry import RetryPolicy
+    from uploader.send._row_budget import check_batch_fits
 
     rate = options.get("rate", "50/60")
     if isinstance(rate, str):
@@ -306,6 +312,7 @@ def files_run(
     if max_retries < 0:
         raise ConfigError("$max_retries must be 0 or more", settings=("max_retries",))
     columns, ledger = options.get("columns"), options.get("ledger")
+    budget_file = options.get("daily_rows_file")
     max_rejects = options.get("max_rejects")
     spec = InputSpec(
         sources=tuple(paths),
@@ -341,7 +348,10 @@ def files_run(
         ca_bundle=options.get("ca_bundle"),
         bisect_calls=options.get("bisect_calls", DEFAULT_BISECT_CALLS),
         max_rejects=RejectLimit(max_rejects) if max_rejects is not None else None,
+        daily_rows=options.get("daily_rows"),
+        daily_rows_file=Path(budget_file) if budget_file is not None else None,
     )
+    check_batch_fits(config.daily_rows, spec.limits.rows)
     return spec, config
 
 

@@ -9,6 +9,10 @@ into the file, for the message a second process prints.
 
 The callers word their own errors: ``acquire`` raises ``LockBusy`` (naming the holder) or the
 ``OSError`` of creating the file, and each caller says which ledger or state is in use.
+
+``held`` is the other use: a short critical section (the daily row budget's read-count-write,
+``uploader.send._row_budget``) that *waits* for the lock, on an open file of its own, so it
+excludes other threads of this process as well as other processes.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from pathlib import Path
 
 from uploader._writable import make_dirs
 
-__all__ = ["LockBusy", "acquire", "held_if_free", "release"]
+__all__ = ["LockBusy", "acquire", "held", "held_if_free", "release"]
 
 _held: dict[Path, tuple[int, int]] = {}  # lock path → (fd, holds)
 _guard = threading.Lock()
@@ -99,6 +103,21 @@ def held_if_free(path: Path) -> Iterator[bool]:
         yield True
     finally:
         os.close(fd)
+
+
+@contextlib.contextmanager
+def held(path: Path) -> Iterator[None]:
+    """``with held(path):`` the lock for the block, waiting for whoever holds it (blocking:
+    call it from a worker thread in async code). Not re-entrant: each use opens the file anew,
+    and ``flock`` excludes every other open file, in this process too. Raises the ``OSError``
+    of creating the file."""
+    make_dirs(path.parent)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the flock
 
 
 def _describe_self(fd: int) -> None:

@@ -1,4 +1,5 @@
-"""Creating the directories a command writes into, with a cause the user can act on."""
+"""Creating the directories a command writes into, with a cause the user can act on; making
+a written file durable (fsync of the file, then of its directory once renamed)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import errno
 import os
 from pathlib import Path
 
-__all__ = ["make_dirs"]
+__all__ = ["fsync_dir", "fsync_file", "make_dirs", "replace_durably"]
 
 
 def make_dirs(directory: Path) -> None:
@@ -19,3 +20,27 @@ def make_dirs(directory: Path) -> None:
         raise NotADirectoryError(
             errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(directory)
         ) from None
+
+
+def fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def fsync_dir(path: Path) -> None:
+    """Make the names in ``path`` durable (a rename is only on disk once its directory is)."""
+    fsync_file(path)  # O_RDONLY on a directory is how POSIX fsyncs one
+
+
+def replace_durably(path: Path, data: bytes) -> None:
+    """Replace ``path`` with ``data`` so a crash leaves the old file or the new one, never a
+    part: written to ``PATH.tmp``, fsync'd, renamed, the directory fsync'd. One writer at a
+    time (the caller holds a lock): the temporary name is fixed."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(data)
+    fsync_file(tmp)
+    tmp.replace(path)
+    fsync_dir(path.parent)

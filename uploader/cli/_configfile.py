@@ -39,6 +39,8 @@ KNOWN_KEYS = frozenset(
         "concurrency",
         "rate",
         "rate_store",
+        "daily_rows",
+        "daily_rows_file",
         "token_env",
         "token_file",
         # token sources that mint (issue 5); the Adobe client secret is never a file setting

@@ -88,6 +88,24 @@ def send_options(*, wait: bool) -> Callable[[F], F]:
             help="Keep the --rate window in this Redis, shared by every process that sends for the "
             "client code; all of them must use the same store and the same --rate.",
         ),
+        click.option(
+            "--daily-rows",
+            type=int,
+            envvar="UPLOADER_DAILY_ROWS",
+            metavar="N",
+            help="Never send more than N rows for the client code in any rolling 24 h (older Adobe "
+            "docs cap bulk updates at 1,000,000 a day): a batch that would exceed it is not sent, "
+            "the run stops with the rest pending (exit 6) and says when --resume can go on. Counted "
+            "in the --rate-store Redis, else in --daily-rows-file. Default: no budget.",
+        ),
+        click.option(
+            "--daily-rows-file",
+            type=click.Path(path_type=Path, dir_okay=False),
+            envvar="UPLOADER_DAILY_ROWS_FILE",
+            metavar="PATH",
+            help="Without --rate-store: count --daily-rows in this local file (JSON, locked while "
+            "written), shared by every run on this machine that names it.",
+        ),
         static_token_options,
         token_source_options,
         click.option(
@@ -236,7 +254,7 @@ def _upload(options: dict[str, Any]) -> None:
     if run.out is not None:
         _dry_run(Producer(run.spec), run.out, run.as_json, run.max_rejects)
         return
-    config, tokens = send_config(options, run.max_rejects)
+    config, tokens = send_config(options, run)
     keep_runs, quiet = run.keep_runs, run.quiet
     from uploader._api import run_upload
 
@@ -288,6 +306,8 @@ def run_options(options: dict[str, Any]) -> RunOptions:
         raise ConfigError("--dry-run needs --out DIR for the bodies")
     if out is not None and not dry_run:
         raise ConfigError("--out goes with --dry-run")
+    if dry_run and options["daily_rows"] is not None:
+        click.echo("uploader: note: a dry run sends nothing: --daily-rows is not counted", err=True)
     text = options.pop("max_rejects")
     return RunOptions(
         as_json=options.pop("as_json"),
@@ -301,11 +321,10 @@ def run_options(options: dict[str, Any]) -> RunOptions:
     )
 
 
-def send_config(
-    options: dict[str, Any], max_rejects: RejectLimit | None
-) -> tuple[UploadConfig, TokenProvider]:
+def send_config(options: dict[str, Any], run: RunOptions) -> tuple[UploadConfig, TokenProvider]:
     """Where and how to send, and the token's source, from the sending options."""
     from uploader.send._engine import UploadConfig
+    from uploader.send._row_budget import check_batch_fits
 
     if not options["client_code"]:
         raise ConfigError("--client-code is required (or set $TARGET_CLIENT_CODE)")
@@ -325,8 +344,11 @@ def send_config(
         resume=options["resume"],
         ca_bundle=options["ca_bundle"],
         bisect_calls=options["bisect_calls"],
-        max_rejects=max_rejects,
+        max_rejects=run.max_rejects,
+        daily_rows=options["daily_rows"],
+        daily_rows_file=options["daily_rows_file"],
     )
+    check_batch_fits(config.daily_rows, run.spec.limits.rows)
     return config, tokens
 
 

@@ -56,6 +56,11 @@ class RunSummary:
     #: a sync's state after the run: the generation committed; None: not committed (the run
     #: stopped early, or the summary was written before the commit)
     state_generation: int | None = None
+    #: ``--daily-rows``: the budget (rows per rolling 24 h), the rows this run counted in it,
+    #: and what it had left when the run ended (None: unknown); shown only with a budget
+    daily_rows: int | None = None
+    daily_rows_used: int = 0
+    daily_rows_left: int | None = None
     batches_acknowledged: int = 0
     batches_skipped: int = 0  # acknowledged by an earlier run of this ledger (--resume)
     rows_skipped: int = 0  # their rows (included in rows_acknowledged)
@@ -73,7 +78,8 @@ class RunSummary:
     latency_p50: float | None = None
     latency_p95: float | None = None
     input_complete: bool = True  # False when a stop came before the whole input was read
-    stop_reason: str | None = None  # None | "auth" | "interrupted" | "endpoint" (exit 6)
+    #: None | "auth" | "interrupted" | "endpoint", "record", "budget" (exit 6)
+    stop_reason: str | None = None
     message: str = ""
     ledger: str = ""
     rejects: str = ""
@@ -151,6 +157,8 @@ class RunSummary:
             del data["rows_unselected"], data["sync"]
         if not self.sync:
             del data["selection"], data["missing_ids"], data["state_generation"]
+        if self.daily_rows is None:
+            del data["daily_rows"], data["daily_rows_used"], data["daily_rows_left"]
         data["rows_per_second"] = round(self.rows_per_second, 1)
         data["invariant_holds"] = self.invariant_holds
         data["exit_code"] = self.exit_code
@@ -199,6 +207,7 @@ class RunSummary:
             ("wall time", f"{self.seconds:,.1f} s ({self.rows_per_second:,.0f} rows/s)"),
             ("latency", f"p50 {_ms(self.latency_p50)}, p95 {_ms(self.latency_p95)}"),
             ("ledger", self.ledger),
+            *self._budget_lines(),
             *self._sync_lines(),
         ]
         width = max(len(label) for label, _ in rows)
@@ -209,6 +218,18 @@ class RunSummary:
             out.append("WARNING: the row accounting does not add up; please report this")
         out += [line for line in (self.rejects_over_limit, self.message) if line]
         return out
+
+    def _budget_lines(self) -> list[tuple[str, str]]:
+        if self.daily_rows is None:
+            return []
+        left = "" if self.daily_rows_left is None else f", {self.daily_rows_left:,} left"
+        return [
+            (
+                "daily budget",
+                f"{self.daily_rows:,} rows per 24 h: {self.daily_rows_used:,} counted by this "
+                f"run{left}",
+            )
+        ]
 
     def _sync_lines(self) -> list[tuple[str, str]]:
         if not self.sync:

@@ -38,6 +38,7 @@ from uploader.auth._static import SharesRateLimit, TokenProvider
 from uploader.errors import (
     BatchRejected,
     ConfigError,
+    EndpointError,
     InputError,
     LedgerError,
     RecordError,
@@ -81,6 +82,7 @@ from uploader.send._pool import run_pool
 from uploader.send._ratelimit import DEFAULT_RATE, Limiter, RateLimit, RateLimiter
 from uploader.send._response import SubmitResult
 from uploader.send._retry import RetryPolicy, classify
+from uploader.send._row_budget import FileRowBudget, Reservation, RowBudget, refusal
 from uploader.send._transport import (
     FORM,
     AiohttpTransport,
@@ -117,6 +119,7 @@ _STOP_NOTES = {
     "auth": "not sent: the token was rejected",
     "endpoint": "not sent: the endpoint cannot take calls",
     "record": "not sent: the ledger or rejects file cannot be written",
+    "budget": "not sent: the daily row budget is used up",
 }
 ApiVersion = Literal["v1", "v2"]
 
@@ -145,6 +148,10 @@ class UploadConfig:
     max_rejects: RejectLimit | None = None
     #: a ``sync`` run's selection, written into the run record (``--resume`` reuses it)
     sync: SyncRun | None = None
+    #: ``--daily-rows``: never more rows than this for the client code in any rolling 24 h
+    #: (``uploader.send._row_budget``), counted in ``rate_store`` or else ``daily_rows_file``
+    daily_rows: int | None = None
+    daily_rows_file: Path | None = None
 
     def __post_init__(self) -> None:
         if not self.client_code or "/" in self.client_code:
@@ -161,6 +168,30 @@ class UploadConfig:
             raise ConfigError("$bisect_calls must be 0 or more", settings=("bisect_calls",))
         if self.rate_store is not None and self.rate is None:
             raise ConfigError("$rate_store needs a rate", settings=("rate_store", "rate"))
+        self._check_daily_rows()
+
+    def _check_daily_rows(self) -> None:
+        if self.daily_rows is None:
+            if self.daily_rows_file is not None:
+                raise ConfigError(
+                    "$daily_rows_file needs $daily_rows (the budget's rows per 24 h)",
+                    settings=("daily_rows_file", "daily_rows"),
+                )
+            return
+        if self.daily_rows < 1:
+            raise ConfigError("$daily_rows must be at least 1", settings=("daily_rows",))
+        if self.rate_store is None and self.daily_rows_file is None:
+            raise ConfigError(
+                "$daily_rows needs a place to count the rows sent: $rate_store (Redis, shared "
+                "by every process of the client code) or $daily_rows_file (a local file)",
+                settings=("daily_rows", "rate_store", "daily_rows_file"),
+            )
+        if self.rate_store is not None and self.daily_rows_file is not None:
+            raise ConfigError(
+                "$daily_rows_file goes without $rate_store: with a rate store the daily rows "
+                "are counted in its Redis",
+                settings=("daily_rows_file", "rate_store"),
+            )
 
     @property
     def base_url(self) -> str:
@@ -209,6 +240,7 @@ class _Run:
         limiter: Limiter | None,
         fingerprint: InputFingerprint,
         on_acknowledged: Callable[[Acknowledged], None] | None = None,
+        row_budget: RowBudget | None = None,
     ) -> None:
         self.config = config
         self.producer = producer
@@ -236,6 +268,15 @@ class _Run:
         self.pending_rows_in_batches = 0
         self.fingerprint = fingerprint
         self.on_acknowledged = on_acknowledged
+        self.row_budget = row_budget
+        # one reservation at a time, in the order batches come: once one is refused, the
+        # batches after it find the run stopping and stay pending
+        self.reserving = asyncio.Lock()
+        # why the budget took no more batches: unlike a stop, the batches already counted go
+        # on (their retries too); the run ends with this reason unless a stop came too
+        self.budget_spent: str | None = None
+        if row_budget is not None:
+            self.summary.daily_rows = row_budget.limit
         self.breaker = ConnectionBreaker(max_failures=config.retry.max_retries + 1)
         self.attempts = AttemptLoop(
             tokens=tokens,
@@ -300,6 +341,7 @@ class _Run:
             await run_pool(
                 self.batches(), self.handle, workers=self.config.concurrency, queue_size=1
             )
+            await self.count_budget_left()
         except BaseException as failure:
             error = failure
             raise
@@ -319,7 +361,7 @@ class _Run:
         encoding run beside the senders); none after a stop."""
         batches: Iterator[Batch] = iter(self.producer)
         try:
-            while not self.stopping.is_set():
+            while not self.stopping.is_set() and self.budget_spent is None:
                 try:
                     batch = await asyncio.to_thread(next, batches, None)
                 except RecordError as error:  # the rejects file cannot be written
@@ -410,6 +452,13 @@ class _Run:
         backoff gives up at once; only calls already on the wire are let finish.
         """
         started = self.clock()
+        reservation: Reservation | None = None
+        if self.row_budget is not None and budget is None:  # a bisection's parts are counted
+            reservation = await self.reserve_rows(batch)
+            if reservation is None:
+                note = self.stop_note() if self.stopping.is_set() else _STOP_NOTES["budget"]
+                self.record(batch, "pending", attempts=0, message=note)
+                return
 
         async def post(token: Secret | None) -> tuple[int, SubmitResult]:
             self.open_ledger()  # the run record goes first, before any call
@@ -425,6 +474,8 @@ class _Run:
 
         outcome = await self.attempts.run(post, f"batch {batch.seq}")
         attempts = outcome.attempts
+        if reservation is not None and attempts == 0:
+            await self.give_back_rows(reservation)  # the run stopped before its first call
         if isinstance(outcome, Answered):
             (code, result), now = outcome.value, self.clock()
             self.latencies.append(now - outcome.sent_at)
@@ -495,6 +546,53 @@ class _Run:
         self.record(batch, "split", attempts, status=error.status, message=message, parts=parts)
         for half in halves:
             await self.send(half, budget)
+
+    # -- the daily row budget -------------------------------------------------------------
+    async def reserve_rows(self, batch: Batch) -> Reservation | None:
+        """Count ``batch``'s rows in the daily budget before it is sent; ``None``: it must not
+        be sent — the budget has no room (no more batches are taken: the rest pending, the
+        message says when room frees), or its store failed (the run stops), or the run is
+        stopping."""
+        assert self.row_budget is not None
+        async with self.reserving:
+            if self.stopping.is_set() or self.budget_spent is not None:
+                return None
+            try:
+                reservation = await self.row_budget.reserve(batch.rows)
+            except EndpointError as error:  # the rate store's Redis is lost
+                self.stop("endpoint", f"stopped: {error}; {spell(RESUME_HINT, 'resume=True')}")
+                return None
+            except RecordError as error:  # the budget file cannot be written
+                self.record_failed(error)
+                return None
+            if not reservation.admitted:
+                self.budget_spent = refusal(self.row_budget, self.config.client_code, reservation)
+                log.warning("no more batches: %s", self.budget_spent)
+                return None
+            self.summary.daily_rows_used += batch.rows
+            return reservation
+
+    async def give_back_rows(self, reservation: Reservation) -> None:
+        """Uncount a batch that made no call. Rows of a batch that made one stay counted, sent
+        or not: Target may have counted them."""
+        assert self.row_budget is not None
+        try:
+            await self.row_budget.release(reservation)
+        except (EndpointError, RecordError) as error:  # counted too much is the safe side
+            log.warning("daily row budget: %d rows stay counted: %s", reservation.rows, error)
+            return
+        self.summary.daily_rows_used -= reservation.rows
+
+    async def count_budget_left(self) -> None:
+        """What the budget has left now, for the summary (other processes' rows included)."""
+        if self.row_budget is None:
+            return
+        try:
+            used = await self.row_budget.used()
+        except (EndpointError, RecordError) as error:
+            log.warning("daily row budget: cannot count what is left: %s", error)
+            return
+        self.summary.daily_rows_left = max(0, self.row_budget.limit - used)
 
     # -- stopping -------------------------------------------------------------------------
     def stop(self, reason: str, message: str = "") -> None:
@@ -626,6 +724,8 @@ class _Run:
 
     def finish(self) -> None:
         summary, stats = self.summary, self.producer.stats
+        if summary.stop_reason is None and self.budget_spent is not None:
+            summary.stop_reason, summary.message = "budget", self.budget_spent
         summary.rows_read = stats.rows_read
         summary.rows_rejected = stats.rows_rejected + self.rows_refused
         summary.rows_refused = self.rows_refused
@@ -684,6 +784,7 @@ async def upload(
     with lock.hold(config.ledger):
         fingerprint = producer.fingerprint()  # the source checks its input: fail before any call
         async with _limiter(config, clock, sleep) as limiter:
+            row_budget = await _row_budget(config, limiter)
             # One budget per Target account: a provider that calls the Admin API draws on it
             # too, from its very first token fetch.
             if isinstance(tokens, SharesRateLimit):
@@ -701,7 +802,25 @@ async def upload(
                 on_acknowledged,
                 limiter,
                 fingerprint,
+                row_budget,
             )
+
+
+async def _row_budget(config: UploadConfig, limiter: Limiter | None) -> RowBudget | None:
+    """``config.daily_rows``'s budget: in the rate store's Redis, on the limiter's connection,
+    or in ``config.daily_rows_file`` (read and rewritten now: a damaged or unwritable file
+    stops the run before any call or ledger write)."""
+    if config.daily_rows is None:
+        return None
+    if config.rate_store is not None:
+        from uploader.send._redis_limit import RedisRateLimiter, RedisRowBudget
+
+        assert isinstance(limiter, RedisRateLimiter)  # a rate store needs a rate
+        return RedisRowBudget(limiter, config.client_code, config.daily_rows)
+    assert config.daily_rows_file is not None  # UploadConfig checked it
+    budget = FileRowBudget(config.daily_rows_file, config.client_code, config.daily_rows)
+    await asyncio.to_thread(budget.open)
+    return budget
 
 
 @contextlib.asynccontextmanager
@@ -748,6 +867,7 @@ async def _send_all(
     on_acknowledged: Callable[[Acknowledged], None] | None,
     limiter: Limiter | None,
     fingerprint: InputFingerprint,
+    row_budget: RowBudget | None,
 ) -> RunSummary:
     check_endpoint(config.base_url, await tokens.get())
     own_transport = transport is None
@@ -767,6 +887,7 @@ async def _send_all(
         limiter,
         fingerprint,
         on_acknowledged,
+        row_budget,
     )
     loop = asyncio.get_running_loop()
     signals = (signal.SIGINT, signal.SIGTERM) if handle_signals else ()

@@ -25,6 +25,12 @@ caller, and its other strategies (fixed window, sliding-window counter) are appr
 that admit up to ~2N calls across a window edge — as a leaky bucket does, which is why the
 project keeps its own strict limiter in the first place.
 
+The daily row budget (``--daily-rows``, ``uploader.send._row_budget``) lives beside the
+window when there is a rate store: ``RedisRowBudget`` keeps ``uploader:rows:{CLIENT}``, a
+sorted set with one member ``ROWS:ID`` per batch admitted, scored with Redis's time (µs). Its
+script trims what is 24 h old, sums the rest and admits or refuses in one step, on the
+limiter's connection (and with its handling of a lost Redis).
+
 Redis unreachable at the start: ``connect()`` raises ``ConfigError`` (nothing was sent).
 Lost mid-run: ``acquire`` retries for ``lost_after`` seconds, then raises ``EndpointError``;
 the attempt loop turns that into a stop of the run with the rest pending (exit 6) — never a
@@ -38,16 +44,19 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from itertools import count
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import redis.asyncio as aioredis
+from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
 
 from uploader._log import get_logger
 from uploader.errors import ConfigError, EndpointError
 from uploader.send._ratelimit import RateLimit
+from uploader.send._row_budget import DAY, Reservation
 
-__all__ = ["DEFAULT_LOST_AFTER", "RedisRateLimiter", "rate_key"]
+__all__ = ["DEFAULT_LOST_AFTER", "RedisRateLimiter", "RedisRowBudget", "rate_key", "rows_key"]
 
 log = get_logger(__name__)
 
@@ -114,9 +123,48 @@ return 0
 """
 
 
+# KEYS: rows.  ARGV: limit, window (µs), rows, member ('' : only count).
+# Returns {admitted 1/0, rows used before, µs from which the rows fit (0 when admitted or
+# only counted; -1: never, more rows than the limit)}. A member is 'ROWS:ID'.
+_RESERVE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local window = tonumber(ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+local entries = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')
+local used = 0
+for i = 1, #entries, 2 do
+  used = used + tonumber(string.match(entries[i], '^(%d+):'))
+end
+if ARGV[4] == '' then return {0, used, 0} end
+local limit = tonumber(ARGV[1])
+local rows = tonumber(ARGV[3])
+if used + rows <= limit then
+  redis.call('ZADD', KEYS[1], now, ARGV[4])
+  redis.call('PEXPIRE', KEYS[1], math.ceil(window / 1000) + 1000)
+  return {1, used, 0}
+end
+if rows > limit then return {0, used, -1} end
+local excess = used + rows - limit
+for i = 1, #entries, 2 do
+  excess = excess - tonumber(string.match(entries[i], '^(%d+):'))
+  if excess <= 0 then return {0, used, tonumber(entries[i + 1]) + window} end
+end
+return {0, used, now}
+"""
+
+# KEYS: rows.  ARGV: member.
+_RELEASE = "return redis.call('ZREM', KEYS[1], ARGV[1])"
+
+
 def rate_key(client_code: str) -> str:
     """The sorted set of ``client_code``'s window (its hold and log keys add a suffix)."""
     return f"uploader:rate:{{{client_code}}}"
+
+
+def rows_key(client_code: str) -> str:
+    """The sorted set of ``client_code``'s daily row budget."""
+    return f"uploader:rows:{{{client_code}}}"
 
 
 def _redacted(url: str) -> str:
@@ -216,41 +264,43 @@ class RedisRateLimiter:
             if self._holds:  # this process's own throttle goes first
                 await asyncio.gather(*self._holds, return_exceptions=True)
             member = next(self._members)
-            lost_since: float | None = None
+            args = [self.limit.calls, self._window_us, member, self._record, self._claimed]
             while True:
-                try:
-                    answer = await self._acquire(
-                        keys=self._keys,
-                        args=[
-                            self.limit.calls,
-                            self._window_us,
-                            member,
-                            self._record,
-                            self._claimed,
-                        ],
-                    )
-                except (RedisError, OSError) as error:
-                    now = self._clock()
-                    if lost_since is None:
-                        lost_since = now
-                        log.warning("rate store %s lost: %s", self.url, _one_line(error))
-                    left = lost_since + self._lost_after - now
-                    if left <= 0:
-                        raise EndpointError(
-                            f"the rate store {self.url} (Redis) has not answered for "
-                            f"{self._lost_after:g} s ({_one_line(error)})"
-                        ) from None
-                    await self._sleep(min(_RECONNECT_EVERY, left))
-                    continue
-                if lost_since is not None:
-                    log.warning("rate store %s answers again", self.url)
-                    lost_since = None
+                answer = await self.call(self._acquire, self._keys, args)
                 if isinstance(answer, bytes):  # connected in the same instant as another rate
                     raise EndpointError(self._other_limit(answer), settings=_LIMIT_SETTINGS)
                 wait_ms = int(answer)
                 if wait_ms == 0:
                     return
                 await self._sleep(wait_ms / 1000)
+
+    def script(self, source: str) -> AsyncScript:
+        """A Lua script on this store's connection (``RedisRowBudget`` runs its own)."""
+        return self._redis.register_script(source)
+
+    async def call(self, script: AsyncScript, keys: list[str], args: list[Any]) -> Any:
+        """Run ``script``; while Redis does not answer, try again every second, and raise
+        ``EndpointError`` once it has not answered for ``lost_after`` seconds."""
+        lost_since: float | None = None
+        while True:
+            try:
+                result = await script(keys=keys, args=args)
+            except (RedisError, OSError) as error:
+                now = self._clock()
+                if lost_since is None:
+                    lost_since = now
+                    log.warning("rate store %s lost: %s", self.url, _one_line(error))
+                left = lost_since + self._lost_after - now
+                if left <= 0:
+                    raise EndpointError(
+                        f"the rate store {self.url} (Redis) has not answered for "
+                        f"{self._lost_after:g} s ({_one_line(error)})"
+                    ) from None
+                await self._sleep(min(_RECONNECT_EVERY, left))
+                continue
+            if lost_since is not None:
+                log.warning("rate store %s answers again", self.url)
+            return result
 
     def throttled(self, retry_after: float | None = None) -> None:
         """Hold every limiter of this client code for ``retry_after`` seconds, or one call's
@@ -266,3 +316,38 @@ class RedisRateLimiter:
             await self._hold(keys=self._keys[1:2], args=[pause_ms])
         except (RedisError, OSError) as error:  # acquire notices a lost Redis and says so
             log.warning("rate store %s: the hold was not written: %s", self.url, _one_line(error))
+
+
+class RedisRowBudget:
+    """The daily row budget of ``client_code`` in the Redis of ``store`` (its connection, its
+    handling of a lost Redis): a ``RowBudget`` (``uploader.send._row_budget``). ``window``:
+    24 h (shorter in tests)."""
+
+    def __init__(
+        self, store: RedisRateLimiter, client_code: str, limit: int, *, window: float = DAY
+    ) -> None:
+        self.limit = limit
+        self.where = f"Redis {store.url}"
+        self._store = store
+        self._keys = [rows_key(client_code)]
+        self._window_us = round(window * 1e6)
+        self._reserve = store.script(_RESERVE)
+        self._release = store.script(_RELEASE)
+
+    async def reserve(self, rows: int) -> Reservation:
+        member = f"{rows}:{uuid.uuid4().hex}"
+        admitted, used, free_us = await self._run(rows, member)
+        if admitted:
+            return Reservation(True, rows, used, entry=member)
+        return Reservation(False, rows, used, None if free_us < 0 else free_us / 1e6)
+
+    async def release(self, reservation: Reservation) -> None:
+        await self._store.call(self._release, self._keys, [reservation.entry])
+
+    async def used(self) -> int:
+        return (await self._run(0, ""))[1]
+
+    async def _run(self, rows: int, member: str) -> tuple[bool, int, int]:
+        args = [self.limit, self._window_us, rows, member]
+        admitted, used, free_us = await self._store.call(self._reserve, self._keys, args)
+        return bool(admitted), int(used), int(free_us)

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import os
 import shutil
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -39,7 +38,7 @@ import orjson
 import polars as pl
 
 from uploader import _flock
-from uploader._writable import make_dirs
+from uploader._writable import fsync_dir, fsync_file, make_dirs
 from uploader.errors import LedgerError, RecordError
 from uploader.sync._keys import (
     DEFAULT_PARTITIONS,
@@ -221,7 +220,7 @@ class StateWriter:
         tmp = path.with_name(path.name + ".tmp")
         try:
             frame.write_parquet(tmp)
-            _fsync_file(tmp)
+            fsync_file(tmp)
             tmp.rename(path)
         except OSError as exc:
             raise self._cannot_write(path, exc) from exc
@@ -244,11 +243,11 @@ class StateWriter:
         path = store.directory / MANIFEST_NAME
         tmp = path.with_name(MANIFEST_NAME + ".tmp")
         try:
-            _fsync_dir(self._dir)  # the partitions' names are durable before the switch
+            fsync_dir(self._dir)  # the partitions' names are durable before the switch
             tmp.write_bytes(manifest.to_json())
-            _fsync_file(tmp)
+            fsync_file(tmp)
             tmp.rename(path)  # the switch
-            _fsync_dir(store.directory)
+            fsync_dir(store.directory)
         except OSError as exc:
             raise self._cannot_write(path, exc) from exc
         store.manifest = manifest
@@ -316,19 +315,6 @@ def _remove_generations(directory: Path, *, keep: int) -> None:
     for entry in directory.iterdir():
         if entry.name.startswith(_GEN_PREFIX) and entry != _generation_dir(directory, keep):
             shutil.rmtree(entry)
-
-
-def _fsync_file(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _fsync_dir(path: Path) -> None:
-    """Make the names in ``path`` durable (a rename is only on disk once its directory is)."""
-    _fsync_file(path)  # O_RDONLY on a directory is how POSIX fsyncs one
 
 
 def error_reason(exc: Exception) -> str:
