@@ -84,7 +84,7 @@ def _sync(options: dict[str, Any]) -> None:
             raise ConfigError("--client-code is required (or set $TARGET_CLIENT_CODE)")
         _dry_run(run.spec, options["client_code"], state, run.out, refresh_after, full, run.as_json)
         return
-    config, tokens = send_config(options, run.max_rejects)
+    config, tokens = send_config(options, run)
     from uploader._api import in_own_loop
     from uploader.sync._run import sync
 

@@ -236,7 +236,7 @@ def _upload(options: dict[str, Any]) -> None:
     if run.out is not None:
         _dry_run(Producer(run.spec), run.out, run.as_json, run.max_rejects)
         return
-    config, tokens = send_config(options, run.max_rejects)
+    config, tokens = send_config(options, run)
     keep_runs, quiet = run.keep_runs, run.quiet
     from uploader._api import run_upload
 
@@ -301,10 +301,9 @@ def run_options(options: dict[str, Any]) -> RunOptions:
     )
 
 
-def send_config(
-    options: dict[str, Any], max_rejects: RejectLimit | None
-) -> tuple[UploadConfig, TokenProvider]:
-    """Where and how to send, and the token's source, from the sending options."""
+def send_config(options: dict[str, Any], run: RunOptions) -> tuple[UploadConfig, TokenProvider]:
+    """Where and how to send, and the token's source, from the sending options (and the
+    run's: its reject limit, and its shard, which names the default run directory)."""
     from uploader.send._engine import UploadConfig
 
     if not options["client_code"]:
@@ -314,7 +313,7 @@ def send_config(
         raise ConfigError("--resume needs --ledger PATH (the ledger of the run to continue)")
     config = UploadConfig(
         client_code=options["client_code"],
-        ledger=options["ledger"] or new_run_ledger(),
+        ledger=options["ledger"] or new_run_ledger(shard=run.spec.shard),
         endpoint=options["endpoint"],
         api_version=options["api_version"],
         concurrency=options["concurrency"],
@@ -325,7 +324,7 @@ def send_config(
         resume=options["resume"],
         ca_bundle=options["ca_bundle"],
         bisect_calls=options["bisect_calls"],
-        max_rejects=max_rejects,
+        max_rejects=run.max_rejects,
     )
     return config, tokens
 
@@ -372,7 +371,9 @@ def _dry_run(producer: Producer, out: Path, as_json: bool, max_rejects: RejectLi
         files = plural(len(plan.files), "file")
         click.echo(f"bodies         {out}/batch-000001.txt … ({files})")
     stats = plan.stats
-    if max_rejects is not None and max_rejects.exceeded(stats.rows_rejected, stats.rows_read):
+    if max_rejects is not None and max_rejects.exceeded(
+        stats.rows_rejected, stats.rows_read - stats.rows_other_shards
+    ):
         click.echo(
             f"uploader: {max_rejects.message(stats.rows_rejected, str(rejects_path))}", err=True
         )
