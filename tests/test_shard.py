@@ -242,3 +242,100 @@ def test_each_shard_syncs_with_its_own_state(tmp_path: Path, cli: Callable[..., 
     assert "shard changed since the state was written (0/2 → 1/2)" in crossed.output
     assert unsharded.exit_code == 2
     assert "shard changed since the state was written (0/2 → 0/1)" in unsharded.output
+
+
+def shard_ledgers(
+    tmp_path: Path,
+    upload_to: Callable[..., Result],
+    source: Path,
+    count: int,
+    *extra: str,
+    mock_options: dict[str, Any] | None = None,
+) -> list[Path]:
+    """``source`` uploaded as ``count`` shards with ``--wait``; their ledgers."""
+    options = {"client_code": "demo", "rate_limit": None, **(mock_options or {})}
+    ledgers = [tmp_path / f"shard-{i}" / "ledger.jsonl" for i in range(count)]
+    with run_mock_in_thread(MockConfig(**options)) as mock:
+        for i, ledger in enumerate(ledgers):
+            result = upload_to(mock, source, ledger, "--shard", f"{i}/{count}", "--wait", *extra)
+            assert result.exit_code in (0, 1), result.output
+    return ledgers
+
+
+def test_the_shards_ledgers_report_as_one_run(
+    tmp_path: Path,
+    tricky_csv: Callable[..., Path],
+    upload_to: Callable[..., Result],
+    cli: Callable[..., Result],
+) -> None:
+    source = tricky_csv(tmp_path / "in.csv", 200)
+    ledgers = shard_ledgers(tmp_path, upload_to, source, 3)
+    single = cli("report", str(ledgers[1]), "--json")
+    both_ways = cli("report", str(ledgers[0]), "--ledger", str(ledgers[1]), str(ledgers[2]))
+    merged = cli("report", *map(str, ledgers), "--json")
+    missing = cli("report", "--ledger", str(ledgers[0]), "--ledger", str(ledgers[2]))
+    assert single.exit_code == 0, single.output
+    one = json_summary(single)
+    assert one["shard"] == "1/3" and one["rows"]["read"] == 200
+    assert 0 < one["rows"]["other_shards"] < 200
+    assert both_ways.exit_code == 0, both_ways.output
+    assert "shards" in both_ways.stdout and "3 of 3" in both_ways.stdout
+    assert merged.exit_code == 0, merged.output
+    data = json_summary(merged)
+    parts = data["ledgers"]
+    assert [part["shard"] for part in parts] == ["0/3", "1/3", "2/3"]
+    assert data["rows"]["read"] == 200
+    for name in ("sent", "acknowledged", "merged", "rejected"):
+        assert data["rows"][name] == sum(part["rows"][name] for part in parts)
+    own = sum(part["rows"]["read"] - part["rows"]["other_shards"] for part in parts)
+    assert own == 200
+    assert data["target"]["counts"]["complete"] == data["batches"]["acknowledged"]
+    assert data["missing_shards"] == [] and data["exit_code"] == 0
+    assert missing.exit_code == 6, missing.output
+    assert "1 shard missing (1/3)" in missing.stdout
+
+
+def test_ledgers_that_are_not_shards_of_one_input_are_refused(
+    tmp_path: Path,
+    tricky_csv: Callable[..., Path],
+    upload_to: Callable[..., Result],
+    cli: Callable[..., Result],
+) -> None:
+    source = tricky_csv(tmp_path / "in.csv", 40)
+    other = tricky_csv(tmp_path / "other.csv", 40, seed=9)
+    halves = shard_ledgers(tmp_path / "a", upload_to, source, 2)
+    thirds = shard_ledgers(tmp_path / "b", upload_to, source, 3)
+    others = shard_ledgers(tmp_path / "c", upload_to, other, 2)
+    with run_mock_in_thread(MockConfig(client_code="demo", rate_limit=None)) as mock:
+        whole = tmp_path / "whole" / "ledger.jsonl"
+        assert upload_to(mock, source, whole).exit_code == 0
+    cases = {
+        "not a shard's": (halves[0], whole),
+        "both shard 0/2": (halves[0], others[0]),
+        "not shards of one split": (halves[0], thirds[1]),
+        "other files": (halves[0], others[1]),
+    }
+    for words, (first, second) in cases.items():
+        result = cli("report", str(first), str(second))
+        assert result.exit_code == 2, (words, result.output)
+        assert words in result.stderr and "Traceback" not in result.output, result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_failed_rows_of_several_shards_are_one_file(
+    tmp_path: Path,
+    upload_to: Callable[..., Result],
+    cli: Callable[..., Result],
+) -> None:
+    source = tmp_path / "in.csv"
+    rows = [[f"id-{i:03d}", f"v{i}"] for i in range(60)] + [["bad+id", "x"], ["", "y"]]
+    with source.open("w", newline="") as handle:
+        csv.writer(handle).writerows([["thirdPartyId", "a"], *rows])
+    ledgers = shard_ledgers(tmp_path, upload_to, source, 3)
+    out = tmp_path / "failed.csv"
+    result = cli("report", *map(str, ledgers), "--failed-rows", str(out), "--json")
+    assert result.exit_code == 0, result.output
+    with out.open(newline="") as handle:
+        written = list(csv.reader(handle))
+    assert written == [["thirdPartyId", "a"], ["bad+id", "x"], ["", "y"]]
+    assert json_summary(result)["failed_rows"]["rejects"] == 2
