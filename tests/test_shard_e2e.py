@@ -12,7 +12,6 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
-
 from typing import Protocol
 
 from click.testing import Result
@@ -39,6 +38,15 @@ def write_input(path: Path) -> Path:
             # every 10th id twice: duplicates fold within their shard
             writer.writerow([f"c-{i - i % 10 * (i % 10 == 9)}", f"t{i % 7}", f"city {i}"])
     return path
+
+
+def upload_command(source: Path, endpoint: str, ledger: Path, shard: str, store: str) -> list[str]:
+    return [
+        sys.executable, "-m", "uploader", "upload", str(source), "--client-code", "demo",
+        "--endpoint", endpoint, "--ledger", str(ledger), "--shard", shard,
+        "--rate", f"{CALLS}/{WINDOW:g}", "--rate-store", store,
+        "--batch-rows", str(BATCH_ROWS), "--json", "--quiet",
+    ]  # fmt: skip
 
 
 def full_window_use(times: list[float]) -> float:
@@ -69,34 +77,12 @@ def test_three_shards_share_one_budget_and_land_the_input_exactly(
         env = {**os.environ, "TARGET_PROFILE_TOKEN": mock.token}
         processes = [
             subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "uploader",
-                    "upload",
-                    str(source),
-                    "--client-code",
-                    "demo",
-                    "--endpoint",
-                    mock.base_url,
-                    "--ledger",
-                    str(ledger),
-                    "--shard",
-                    f"{i}/3",
-                    "--rate",
-                    f"{CALLS}/{WINDOW:g}",
-                    "--rate-store",
-                    redis_server.url,
-                    "--batch-rows",
-                    str(BATCH_ROWS),
-                    "--json",
-                    "--quiet",
-                ],
+                upload_command(source, mock.base_url, ledger, f"{i}/3", redis_server.url),
                 env=env,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 text=True,
-            )  # fmt: skip
+            )
             for i, ledger in enumerate(ledgers)
         ]
         outputs = [process.communicate(timeout=300) for process in processes]
