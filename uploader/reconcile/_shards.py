@@ -33,8 +33,9 @@ def check_shards(ledgers: Sequence[tuple[Path, LedgerState]]) -> tuple[list[Shar
         shard = ledger_shard(state)
         if shard is None:
             raise ConfigError(
-                f"ledger {path}: not a shard's (its run had no --shard); several ledgers are "
-                "reported together only as the shards of one input"
+                f"ledger {path}: not a shard's (its run had no $shard); several ledgers are "
+                "reported together only as the shards of one input",
+                settings=("shard",),
             )
         if shards and shard[1] != shards[0][1]:
             raise ConfigError(
