@@ -8,7 +8,7 @@ import polars as pl
 import pytest
 import xxhash
 
-from uploader.sync._keys import id_keys, partition_of, row_fingerprints
+from uploader.sync._keys import id_keys, partition_of, row_fingerprints, shard_of
 
 IDS = ["a1", "", "é-42", "cust-000000001"]
 
@@ -112,3 +112,40 @@ def test_partitions_are_the_top_bits() -> None:
     assert partition_of(id_keys(pl.Series(IDS)), 16).tolist() == [11, 2, 9, 13]
     with pytest.raises(ValueError, match="power of two"):
         partition_of(keys, 12)
+
+
+SHARD_IDS = [f"cust-{i:09d}" for i in range(8)]
+
+
+def test_shards_are_pinned() -> None:
+    # Changing these re-shards every sharded state: never update them to make a test pass.
+    keys = id_keys(pl.Series(SHARD_IDS))
+    assert shard_of(keys, 3).tolist() == [0, 0, 0, 0, 0, 2, 2, 2]
+    assert shard_of(keys, 4).tolist() == [0, 0, 0, 1, 1, 3, 3, 2]
+    assert shard_of(keys, 1).tolist() == [0] * 8
+
+
+def test_a_shard_is_the_middle_bits_multiplied_and_shifted() -> None:
+    keys = np.array([0, 0xFFFF_FFFF_FFFF_FFFF, 0x0000_8000_0000_0000], dtype=np.uint64)
+    # bits 16..47: 0, all ones, and exactly one half
+    assert shard_of(keys, 3).tolist() == [0, 2, 1]
+    assert shard_of(keys, 2).tolist() == [0, 1, 1]
+    with pytest.raises(ValueError, match="shard count"):
+        shard_of(keys, 0)
+
+
+@pytest.mark.parametrize("refresh_after", [14, 30])
+def test_each_shard_holds_its_share_of_every_refresh_slot_and_partition(
+    refresh_after: int,
+) -> None:
+    # A shard must not follow the refresh slot (else one shard would hold every row due
+    # tonight) nor the state partition: every (shard, slot) and (shard, partition) cell holds
+    # about 1/N of its slot or partition.
+    count = 3
+    keys = id_keys(pl.Series([f"id-{i}" for i in range(300_000)]))
+    shards = shard_of(keys, count)
+    for groups in (keys % np.uint64(refresh_after), partition_of(keys)):
+        for group in np.unique(groups):
+            in_group = shards[groups == group]
+            shares = np.bincount(in_group, minlength=count) / len(in_group)
+            assert np.all(np.abs(shares - 1 / count) < 0.04), (group, shares)

@@ -235,9 +235,12 @@ def test_state_settings_guard(tmp_path: Path) -> None:
         "encode": "strict",
         "id_type": None,
         "id_column": None,
+        "shard": None,
         "client_code": "demo",
     }
     check_state_settings(stored, stored, full=False)
+    # a state written before shards existed has no "shard": it reads as unsharded
+    check_state_settings({k: v for k, v in stored.items() if k != "shard"}, stored, full=False)
     other = sync_settings(
         spec_of(tmp_path / "in.csv", columns=("thirdPartyId", "a"), encode="compact"), "demo"
     )

@@ -188,7 +188,8 @@ class FileOptions(TypedDict, total=False):
     ``"redis://HOST:PORT/DB"`` keeps the rate's window there, shared by every process of the
     client code. ``daily_rows``: never more rows than this for the client code in any rolling
     24 h (a batch that would exceed it stops the run, the rest pending; ``resume`` later),
-    counted in ``rate_store``'s Redis or else in ``daily_rows_file``. ``tokens``: default
+    counted in ``rate_store``'s Redis or else in ``daily_rows_file``. ``shard``: ``(I, N)`` or
+    ``"I/N"``, only the rows of shard I of N (see ``--shard``). ``tokens``: default
     ``$TARGET_PROFILE_TOKEN``."""
 
     endpoint: str | None
@@ -205,6 +206,7 @@ class FileOptions(TypedDict, total=False):
     allow_empty: bool
     separator: str | None
     input_encoding: str
+    shard: tuple[int, int] | str | None
     batch_rows: int
     batch_bytes: int
     api_version: ApiVersion
@@ -298,6 +300,7 @@ def files_run(
     from uploader.produce._batcher import BatchLimits
     from uploader.produce._producer import InputSpec
     from uploader.produce._rejects import RejectLimit
+    from uploader.produce._shard import parse_shard
     from uploader.send._engine import UploadConfig
     from uploader.send._ratelimit import parse_rate
     from uploader.send._retry import RetryPolicy
@@ -313,6 +316,7 @@ def files_run(
         raise ConfigError("$max_retries must be 0 or more", settings=("max_retries",))
     columns, ledger = options.get("columns"), options.get("ledger")
     budget_file = options.get("daily_rows_file")
+    shard = options.get("shard")
     max_rejects = options.get("max_rejects")
     spec = InputSpec(
         sources=tuple(paths),
@@ -330,10 +334,11 @@ def files_run(
         allow_empty=options.get("allow_empty", False),
         separator=options.get("separator"),
         input_encoding=options.get("input_encoding", "utf-8"),
+        shard=parse_shard(shard) if shard is not None else None,
     )
     config = UploadConfig(
         client_code=client_code,
-        ledger=Path(ledger) if ledger is not None else new_run_ledger(),
+        ledger=Path(ledger) if ledger is not None else new_run_ledger(shard=spec.shard),
         endpoint=options.get("endpoint"),
         api_version=options.get("api_version", "v2"),
         concurrency=options.get("concurrency", DEFAULT_CONCURRENCY),

@@ -32,6 +32,7 @@ KNOWN_KEYS = frozenset(
         "allow_empty",
         "separator",
         "input_encoding",
+        "shard",
         # sending
         "client_code",
         "endpoint",

@@ -19,6 +19,7 @@ from uploader.produce._modes import (
     ID_TYPES,
     check_encode_mode,
 )
+from uploader.produce._shard import parse_shard
 from uploader.produce._textstream import UTF8, check_encoding
 
 if TYPE_CHECKING:
@@ -133,6 +134,16 @@ def input_options(func: F) -> F:
             "utf-16; transcoded to UTF-8 while read. A UTF-8 byte-order mark is fine.",
         ),
         click.option(
+            "--shard",
+            envvar="UPLOADER_SHARD",
+            metavar="I/N",
+            help="Take only shard I of N (0 <= I < N; also $UPLOADER_SHARD): the rows whose id "
+            "hashes to it, so every row of an id is in one shard. Run N processes, I = 0 .. N-1, "
+            "each with its own --ledger (and sync --state): encoding, sending and memory are "
+            "split, but every shard still reads the whole input to hash its ids. E.g. "
+            '--shard "$JOB_COMPLETION_INDEX/4" in a Kubernetes Indexed Job.',
+        ),
+        click.option(
             "--allow-empty",
             is_flag=True,
             help="Accept a file with a header but no data rows (by default an error, exit 2: "
@@ -166,6 +177,7 @@ def spec_from_options(options: dict[str, Any]) -> InputSpec:
         rename[old] = new
     columns = options.pop("columns")
     separator = options.pop("separator")
+    shard = options.pop("shard")
     return InputSpec(
         sources=tuple(options.pop("sources")),
         id_column=options.pop("id_column"),
@@ -181,4 +193,5 @@ def spec_from_options(options: dict[str, Any]) -> InputSpec:
         if separator is not None
         else None,
         input_encoding=check_encoding(options.pop("input_encoding"), _where("input_encoding")),
+        shard=parse_shard(shard) if shard is not None else None,
     )

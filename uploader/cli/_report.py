@@ -10,14 +10,14 @@ import click
 from uploader._plural import plural
 from uploader.cli._errors import handle_errors
 from uploader.cli._output import echo_json
-from uploader.cli._status import ledger_of, ledger_option
+from uploader.cli._status import ledgers_of, ledgers_option
 from uploader.exits import EXIT_HELP
 
 __all__ = ["report_command"]
 
 
 @click.command("report", epilog=EXIT_HELP)
-@ledger_option
+@ledgers_option
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
 @click.option(
     "--failed-rows",
@@ -38,22 +38,31 @@ def report_command(**options: Any) -> None:
     by reason, and the last `uploader verify` results. Reads the ledger only (run `uploader
     status` first to ask Target); --failed-rows also re-reads the input files.
 
+    Several ledgers (the shards of one input, --shard I/N) are one run: counts summed, one
+    verdict; a shard no ledger is given for makes it incomplete (exit 6).
+
     \b
     Examples:
       uploader report --ledger runs/nightly/ledger.jsonl
       uploader report --ledger runs/nightly/ledger.jsonl --failed-rows fix-me.csv
+      uploader report runs/a/ledger.jsonl runs/b/ledger.jsonl runs/c/ledger.jsonl
     """
     from uploader.ledger._ledger import read_ledger
-    from uploader.reconcile._failed_rows import write_failed_rows
+    from uploader.reconcile._failed_rows import write_shards_failed_rows
     from uploader.reconcile._report import build_report
+    from uploader.reconcile._shards import check_shards, merge_reports
 
-    ledger = ledger_of(options)
-    state = read_ledger(ledger)
-    report = build_report(ledger, state)
+    ledgers = [(path, read_ledger(path)) for path in ledgers_of(options)]
+    reports = [build_report(path, state) for path, state in ledgers]
+    if len(ledgers) == 1:
+        report = reports[0]
+    else:
+        _, missing = check_shards(ledgers)
+        report = merge_reports(reports, missing)
     fail_on_rejects = options["fail_on_rejects"]
     recovered = None
     if options["failed_rows"] is not None:
-        recovered = write_failed_rows(state, ledger, options["failed_rows"])
+        recovered = write_shards_failed_rows(ledgers, options["failed_rows"])
     if options["as_json"]:
         data = report.to_dict(fail_on_rejects=fail_on_rejects)
         if recovered is not None:

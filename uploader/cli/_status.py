@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -26,7 +26,10 @@ from uploader.reconcile._defaults import (
 )
 from uploader.send._ratelimit import parse_rate
 
-__all__ = ["ledger_of", "ledger_option", "status"]
+if TYPE_CHECKING:
+    from uploader.reconcile._status import StatusReport
+
+__all__ = ["ledger_of", "ledger_option", "ledgers_of", "ledgers_option", "status"]
 
 
 def ledger_option(func: Any) -> Any:
@@ -50,8 +53,36 @@ def ledger_of(options: dict[str, Any]) -> Path:
     return latest
 
 
+def ledgers_option(func: Any) -> Any:
+    """``--ledger`` repeatable, and ledgers as arguments: several shards' ledgers are one run."""
+    ledger = click.option(
+        "--ledger",
+        "ledger_options",
+        multiple=True,
+        type=click.Path(path_type=Path, dir_okay=False, exists=True),
+        help="The run's ledger (ledger.jsonl written by `uploader upload`); repeat it (or name "
+        "the ledgers as arguments) for the shards of one input (--shard), reported as one run. "
+        "Default: the most recently written runs/*/ledger.jsonl in this directory (named on "
+        "stderr).",
+    )
+    argument = click.argument(
+        "ledger_arguments",
+        nargs=-1,
+        metavar="[LEDGER]...",
+        type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    )
+    return argument(ledger(func))
+
+
+def ledgers_of(options: dict[str, Any]) -> list[Path]:
+    """The ledgers of ``ledgers_option`` (each once), or the latest run's (``ledger_of``)."""
+    given = [*options.pop("ledger_arguments"), *options.pop("ledger_options")]
+    unique = list({path.resolve(): path for path in given}.values())
+    return unique or [ledger_of({"ledger": None})]
+
+
 @click.command("status", epilog=EXIT_HELP)
-@ledger_option
+@ledgers_option
 @click.option(
     "--watch",
     is_flag=True,
@@ -92,27 +123,44 @@ def status(**options: Any) -> None:
     no longer keeps is recorded as unknown. Target keeps only the last ~10 statuses for about
     a day: poll soon after the upload (or use `uploader upload --wait`).
 
+    Several ledgers (the shards of one input, --shard I/N) are polled in turn and shown as
+    one table.
+
     \b
     Examples:
       uploader status --ledger runs/nightly/ledger.jsonl
       uploader status --ledger runs/nightly/ledger.jsonl --watch --timeout 7200
+      uploader status runs/*-shard-*of3/ledger.jsonl
     """
+    from uploader.reconcile._shards import merge_statuses
     from uploader.reconcile._status import poll_statuses
 
+    ledgers = ledgers_of(options)
     tokens = tokens_from_options(options)  # checks --ca-bundle too
-    report = asyncio.run(
-        poll_statuses(
-            ledger_of(options),
-            tokens,
-            ca_bundle=options["ca_bundle"],
-            rate=parse_rate(options["rate"]),
-            concurrency=options["concurrency"],
-            timeout=options["timeout"],
-            watch=options["watch"],
-        )
-    )
+
+    async def poll_each() -> list[StatusReport]:
+        return [
+            await poll_statuses(
+                ledger,
+                tokens,
+                ca_bundle=options["ca_bundle"],
+                rate=parse_rate(options["rate"]),
+                concurrency=options["concurrency"],
+                timeout=options["timeout"],
+                watch=options["watch"],
+            )
+            for ledger in ledgers
+        ]
+
+    parts = asyncio.run(poll_each())
+    report = parts[0] if len(parts) == 1 else merge_statuses(parts)
     if options["as_json"]:
         data = {**report.to_dict(), "exit_code": report.exit_code}
+        if len(parts) > 1:
+            data["ledgers"] = [
+                {"ledger": str(ledger), **part.to_dict(), "exit_code": part.exit_code}
+                for ledger, part in zip(ledgers, parts, strict=True)
+            ]
         echo_json(data, warnings=report.errors)
     else:
         for line in report.lines():

@@ -322,7 +322,8 @@ def run_options(options: dict[str, Any]) -> RunOptions:
 
 
 def send_config(options: dict[str, Any], run: RunOptions) -> tuple[UploadConfig, TokenProvider]:
-    """Where and how to send, and the token's source, from the sending options."""
+    """Where and how to send, and the token's source, from the sending options (and the
+    run's: its reject limit, and its shard, which names the default run directory)."""
     from uploader.send._engine import UploadConfig
     from uploader.send._row_budget import check_batch_fits
 
@@ -333,7 +334,7 @@ def send_config(options: dict[str, Any], run: RunOptions) -> tuple[UploadConfig,
         raise ConfigError("--resume needs --ledger PATH (the ledger of the run to continue)")
     config = UploadConfig(
         client_code=options["client_code"],
-        ledger=options["ledger"] or new_run_ledger(),
+        ledger=options["ledger"] or new_run_ledger(shard=run.spec.shard),
         endpoint=options["endpoint"],
         api_version=options["api_version"],
         concurrency=options["concurrency"],
@@ -394,7 +395,9 @@ def _dry_run(producer: Producer, out: Path, as_json: bool, max_rejects: RejectLi
         files = plural(len(plan.files), "file")
         click.echo(f"bodies         {out}/batch-000001.txt … ({files})")
     stats = plan.stats
-    if max_rejects is not None and max_rejects.exceeded(stats.rows_rejected, stats.rows_read):
+    if max_rejects is not None and max_rejects.exceeded(
+        stats.rows_rejected, stats.rows_read - stats.rows_other_shards
+    ):
         click.echo(
             f"uploader: {max_rejects.message(stats.rows_rejected, str(rejects_path))}", err=True
         )

@@ -82,6 +82,7 @@ def plan_dict(stats: ProduceStats, rejects: Path) -> dict[str, object]:
         "rows_read": stats.rows_read,
         "rows_rejected": stats.rows_rejected,
         "rows_merged": stats.rows_merged,
+        **({"rows_other_shards": stats.rows_other_shards} if stats.rows_other_shards else {}),
         "rows_batched": stats.rows_batched,
         "batches": stats.batches,
         "bytes": stats.bytes_batched,
@@ -97,6 +98,11 @@ def plan_lines(stats: ProduceStats, rejects: Path) -> list[str]:
         f"rows read      {stats.rows_read:>12,}",
         f"rows rejected  {stats.rows_rejected:>12,}",
         f"rows merged    {stats.rows_merged:>12,}  (duplicate ids folded into one profile)",
+        *(
+            [f"other shards   {stats.rows_other_shards:>12,}  (another --shard's rows)"]
+            if stats.rows_other_shards
+            else []
+        ),
         f"rows in batches{stats.rows_batched:>12,}",
         f"batches        {stats.batches:>12,}  ({stats.bytes_batched:,} bytes encoded)",
     ]

@@ -600,7 +600,13 @@ class SummaryRecord:
     counts: Mapping[str, Any]
 
     def __post_init__(self) -> None:
-        for name in ("rows_read", "rows_pending", "rows_merged", "rows_unselected"):
+        for name in (
+            "rows_read",
+            "rows_pending",
+            "rows_merged",
+            "rows_unselected",
+            "rows_other_shards",
+        ):
             _optional(self.counts, name, int)
 
     @property
@@ -619,6 +625,11 @@ class SummaryRecord:
     def rows_unselected(self) -> int:
         """A sync's rows left unsent (0 in an upload's summary, which has no such field)."""
         return _optional(self.counts, "rows_unselected", int) or 0
+
+    @property
+    def rows_other_shards(self) -> int:
+        """A shard's rows of the other shards (0 unsharded, whose summary has no such field)."""
+        return _optional(self.counts, "rows_other_shards", int) or 0
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> SummaryRecord:

@@ -29,8 +29,8 @@ __all__ = [
 
 RUNS_DIR = Path("runs")
 LEDGER_NAME = "ledger.jsonl"
-# upload: <stamp>-<pid>; demo: demo-<stamp>. The stamp sorts in time order.
-_RUN_NAME = re.compile(r"(?:demo-)?(?P<stamp>\d{8}T\d{6}Z)(?:-\d+)?")
+# upload: <stamp>-<pid>[-shard-IofN]; demo: demo-<stamp>. The stamp sorts in time order.
+_RUN_NAME = re.compile(r"(?:demo-)?(?P<stamp>\d{8}T\d{6}Z)(?:-\d+(?:-shard-\d+of\d+)?)?")
 _STAMP = "%Y%m%dT%H%M%SZ"
 
 
@@ -38,9 +38,14 @@ def run_stamp() -> str:
     return dt.datetime.now(dt.UTC).strftime(_STAMP)
 
 
-def new_run_ledger(root: Path = RUNS_DIR) -> Path:
-    """The ledger of a new run: ``root/<UTC time>-<pid>/ledger.jsonl``."""
-    return root / f"{run_stamp()}-{os.getpid()}" / LEDGER_NAME
+def new_run_ledger(root: Path = RUNS_DIR, *, shard: tuple[int, int] | None = None) -> Path:
+    """The ledger of a new run: ``root/<UTC time>-<pid>/ledger.jsonl``; a shard's
+    ``root/<UTC time>-<pid>-shard-IofN/``, so that the shards of one input started together
+    (in containers, where every pid may be 1) never share a directory."""
+    from uploader.produce._shard import shard_label
+
+    suffix = "" if shard is None else f"-{shard_label(shard)}"
+    return root / f"{run_stamp()}-{os.getpid()}{suffix}" / LEDGER_NAME
 
 
 @dataclass(slots=True)

@@ -39,7 +39,8 @@ def percentile(values: list[float], fraction: float) -> float | None:
 class RunSummary:
     """Counts of one run. Invariant: rows read = acknowledged + rejected + merged + in failed
     batches + pending (what was read but not acknowledged or failed, resumable) + unselected
-    (left out by a sync's selection: unchanged since the state)."""
+    (left out by a sync's selection: unchanged since the state) + other shards (rows of the
+    shards other runs take, when sharded)."""
 
     rows_read: int = 0
     rows_acknowledged: int = 0
@@ -48,6 +49,9 @@ class RunSummary:
     rows_failed: int = 0
     rows_pending: int = 0
     rows_unselected: int = 0  # a sync's rows unchanged since its state: not sent
+    rows_other_shards: int = 0  # rows of the other shards (``--shard``): another run's
+    #: the shard this run took ("I/N"); None: not sharded (its summary shows neither field)
+    shard: str | None = None
     #: the run is a sync's: its summary shows ``rows_unselected`` even when 0 (an upload's
     #: summary shows neither field, so its output stays byte for byte as it was)
     sync: bool = False
@@ -100,6 +104,11 @@ class RunSummary:
         return sent / self.seconds if self.seconds > 0 else 0.0
 
     @property
+    def rows_of_run(self) -> int:
+        """The rows read that are this run's to send: its shard's (every row unsharded)."""
+        return self.rows_read - self.rows_other_shards
+
+    @property
     def invariant_holds(self) -> bool:
         accounted = (
             self.rows_acknowledged
@@ -108,12 +117,17 @@ class RunSummary:
             + self.rows_failed
             + self.rows_pending
             + self.rows_unselected
+            + self.rows_other_shards
         )
         return accounted == self.rows_read and self.rows_pending >= 0
 
     @property
     def _shows_unselected(self) -> bool:
         return self.sync or self.rows_unselected != 0
+
+    @property
+    def _shows_shard(self) -> bool:
+        return self.shard is not None or self.rows_other_shards != 0
 
     @property
     def exit_code(self) -> int:
@@ -140,7 +154,7 @@ class RunSummary:
             return EXIT_INTERRUPTED
         if self.batches_failed or self.rows_failed:
             return EXIT_FAILED
-        if self.rows_read and self.rows_rejected == self.rows_read:
+        if self.rows_of_run and self.rows_rejected == self.rows_of_run:
             return EXIT_FAILED  # nothing was worth sending: every row was rejected
         if self.rejects_over_limit:
             return EXIT_FAILED
@@ -155,6 +169,8 @@ class RunSummary:
         del data["target"], data["verification"]
         if not self._shows_unselected:
             del data["rows_unselected"], data["sync"]
+        if not self._shows_shard:
+            del data["rows_other_shards"], data["shard"]
         if not self.sync:
             del data["selection"], data["missing_ids"], data["state_generation"]
         if self.daily_rows is None:
@@ -184,6 +200,11 @@ class RunSummary:
             *(
                 [("  unchanged, not sent", f"{self.rows_unselected:,}")]
                 if self._shows_unselected
+                else []
+            ),
+            *(
+                [(f"  other shards (this is {self.shard})", f"{self.rows_other_shards:,}")]
+                if self._shows_shard
                 else []
             ),
             ("  in failed batches", f"{self.rows_failed:,}"),

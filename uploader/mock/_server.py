@@ -125,6 +125,13 @@ class MockTarget:
     def stats(self) -> dict[str, Any]:
         return self._state.stats()
 
+    def admitted_call_times(self) -> list[float]:
+        """When the throttle admitted each bulk call (``config.clock`` seconds), in order;
+        empty without a throttle."""
+        with self._state.lock:
+            throttle = self._state.throttle
+            return [] if throttle is None else list(throttle.admitted_at)
+
     @property
     def profiles(self) -> ProfileStore:
         return self._state.profiles

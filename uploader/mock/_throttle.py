@@ -14,13 +14,15 @@ class SlidingWindow:
     Refused calls are not recorded: a client that backs off is not punished for its retries.
     """
 
-    __slots__ = ("_admitted", "clock", "limit", "window")
+    __slots__ = ("_admitted", "admitted_at", "clock", "limit", "window")
 
     def __init__(self, limit: int, window: float, clock: Callable[[], float]) -> None:
         self.limit = limit
         self.window = window
         self.clock = clock
         self._admitted: deque[float] = deque()
+        #: the time of every call admitted, in order: how a test sees the rate it was sent at
+        self.admitted_at: list[float] = []
 
     def admit(self) -> bool:
         now = self.clock()
@@ -30,4 +32,5 @@ class SlidingWindow:
         if len(self._admitted) >= self.limit:
             return False
         self._admitted.append(now)
+        self.admitted_at.append(now)
         return True

@@ -74,7 +74,8 @@ class ProduceStats:
     rows_rejected: int = 0  # written to the rejects file, never sent
     rows_merged: int = 0  # duplicate-id rows folded into an earlier row of the same id
     rows_unselected: int = 0  # valid rows left out by a sync's selection (``only_keys``)
-    #: rows placed in batches (= read - rejected - merged - unselected at the end)
+    rows_other_shards: int = 0  # rows of the other shards (``InputSpec.shard``), not batched
+    #: rows placed in batches (= read - rejected - merged - unselected - other shards at the end)
     rows_batched: int = 0
     batches: int = 0
     bytes_batched: int = 0

@@ -32,6 +32,7 @@ from uploader.produce._encode import (
 from uploader.produce._model import Batch, ProduceStats
 from uploader.produce._modes import DUPLICATE_MODES, ID_TYPES, check_choice
 from uploader.produce._rejects import RejectsWriter
+from uploader.produce._shard import Shard, parse_shard, shard_text
 from uploader.produce._source import (
     DEFAULT_CHUNK_ROWS,
     ROW_COL,
@@ -53,7 +54,7 @@ from uploader.produce._validate import (
     oversized,
 )
 from uploader.sync._keys import Hashes as Keys
-from uploader.sync._keys import id_keys
+from uploader.sync._keys import id_keys, shard_of
 
 __all__ = [
     "ADDED_SETTINGS",
@@ -66,7 +67,7 @@ __all__ = [
 
 #: Shaping settings recorded since a ledger format already in use, with the value a ledger
 #: without them read its input with: resuming such a run with these is the same input.
-ADDED_SETTINGS: dict[str, object] = {"separator": None, "input_encoding": UTF8}
+ADDED_SETTINGS: dict[str, object] = {"separator": None, "input_encoding": UTF8, "shard": None}
 
 #: a reject reason (spelt as the caller names the setting: kept so in the rejects file)
 TOO_LONG_FOR_BATCH = "row alone is larger than $batch_bytes once encoded"
@@ -74,6 +75,7 @@ MERGED_TOO_BIG = "merged duplicate rows exceed 64 KB of profile data"
 ID_COL = "__uploader_id"  # the raw (unencoded) id, for validation, duplicates and the rejects file
 DUP_COL = "__uploader_dup"  # the id's hash is among the duplicated ones
 KEEP_COL = "__uploader_keep"  # the row is not a blank line
+SHARD_COL = "__uploader_shard"  # the row is in the run's shard
 
 
 def _not_blank(source: SourceFile) -> pl.Expr:
@@ -108,6 +110,9 @@ class InputSpec:
     separator: str | None = None
     #: the CSV files' text encoding, transcoded to UTF-8 while read
     input_encoding: str = UTF8
+    #: (I, N): batch only the rows of shard I of N (``uploader.sync._keys.shard_of`` of the
+    #: id's key), counting the others in ``stats.rows_other_shards``; ``None``: every row
+    shard: Shard | None = None
 
     def __post_init__(self) -> None:
         if not self.sources:
@@ -121,6 +126,10 @@ class InputSpec:
         if self.separator is not None:
             check_separator(self.separator, "separator")
         check_encoding(self.input_encoding, "$input_encoding", settings=INPUT_ENCODING)
+        if self.shard is not None:
+            shard = parse_shard(self.shard)
+            # 0/1 is every row: the same run as no shard (its ledger, state and name too)
+            object.__setattr__(self, "shard", None if shard == (0, 1) else shard)
 
     def shaping_settings(self) -> dict[str, object]:
         """The settings that decide batch boundaries and bodies (compared on --resume)."""
@@ -138,6 +147,8 @@ class InputSpec:
             "input_encoding": check_encoding(
                 self.input_encoding, "$input_encoding", settings=INPUT_ENCODING
             ),
+            # which rows are batched at all
+            "shard": None if self.shard is None else shard_text(self.shard),
         }
 
 
@@ -164,7 +175,10 @@ class Producer:
         self._sources: list[SourceFile] | None = None
         self._with_blank_lines: set[Path] = set()  # CSV files the check pass found them in
         self._columns: ColumnMap | None = None
-        self.total_rows: int | None = None  # known once the check pass has run
+        #: the rows the batches will hold before rejects and folding (a shard's, when
+        #: sharded: progress and ETA count what goes), known once the check pass has run
+        self.total_rows: int | None = None
+        self._input_rows = 0  # every data row of the input (all shards), from the check pass
 
     # -- set-up -------------------------------------------------------------------------
     def check(self) -> ColumnMap:
@@ -233,8 +247,10 @@ class Producer:
         longest = max_line_bytes(self.header(), self.spec.limits)
         dups = self._check_pass(columns)
         held: list[pl.DataFrame] = []
+        in_shard = 0
         for chunk in self._encoded_chunks(columns, Encoder(self.spec.encode), dups):
             self.stats.rows_read += chunk.height
+            in_shard += chunk.height
             good = self._drop(chunk)
             if dups is not None:
                 is_dup = good.get_column(DUP_COL)
@@ -242,6 +258,10 @@ class Producer:
                     held.append(good.filter(is_dup))
                     good = good.filter(~is_dup)
             yield self._finish(self._drop_oversized(good, names, TOO_BIG), longest)
+        if self.spec.shard is not None:
+            # the rows the read pass left out: every row the check pass counted, less ours
+            self.stats.rows_other_shards = self._input_rows - in_shard
+            self.stats.rows_read += self.stats.rows_other_shards
         if held:
             yield self._finish(self._fold(held, columns), longest)
 
@@ -270,19 +290,25 @@ class Producer:
 
         Whole-input problems (bad UTF-8, ragged rows) surface here, not after batches were
         sent. The same pass collects the id hashes for duplicate detection (``None``: no
-        duplicates) and counts the rows (for progress and ETA).
+        duplicates; over every shard's ids, which is exact: all rows of an id share a shard)
+        and counts the rows (for progress and ETA: a shard's own, when sharded).
         """
         want_dups = self.spec.duplicates != "off"
+        in_shard = _in_shard(columns.id_source, self.spec.shard)
         hashes: list[np.ndarray] = []
-        total = 0
+        total = ours = 0
         for source in self.sources:
             rows = 0
             exprs = [id_hash(columns.id_source), _not_blank(source).alias(KEEP_COL)]
+            if in_shard is not None:
+                exprs.append(in_shard.alias(SHARD_COL))
             for chunk in check_frames(source, exprs, self.spec.chunk_rows):
                 if not chunk.get_column(KEEP_COL).all():
                     self._with_blank_lines.add(source.path)
                     chunk = chunk.filter(KEEP_COL)
                 rows += chunk.height
+                if in_shard is not None:
+                    ours += int(chunk.get_column(SHARD_COL).sum())
                 if want_dups:
                     hashes.append(chunk.to_series(0).to_numpy())
             if not rows and not self.spec.allow_empty:
@@ -292,7 +318,8 @@ class Producer:
                     settings=("allow_empty",),
                 )
             total += rows
-        self.total_rows = total
+        self._input_rows = total
+        self.total_rows = total if in_shard is None else ours
         if not want_dups:
             return None
         found = duplicated_hashes(hashes)
@@ -316,10 +343,14 @@ class Producer:
             keys.append(id_hash(names[0]).is_in(dups.implode()).alias(DUP_COL))
         checks = [id_reason(ID_COL), line_bytes(names)]
 
+        in_shard = _in_shard(names[0], self.spec.shard)
+
         def plan(frame: pl.LazyFrame, keep: pl.Expr | None) -> pl.LazyFrame:
             if keep is not None:
                 frame = frame.filter(keep)
             frame = frame.select(SRC_COL, ROW_COL, *renamed)
+            if in_shard is not None:  # before encoding: other shards' rows cost only a hash
+                frame = frame.filter(in_shard)
             return frame.select(*keys, *encoder.static_exprs(names)).with_columns(checks)
 
         for index, source in enumerate(self.sources):
@@ -385,6 +416,24 @@ class Producer:
                 )
             )
         return rows.filter(~mask)
+
+
+def _in_shard(id_column: str, shard: Shard | None) -> pl.Expr | None:
+    """True for the rows of ``shard`` (by the raw id in ``id_column``); ``None``: no shard.
+    A row without an id (rejected for it) belongs to shard 0, so each shard's run does not
+    reject it again: across the shards it is counted once."""
+    if shard is None:
+        return None
+    index, count = shard
+
+    def member(ids: pl.Series) -> pl.Series:
+        text = ids.cast(pl.String)
+        missing = (text.is_null() | (text == "")).to_numpy()
+        shards = np.zeros(len(text), dtype=np.int64)
+        shards[~missing] = shard_of(id_keys(text.filter(pl.Series(~missing))), count)
+        return pl.Series(shards == index)
+
+    return pl.col(id_column).map_batches(member, return_dtype=pl.Boolean, is_elementwise=True)
 
 
 def _members(keys: Keys, sorted_keys: Keys) -> npt.NDArray[np.bool_]:

@@ -18,6 +18,7 @@ source by id, compared in *encoded* form with the producer's own encoder (nothin
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,7 +33,7 @@ from uploader.produce._source import ROW_COL, SRC_COL, read_frames
 from uploader.reconcile._reproduce import body_frame, producer_from_ledger, reproduce
 from uploader.reconcile._status import StatusReport, status_report
 
-__all__ = ["FailedRows", "not_landed", "write_failed_rows"]
+__all__ = ["FailedRows", "not_landed", "write_failed_rows", "write_shards_failed_rows"]
 
 _ENC_ID = "__uploader_encoded_id"
 
@@ -72,6 +73,40 @@ def _reject_refs(state: LedgerState, ledger: Path, paths: list[str]) -> set[tupl
 
 def write_failed_rows(state: LedgerState, ledger: Path, out: Path) -> FailedRows:
     """Write the source rows that did not land (see the module doc) to ``out`` (CSV)."""
+    return write_shards_failed_rows([(ledger, state)], out)
+
+
+def write_shards_failed_rows(ledgers: Sequence[tuple[Path, LedgerState]], out: Path) -> FailedRows:
+    """``write_failed_rows`` of several shards' ledgers of one input (``--shard``), into one
+    ``out`` in file order (a row is in one shard only); the seqs are each ledger's own."""
+    found = [_failed_rows(state, ledger) for ledger, state in ledgers]
+    frames = [frame for frame, _, _ in found]
+    columns = found[0][1]
+    if any(frame.height for frame in frames):
+        frame = pl.concat(frames, how="diagonal").sort(SRC_COL, ROW_COL)
+        extra = [c for c in frame.columns if c not in columns and c not in (SRC_COL, ROW_COL)]
+        frame = frame.select(*columns, *extra)
+    else:
+        frame = pl.DataFrame(schema=dict.fromkeys(columns, pl.String))
+    try:
+        make_dirs(out.parent)
+        frame.write_csv(out, null_value="")
+    except OSError as exc:
+        raise InputError(f"{out}: cannot write ({exc.strerror})") from exc
+    counts = [failed for _, _, failed in found]
+    return FailedRows(
+        path=out,
+        rows=frame.height,
+        batches=tuple(seq for failed in counts for seq in failed.batches),
+        rejects=sum(failed.rejects for failed in counts),
+        row_level=sum(failed.row_level for failed in counts),
+        unconfirmed=tuple(seq for failed in counts for seq in failed.unconfirmed),
+    )
+
+
+def _failed_rows(state: LedgerState, ledger: Path) -> tuple[pl.DataFrame, list[str], FailedRows]:
+    """One ledger's rows that did not land (with ``__src``, ``__row``; empty: no columns),
+    the source's columns, and the counts (``path`` and ``rows`` left unset)."""
     producer = producer_from_ledger(state, ledger)
     column_map = producer.check()
     sources = producer.sources
@@ -106,24 +141,18 @@ def write_failed_rows(state: LedgerState, ledger: Path, out: Path) -> FailedRows
             if keep.height:
                 parts.append(keep.drop(_ENC_ID))
     columns = list(sources[0].columns)
-    if parts:
-        frame = pl.concat(parts, how="diagonal").sort(SRC_COL, ROW_COL)
-        extra = [c for c in frame.columns if c not in columns and c not in (SRC_COL, ROW_COL)]
-        frame = frame.select(*columns, *extra)
-    else:
-        frame = pl.DataFrame(schema=dict.fromkeys(columns, pl.String))
-    try:
-        make_dirs(out.parent)
-        frame.write_csv(out, null_value="")
-    except OSError as exc:
-        raise InputError(f"{out}: cannot write ({exc.strerror})") from exc
-    return FailedRows(
-        path=out,
-        rows=frame.height,
-        batches=tuple(recovered),
-        rejects=len(refs),
-        row_level=len(failed_ids),
-        unconfirmed=tuple(s.seq for s in target.statuses if s.status == "unknown"),
+    frame = pl.concat(parts, how="diagonal") if parts else pl.DataFrame()
+    return (
+        frame,
+        columns,
+        FailedRows(
+            path=ledger,
+            rows=0,
+            batches=tuple(recovered),
+            rejects=len(refs),
+            row_level=len(failed_ids),
+            unconfirmed=tuple(s.seq for s in target.statuses if s.status == "unknown"),
+        ),
     )
 
 

@@ -39,11 +39,12 @@ from uploader.ledger._ledger import LedgerState, read_ledger
 from uploader.ledger._records import BatchRecord
 from uploader.ledger._summary import missing_text, selected_text
 from uploader.produce._rejects import read_rejects
+from uploader.produce._shard import Shard, parse_shard, shard_text
 from uploader.reconcile._reasons import reason_lines, top_reasons
 from uploader.reconcile._status import StatusReport, status_notes, status_report
 from uploader.reconcile._verify import VerifySummary, verification_summary
 
-__all__ = ["RunReport", "SyncCounts", "build_report", "rejects_by_reason"]
+__all__ = ["RunReport", "SyncCounts", "build_report", "ledger_shard", "rejects_by_reason"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -95,6 +96,14 @@ class RunReport:
     rejects_file: str
     verification: VerifySummary | None
     sync: SyncCounts | None = None  # a sync's ledger: its selection; None: an upload's
+    #: the shard the run took ("I/N", ``--shard``); None: unsharded (or several merged)
+    shard: str | None = None
+    #: a shard's rows of the other shards (None: unsharded, or unknown: not finished)
+    rows_other_shards: int | None = None
+    #: several shards' ledgers reported as one run (``uploader.reconcile._shards``): each
+    #: one's report, and the shards of the input no ledger was given for ("2/3")
+    parts: tuple[RunReport, ...] = ()
+    missing_shards: tuple[str, ...] = ()
 
     @property
     def sample_verified(self) -> bool:
@@ -103,6 +112,11 @@ class RunReport:
         return self.verification is not None and self.verification.confirms
 
     def exit_code(self, *, fail_on_rejects: bool = False) -> int:
+        if self.parts:  # one run of several shards: the worst of theirs, a missing one stopped
+            codes = {part.exit_code(fail_on_rejects=fail_on_rejects) for part in self.parts}
+            if self.missing_shards:
+                codes.add(EXIT_STOPPED)
+            return next(code for code in _WORST_FIRST if code in codes)
         target = self.status.exit_code
         if self.batches_failed or target == EXIT_FAILED or (fail_on_rejects and self.rows_rejected):
             return EXIT_FAILED
@@ -133,6 +147,12 @@ class RunReport:
                 f"unconfirmed: nothing failed, but Target no longer has {gone:,} batch statuses; "
                 "`uploader verify` reads a sample back"
             )
+        if code == EXIT_STOPPED and self.missing_shards:
+            return (
+                f"incomplete: {plural(len(self.missing_shards), 'shard')} missing "
+                f"({', '.join(self.missing_shards)}): no ledger given for "
+                + ("it" if len(self.missing_shards) == 1 else "them")
+            )
         if code == EXIT_STOPPED:
             why = "rows are pending" if self.finished else "the last run did not finish"
             return f"stopped early: {why} " + spell(
@@ -141,6 +161,16 @@ class RunReport:
         return "NOT LANDED: see above (`uploader report --failed-rows OUT.csv` to re-send)"
 
     def to_dict(self, *, fail_on_rejects: bool = False) -> dict[str, Any]:
+        data = self._to_dict(fail_on_rejects)
+        if self.shard is not None:
+            data["shard"] = self.shard
+            data["rows"]["other_shards"] = self.rows_other_shards
+        if self.parts:
+            data["missing_shards"] = list(self.missing_shards)
+            data["ledgers"] = [part.to_dict(fail_on_rejects=fail_on_rejects) for part in self.parts]
+        return data
+
+    def _to_dict(self, fail_on_rejects: bool) -> dict[str, Any]:
         return {
             "ledger": self.ledger,
             "finished": self.finished,
@@ -176,6 +206,7 @@ class RunReport:
         )
         rows = [
             ("rows read", read),
+            *self._shard_lines(),
             *(self.sync.lines() if self.sync is not None else []),
             ("sent", f"{self.rows_sent:,} rows"),
             ("acknowledged", f"{plural(self.rows_acknowledged, 'row')} in {plural(self.batches_acknowledged, 'batch', 'batches')}"),
@@ -193,7 +224,11 @@ class RunReport:
             ("  failedUpdates", f"{totals['failed_updates']:,}"),
             ("batch statuses", ", ".join(f"{counts[k]:,} {k}" for k in counts)),
             *status_notes(self.status),
-            ("ledger", self.ledger),
+            *(
+                [(f"  {part.shard}", part.ledger) for part in self.parts]
+                if self.parts
+                else [("ledger", self.ledger)]
+            ),
             ("verdict", self.verdict(fail_on_rejects=fail_on_rejects)),
         ]  # fmt: skip
         width = max(len(label) for label, _ in rows)
@@ -202,6 +237,20 @@ class RunReport:
         if self.verification is not None:
             out += self.verification.lines()
         return out
+
+    def _shard_lines(self) -> list[tuple[str, str]]:
+        if self.parts:
+            given = len(self.parts)
+            missing = f"; missing {', '.join(self.missing_shards)}" if self.missing_shards else ""
+            return [("shards", f"{given} of {given + len(self.missing_shards)}{missing}")]
+        if self.shard is None:
+            return []
+        other = "unknown" if self.rows_other_shards is None else f"{self.rows_other_shards:,}"
+        return [("other shards", f"{other} rows (this ledger is shard {self.shard})")]
+
+
+#: exit codes from the worst: one shard's decides for the run of several
+_WORST_FIRST = (EXIT_FAILED, EXIT_STOPPED, EXIT_NOT_YET, EXIT_UNCONFIRMED, EXIT_OK)
 
 
 def rejects_by_reason(path: Path) -> dict[str, int]:
@@ -228,6 +277,7 @@ def build_report(ledger: str | Path, state: LedgerState | None = None) -> RunRep
     rejects_path = ledger.with_name("rejects.csv")
     rejects = rejects_by_reason(rejects_path)
     selection = state.last_run.sync if state.runs else None  # a --resume keeps the first's
+    shard = ledger_shard(state)
     pending_rows = sum(r.rows for r in by_outcome["pending"])
     if summary is not None and finished:
         pending_rows = max(pending_rows, summary.rows_pending)
@@ -254,4 +304,13 @@ def build_report(ledger: str | Path, state: LedgerState | None = None) -> RunRep
             unselected=summary.rows_unselected if summary and finished else None,
             missing_ids=selection.missing,
         ),
+        shard=None if shard is None else shard_text(shard),
+        rows_other_shards=None if shard is None or not (summary and finished) else summary.rows_other_shards,
     )  # fmt: skip
+
+
+def ledger_shard(state: LedgerState) -> Shard | None:
+    """The shard the run in ``state`` took (``--shard``); None: unsharded."""
+    settings = state.first_run.fingerprint.settings if state.runs else None
+    shard = (settings or {}).get("shard")
+    return None if shard is None else parse_shard(shard)

@@ -48,6 +48,7 @@ def spec_from_ledger(state: LedgerState, path: Path) -> InputSpec:
         duplicates=settings.get("duplicates", "merge"),
         separator=settings["separator"],
         input_encoding=settings["input_encoding"],
+        shard=settings["shard"],
     )
 
 

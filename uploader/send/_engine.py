@@ -254,6 +254,8 @@ class _Run:
             self.summary.sync = True
             self.summary.selection = dict(config.sync.rows)
             self.summary.missing_ids = config.sync.missing
+        shard = (fingerprint.settings or {}).get("shard")
+        self.summary.shard = shard if isinstance(shard, str) else None
         self.latencies: list[float] = []
         self.previous: LedgerState | None = None  # the ledger as --resume found it
         self.next_child = next_child_seq(None)  # seq of the next bisection part
@@ -731,8 +733,9 @@ class _Run:
         summary.rows_refused = self.rows_refused
         summary.rows_merged = stats.rows_merged
         summary.rows_unselected = stats.rows_unselected
+        summary.rows_other_shards = stats.rows_other_shards
         limit = self.config.max_rejects
-        if limit is not None and limit.exceeded(summary.rows_rejected, summary.rows_read):
+        if limit is not None and limit.exceeded(summary.rows_rejected, summary.rows_of_run):
             summary.rejects_over_limit = limit.message(summary.rows_rejected, summary.rejects)
         summary.warnings = list(stats.warnings)
         summary.reasons = top_reasons(self.not_landed_messages)
@@ -746,6 +749,7 @@ class _Run:
             - stats.rows_rejected
             - stats.rows_merged
             - stats.rows_unselected
+            - stats.rows_other_shards
             - stats.rows_batched
         )
         summary.rows_pending = self.pending_rows_in_batches + not_batched

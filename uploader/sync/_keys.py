@@ -22,6 +22,14 @@ Both are XXH3-64 (seed 0) of a byte string defined here, pinned by golden values
   bodies but not what Target stores (encoding mode) are guarded by the state's settings, not
   here.
 
+- **shard** (``shard_of``): which of ``N`` shards (``--shard I/N``) a key's row belongs to:
+  bits 16..47 of the key, as a fraction of 2³², times ``N`` (multiply-shift: uniform for any
+  ``N``, no modulo bias). Middle bits, so that a shard is independent of both the state
+  partition (the top bits) and the refresh slot (``key % refresh_after_days``, which the low
+  bits decide most): every shard holds its share of every partition and of tonight's due
+  rows. All rows of one id share a shard, so duplicate folding stays exact within one.
+  Changing it re-shards every sharded state.
+
 A key collision (two ids, one key: about n²/2⁶⁵, 3·10⁻⁶ for 10M ids) makes the two rows'
 fingerprints differ, so it can cost a re-send, never a skipped row.
 """
@@ -35,6 +43,8 @@ import numpy.typing as npt
 import polars as pl
 import xxhash
 
+from uploader.produce._shard import MAX_SHARDS
+
 __all__ = [
     "DEFAULT_PARTITIONS",
     "check_partitions",
@@ -42,6 +52,7 @@ __all__ = [
     "partition_label",
     "partition_of",
     "row_fingerprints",
+    "shard_of",
 ]
 
 # 64 partitions keep each one near 160k rows for a 10M-row state: the commit's read, join and
@@ -97,6 +108,16 @@ def partition_of(keys: Hashes, partitions: int = DEFAULT_PARTITIONS) -> npt.NDAr
     if bits == 0:  # a shift by 64 is undefined: one partition holds every key
         return np.zeros(len(keys), dtype=np.int64)
     return (keys >> np.uint64(64 - bits)).astype(np.int64)
+
+
+def shard_of(keys: Hashes, count: int) -> npt.NDArray[np.int64]:
+    """The shard (0 to ``count - 1``) of each key: ``((key >> 16) & 0xFFFFFFFF) * count >> 32``
+    (see the module docstring)."""
+    if not 1 <= count <= MAX_SHARDS:
+        raise ValueError(f"shard count must be 1 to {MAX_SHARDS}, not {count}")
+    middle = (keys >> np.uint64(16)) & np.uint64(0xFFFF_FFFF)
+    # below 2**32 times a count of at most 2**16: the product fits in 64 bits
+    return ((middle * np.uint64(count)) >> np.uint64(32)).astype(np.int64)
 
 
 def partition_label(partition: int, partitions: int) -> str:

@@ -51,8 +51,9 @@ __all__ = [
 #: no value to send (``select_partition``'s ``blank``)
 _PLANNED_COLUMNS: Mapping[str, pl.DataType] = {**TODAY_COLUMNS, "blank": pl.Boolean()}
 _SPILL_DIR = "spill"  # per chunk and partition files, gathered and removed per partition
-#: the settings of ``InputSpec.shaping_settings`` that decide what a row's body says
-_BODY_SETTINGS = ("columns", "rename", "encode", "id_type", "id_column")
+#: the settings of ``InputSpec.shaping_settings`` that decide what a row's body says, and
+#: which rows a state holds (a shard's state holds its shard's ids only)
+_BODY_SETTINGS = ("columns", "rename", "encode", "id_type", "id_column", "shard")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
