@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import importlib.util
 import io
+import os
 import random
 import shlex
 import shutil
@@ -21,7 +22,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -476,18 +477,18 @@ def _answers_http(url: str) -> bool:
         return False
 
 
-@pytest.fixture(scope="session")
-def _moto_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """One ``moto_server`` process for the session (it takes seconds to start); each test
-    empties it (``moto_server``)."""
+@contextmanager
+def _moto_process(log_dir: Path, **env: str) -> Iterator[str]:
+    """A ``moto_server`` process (``env`` added to its environment); its endpoint."""
     if importlib.util.find_spec("moto") is None:
         pytest.skip("moto is not installed (pip install 'moto[server]', in the dev extra)")
     port = _free_port()
-    log = (tmp_path_factory.mktemp("moto") / "moto.log").open("wb")
+    log = (log_dir / "moto.log").open("wb")
     process = subprocess.Popen(
         [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
         stdout=log,
         stderr=subprocess.STDOUT,
+        env={**os.environ, **env},
     )
     endpoint = f"http://127.0.0.1:{port}"
     try:
@@ -501,6 +502,22 @@ def _moto_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         process.terminate()
         process.wait(timeout=10)
         log.close()
+
+
+@pytest.fixture(scope="session")
+def _moto_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One ``moto_server`` process for the session (it takes seconds to start); each test
+    empties it (``moto_server``)."""
+    with _moto_process(tmp_path_factory.mktemp("moto")) as endpoint:
+        yield endpoint
+
+
+@pytest.fixture
+def moto_checking_credentials(tmp_path: Path) -> Iterator[str]:
+    """The endpoint of a ``moto_server`` that checks credentials (it knows none, so every
+    request is refused as S3 refuses unknown keys), for this test."""
+    with _moto_process(tmp_path, INITIAL_NO_AUTH_ACTION_COUNT="0") as endpoint:
+        yield endpoint
 
 
 @pytest.fixture

@@ -199,6 +199,23 @@ def test_a_missing_object_or_bucket_is_one_line_exit_2(
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
 
 
+def test_refused_credentials_are_one_line_without_the_secret(
+    moto_server: MotoServer,
+    moto_checking_credentials: str,
+    cli: Callable[..., Result],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_checking_credentials)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "not-the-key")
+    for url in ("s3://exports/crm.csv", "s3://exports/*.csv"):
+        out = str(tmp_path / "out")
+        result = cli("upload", url, "--client-code", "demo", "--dry-run", "--out", out)
+        assert result.exit_code == 2, result.output
+        assert result.stderr.startswith(f"uploader: error: {url}: access denied"), result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1 and "not-the-key" not in result.stderr
+
+
 def test_an_unreachable_endpoint_is_one_line_naming_it(
     moto_server: MotoServer,
     cli: Callable[..., Result],

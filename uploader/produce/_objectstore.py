@@ -227,8 +227,8 @@ def _error(url: str, exc: Exception, store: Any = None, key: str | None = None) 
         return InputError(f"{url}: changed since the run started (not the ETag it had then)")
     if isinstance(exc, errors.PermissionDeniedError | errors.UnauthenticatedError):
         return InputError(
-            f"{url}: access denied (check the credentials: AWS_ACCESS_KEY_ID, AWS_PROFILE, "
-            "the instance role)"
+            f"{url}: access denied (check the credentials: AWS_ACCESS_KEY_ID and "
+            "AWS_SECRET_ACCESS_KEY, or the role)"
         )
     text = str(exc)
     if "NoSuchBucket" in text:
