@@ -16,7 +16,7 @@ from click.testing import Result
 
 from uploader.errors import ConfigError, InputError
 from uploader.ledger._records import SourceRecord
-from uploader.mock import MockConfig, run_mock_in_thread
+from uploader.mock import FaultConfig, MockConfig, run_mock_in_thread
 from uploader.produce import _objectstore, _source
 from uploader.produce._source import csv_blocks, csv_frames, expand_sources
 
@@ -150,6 +150,27 @@ def test_resume_after_the_object_changed_is_refused(
     assert refused.exit_code == 2
     assert "s3://exports/crm.csv changed since that run (ETag" in refused.stderr
     assert len(refused.stderr.strip().splitlines()) == 1, refused.stderr
+
+
+def test_report_and_resume_reread_the_object_the_ledger_names(
+    moto_server: MotoServer,
+    cli: Callable[..., Result],
+    upload_to: Callable[..., Result],
+    tmp_path: Path,
+) -> None:
+    rows = "".join(f"c{i},x{i}\n" for i in range(40))
+    moto_server.put("s3://exports/crm.csv", b"thirdPartyId,v\n" + rows.encode())
+    ledger = tmp_path / "ledger.jsonl"
+    faults = FaultConfig(p_500=1.0, first_k_calls=2)  # two batches fail, resume sends them
+    with run_mock_in_thread(MockConfig(client_code="demo", rate_limit=None, faults=faults)) as mock:
+        first = upload_to(mock, "s3://exports/crm.csv", ledger, "--max-retries", "0", "--quiet")
+        assert first.exit_code == 1, first.output
+        out = tmp_path / "fix.csv"
+        report = cli("report", "--ledger", str(ledger), "--failed-rows", str(out))
+        assert report.exit_code == 1 and out.read_text().count("\n") == 1 + 20, report.output
+        again = upload_to(mock, "s3://exports/crm.csv", ledger, "--resume", "--quiet")
+        assert again.exit_code == 0, again.output
+        assert mock.profiles.get("c39") == {"v": "x39"}
 
 
 def test_an_object_replaced_during_the_run_is_an_error_not_a_mix(
