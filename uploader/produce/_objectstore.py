@@ -34,8 +34,8 @@ if TYPE_CHECKING:
 
 __all__ = ["ObjectPath", "expand_objects", "is_object_url", "open_object", "storage_options"]
 
-#: the URL schemes read from an object store (obstore's, with polars' names for them)
-SCHEMES = ("s3", "s3a", "gs", "gcs", "az", "abfs", "abfss")
+#: the URL schemes read from an object store (those obstore's ``from_url`` knows)
+SCHEMES = ("s3", "s3a", "gs", "az", "abfs", "abfss")
 _ENDPOINT_VARIABLES = ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL", "AWS_ENDPOINT")
 # A missing or unreachable store fails in seconds, not after obstore's 3-minute default.
 _RETRY_TIMEOUT = timedelta(seconds=20)
@@ -69,12 +69,11 @@ class ObjectPath:
     @property
     def root(self) -> str:
         """``scheme://bucket``."""
-        scheme, rest = self.url.split("://", 1)
-        return f"{scheme}://{rest.split('/', 1)[0]}"
+        return _split(self.url)[0]
 
     @property
     def key(self) -> str:
-        return self.url.split("://", 1)[1].partition("/")[2]
+        return _split(self.url)[1]
 
 
 def is_object_url(text: str) -> bool:
