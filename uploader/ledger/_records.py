@@ -5,8 +5,8 @@ any line). Nothing outside this module reads a ledger record by key.
 A line's ``type`` says which record it is:
 
 - ``run`` (``RunRecord``): a run (or resumed run) starts: ledger ``schema``, tool version,
-  time, the input fingerprint (sources with size, mtime and content digest; the settings that
-  shape batches), the send settings, and the hash algorithm of the digests and batch hashes;
+  time, the input fingerprint (sources with size, mtime and content digest, or an object's
+  size and ETag; the settings that shape batches), the send settings, and the hash algorithm of the digests and batch hashes;
 - ``batch`` (``BatchRecord``): one outcome of one batch (the latest of a ``seq`` wins);
 - ``status`` (``StatusRecord``): what Target's batchStatus said about one batch;
 - ``verify`` (``VerifyStart`` | ``VerifyProfile`` | ``VerifyEnd``): a verification run;
