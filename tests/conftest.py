@@ -10,7 +10,9 @@ session-scoped and module-scoped fixtures can use them too."""
 from __future__ import annotations
 
 import csv
+import importlib.util
 import io
+import os
 import random
 import shlex
 import shutil
@@ -18,8 +20,9 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -456,3 +459,93 @@ def _start_redis(command: list[str], port: int) -> subprocess.Popen[bytes]:
             pytest.fail(f"redis-server on port {port} did not start")
         time.sleep(0.02)
     return process
+
+
+# -- a real S3-compatible server on loopback (object-store inputs) ----------------------------
+
+
+@dataclass
+class MotoServer:
+    """A ``moto_server`` (S3) on a free loopback port: ``endpoint`` and a boto3 client."""
+
+    endpoint: str
+    client: Any
+
+    def put(self, url: str, data: bytes) -> None:
+        """Store ``data`` at ``s3://BUCKET/KEY``, making the bucket if it is new."""
+        bucket, _, key = url.removeprefix("s3://").partition("/")
+        if bucket not in {b["Name"] for b in self.client.list_buckets()["Buckets"]}:
+            self.client.create_bucket(Bucket=bucket)
+        self.client.put_object(Bucket=bucket, Key=key, Body=data)
+
+
+def _answers_http(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+@contextmanager
+def _moto_process(log_dir: Path, **env: str) -> Iterator[str]:
+    """A ``moto_server`` process (``env`` added to its environment); its endpoint."""
+    if importlib.util.find_spec("moto") is None:
+        pytest.skip("moto is not installed (pip install 'moto[server]', in the dev extra)")
+    port = _free_port()
+    log = (log_dir / "moto.log").open("wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, **env},
+    )
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60  # imports are slow on a loaded machine
+        while not _answers_http(f"{endpoint}/moto-api/"):
+            if process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"moto_server on port {port} did not start (see {log.name})")
+            time.sleep(0.05)
+        yield endpoint
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        log.close()
+
+
+@pytest.fixture(scope="session")
+def _moto_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One ``moto_server`` process for the session (it takes seconds to start); each test
+    empties it (``moto_server``)."""
+    with _moto_process(tmp_path_factory.mktemp("moto")) as endpoint:
+        yield endpoint
+
+
+@pytest.fixture
+def moto_checking_credentials(tmp_path: Path) -> Iterator[str]:
+    """The endpoint of a ``moto_server`` that checks credentials (it knows none, so every
+    request is refused as S3 refuses unknown keys), for this test."""
+    with _moto_process(tmp_path, INITIAL_NO_AUTH_ACTION_COUNT="0") as endpoint:
+        yield endpoint
+
+
+@pytest.fixture
+def moto_server(_moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> MotoServer:
+    """An empty S3 at ``AWS_ENDPOINT_URL`` with test credentials, for this test."""
+    import boto3
+
+    request = urllib.request.Request(f"{_moto_endpoint}/moto-api/reset", method="POST")
+    with urllib.request.urlopen(request, timeout=10):
+        pass
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in {
+        "AWS_ENDPOINT_URL": _moto_endpoint,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_REGION": "us-east-1",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
+        monkeypatch.setenv(name, value)
+    return MotoServer(_moto_endpoint, boto3.client("s3", endpoint_url=_moto_endpoint))

@@ -54,6 +54,7 @@ __all__ = [
     "Throttled",
     "TransportError",
     "UploaderError",
+    "first_line",
     "spell",
     "spelt",
 ]
@@ -98,6 +99,12 @@ def _spelling(template: str, settings: tuple[str, ...], name: Callable[[str], st
         lambda found: name(key) if (key := found[1] or found[2]) in settings else found[0],
         template,
     )
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of ``exc``'s message (a library's may run over many), or its type."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 class UploaderError(Exception):

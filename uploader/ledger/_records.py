@@ -5,8 +5,8 @@ any line). Nothing outside this module reads a ledger record by key.
 A line's ``type`` says which record it is:
 
 - ``run`` (``RunRecord``): a run (or resumed run) starts: ledger ``schema``, tool version,
-  time, the input fingerprint (sources with size, mtime and content digest; the settings that
-  shape batches), the send settings, and the hash algorithm of the digests and batch hashes;
+  time, the input fingerprint (sources with size, mtime and content digest, or an object's
+  size and ETag; the settings that shape batches), the send settings, and the hash algorithm of the digests and batch hashes;
 - ``batch`` (``BatchRecord``): one outcome of one batch (the latest of a ``seq`` wins);
 - ``status`` (``StatusRecord``): what Target's batchStatus said about one batch;
 - ``verify`` (``VerifyStart`` | ``VerifyProfile`` | ``VerifyEnd``): a verification run;
@@ -130,12 +130,17 @@ def _row(record: Mapping[str, Any], name: str) -> tuple[int, int] | None:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SourceRecord:
-    """One input file as a run found it: what ``--resume`` and ``reproduce`` compare."""
+    """One input file as a run found it: what ``--resume`` and ``reproduce`` compare. An
+    object in a store (``path`` is its URL) has its ``etag`` and ``last_modified`` time
+    (ISO 8601) in place of an mtime and a digest; written only for objects, so a file's
+    record reads back to the same bytes as before they existed."""
 
     path: str
     size: int | None = None
     mtime_ns: int | None = None
     digest: str | None = None  # content digest (the run's hash algorithm); older ledgers: none
+    etag: str | None = None  # the store's content identity of an object
+    last_modified: str | None = None
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> SourceRecord:
@@ -144,15 +149,22 @@ class SourceRecord:
             size=_optional(data, "size", int),
             mtime_ns=_optional(data, "mtime_ns", int),
             digest=_optional(data, "digest", str),
+            etag=_optional(data, "etag", str),
+            last_modified=_optional(data, "last_modified", str),
         )
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "path": self.path,
             "size": self.size,
             "mtime_ns": self.mtime_ns,
             "digest": self.digest,
         }
+        if self.etag is not None:
+            data["etag"] = self.etag
+        if self.last_modified is not None:
+            data["last_modified"] = self.last_modified
+        return data
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

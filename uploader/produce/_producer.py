@@ -31,6 +31,7 @@ from uploader.produce._encode import (
 )
 from uploader.produce._model import Batch, ProduceStats
 from uploader.produce._modes import DUPLICATE_MODES, ID_TYPES, check_choice
+from uploader.produce._objectstore import ObjectPath
 from uploader.produce._rejects import RejectsWriter
 from uploader.produce._shard import Shard, parse_shard, shard_text
 from uploader.produce._source import (
@@ -173,7 +174,9 @@ class Producer:
         self.with_keys = with_keys
         self.stats = ProduceStats()
         self._sources: list[SourceFile] | None = None
-        self._with_blank_lines: set[Path] = set()  # CSV files the check pass found them in
+        self._with_blank_lines: set[Path | ObjectPath] = (
+            set()
+        )  # CSV files the check pass found them in
         self._columns: ColumnMap | None = None
         #: the rows the batches will hold before rejects and folding (a shard's, when
         #: sharded: progress and ETA count what goes), known once the check pass has run

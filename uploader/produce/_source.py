@@ -22,15 +22,16 @@ import io
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import TypeVar
 
 import numpy as np
 import polars as pl
 import xxhash
 
-from uploader.errors import ConfigError, InputError
+from uploader.errors import ConfigError, InputError, first_line
 from uploader.ledger._records import SourceRecord
+from uploader.produce._objectstore import ObjectPath, expand_objects, is_object_url, storage_options
 from uploader.produce._textstream import INPUT_ENCODING, UTF8, ByteReader, is_gzip, open_utf8
 
 __all__ = [
@@ -82,10 +83,11 @@ _NO_STDIN = (
 @dataclass(frozen=True, slots=True)
 class SourceFile:
     """One input file (its absolute path: a ledger is read from other directories too, e.g.
-    by an Airflow task) and the names of its columns, in file order. A DataFrame in memory
-    is one too (``frame_file``): read as a Parquet file is, its name in place of a path."""
+    by an Airflow task, or an object in a store, by URL) and the names of its columns, in
+    file order. A DataFrame in memory is one too (``frame_file``): read as a Parquet file
+    is, its name in place of a path."""
 
-    path: Path
+    path: Path | ObjectPath
     kind: str  # "csv" | "parquet" | "frame"
     columns: tuple[str, ...]
     # how a CSV file is read (a gzip file is decompressed while read, see textstream)
@@ -97,10 +99,19 @@ class SourceFile:
     def fingerprint(self) -> SourceRecord:
         """What identifies this file's content for --resume: path, size, mtime, and a content
         digest (so a file that was only touched is still the same file). A frame has no
-        mtime: its digest alone decides."""
+        mtime: its digest alone decides. An object: its URL, size, ETag and last-modified
+        time, as found when the run expanded its inputs (every read asks for that ETag)."""
         if self.frame is not None:
             size, digest = _frame_digest(self)
             return SourceRecord(path=str(self.path), size=size, mtime_ns=None, digest=digest)
+        if isinstance(self.path, ObjectPath):
+            found = self.path
+            return SourceRecord(
+                path=found.url,
+                size=found.size,
+                etag=found.etag,
+                last_modified=found.last_modified,
+            )
         stat = self.path.stat()
         return SourceRecord(
             path=str(self.path),
@@ -144,7 +155,8 @@ def file_digest(path: Path) -> str:
 
 def changed_sources(before: Sequence[SourceRecord], now: Sequence[SourceRecord]) -> str | None:
     """``None`` when the files recorded ``before`` are the files ``now`` (same paths; same
-    size and mtime, or same content digest), else what changed, naming the file."""
+    size and mtime, or same content digest; objects: same size and ETag), else what
+    changed, naming the file."""
     then_paths = [item.path for item in before]
     now_paths = [item.path for item in now]
     if then_paths != now_paths:
@@ -153,6 +165,10 @@ def changed_sources(before: Sequence[SourceRecord], now: Sequence[SourceRecord])
             f"{', '.join(now_paths)} now)"
         )
     for then, current in zip(before, now, strict=True):
+        if then.etag is not None or current.etag is not None:  # an object: its ETag decides
+            if then.etag == current.etag and then.size == current.size:
+                continue
+            return f"{current.path} changed since that run (ETag {then.etag} → {current.etag})"
         # a frame has no modification time: its digest decides
         if (
             then.size == current.size
@@ -189,7 +205,7 @@ def expand_sources(
 ) -> list[SourceFile]:
     """Resolve paths and globs to files, in a stable order, and read each header (CSV: with
     ``separator``, default tab for ``.tsv`` files and comma for others, and ``encoding``)."""
-    paths: list[Path | SourceFile] = []  # a SourceFile (a frame) is taken as it is
+    paths: list[Path | ObjectPath | SourceFile] = []  # a SourceFile (a frame) is taken as it is
     for spec in specs:
         if isinstance(spec, SourceFile):
             paths.append(spec)
@@ -197,7 +213,9 @@ def expand_sources(
         text = str(spec)
         if text == "-":
             raise InputError(_NO_STDIN, settings=("resume",))
-        if glob.has_magic(text):
+        if is_object_url(text):
+            paths.extend(expand_objects(text))
+        elif glob.has_magic(text):
             matched = sorted(Path(p) for p in glob.glob(text, recursive=True))
             if not matched:
                 raise InputError(f"{text}: no file matches this pattern")
@@ -211,28 +229,31 @@ def expand_sources(
     ]
 
 
-def _suffix(path: Path) -> str:
+def _suffix(path: Path | ObjectPath) -> str:
     """The type suffix (``.csv`` of ``a.csv.gz`` too)."""
-    return (path.with_suffix("") if is_gzip(path) else path).suffix.lower()
+    name = PurePosixPath(path.name)
+    return (name.with_suffix("") if is_gzip(path) else name).suffix.lower()
 
 
-def _kind(path: Path) -> str:
+def _kind(path: Path | ObjectPath) -> str:
     suffix = _suffix(path)
     if suffix in _PARQUET_SUFFIXES and not is_gzip(path):
         return "parquet"
     if suffix in _CSV_SUFFIXES:
         return "csv"
+    name = PurePosixPath(path.name)
     raise InputError(
-        f"{path}: unknown file type {''.join(path.suffixes[-2:]) or path.name!r} (expected "
+        f"{path}: unknown file type {''.join(name.suffixes[-2:]) or name.name!r} (expected "
         ".csv, .tsv or .txt, gzipped or not, .parquet or .pq)"
     )
 
 
-def _open(path: Path, separator: str | None, encoding: str) -> SourceFile:
-    if not path.is_file():
-        raise InputError(f"{path}: no such file")
+def _open(path: Path | ObjectPath, separator: str | None, encoding: str) -> SourceFile:
+    if isinstance(path, Path):
+        if not path.is_file():
+            raise InputError(f"{path}: no such file")
+        path = path.resolve()
     kind = _kind(path)
-    path = path.resolve()
     if kind == "parquet":
         return SourceFile(path=path, kind=kind, columns=_parquet_columns(path))
     separator = separator or ("\t" if _suffix(path) == ".tsv" else ",")
@@ -241,7 +262,9 @@ def _open(path: Path, separator: str | None, encoding: str) -> SourceFile:
     return SourceFile(path, kind, columns, separator=separator, encoding=encoding, eol=eol)
 
 
-def _csv_header(path: Path, separator: str, encoding: str, eol: bytes) -> tuple[str, ...]:
+def _csv_header(
+    path: Path | ObjectPath, separator: str, encoding: str, eol: bytes
+) -> tuple[str, ...]:
     """The raw header: the bytes the block cutter repeats in every block (so both agree on
     it), parsed with the csv module so duplicate names are seen as they are (polars would
     silently rename a repeated ``a`` to ``a_duplicated_0``)."""
@@ -260,17 +283,21 @@ def _csv_header(path: Path, separator: str, encoding: str, eol: bytes) -> tuple[
     return tuple(header)
 
 
-def _parquet_columns(path: Path) -> tuple[str, ...]:
+def _parquet_columns(path: Path | ObjectPath) -> tuple[str, ...]:
     try:
-        schema = pl.read_parquet_schema(path)
+        schema = (
+            pl.read_parquet_schema(path)
+            if isinstance(path, Path)
+            else _scan_object(path).collect_schema()
+        )
     except Exception as exc:  # polars raises several types for a file that isn't Parquet
-        raise InputError(f"{path}: not a readable Parquet file ({_first_line(exc)})") from exc
+        raise InputError(f"{path}: not a readable Parquet file ({first_line(exc)})") from exc
     for name, dtype in schema.items():
         _check_renderable(path, name, dtype)
     return tuple(schema)
 
 
-def _check_renderable(path: Path, name: str, dtype: pl.DataType) -> None:
+def _check_renderable(path: Path | ObjectPath, name: str, dtype: pl.DataType) -> None:
     if dtype.is_nested() or dtype in (pl.Binary, pl.Object):
         raise InputError(
             f"{path}: column {name!r} has type {dtype}, which has no text form for Target "
@@ -351,8 +378,18 @@ def check_frames(
 
 
 def _scan(source: SourceFile) -> pl.LazyFrame:
-    """The typed rows of a Parquet file or of a frame."""
-    return pl.scan_parquet(source.path) if source.frame is None else source.frame.lazy()
+    """The typed rows of a Parquet file, object or of a frame."""
+    if source.frame is not None:
+        return source.frame.lazy()
+    if isinstance(source.path, ObjectPath):
+        return _scan_object(source.path)
+    return pl.scan_parquet(source.path)
+
+
+def _scan_object(path: ObjectPath) -> pl.LazyFrame:
+    """A Parquet object, read by polars' own cloud reader (ranged GETs of the row groups a
+    slice needs)."""
+    return pl.scan_parquet(path.url, storage_options=storage_options())
 
 
 def parquet_slices(
@@ -490,7 +527,7 @@ def _next_or_end(items: Iterator[T]) -> T | object:
 CSV_BLOCK_BYTES = 8 << 20
 
 
-def _line_end(path: Path, encoding: str = UTF8) -> bytes:
+def _line_end(path: Path | ObjectPath, encoding: str = UTF8) -> bytes:
     """``b"\r"`` for a file whose records end in a bare CR (old Mac exports: the first line
     end outside quotes is a CR not followed by LF), else ``b"\n"`` (LF and CRLF). polars
     splits records on one byte; read as LF, a CR-only file is one header line and no rows."""
@@ -572,14 +609,9 @@ def _read_header(handle: ByteReader, eol: bytes = b"\n") -> tuple[bytes, bytes]:
 def _describe_read_error(exc: Exception) -> str:
     """One line for polars' read error; raised with ``settings=INPUT_ENCODING`` (it may be
     ``_NOT_UTF8``)."""
-    text = _first_line(exc)
+    text = first_line(exc)
     if "invalid utf-8" in text.lower():
         return _NOT_UTF8
     if "more fields than defined" in text:
         return "a row has more fields than the header (ragged CSV; quote values containing the separator)"
     return text
-
-
-def _first_line(exc: Exception) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

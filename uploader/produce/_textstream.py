@@ -12,11 +12,12 @@ import codecs
 import gzip
 import zlib
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, closing, contextmanager
 from pathlib import Path
 from typing import Protocol
 
 from uploader.errors import ConfigError, InputError
+from uploader.produce._objectstore import ObjectPath, open_object
 
 __all__ = ["INPUT_ENCODING", "UTF8", "ByteReader", "check_encoding", "is_gzip", "open_utf8"]
 
@@ -48,19 +49,26 @@ def check_encoding(name: str, where: str, *, settings: tuple[str, ...] = ()) -> 
     return canonical
 
 
-def is_gzip(path: Path) -> bool:
+def is_gzip(path: Path | ObjectPath) -> bool:
     return path.suffix.lower() == ".gz"
 
 
 @contextmanager
-def open_utf8(path: Path, encoding: str = UTF8) -> Iterator[ByteReader]:
-    """``path`` opened for reading as UTF-8 bytes without a BOM (see the module docstring);
-    read errors are ``InputError``s naming the file."""
+def open_utf8(path: Path | ObjectPath, encoding: str = UTF8) -> Iterator[ByteReader]:
+    """``path`` (a file, or an object streamed from its store) opened for reading as UTF-8
+    bytes without a BOM (see the module docstring); read errors are ``InputError``s naming
+    the file."""
     with ExitStack() as stack:
         try:
-            raw: ByteReader = stack.enter_context(
-                gzip.open(path, "rb") if is_gzip(path) else path.open("rb")  # noqa: SIM115
-            )
+            raw: ByteReader
+            if isinstance(path, ObjectPath):
+                raw = stack.enter_context(closing(open_object(path)))
+                if is_gzip(path):  # typeshed wants seek(), which GzipFile calls only if asked to
+                    raw = stack.enter_context(gzip.GzipFile(fileobj=raw, mode="rb"))  # type: ignore[call-overload]
+            else:
+                raw = stack.enter_context(
+                    gzip.open(path, "rb") if is_gzip(path) else path.open("rb")  # noqa: SIM115
+                )
         except OSError as exc:
             raise InputError(f"{path}: cannot read ({exc.strerror})") from exc
         if check_encoding(encoding, "$input_encoding", settings=INPUT_ENCODING) not in _PASSTHROUGH:
@@ -72,7 +80,7 @@ class _Transcoder:
     """UTF-8 bytes of a stream in another encoding. Undecodable bytes are an error, never
     replaced: values pass through verbatim or not at all."""
 
-    def __init__(self, raw: ByteReader, encoding: str, path: Path) -> None:
+    def __init__(self, raw: ByteReader, encoding: str, path: Path | ObjectPath) -> None:
         self._raw, self._encoding, self._path = raw, encoding, path
         self._decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
         self._offset = 0  # raw bytes decoded so far, for the error message
@@ -122,7 +130,7 @@ class _NoBom:
 class _Guarded:
     """Read errors of the file or its decompression as one-line ``InputError``s."""
 
-    def __init__(self, raw: ByteReader, path: Path) -> None:
+    def __init__(self, raw: ByteReader, path: Path | ObjectPath) -> None:
         self._raw, self._path = raw, path
 
     def read(self, size: int, /) -> bytes:
