@@ -8,11 +8,14 @@ listens on 127.0.0.1; every child is stopped in ``finally``.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import platform
 import re
+import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -212,6 +215,50 @@ class MockServer:
         return stats
 
 
+# -- Redis (the shared rate limit) --------------------------------------------------------------
+
+
+class RedisServer:
+    """``redis-server`` in a child process on a free 127.0.0.1 port, persistence off."""
+
+    def __init__(self) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            raise RuntimeError("redis-server is not installed (apt-get install redis-server)")
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            self.port = sock.getsockname()[1]
+        self.command = [binary, "--port", str(self.port), "--bind", "127.0.0.1",
+                        "--save", "", "--appendonly", "no"]  # fmt: skip
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> RedisServer:
+        self.process = subprocess.Popen(
+            self.command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        deadline = time.monotonic() + 10
+        while not self._answers():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.__exit__()
+                raise RuntimeError(f"redis-server on port {self.port} did not start")
+            time.sleep(0.02)
+        return self
+
+    def _answers(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as sock:
+                sock.sendall(b"PING\r\n")
+                return sock.recv(16).startswith(b"+PONG")
+        except OSError:
+            return False
+
+    def __exit__(self, *exc: object) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=30)
+
+
 def stats_delta(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
     """What one run did on a shared mock (counters subtracted; gauges as they are after)."""
     gauges = {"max_concurrent", "in_flight", "peak_rss_bytes"}
@@ -248,6 +295,40 @@ def upload_env() -> dict[str, str]:
     env = dict(os.environ)
     env.pop("TARGET_PROFILE_TOKEN", None)
     return env
+
+
+# -- what a run's ledger says ------------------------------------------------------------------
+
+
+def call_starts(ledger: Path) -> list[float]:
+    """Epoch seconds at which each acknowledged batch's last call started (from the ledger)."""
+    starts = []
+    for line in ledger.read_text().splitlines() if ledger.exists() else []:
+        record = json.loads(line)
+        if record.get("type") == "batch" and "at" in record:
+            at = dt.datetime.fromisoformat(record["at"]).timestamp()
+            starts.append(at - record.get("timings", {}).get("last_call", 0.0))
+    return sorted(starts)
+
+
+def max_in_window(starts: list[float], window: float) -> int:
+    """The most call starts (sorted) in any window of ``window`` seconds."""
+    best, low = 0, 0
+    for high, start in enumerate(starts):
+        while start - starts[low] >= window:
+            low += 1
+        best = max(best, high - low + 1)
+    return best
+
+
+def window_gaps(starts: list[float], calls: int) -> list[float]:
+    """``start[k + calls] - start[k]`` for every k of the sorted call starts.
+
+    A sliding window of N calls per W seconds lets call k+N start W seconds after call k, no
+    sooner. So the sustained rate is N / mean(these gaps), whatever the shape of the first
+    burst, and W / that mean is the fraction of the limit used.
+    """
+    return [later - earlier for earlier, later in zip(starts, starts[calls:], strict=False)]
 
 
 # -- the machine -----------------------------------------------------------------------------

@@ -7,7 +7,6 @@ Each suite returns JSON-able results and prints a small table as it goes. Sizes 
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import sys
 import tempfile
@@ -23,13 +22,17 @@ from benchmarks.harness import (
     DATA,
     Child,
     MockServer,
+    call_starts,
     dataset,
+    max_in_window,
     night_two,
     run_child,
     stats_delta,
     upload_command,
     upload_env,
+    window_gaps,
 )
+from benchmarks.shared import shared
 from uploader.sync import StateStore
 
 MB = 1_000_000
@@ -58,6 +61,8 @@ class Plan:
     latency_concurrencies: tuple[int, ...] = (1, 2, 4, 8)
     latency_rows: int = 500_000
     latency_batch_rows: int = 25_000
+    shards: int = 3  # the shared suite: processes on one budget (a limiter each, or a shard)
+    limiter_calls: int = 5_000  # acquire() calls timed per limiter process
     timeout: float = 1800.0  # per child process
     data: Path = field(default=DATA)
 
@@ -82,6 +87,7 @@ QUICK = Plan(
     latency_concurrencies=(1, 4),
     latency_rows=100_000,
     latency_batch_rows=10_000,
+    limiter_calls=1_000,
 )
 
 
@@ -104,7 +110,7 @@ def upload(
         options = ["--rate", "none", *options]
         command_line = upload_command([source], mock.url, ledger, options, command=command)
         child = run_child(command_line, timeout=plan.timeout, env=upload_env())
-        call_starts = _call_starts(ledger)
+        starts = call_starts(ledger)
     after = mock.stats()
     got = stats_delta(before, after)
     if child.returncode != 0:
@@ -127,7 +133,7 @@ def upload(
         "throttled": got["throttled"],
         "latency_p50": summary["latency_p50"],
         "latency_p95": summary["latency_p95"],
-        "call_starts": call_starts,
+        "call_starts": starts,
         "mock_peak_rss_mb": got["peak_rss_bytes"] / MB,
         "mock_cpu_s": got["cpu_seconds"],
         "mock_max_concurrent": got["max_concurrent"],
@@ -137,17 +143,6 @@ def upload(
 
 #: what a sync's summary adds: rows by reason, rows not sent, the state generation committed
 _SYNC_FIELDS = ("rows_read", "selection", "rows_unselected", "missing_ids", "state_generation")
-
-
-def _call_starts(ledger: Path) -> list[float]:
-    """Epoch seconds at which each acknowledged batch's last call started (from the ledger)."""
-    starts = []
-    for line in ledger.read_text().splitlines() if ledger.exists() else []:
-        record = json.loads(line)
-        if record.get("type") == "batch" and "at" in record:
-            at = dt.datetime.fromisoformat(record["at"]).timestamp()
-            starts.append(at - record.get("timings", {}).get("last_call", 0.0))
-    return sorted(starts)
 
 
 def measured(child: Child) -> dict[str, Any]:
@@ -339,11 +334,8 @@ def rate(plan: Plan, say: Print) -> dict[str, Any]:
         options = ["--rate", limit, "--batch-rows", str(plan.rate_batch_rows)]
         result = upload(mock, source, plan, options)
     starts = result["call_starts"]
-    # A sliding window of N calls per W seconds lets call k+N start W seconds after call k,
-    # no sooner. So the sustained rate is N / mean(start[k+N] - start[k]), whatever the
-    # shape of the first burst, and W / that mean is the fraction of the limit used.
     n = plan.rate_calls
-    gaps = [later - earlier for earlier, later in zip(starts, starts[n:], strict=False)]
+    gaps = window_gaps(starts, n)
     mean_gap = sum(gaps) / len(gaps) if gaps else 0.0
     allowed = n / plan.rate_window
     sustained = n / mean_gap if mean_gap > 0 else 0.0
@@ -357,7 +349,7 @@ def rate(plan: Plan, say: Print) -> dict[str, Any]:
         "min_gap_n_calls": min(gaps, default=0.0),
         "calls_per_s": sustained,
         "fraction_of_limit": sustained / allowed,
-        "max_calls_in_any_window": _max_in_window(starts, plan.rate_window),
+        "max_calls_in_any_window": max_in_window(starts, plan.rate_window),
         "rows_per_s": result["rows_per_s"],
         "peak_rss_mb": result["peak_rss_mb"],
     }
@@ -367,15 +359,6 @@ def rate(plan: Plan, say: Print) -> dict[str, Any]:
         f"most calls started in one {plan.rate_window:g} s window: {out['max_calls_in_any_window']}"
     )
     return out
-
-
-def _max_in_window(starts: list[float], window: float) -> int:
-    best, low = 0, 0
-    for high, start in enumerate(starts):
-        while start - starts[low] >= window:
-            low += 1
-        best = max(best, high - low + 1)
-    return best
 
 
 def latency(plan: Plan, say: Print) -> dict[str, Any]:
@@ -519,4 +502,5 @@ SUITES: dict[str, Callable[[Plan, Print], dict[str, Any]]] = {
     "rate": rate,
     "latency": latency,
     "sync": sync,
+    "shared": shared,
 }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ import pytest
 from benchmarks import bench_producer, floor, what_if
 from benchmarks.__main__ import run
 from benchmarks.harness import dataset
+from benchmarks.shared import shared
 from benchmarks.suites import Plan, encoding, rate, sync
 
 
@@ -97,3 +99,29 @@ def test_what_if_runs_every_variant(tmp_path: Path, capsys: pytest.CaptureFixtur
     what_if.main([str(dataset(3000, "csv", tmp_path)), "--repeat", "1"])
     lines = capsys.readouterr().out.splitlines()
     assert [line.split("  ")[0].strip() for line in lines] == list(what_if.VARIANTS)
+
+
+def test_shared_suite_times_the_limiter_and_runs_shards(tmp_path: Path) -> None:
+    """The shared suite on 3,000 rows and 2 shards, a real redis-server (``.ci/run`` installs
+    it): every shard's rows land once (the suite checks the mock's count), the limiter is
+    timed in each process."""
+    if shutil.which("redis-server") is None:
+        pytest.skip("redis-server is not installed (apt-get install redis-server)")
+    plan = Plan(
+        rows=3000,
+        shards=2,
+        limiter_calls=50,
+        rate_calls=10,
+        rate_window=0.5,
+        rate_batches=10,
+        rate_batch_rows=50,
+        data=tmp_path,
+    )
+    result = shared(plan, lambda line: None)
+    assert [run["processes"] for run in result["limiter"]] == [1, 2]
+    assert all(run["redis_median_us"] > 0 for run in result["limiter"])
+    for runs in (result["rate"], result["throughput"]):
+        assert [run["shards"] for run in runs.values()] == [1, 2]
+    assert result["rate"]["shards_2"]["rows"] == 500
+    assert result["throughput"]["shards_2"]["rows"] == 3000
+    assert len(result["throughput"]["shards_2"]["peak_rss_mb"]) == 2

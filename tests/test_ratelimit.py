@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import bisect
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from uploader.send._ratelimit import RateLimit, RateLimiter
+from uploader.send._ratelimit import RateLimit, RateLimiter, min_send_seconds
+from uploader.testing import FakeClock
 
 
 class Clock:
@@ -62,3 +64,25 @@ def test_no_window_ever_holds_more_than_the_limit(
     sent = asyncio.run(scenario())
     assert len(sent) == sum(map(len, gaps))
     assert most_in_a_window(sent, period) <= calls
+
+
+@pytest.mark.parametrize(
+    ("calls", "expected_windows"),
+    [(0, 0), (1, 0), (50, 0), (51, 1), (100, 1), (101, 2), (250, 4)],
+)
+def test_min_send_seconds_counts_whole_windows_after_the_first_burst(
+    calls: int, expected_windows: int
+) -> None:
+    rate = RateLimit(50, 60)
+    assert min_send_seconds(calls, rate) == pytest.approx(expected_windows * rate.window)
+    assert min_send_seconds(calls, None) == 0
+
+
+async def test_min_send_seconds_is_what_the_limiter_takes() -> None:
+    """The bound is the limiter's own: 7 calls at 3 per 1 s start at 0, 0, 0, W, W, W, 2W."""
+    clock = FakeClock()
+    rate = RateLimit(3, 1.0)
+    limiter = RateLimiter(rate, clock, clock.sleep)
+    for _ in range(7):
+        await limiter.acquire()
+    assert clock() == pytest.approx(min_send_seconds(7, rate))

@@ -19,7 +19,14 @@ from typing import Protocol
 
 from uploader.errors import ConfigError
 
-__all__ = ["DEFAULT_RATE", "Limiter", "RateLimit", "RateLimiter", "parse_rate"]
+__all__ = [
+    "DEFAULT_RATE",
+    "Limiter",
+    "RateLimit",
+    "RateLimiter",
+    "min_send_seconds",
+    "parse_rate",
+]
 
 SAFETY_MARGIN = 0.02  # windows are 2 % longer than the server's
 
@@ -63,6 +70,16 @@ def parse_rate(text: str) -> RateLimit | None:
         raise ConfigError(
             f"$rate {text!r}: expected CALLS/SECONDS (e.g. 50/60) or none", settings=("rate",)
         ) from None
+
+
+def min_send_seconds(calls: int, rate: RateLimit | None) -> float:
+    """The shortest time in which ``calls`` calls can all start under ``rate`` (as this
+    limiter keeps it, margin included): the first N start at once, then N more each window,
+    so call k (from 0) starts ``k // N`` windows after the first. 0 without a rate or with at
+    most N calls (the sending itself and the producer take time beyond this bound)."""
+    if rate is None or calls <= rate.calls:
+        return 0.0
+    return ((calls - 1) // rate.calls) * rate.window
 
 
 class Limiter(Protocol):
