@@ -6,8 +6,9 @@
 Suites: throughput (uploader end to end vs ceiling vs naive), encoding (--encode strict vs
 compact, end to end and producer alone), memory (2M vs 10M rows,
 --concurrency, --batch-bytes), rate (throttle adherence), latency (added latency vs
---concurrency), sync (night 2 of a nightly sync vs a full upload of the same file). The
-mock runs as a separate process on 127.0.0.1, auth and throttle off unless the suite needs
+--concurrency), sync (night 2 of a nightly sync vs a full upload of the same file),
+shared (the Redis limiter's cost per call; shards on one budget: rate and throughput; needs
+redis-server). The mock runs as a separate process on 127.0.0.1, auth and throttle off unless the suite needs
 the throttle. See benchmarks/README.md for the method.
 """
 
