@@ -38,6 +38,7 @@ __all__ = ["bench"]
 @click.option(
     "--data",
     type=click.Path(path_type=Path, file_okay=False),
+    metavar="DIR",
     help="Keep the generated datasets in DIR and reuse them on the next run. Default: a "
     "temporary directory, removed at the end.",
 )
