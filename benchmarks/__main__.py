@@ -22,8 +22,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from benchmarks.harness import machine_info
 from benchmarks.suites import QUICK, SUITES, Plan
+from uploader.bench._harness import machine_info
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import aiohttp
 
-from benchmarks.gen import generate
+from uploader.bench._gen import generate
 from uploader.produce._encode import Encoder
 
 TOKEN = "bench-token"

@@ -5,7 +5,7 @@ baseline, CSV and Parquet — issue 2's target: ≥ 1.2M rows/s at ≤ 400 MB pe
                                         [--repeat 3] [--naive-rows 200000] [--scale-rows N]
                                         [--json PATH]
 
-Each measurement is its own child process (``python -m benchmarks.ceiling`` for the
+Each measurement is its own child process (``python -m uploader.bench._ceiling`` for the
 uploader, ``python -m benchmarks.naive --no-send`` for the baseline) with its peak RSS read
 from ``/proc/PID/status`` (VmHWM) while it runs: ``ru_maxrss`` of a child inherits the
 parent's high-water mark across fork/exec and once reported the generator's 524 MB for
@@ -21,8 +21,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from benchmarks.harness import DATA, dataset, machine_info, run_child
-from benchmarks.suites import MB, Plan, best, ceiling, measured
+from benchmarks.suites import DATA, Plan
+from uploader.bench._harness import MB, dataset, machine_info, run_child
+from uploader.bench._measure import best, ceiling, measured
 
 PLAN = Plan()
 
@@ -60,11 +61,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         for duplicates in ("merge", "off"):
             label = f"uploader {fmt}, duplicates={duplicates}"
             options = ["--duplicates", duplicates]
-            results[label] = best([ceiling(source, PLAN, options) for _ in range(args.repeat)])
+            results[label] = best(
+                [ceiling(source, options, timeout=PLAN.timeout) for _ in range(args.repeat)]
+            )
             print(line(label, results[label]))
         if args.scale_rows:
             label = f"uploader {fmt}, {args.scale_rows:,} rows"
-            results[label] = ceiling(dataset(args.scale_rows, fmt, args.data), PLAN)
+            results[label] = ceiling(dataset(args.scale_rows, fmt, args.data), timeout=PLAN.timeout)
             print(line(label, results[label]))
     label = "naive (csv module + urllib quote)"
     results[label] = naive(dataset(args.rows, "csv", args.data), args.naive_rows)

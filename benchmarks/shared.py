@@ -22,7 +22,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from benchmarks.harness import (
+from uploader.bench._harness import (
+    MB,
     Child,
     MockServer,
     RedisServer,
@@ -39,7 +40,6 @@ from benchmarks.harness import (
 if TYPE_CHECKING:
     from benchmarks.suites import Plan
 
-MB = 1_000_000
 Print = Callable[[str], None]
 
 

@@ -7,35 +7,31 @@ Each suite returns JSON-able results and prints a small table as it goes. Sizes 
 
 from __future__ import annotations
 
-import json
 import sys
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
-from benchmarks.gen import CHANGED_EVERY, NEW_PER
-from benchmarks.harness import (
-    DATA,
-    Child,
+from benchmarks.shared import shared
+from uploader.bench._gen import CHANGED_EVERY, NEW_PER
+from uploader.bench._harness import (
+    MB,
     MockServer,
-    call_starts,
     dataset,
     max_in_window,
     night_two,
     run_child,
     stats_delta,
-    upload_command,
-    upload_env,
     window_gaps,
 )
-from benchmarks.shared import shared
+from uploader.bench._measure import best, ceiling, measured, upload
 from uploader.sync import StateStore
 
-MB = 1_000_000
+DATA = Path(__file__).parent / "data"  # datasets, made on first use (git-ignored)
 Print = Callable[[str], None]
 
 
@@ -94,77 +90,6 @@ QUICK = Plan(
 # -- single measurements ---------------------------------------------------------------------
 
 
-def upload(
-    mock: MockServer,
-    source: Path,
-    plan: Plan,
-    options: Sequence[str] = (),
-    *,
-    command: str = "upload",
-) -> dict[str, Any]:
-    """``uploader upload`` (or ``command``: ``sync``) end to end as a child of this process,
-    against ``mock``."""
-    before = mock.stats()
-    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
-        ledger = Path(tmp) / "ledger.jsonl"
-        options = ["--rate", "none", *options]
-        command_line = upload_command([source], mock.url, ledger, options, command=command)
-        child = run_child(command_line, timeout=plan.timeout, env=upload_env())
-        starts = call_starts(ledger)
-    after = mock.stats()
-    got = stats_delta(before, after)
-    if child.returncode != 0:
-        raise RuntimeError(f"uploader exited {child.returncode}: {child.stderr[-2000:]}")
-    summary = json.loads(child.stdout)
-    rows, seconds = summary["rows_acknowledged"], summary["seconds"]
-    if got["rows_received"] != rows or not summary["invariant_holds"]:
-        raise RuntimeError(f"mock received {got['rows_received']:,} rows, uploader says {rows:,}")
-    return {
-        "rows": rows,
-        "bytes": got["bytes_received"],
-        "seconds": seconds,
-        "wall": child.wall,
-        "rows_per_s": rows / seconds,
-        "mb_per_s": got["bytes_received"] / seconds / MB,
-        "peak_rss_mb": child.peak_rss / MB,
-        "cpu_s": child.cpu,
-        "calls": summary["calls"],
-        "retries": summary["retries"],
-        "throttled": got["throttled"],
-        "latency_p50": summary["latency_p50"],
-        "latency_p95": summary["latency_p95"],
-        "call_starts": starts,
-        "mock_peak_rss_mb": got["peak_rss_bytes"] / MB,
-        "mock_cpu_s": got["cpu_seconds"],
-        "mock_max_concurrent": got["max_concurrent"],
-        **{name: summary[name] for name in _SYNC_FIELDS if name in summary},
-    }
-
-
-#: what a sync's summary adds: rows by reason, rows not sent, the state generation committed
-_SYNC_FIELDS = ("rows_read", "selection", "rows_unselected", "missing_ids", "state_generation")
-
-
-def measured(child: Child) -> dict[str, Any]:
-    """The JSON a measured child printed (rows, bytes, seconds, …) with rates, its wall time,
-    peak RSS and CPU."""
-    got = child.json()
-    return {
-        **got,
-        "wall": child.wall,
-        "rows_per_s": got["rows"] / got["seconds"],
-        "mb_per_s": got["bytes"] / got["seconds"] / MB,
-        "peak_rss_mb": child.peak_rss / MB,
-        "cpu_s": child.cpu,
-    }
-
-
-def ceiling(source: Path, plan: Plan, options: Sequence[str] = ()) -> dict[str, Any]:
-    """The producer alone (``benchmarks.ceiling``) in its own process."""
-    command = [sys.executable, "-m", "benchmarks.ceiling", str(source), *options]
-    return measured(run_child(command, timeout=plan.timeout))
-
-
 def naive(mock: MockServer, source: Path, plan: Plan) -> dict[str, Any]:
     """``benchmarks.naive`` (stdlib only) posting the first ``naive_rows`` rows to ``mock``."""
     before = mock.stats()
@@ -196,17 +121,6 @@ def _public(result: dict[str, Any]) -> dict[str, Any]:
 # -- suites ----------------------------------------------------------------------------------
 
 
-def best(samples: list[dict[str, Any]]) -> dict[str, Any]:
-    """The fastest of repeated runs (the machine is shared: slower runs measure the
-    neighbours), with every sample's rows/s and the highest peak RSS of all of them."""
-    top = dict(max(samples, key=lambda result: result["rows_per_s"]))
-    top["samples_rows_per_s"] = [result["rows_per_s"] for result in samples]
-    top["peak_rss_mb"] = max(result["peak_rss_mb"] for result in samples)
-    if "mock_peak_rss_mb" in top:
-        top["mock_peak_rss_mb"] = max(result["mock_peak_rss_mb"] for result in samples)
-    return top
-
-
 def throughput(plan: Plan, say: Print) -> dict[str, Any]:
     """Uploader end to end vs the ceiling vs the naive baseline, on the same file."""
     say(
@@ -220,8 +134,12 @@ def throughput(plan: Plan, say: Print) -> dict[str, Any]:
         for _ in range(plan.repeat):  # interleaved, so that a noisy neighbour hits all alike
             for fmt in plan.formats:
                 source = dataset(plan.rows, fmt, plan.data)
-                samples.setdefault(f"uploader_{fmt}", []).append(upload(mock, source, plan))
-                samples.setdefault(f"ceiling_{fmt}", []).append(ceiling(source, plan))
+                samples.setdefault(f"uploader_{fmt}", []).append(
+                    upload(mock, source, timeout=plan.timeout)
+                )
+                samples.setdefault(f"ceiling_{fmt}", []).append(
+                    ceiling(source, timeout=plan.timeout)
+                )
             samples.setdefault("naive_csv", []).append(naive(mock, csv_source, plan))
     runs = {name: best(results) for name, results in samples.items()}
     labels = {"uploader": "uploader, {}", "ceiling": "ceiling (producer, no network), {}"}
@@ -271,9 +189,11 @@ def encoding(plan: Plan, say: Print) -> dict[str, Any]:
             for mode in modes:
                 option = ["--encode", mode]
                 samples.setdefault(f"uploader_{mode}", []).append(
-                    upload(mock, source, plan, option)
+                    upload(mock, source, option, timeout=plan.timeout)
                 )
-                samples.setdefault(f"ceiling_{mode}", []).append(ceiling(source, plan, option))
+                samples.setdefault(f"ceiling_{mode}", []).append(
+                    ceiling(source, option, timeout=plan.timeout)
+                )
     runs = {name: best(results) for name, results in samples.items()}
     for name, result in runs.items():
         kind, mode = name.split("_")
@@ -300,7 +220,7 @@ def memory(plan: Plan, say: Print) -> dict[str, Any]:
     with MockServer() as mock:
         for fmt in plan.formats:
             for rows in (plan.rows, plan.scale_rows):
-                result = upload(mock, dataset(rows, fmt, plan.data), plan)
+                result = upload(mock, dataset(rows, fmt, plan.data), timeout=plan.timeout)
                 out["size"][f"{fmt}_{rows}"] = _public(result)
                 say(_row(f"default settings, {fmt}", result))
             small, big = out["size"][f"{fmt}_{plan.rows}"], out["size"][f"{fmt}_{plan.scale_rows}"]
@@ -310,11 +230,11 @@ def memory(plan: Plan, say: Print) -> dict[str, Any]:
             )
         source = dataset(plan.rows, "csv", plan.data)
         for concurrency in plan.concurrencies:
-            result = upload(mock, source, plan, ["--concurrency", str(concurrency)])
+            result = upload(mock, source, ["--concurrency", str(concurrency)], timeout=plan.timeout)
             out["concurrency"][str(concurrency)] = _public(result)
             say(_row(f"csv, --concurrency {concurrency}", result))
         for size in plan.batch_bytes:
-            result = upload(mock, source, plan, ["--batch-bytes", str(size)])
+            result = upload(mock, source, ["--batch-bytes", str(size)], timeout=plan.timeout)
             out["batch_bytes"][str(size)] = _public(result)
             say(
                 _row(f"csv, --batch-bytes {size / MB:.0f}M", result, f"  ({result['calls']} calls)")
@@ -332,7 +252,7 @@ def rate(plan: Plan, say: Print) -> dict[str, Any]:
     source = dataset(rows, "csv", plan.data)
     with MockServer(rate_limit=limit if plan.rate_mock_throttle else "none") as mock:
         options = ["--rate", limit, "--batch-rows", str(plan.rate_batch_rows)]
-        result = upload(mock, source, plan, options)
+        result = upload(mock, source, options, timeout=plan.timeout)
     starts = result["call_starts"]
     n = plan.rate_calls
     gaps = window_gaps(starts, n)
@@ -377,7 +297,7 @@ def latency(plan: Plan, say: Print) -> dict[str, Any]:
             for concurrency in plan.latency_concurrencies:
                 options = ["--concurrency", str(concurrency)]
                 options += ["--batch-rows", str(plan.latency_batch_rows)]
-                result = upload(mock, source, plan, options)
+                result = upload(mock, source, options, timeout=plan.timeout)
                 out[f"{delay}_{concurrency}"] = _public(result) | {
                     "latency": delay,
                     "concurrency": concurrency,
@@ -403,14 +323,14 @@ def sync(plan: Plan, say: Print) -> dict[str, Any]:
     with MockServer() as mock, tempfile.TemporaryDirectory(prefix="bench-sync-") as tmp:
         state = Path(tmp) / "state"
         sync_options = ["--state", str(state)]
-        first = upload(mock, night_one_file, plan, sync_options, command="sync")
+        first = upload(mock, night_one_file, sync_options, command="sync", timeout=plan.timeout)
         state_one = state_on_disk(state)
         for _ in range(plan.repeat):  # interleaved, so that a noisy neighbour hits both alike
             samples.setdefault("plan", []).append(sync_plan(night_two_file, state, plan))
-            samples.setdefault("ceiling", []).append(ceiling(night_two_file, plan))
-        second = upload(mock, night_two_file, plan, sync_options, command="sync")
+            samples.setdefault("ceiling", []).append(ceiling(night_two_file, timeout=plan.timeout))
+        second = upload(mock, night_two_file, sync_options, command="sync", timeout=plan.timeout)
         state_two = state_on_disk(state)
-        full = upload(mock, night_two_file, plan)
+        full = upload(mock, night_two_file, timeout=plan.timeout)
     selection, ceiling_best = best(samples["plan"]), best(samples["ceiling"])
     _check_night_two(plan.rows, second["selection"], selection["counts"])
     for label, result in (

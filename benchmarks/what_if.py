@@ -3,7 +3,7 @@ modes: the variants below break a guarantee or the bodies, and exist only to mea
 
     python -m benchmarks.what_if FILE.csv [--repeat 3]
 
-Runs ``benchmarks.ceiling`` (the real ``Producer``) in child processes, as shipped and
+Runs ``uploader.bench._ceiling`` (the real ``Producer``) in child processes, as shipped and
 with one or both of these patched in:
 
 - ``projected-check``: the CSV check pass parses the id column only. Faster, but a row with
@@ -22,7 +22,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from benchmarks.harness import run_child
+from uploader.bench._harness import run_child
 
 VARIANTS = {
     "as shipped": (),
@@ -67,11 +67,11 @@ def patch(changes: Sequence[str]) -> None:
 
 
 def child(path: Path, changes: Sequence[str]) -> None:
-    """``benchmarks.ceiling`` with ``changes`` patched in (prints its JSON)."""
+    """``uploader.bench._ceiling`` with ``changes`` patched in (prints its JSON)."""
     patch(changes)
-    from benchmarks import ceiling
+    from uploader.bench import _ceiling
 
-    ceiling.main([str(path)])
+    _ceiling.main([str(path)])
 
 
 def main(argv: list[str] | None = None) -> None:

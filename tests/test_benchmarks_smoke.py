@@ -10,9 +10,9 @@ import pytest
 
 from benchmarks import bench_producer, floor, what_if
 from benchmarks.__main__ import run
-from benchmarks.harness import dataset
 from benchmarks.shared import shared
 from benchmarks.suites import Plan, encoding, rate, sync
+from uploader.bench._harness import dataset
 
 
 def test_throughput_suite_runs_uploader_ceiling_and_naive_against_a_real_mock(

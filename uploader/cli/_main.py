@@ -9,6 +9,13 @@ from uploader.exits import EXIT_HELP
 
 # Each command is imported when it runs; its line here is what `uploader --help` lists.
 COMMANDS = {
+    "bench": LazyCommand(
+        "uploader.cli._bench:bench",
+        "Measure this machine: generated CRM data (id + 10 text attributes) uploaded end to "
+        "end by the real uploader to the embedded mock Target server, each in its own process "
+        "on 127.0.0.1 (no rate limit), then the producer alone; print rows/s, peak RSS and what "
+        "that means at Target's real limit (50 calls a minute).",
+    ),
     "check": LazyCommand(
         "uploader.cli._check:check",
         "Check that a nightly upload would get through: settings, token, endpoint.",

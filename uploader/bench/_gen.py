@@ -1,9 +1,11 @@
 """Deterministic synthetic CRM data: realistic columns, awkward characters, CSV and Parquet.
 
-python -m benchmarks.gen --rows 2000000 --out benchmarks/data/crm-2m.csv [--parquet]
-python -m benchmarks.gen --night-two-of benchmarks/data/crm-2m.csv --out X.csv
+python -m uploader.bench._gen --rows 2000000 --out benchmarks/data/crm-2m.csv [--parquet]
+python -m uploader.bench._gen --night-two-of benchmarks/data/crm-2m.csv --out X.csv
 
-``--night-two-of``: the next night's export of a sync (the ``sync`` suite): the same file
+``uploader bench`` and ``benchmarks/`` make their datasets with it, in a child process (a
+10M-row frame must not inflate the measuring process). ``--night-two-of``: the next night's
+export of a sync (the ``sync`` suite of ``benchmarks/``): the same file
 with one attribute changed in every 100th row (1 %) and rows/200 new ids appended (0.5 %).
 """
 
@@ -24,7 +26,10 @@ def generate(rows: int, seed: int = 0) -> pl.DataFrame:
     """A frame of ``rows`` profiles: id + 10 text attributes, some empty, some awkward."""
     rng = np.random.default_rng(seed)
     idx = np.arange(rows)
-    pick = lambda values: pl.Series(values).gather(rng.integers(0, len(values), rows))  # noqa: E731
+
+    def pick(values: list[str]) -> pl.Series:
+        return pl.Series(values).gather(rng.integers(0, len(values), rows))
+
     return pl.DataFrame(
         {
             "thirdPartyId": pl.Series(idx)

@@ -1,4 +1,5 @@
-"""Process plumbing for the benchmarks: datasets, the mock as a subprocess, measured children.
+"""Process plumbing for ``uploader bench`` and ``benchmarks/``: datasets, the mock as a
+subprocess, measured children.
 
 Every measured program runs as a child of this process (one process tree, one session) with
 its peak RSS read from ``/proc/PID/status`` (``VmHWM``) while it runs: ``ru_maxrss`` of a
@@ -26,8 +27,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-DATA = Path(__file__).parent / "data"
+MB = 1_000_000
 POLL = 0.01  # seconds between two VmHWM reads of a running child
+TIMEOUT = 1800.0  # seconds a measured child may run before it is killed
 
 
 # -- datasets ---------------------------------------------------------------------------------
@@ -40,7 +42,7 @@ def _short(rows: int) -> str:
     return str(rows)
 
 
-def dataset(rows: int, fmt: str, data: Path = DATA) -> Path:
+def dataset(rows: int, fmt: str, data: Path) -> Path:
     """``data/crm-<rows>.<fmt>`` (or ``crm-2m.csv`` style), generated in a child if missing."""
     for name in (f"crm-{_short(rows)}.{fmt}", f"crm-{rows}.{fmt}"):
         if (data / name).exists():
@@ -48,7 +50,15 @@ def dataset(rows: int, fmt: str, data: Path = DATA) -> Path:
     path = data / f"crm-{rows}.{fmt}"
     data.mkdir(parents=True, exist_ok=True)
     csv_path = path.with_suffix(".csv")
-    command = [sys.executable, "-m", "benchmarks.gen", "--rows", str(rows), "--out", str(csv_path)]
+    command = [
+        sys.executable,
+        "-m",
+        "uploader.bench._gen",
+        "--rows",
+        str(rows),
+        "--out",
+        str(csv_path),
+    ]
     if fmt == "parquet" or not path.with_suffix(".parquet").exists():
         command.append("--parquet")
     # A child, so that a 10M-row frame never inflates this process (and its children's rusage).
@@ -57,11 +67,11 @@ def dataset(rows: int, fmt: str, data: Path = DATA) -> Path:
 
 
 def night_two(night_one: Path) -> Path:
-    """``<night_one>-night2.csv`` beside a CSV dataset: its next night for a sync (``gen.py
-    --night-two-of``: 1 % of rows changed, 0.5 % new), generated in a child if missing."""
+    """``<night_one>-night2.csv`` beside a CSV dataset: its next night for a sync (``_gen``
+    ``--night-two-of``: 1 % of rows changed, 0.5 % new), generated in a child if missing."""
     path = night_one.with_name(f"{night_one.stem}-night2.csv")
     if not path.exists():
-        command = [sys.executable, "-m", "benchmarks.gen", "--night-two-of", str(night_one)]
+        command = [sys.executable, "-m", "uploader.bench._gen", "--night-two-of", str(night_one)]
         command += ["--out", str(path)]
         subprocess.run(command, check=True, stdout=subprocess.DEVNULL, timeout=1800)
     return path
@@ -291,10 +301,14 @@ def upload_command(
 
 
 def upload_env() -> dict[str, str]:
-    """This environment without a profile token (the mock runs with auth off)."""
-    env = dict(os.environ)
-    env.pop("TARGET_PROFILE_TOKEN", None)
-    return env
+    """This environment without a profile token (the mock runs with auth off) and without
+    any ``UPLOADER_*`` setting: a user's shard, daily budget or shared rate store is their
+    production's, and must neither shape a measured run nor draw on that budget."""
+    return {
+        name: value
+        for name, value in os.environ.items()
+        if name != "TARGET_PROFILE_TOKEN" and not name.startswith("UPLOADER_")
+    }
 
 
 # -- what a run's ledger says ------------------------------------------------------------------

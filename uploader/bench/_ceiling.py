@@ -1,7 +1,7 @@
 """The ceiling: the uploader's own producer (read + validate + encode + batch), no network.
 
-    python -m benchmarks.ceiling FILE [--duplicates merge|last|off] [--batch-bytes N] [--batch-rows N]
-                                      [--encode strict|compact]
+    python -m uploader.bench._ceiling FILE [--duplicates merge|last|off] [--batch-bytes N]
+                                           [--batch-rows N] [--encode strict|compact]
 
 What the machine can do at best with the uploader's settings: every batch body is built
 exactly as ``uploader upload`` would send it, then dropped. Prints one JSON object: rows,
