@@ -42,6 +42,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections import deque
 from collections.abc import Awaitable, Callable
 from itertools import count
 from typing import Any
@@ -53,7 +54,7 @@ from redis.exceptions import RedisError
 
 from uploader._log import get_logger
 from uploader.errors import ConfigError, EndpointError
-from uploader.send._ratelimit import RateLimit
+from uploader.send._ratelimit import Pace, RateLimit, pace_of
 from uploader.send._row_budget import DAY, Reservation
 
 __all__ = ["DEFAULT_LOST_AFTER", "RedisRateLimiter", "RedisRowBudget", "rate_key", "rows_key"]
@@ -229,6 +230,10 @@ class RedisRateLimiter:
         self._sleep = sleep
         self._lock = asyncio.Lock()  # FIFO within this process, as RateLimiter's
         self._holds: set[asyncio.Task[None]] = set()
+        # this process's own calls and wait, on its clock, for pace(): the other processes'
+        # calls are in Redis only, so a shared window's ETA is this process's lower bound
+        self._sent: deque[float] = deque(maxlen=limit.calls)
+        self._waiting_until: float | None = None
 
     async def connect(self) -> None:
         """Check that Redis answers and that the processes drawing on the window use this
@@ -271,8 +276,16 @@ class RedisRateLimiter:
                     raise EndpointError(self._other_limit(answer), settings=_LIMIT_SETTINGS)
                 wait_ms = int(answer)
                 if wait_ms == 0:
+                    self._sent.append(self._clock())
                     return
-                await self._sleep(wait_ms / 1000)
+                self._waiting_until = self._clock() + wait_ms / 1000
+                try:
+                    await self._sleep(wait_ms / 1000)
+                finally:
+                    self._waiting_until = None
+
+    def pace(self) -> Pace:
+        return pace_of(self.limit, self._sent, self._waiting_until, self._clock())
 
     def script(self, source: str) -> AsyncScript:
         """A Lua script on this store's connection (``RedisRowBudget`` runs its own)."""
