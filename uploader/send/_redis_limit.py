@@ -46,13 +46,13 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from itertools import count
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import redis.asyncio as aioredis
 from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
 
 from uploader._log import get_logger
+from uploader.auth._secret import redacted_url
 from uploader.errors import ConfigError, EndpointError
 from uploader.send._ratelimit import Pace, RateLimit, pace_of
 from uploader.send._row_budget import DAY, Reservation
@@ -168,16 +168,6 @@ def rows_key(client_code: str) -> str:
     return f"uploader:rows:{{{client_code}}}"
 
 
-def _redacted(url: str) -> str:
-    """``url`` without its password: messages may name the store, never its secret."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    netloc = f"{parts.username or ''}:***@{host}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))
-
-
 def _one_line(error: BaseException) -> str:
     return " ".join(str(error).split()) or type(error).__name__
 
@@ -206,7 +196,7 @@ class RedisRateLimiter:
         record: bool = False,
     ) -> None:
         self.limit = limit
-        self.url = _redacted(url)
+        self.url = redacted_url(url)
         try:
             self._redis = aioredis.Redis.from_url(
                 url, socket_timeout=socket_timeout, socket_connect_timeout=socket_timeout
