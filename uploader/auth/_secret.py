@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from typing import Final
+from urllib.parse import urlsplit, urlunsplit
 
-__all__ = ["Secret"]
+__all__ = ["Secret", "redacted_url"]
 
 _MASK: Final = "***"
 
@@ -41,3 +42,14 @@ class Secret:
 
     def __reduce__(self) -> tuple[object, ...]:  # never pickle the value by accident
         raise TypeError("Secret cannot be pickled")
+
+
+def redacted_url(url: str) -> str:
+    """``url`` without its password (``redis://:pw@host`` → ``redis://:***@host``): messages
+    and ``uploader config show`` may name a URL, never its secret."""
+    parts = urlsplit(url)
+    userinfo, at, host = parts.netloc.rpartition("@")
+    if not at or ":" not in userinfo:
+        return url
+    user = userinfo.partition(":")[0]
+    return urlunsplit(parts._replace(netloc=f"{user}:{_MASK}@{host}"))

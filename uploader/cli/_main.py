@@ -20,6 +20,10 @@ COMMANDS = {
         "uploader.cli._check:check",
         "Check that a nightly upload would get through: settings, token, endpoint.",
     ),
+    "config": LazyCommand(
+        "uploader.cli._config:config",
+        "Show the settings a command would run with, and their sources.",
+    ),
     "demo": LazyCommand(
         "uploader.cli._demo:demo",
         "Start the embedded mock Target server (authentication on, 2-5 s of processing per "

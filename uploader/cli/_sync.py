@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from uploader._plural import plural
+from uploader.cli._capacity import capacity_dict, capacity_lines
 from uploader.cli._errors import handle_errors, terminate_as_interrupt
 from uploader.cli._output import echo_json, echo_warnings, report
 from uploader.cli._progress import make_progress
@@ -16,6 +17,7 @@ from uploader.cli._upload import prune, run_options, send_config, send_options
 from uploader.cli._validate import plan_lines
 from uploader.errors import ConfigError
 from uploader.exits import EXIT_HELP
+from uploader.send._ratelimit import RateLimit, parse_rate
 from uploader.sync._defaults import DEFAULT_REFRESH_AFTER_DAYS, REASONS
 
 __all__ = ["sync_command"]
@@ -82,7 +84,17 @@ def _sync(options: dict[str, Any]) -> None:
     if run.out is not None:
         if not options["client_code"]:
             raise ConfigError("--client-code is required (or set $TARGET_CLIENT_CODE)")
-        _dry_run(run.spec, options["client_code"], state, run.out, refresh_after, full, run.as_json)
+        _dry_run(
+            run.spec,
+            options["client_code"],
+            state,
+            run.out,
+            refresh_after,
+            full,
+            run.as_json,
+            parse_rate(options["rate"]),
+            options["daily_rows"],
+        )
         return
     config, tokens = send_config(options, run)
     from uploader._api import in_own_loop
@@ -110,20 +122,35 @@ def _sync(options: dict[str, Any]) -> None:
 
 
 def _dry_run(
-    spec: Any, client_code: str, state: Path, out: Path, refresh: int, full: bool, as_json: bool
+    spec: Any,
+    client_code: str,
+    state: Path,
+    out: Path,
+    refresh: int,
+    full: bool,
+    as_json: bool,
+    rate: RateLimit | None,
+    daily_rows: int | None,
 ) -> None:
     from uploader.sync._run import sync_dry_run
 
     rows, missing, written = sync_dry_run(
         spec, client_code, state, out, refresh_after_days=refresh, full=full
     )
+    stats = written.stats
+    capacity = capacity_dict(stats.batches, stats.rows_batched, rate, daily_rows)
     if as_json:
-        echo_json({"out": str(out), "files": len(written.files), "rows": rows, "missing": missing})
+        echo_json(
+            {"out": str(out), "files": len(written.files), "rows": rows, "missing": missing}
+            | capacity
+        )
         return
     for reason in REASONS:
         click.echo(f"{reason:<15}{rows.get(reason, 0):>12,}")
     click.echo(f"missing ids    {missing:>12,}  (in the state, not in the input; never sent)")
-    for line in plan_lines(written.stats, out / "rejects.csv"):
+    for line in plan_lines(stats, out / "rejects.csv"):
         click.echo(line)
-    echo_warnings(written.stats.warnings)
+    for line in capacity_lines(stats.batches, stats.rows_batched, rate, daily_rows):
+        click.echo(line)
+    echo_warnings(stats.warnings)
     click.echo(f"bodies         {out}/batch-000001.txt … ({plural(len(written.files), 'file')})")

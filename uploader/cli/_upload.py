@@ -16,6 +16,7 @@ from uploader.cli._auth_options import (
     token_source_options,
     tokens_from_options,
 )
+from uploader.cli._capacity import capacity_dict, capacity_lines, daily_rows_option, rate_option
 from uploader.cli._errors import handle_errors, terminate_as_interrupt
 from uploader.cli._inputs import config_option, input_options, spec_from_options
 from uploader.cli._output import echo_json, echo_warnings, report
@@ -71,16 +72,7 @@ def send_options(*, wait: bool) -> Callable[[F], F]:
             show_default=True,
             help="Batches in flight at once (each holds up to --batch-bytes in memory).",
         ),
-        click.option(
-            "--rate",
-            default=str(DEFAULT_RATE),
-            show_default=True,
-            metavar="N/SECONDS|none",
-            help="Never more than N calls in any SECONDS window (Target throttles over 50/60). The "
-            "budget is per Target account and shared by the Admin, Reporting and bulk profile APIs: "
-            "leave room for other jobs of the same account (e.g. 40/60), and --auth adobe-io token "
-            "calls draw on it too.",
-        ),
+        rate_option,
         click.option(
             "--rate-store",
             envvar="UPLOADER_RATE_STORE",
@@ -88,16 +80,7 @@ def send_options(*, wait: bool) -> Callable[[F], F]:
             help="Keep the --rate window in this Redis, shared by every process that sends for the "
             "client code; all of them must use the same store and the same --rate.",
         ),
-        click.option(
-            "--daily-rows",
-            type=int,
-            envvar="UPLOADER_DAILY_ROWS",
-            metavar="N",
-            help="Never send more than N rows for the client code in any rolling 24 h (older Adobe "
-            "docs cap bulk updates at 1,000,000 a day): a batch that would exceed it is not sent, "
-            "the run stops with the rest pending (exit 6) and says when --resume can go on. Counted "
-            "in the --rate-store Redis, else in --daily-rows-file. Default: no budget.",
-        ),
+        daily_rows_option,
         click.option(
             "--daily-rows-file",
             type=click.Path(path_type=Path, dir_okay=False),
@@ -252,7 +235,14 @@ def _upload(options: dict[str, Any]) -> None:
     run = run_options(options)
     wait = options.pop("wait")
     if run.out is not None:
-        _dry_run(Producer(run.spec), run.out, run.as_json, run.max_rejects)
+        _dry_run(
+            Producer(run.spec),
+            run.out,
+            run.as_json,
+            run.max_rejects,
+            parse_rate(options["rate"]),
+            options["daily_rows"],
+        )
         return
     config, tokens = send_config(options, run)
     keep_runs, quiet = run.keep_runs, run.quiet
@@ -376,7 +366,14 @@ def prune(keep: int, current: Path) -> None:
         click.echo(f"uploader: warning: --keep-runs: cannot remove {path} ({why})", err=True)
 
 
-def _dry_run(producer: Producer, out: Path, as_json: bool, max_rejects: RejectLimit | None) -> None:
+def _dry_run(
+    producer: Producer,
+    out: Path,
+    as_json: bool,
+    max_rejects: RejectLimit | None,
+    rate: RateLimit | None,
+    daily_rows: int | None,
+) -> None:
     from uploader.produce._producer import clear_dry_run_dir, write_dry_run
     from uploader.produce._rejects import RejectsWriter
 
@@ -386,15 +383,18 @@ def _dry_run(producer: Producer, out: Path, as_json: bool, max_rejects: RejectLi
         producer.rejects = rejects
         producer.check()
         plan = write_dry_run(producer, out)
+    stats = plan.stats
     if as_json:
-        echo_json({"out": str(out), "files": len(plan.files)})
+        capacity = capacity_dict(stats.batches, stats.rows_batched, rate, daily_rows)
+        echo_json({"out": str(out), "files": len(plan.files), **capacity})
     else:
-        for line in plan_lines(plan.stats, rejects_path):
+        for line in plan_lines(stats, rejects_path):
             click.echo(line)
-        echo_warnings(plan.stats.warnings)
+        for line in capacity_lines(stats.batches, stats.rows_batched, rate, daily_rows):
+            click.echo(line)
+        echo_warnings(stats.warnings)
         files = plural(len(plan.files), "file")
         click.echo(f"bodies         {out}/batch-000001.txt … ({files})")
-    stats = plan.stats
     if max_rejects is not None and max_rejects.exceeded(
         stats.rows_rejected, stats.rows_read - stats.rows_other_shards
     ):

@@ -9,10 +9,13 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from uploader.cli._capacity import capacity_dict, capacity_lines, daily_rows_option, rate_option
 from uploader.cli._errors import handle_errors
 from uploader.cli._inputs import config_option, input_options, spec_from_options
 from uploader.cli._output import echo_json, echo_warnings
+from uploader.errors import ConfigError
 from uploader.exits import EXIT_FAILED, EXIT_HELP, EXIT_OK
+from uploader.send._ratelimit import parse_rate
 
 if TYPE_CHECKING:
     from uploader.produce._model import ProduceStats
@@ -32,13 +35,24 @@ __all__ = ["plan_lines", "validate"]
     help="Write rejected rows (source,row,id,reason) to this CSV. Default: a temporary file, "
     "kept and its path printed only when rows were rejected.",
 )
+@rate_option
+@daily_rows_option
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
 @click.option("--fail-on-rejects", is_flag=True, help="Exit 1 when any row is rejected.")
 @handle_errors
-def validate(rejects: Path | None, as_json: bool, fail_on_rejects: bool, **options: Any) -> None:
+def validate(
+    rejects: Path | None,
+    rate: str,
+    daily_rows: int | None,
+    as_json: bool,
+    fail_on_rejects: bool,
+    **options: Any,
+) -> None:
     """Check SOURCE... (CSV/Parquet files or globs) and show the batches an upload would send.
 
     Nothing is sent and no body is written: use `upload --dry-run --out DIR` for the bodies.
+    The plan ends with the calls the batches need and the shortest time to send them at
+    --rate (and the days --daily-rows needs, when given).
     Whole-input problems (missing id column, unreadable file, not UTF-8, ragged CSV,
     unsupported column type) end with exit code 2 and a one-line message.
 
@@ -50,6 +64,9 @@ def validate(rejects: Path | None, as_json: bool, fail_on_rejects: bool, **optio
     from uploader.produce._rejects import RejectsWriter
 
     spec = spec_from_options(options)
+    limit = parse_rate(rate)  # checked before the input is read
+    if daily_rows is not None and daily_rows < 1:
+        raise ConfigError("$daily_rows must be at least 1", settings=("daily_rows",))
     temporary: Path | None = None
     if rejects is None:
         temporary = Path(tempfile.mkdtemp(prefix="uploader-"))
@@ -69,9 +86,12 @@ def validate(rejects: Path | None, as_json: bool, fail_on_rejects: bool, **optio
             shutil.rmtree(temporary, ignore_errors=True)
     stats = producer.stats
     if as_json:
-        echo_json(plan_dict(stats, path), warnings=stats.warnings)
+        capacity = capacity_dict(stats.batches, stats.rows_batched, limit, daily_rows)
+        echo_json(plan_dict(stats, path) | capacity, warnings=stats.warnings)
     else:
         for line in plan_lines(stats, path):
+            click.echo(line)
+        for line in capacity_lines(stats.batches, stats.rows_batched, limit, daily_rows):
             click.echo(line)
         echo_warnings(stats.warnings)
     raise SystemExit(EXIT_FAILED if fail_on_rejects and stats.rows_rejected else EXIT_OK)

@@ -26,7 +26,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Literal, Protocol, runtime_checkable
 from urllib.parse import unquote
 
 import polars as pl
@@ -79,7 +79,7 @@ from uploader.send._bisect import (
 from uploader.send._breaker import ConnectionBreaker
 from uploader.send._defaults import DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT
 from uploader.send._pool import run_pool
-from uploader.send._ratelimit import DEFAULT_RATE, Limiter, RateLimit, RateLimiter
+from uploader.send._ratelimit import DEFAULT_RATE, Limiter, Pace, RateLimit, RateLimiter
 from uploader.send._response import SubmitResult
 from uploader.send._retry import RetryPolicy, classify
 from uploader.send._row_budget import FileRowBudget, Reservation, RowBudget, refusal
@@ -92,7 +92,7 @@ from uploader.send._transport import (
     submit_outcome,
 )
 
-__all__ = ["DEFAULT_CONCURRENCY", "Progress", "UploadConfig", "upload"]
+__all__ = ["DEFAULT_CONCURRENCY", "Progress", "UploadConfig", "WatchesPace", "upload"]
 
 log = get_logger(__name__)
 DEFAULT_GRACE = 30.0
@@ -222,6 +222,14 @@ class Progress(Protocol):
     def update(self, summary: RunSummary, total_rows: int | None) -> None: ...
 
     def stop(self) -> None: ...
+
+
+@runtime_checkable
+class WatchesPace(Protocol):
+    """A progress display that can also show the rate limit's hold on the run: given the
+    limiter's ``pace`` to read whenever it redraws (the limiter knows nothing of it)."""
+
+    def watch(self, pace: Callable[[], Pace]) -> None: ...
 
 
 class _Run:
@@ -793,6 +801,8 @@ async def upload(
             # too, from its very first token fetch.
             if isinstance(tokens, SharesRateLimit):
                 tokens.share_rate_limit(limiter)
+            if limiter is not None and isinstance(progress, WatchesPace):
+                progress.watch(limiter.pace)
             return await _send_all(
                 config,
                 producer,

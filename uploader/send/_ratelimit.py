@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -22,9 +22,11 @@ from uploader.errors import ConfigError
 __all__ = [
     "DEFAULT_RATE",
     "Limiter",
+    "Pace",
     "RateLimit",
     "RateLimiter",
     "min_send_seconds",
+    "pace_of",
     "parse_rate",
 ]
 
@@ -72,14 +74,50 @@ def parse_rate(text: str) -> RateLimit | None:
         ) from None
 
 
-def min_send_seconds(calls: int, rate: RateLimit | None) -> float:
-    """The shortest time in which ``calls`` calls can all start under ``rate`` (as this
+def min_send_seconds(calls: int, rate: RateLimit | None, recent: Sequence[float] = ()) -> float:
+    """The shortest time in which ``calls`` more calls can all start under ``rate`` (as this
     limiter keeps it, margin included): the first N start at once, then N more each window,
     so call k (from 0) starts ``k // N`` windows after the first. 0 without a rate or with at
-    most N calls (the sending itself and the producer take time beyond this bound)."""
-    if rate is None or calls <= rate.calls:
+    most N calls (the sending itself and the producer take time beyond this bound).
+
+    ``recent``: the ages (seconds, oldest first) of the calls already in the current window,
+    which hold their slots until they are a window old (a run's ETA counts them)."""
+    if rate is None or calls <= 0:
         return 0.0
-    return ((calls - 1) // rate.calls) * rate.window
+    n, window = rate.calls, rate.window
+    ages = list(recent)[-n:]
+    last = len(ages) + calls - 1  # the last call's place after the ones in the window
+    if last < n:
+        return 0.0
+    # call i waits for call i - N to be a window old: hop back by N until a call in the window
+    # (its age is known) or before the first (the first N of a fresh window start now)
+    hops = (last - len(ages)) // n + 1
+    first = last - hops * n
+    if first < 0:
+        return (hops - 1) * window
+    return max(0.0, hops * window - ages[first])
+
+
+@dataclass(frozen=True, slots=True)
+class Pace:
+    """What a limiter holds back at one instant, for a progress display and its ETA."""
+
+    rate: RateLimit
+    #: the ages (seconds, oldest first) of this process's calls in the current window
+    recent: tuple[float, ...]
+    #: seconds until the next call may start while a sender waits on the limiter; None when
+    #: no sender waits on it (waiting on Target's answers is not waiting on the rate limit)
+    next_call_in: float | None
+
+
+def pace_of(
+    rate: RateLimit, sent: Iterable[float], waiting_until: float | None, now: float
+) -> Pace:
+    """A ``Pace`` from the send times a limiter keeps and the end of its current wait."""
+    # a snapshot first: a progress bar reads it from its own thread while senders append
+    recent = tuple(now - at for at in tuple(sent) if now - at < rate.window)
+    wait = None if waiting_until is None else max(0.0, waiting_until - now)
+    return Pace(rate, recent, wait)
 
 
 class Limiter(Protocol):
@@ -92,6 +130,11 @@ class Limiter(Protocol):
 
     def throttled(self, retry_after: float | None = None) -> None:
         """The server said "too fast": hold every call for ``retry_after`` seconds."""
+        ...
+
+    def pace(self) -> Pace:
+        """The calls in the current window and how long a waiting sender has left (read by
+        the progress display, which the limiter knows nothing of)."""
         ...
 
 
@@ -110,6 +153,7 @@ class RateLimiter:
         self._sleep = sleep
         self._sent: deque[float] = deque(maxlen=limit.calls)
         self._not_before = 0.0
+        self._waiting_until: float | None = None  # while a caller sleeps: until when
         self._lock = asyncio.Lock()  # FIFO: callers are served in arrival order
 
     async def acquire(self) -> None:
@@ -122,8 +166,15 @@ class RateLimiter:
                     wait = max(wait, self._sent[0] + self._window - now)
                 if wait <= 0:
                     break
-                await self._sleep(wait)
+                self._waiting_until = now + wait
+                try:
+                    await self._sleep(wait)
+                finally:
+                    self._waiting_until = None
             self._sent.append(self._clock())
+
+    def pace(self) -> Pace:
+        return pace_of(self.limit, self._sent, self._waiting_until, self._clock())
 
     def throttled(self, retry_after: float | None = None) -> None:
         """The server said "too fast" anyway: hold every call for ``retry_after`` seconds, or

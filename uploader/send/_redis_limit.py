@@ -42,18 +42,19 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections import deque
 from collections.abc import Awaitable, Callable
 from itertools import count
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import redis.asyncio as aioredis
 from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
 
 from uploader._log import get_logger
+from uploader.auth._secret import redacted_url
 from uploader.errors import ConfigError, EndpointError
-from uploader.send._ratelimit import RateLimit
+from uploader.send._ratelimit import Pace, RateLimit, pace_of
 from uploader.send._row_budget import DAY, Reservation
 
 __all__ = ["DEFAULT_LOST_AFTER", "RedisRateLimiter", "RedisRowBudget", "rate_key", "rows_key"]
@@ -167,16 +168,6 @@ def rows_key(client_code: str) -> str:
     return f"uploader:rows:{{{client_code}}}"
 
 
-def _redacted(url: str) -> str:
-    """``url`` without its password: messages may name the store, never its secret."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    netloc = f"{parts.username or ''}:***@{host}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))
-
-
 def _one_line(error: BaseException) -> str:
     return " ".join(str(error).split()) or type(error).__name__
 
@@ -205,7 +196,7 @@ class RedisRateLimiter:
         record: bool = False,
     ) -> None:
         self.limit = limit
-        self.url = _redacted(url)
+        self.url = redacted_url(url)
         try:
             self._redis = aioredis.Redis.from_url(
                 url, socket_timeout=socket_timeout, socket_connect_timeout=socket_timeout
@@ -229,6 +220,10 @@ class RedisRateLimiter:
         self._sleep = sleep
         self._lock = asyncio.Lock()  # FIFO within this process, as RateLimiter's
         self._holds: set[asyncio.Task[None]] = set()
+        # this process's own calls and wait, on its clock, for pace(): the other processes'
+        # calls are in Redis only, so a shared window's ETA is this process's lower bound
+        self._sent: deque[float] = deque(maxlen=limit.calls)
+        self._waiting_until: float | None = None
 
     async def connect(self) -> None:
         """Check that Redis answers and that the processes drawing on the window use this
@@ -271,8 +266,16 @@ class RedisRateLimiter:
                     raise EndpointError(self._other_limit(answer), settings=_LIMIT_SETTINGS)
                 wait_ms = int(answer)
                 if wait_ms == 0:
+                    self._sent.append(self._clock())
                     return
-                await self._sleep(wait_ms / 1000)
+                self._waiting_until = self._clock() + wait_ms / 1000
+                try:
+                    await self._sleep(wait_ms / 1000)
+                finally:
+                    self._waiting_until = None
+
+    def pace(self) -> Pace:
+        return pace_of(self.limit, self._sent, self._waiting_until, self._clock())
 
     def script(self, source: str) -> AsyncScript:
         """A Lua script on this store's connection (``RedisRowBudget`` runs its own)."""
