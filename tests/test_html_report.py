@@ -174,3 +174,35 @@ def test_a_schema_2_ledger_gets_a_page_without_per_call_charts(
     assert "No per-call records: this ledger&#x27;s schema (2) records batches" in html
     assert 'data-chart="calls"' not in html and 'data-chart="acknowledged"' in html
     assert set(re.findall(r'data-chart="([a-z]+)"', html)) <= set(CHARTS)
+
+
+def test_several_shards_make_one_page_with_every_shards_calls(
+    cli: Callable[..., Result], upload_to: Callable[..., Result], tmp_path: Path
+) -> None:
+    source = write_source(tmp_path / "in.csv")
+    ledgers = [tmp_path / f"shard{i}" / "ledger.jsonl" for i in range(2)]
+    with run_mock_in_thread(MockConfig(client_code="demo", rate_limit=None)) as mock:
+        for i, ledger in enumerate(ledgers):
+            assert (
+                upload_to(mock, source, ledger, "--shard", f"{i}/2", batch_rows=50).exit_code == 0
+            )
+    calls = sum(len(read_ledger(ledger).attempts) for ledger in ledgers)
+    page = tmp_path / "report.html"
+    text = cli("report", *map(str, ledgers))
+    result = cli("report", *map(str, ledgers), "--html", str(page))
+    assert result.exit_code == text.exit_code and result.stdout == text.stdout
+    html = page.read_text(encoding="utf-8")
+    assert f"{calls:,} calls (" in html and "2 ledgers" in html
+    assert html.count("<h3>run started") == 2  # each shard's settings
+
+
+def test_a_page_that_cannot_be_written_is_one_line_and_exit_2(
+    cli: Callable[..., Result], mock_run: tuple[Path, Path], tmp_path: Path
+) -> None:
+    ledger, _ = mock_run
+    result = cli("report", "--ledger", str(ledger), "--html", str(tmp_path / "no" / "r.html"))
+    assert (
+        result.exit_code == 2
+        and "r.html: cannot write (No such file or directory)" in result.output
+    )
+    assert "Traceback" not in result.output and not (tmp_path / "no").exists()
