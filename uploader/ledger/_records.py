@@ -723,9 +723,7 @@ class SummaryRecord:
 
 # -- any record ----------------------------------------------------------------------------------
 
-LedgerRecord = (
-    RunRecord | BatchRecord | AttemptRecord | StatusRecord | VerifyRecord | SummaryRecord
-)
+LedgerRecord = RunRecord | BatchRecord | AttemptRecord | StatusRecord | VerifyRecord | SummaryRecord
 
 
 def parse_record(data: object) -> LedgerRecord:
