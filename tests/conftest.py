@@ -39,6 +39,7 @@ from uploader.auth._adobe_io import AdobeIOCredentials
 from uploader.auth._secret import Secret
 from uploader.auth._static import StaticToken
 from uploader.cli._main import main
+from uploader.ledger._records import ATTEMPT_SCHEMA
 from uploader.mock import MockConfig, MockTarget
 from uploader.produce._batcher import BatchLimits
 from uploader.produce._model import Batch, ProduceStats
@@ -98,6 +99,8 @@ def small_producer() -> Callable[..., Producer]:
 
 def _relabel_ledger(path: Path, schema: int | None) -> None:
     records = [orjson.loads(line) for line in path.read_bytes().splitlines()]
+    if schema is None or schema < ATTEMPT_SCHEMA:  # written before calls were recorded
+        records = [record for record in records if record["type"] != "attempt"]
     for record in records:
         if record["type"] != "run":
             continue
@@ -113,7 +116,7 @@ def _relabel_ledger(path: Path, schema: int | None) -> None:
 def relabel_ledger() -> Callable[[Path, int | None], None]:
     """``relabel_ledger(path, schema)``: make the ledger at ``path`` look written by another
     uploader: ``schema`` in its run records, or none at all (uploader 0.1.x, which called the
-    ``compact`` mode "default")."""
+    ``compact`` mode "default"); below schema 3, without its ``attempt`` records."""
     return _relabel_ledger
 
 

@@ -237,7 +237,7 @@ async def test_run_records_carry_the_ledger_schema_and_unversioned_ones_are_sche
     await run(small_producer, tmp_path, ScriptedTransport(accepted))
     ledger = tmp_path / "run" / "ledger.jsonl"
     state = read_ledger(ledger)
-    assert LEDGER_SCHEMA == 2 and state.runs[0].schema == 2 and state.schema == 2
+    assert LEDGER_SCHEMA == 3 and state.runs[0].schema == 3 and state.schema == 3
     relabel_ledger(ledger, None)
     assert read_ledger(ledger).schema == 1
 
@@ -248,7 +248,7 @@ async def test_run_records_carry_the_ledger_schema_and_unversioned_ones_are_sche
         (None, r"older uploader \(ledger schema 1\) whose batches were encoded differently, so "
          r"resuming would re-send different batches; start a new ledger \(or finish it with "
          r"the older version\)"),
-        (3, r"written by a newer uploader \(ledger schema 3; this one knows up to 2\)"),
+        (4, r"written by a newer uploader \(ledger schema 4; this one knows up to 3\)"),
     ],
 )  # fmt: skip
 async def test_resume_refuses_a_ledger_of_an_older_or_a_newer_uploader(

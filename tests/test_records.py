@@ -259,7 +259,7 @@ async def test_every_record_the_uploader_writes_reads_back_to_its_bytes(
     assert summary == verification_summary(read_ledger(ledger))
     lines = ledger.read_bytes().splitlines()
     types = {orjson.loads(line)["type"] for line in lines}
-    assert types == {"run", "batch", "summary", "status", "verify"}
+    assert types == {"run", "attempt", "batch", "summary", "status", "verify"}
     for line in lines:
         assert orjson.dumps(parse_record(orjson.loads(line)).to_json()) == line
     (run,) = read_ledger(ledger).runs

@@ -315,14 +315,20 @@ def upload_env() -> dict[str, str]:
 
 
 def call_starts(ledger: Path) -> list[float]:
-    """Epoch seconds at which each acknowledged batch's last call started (from the ledger)."""
-    starts = []
+    """Epoch seconds at which every call of the run started, from the ledger's attempt records
+    (schema 3: each call's own start, retries included). A schema-2 ledger has none: then each
+    acknowledged batch's last call, estimated as its record's time less the call's duration
+    (which drifts when the machine is loaded)."""
+    attempts, batches = [], []
     for line in ledger.read_text().splitlines() if ledger.exists() else []:
         record = json.loads(line)
-        if record.get("type") == "batch" and "at" in record:
+        kind = record.get("type")
+        if kind == "attempt":
+            attempts.append(dt.datetime.fromisoformat(record["at"]).timestamp())
+        elif kind == "batch" and "at" in record:
             at = dt.datetime.fromisoformat(record["at"]).timestamp()
-            starts.append(at - record.get("timings", {}).get("last_call", 0.0))
-    return sorted(starts)
+            batches.append(at - record.get("timings", {}).get("last_call", 0.0))
+    return sorted(attempts or batches)
 
 
 def max_in_window(starts: list[float], window: float) -> int:

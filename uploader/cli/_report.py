@@ -27,6 +27,15 @@ __all__ = ["report_command"]
     "(all columns, text as in the source) to OUT.csv, to fix and upload again.",
 )
 @click.option(
+    "--html",
+    "html_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    metavar="FILE",
+    help="Also write the report as one self-contained HTML page (charts of rows acknowledged "
+    "over time, calls against the rate limit, latency, outcomes, statuses, verification; "
+    "works offline). The text or JSON report and the exit code are the same.",
+)
+@click.option(
     "--fail-on-rejects",
     is_flag=True,
     help="Exit 1 when rows were rejected (by default they are only reported).",
@@ -45,6 +54,7 @@ def report_command(**options: Any) -> None:
     Examples:
       uploader report --ledger runs/nightly/ledger.jsonl
       uploader report --ledger runs/nightly/ledger.jsonl --failed-rows fix-me.csv
+      uploader report --ledger runs/nightly/ledger.jsonl --html report.html
       uploader report runs/a/ledger.jsonl runs/b/ledger.jsonl runs/c/ledger.jsonl
     """
     from uploader.ledger._ledger import read_ledger
@@ -63,6 +73,10 @@ def report_command(**options: Any) -> None:
     recovered = None
     if options["failed_rows"] is not None:
         recovered = write_shards_failed_rows(ledgers, options["failed_rows"])
+    if options["html_file"] is not None:
+        from uploader.reconcile._html import write_html_report
+
+        write_html_report(options["html_file"], report, ledgers)
     if options["as_json"]:
         data = report.to_dict(fail_on_rejects=fail_on_rejects)
         if recovered is not None:

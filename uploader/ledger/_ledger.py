@@ -1,9 +1,10 @@
 """The result ledger: an append-only JSON-lines record of a run, fsync'd record by record.
 
-Its records (``run``, ``batch``, ``status``, ``verify``, ``summary``) are the typed classes
-of ``uploader.ledger._records``. ``read_ledger`` folds a ledger into a ``LedgerState``: the
-runs, the latest ``batch`` record of each ``seq``, the current ``status`` of each (only one
-for the batch's current Target batch id), the verification records and the summaries. A
+Its records (``run``, ``attempt``, ``batch``, ``status``, ``verify``, ``summary``) are the
+typed classes of ``uploader.ledger._records``. ``read_ledger`` folds a ledger into a
+``LedgerState``: the runs, every call (``attempt``), the latest ``batch`` record of each
+``seq``, the current ``status`` of each (only one for the batch's current Target batch id),
+the verification records and the summaries. A
 writer keeps a state current without re-reading the file by opening its ``Ledger`` with
 ``state=``: every record written is folded in too (``LedgerState.apply``).
 
@@ -26,7 +27,9 @@ from uploader.errors import LedgerError, RecordError
 from uploader.ledger import _lock as lock
 from uploader.ledger._records import (
     LEDGER_SCHEMA,
+    RESUMABLE_SCHEMA,
     UNVERSIONED_SCHEMA,
+    AttemptRecord,
     BatchRecord,
     LedgerRecord,
     MalformedRecord,
@@ -108,14 +111,18 @@ class Ledger:
         self._handle.flush()
         os.fsync(self._handle.fileno())
 
-    def write(self, record: LedgerRecord) -> None:
+    def write(self, record: LedgerRecord, *, durable: bool = True) -> None:
+        """Append ``record``. ``durable=False`` leaves the fsync to the next durable write
+        (an ``attempt`` record: one per call, and the batch's outcome record after it syncs
+        them all; a crash loses at most the calls of a batch whose outcome was not written)."""
         if self._failed is not None:  # a record may be cut short: never glue one onto it
             raise RecordError(self._failed)
         try:
             data = memoryview(orjson.dumps(record.to_json()) + b"\n")
             while data:  # a raw write may take part of it
                 data = data[self._handle.write(data) or 0 :]
-            os.fsync(self._handle.fileno())
+            if durable:
+                os.fsync(self._handle.fileno())
         except OSError as exc:
             self._failed = f"ledger {self.path}: cannot write ({exc.strerror})"
             raise RecordError(self._failed) from None
@@ -138,6 +145,8 @@ class LedgerState:
     """
 
     runs: list[RunRecord] = field(default_factory=list)
+    #: every call of every batch, in the order written (schema 3; older ledgers: none)
+    attempts: list[AttemptRecord] = field(default_factory=list)
     batches: dict[int, BatchRecord] = field(default_factory=dict)  # latest record per seq
     #: the current status per seq: the latest one for the batch's current Target batch id (a
     #: batch sent again by --resume has a new id, and what Target said of the old one is moot)
@@ -152,6 +161,8 @@ class LedgerState:
         if isinstance(record, RunRecord):
             self.runs.append(record)
             self.last_run_finished = False
+        elif isinstance(record, AttemptRecord):
+            self.attempts.append(record)
         elif isinstance(record, BatchRecord):
             self.batches[record.seq] = record
             status = self.statuses.get(record.seq)
@@ -195,7 +206,7 @@ class LedgerState:
 def check_resumable(state: LedgerState, path: Path) -> None:
     """Refuse to resume a ledger whose batches this uploader would not make the same way."""
     _refuse_newer(state.schema, path)
-    if state.schema < LEDGER_SCHEMA:
+    if state.schema < RESUMABLE_SCHEMA:
         raise LedgerError(
             f"cannot resume {path}: it was written by an older uploader (ledger schema "
             f"{state.schema}) whose batches were encoded differently, so resuming would "

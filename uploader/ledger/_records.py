@@ -7,6 +7,8 @@ A line's ``type`` says which record it is:
 - ``run`` (``RunRecord``): a run (or resumed run) starts: ledger ``schema``, tool version,
   time, the input fingerprint (sources with size, mtime and content digest, or an object's
   size and ETag; the settings that shape batches), the send settings, and the hash algorithm of the digests and batch hashes;
+- ``attempt`` (``AttemptRecord``, schema 3): one call of one batch to the bulk endpoint
+  (bisection parts are batches of their own ``seq``), written before the batch's outcome;
 - ``batch`` (``BatchRecord``): one outcome of one batch (the latest of a ``seq`` wins);
 - ``status`` (``StatusRecord``): what Target's batchStatus said about one batch;
 - ``verify`` (``VerifyStart`` | ``VerifyProfile`` | ``VerifyEnd``): a verification run;
@@ -24,10 +26,14 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar, cast, get_args
 
 __all__ = [
+    "ATTEMPT_SCHEMA",
     "LEDGER_SCHEMA",
+    "RESUMABLE_SCHEMA",
     "UNRECORDED_HASH_ALGORITHM",
     "UNVERSIONED_SCHEMA",
+    "AttemptRecord",
     "BatchRecord",
+    "CallOutcome",
     "InputFingerprint",
     "LedgerRecord",
     "MalformedRecord",
@@ -52,13 +58,24 @@ __all__ = [
 #      the raw-UTF-8 mode as the default, recorded as ``"encode": "default"`` (now ``compact``).
 #   2: ``schema`` in run records; ``strict`` encoding is the default, modes recorded by their
 #      new names (``strict`` | ``compact``). Run records may name their ``hash_algorithm``.
-LEDGER_SCHEMA = 2
+#   3: ``attempt`` records, one per call of a batch (a schema-2 reader refuses the type).
+#      Batches are made as in schema 2: a schema-2 ledger is resumed in its own schema.
+LEDGER_SCHEMA = 3
 UNVERSIONED_SCHEMA = 1
+#: the oldest schema whose batches this uploader makes the same way (``--resume`` takes it)
+RESUMABLE_SCHEMA = 2
+#: the first schema with ``attempt`` records (an older ledger has none, and gets none)
+ATTEMPT_SCHEMA = 3
 #: what every ledger written before run records named their hash algorithm used (XXH3-128)
 UNRECORDED_HASH_ALGORITHM = "xxh3_128"
 
 Outcome = Literal["acknowledged", "failed", "rejected", "pending", "split"]
 _OUTCOMES: frozenset[str] = frozenset(get_args(Outcome))
+#: what one call came to: ``ok`` (answered), ``throttled`` (429/503 throttle), or what
+#: ``uploader.send._retry.classify`` decided for its error: ``retry`` (transient), ``fail``
+#: (Target refused the batch), ``stop`` (token refused), ``halt`` (endpoint takes no call)
+CallOutcome = Literal["ok", "throttled", "retry", "fail", "stop", "halt"]
+_CALL_OUTCOMES: frozenset[str] = frozenset(get_args(CallOutcome))
 
 _T = TypeVar("_T")
 
@@ -434,6 +451,55 @@ def _part(data: Mapping[str, Any]) -> Part:
     )
 
 
+# -- attempt -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AttemptRecord:
+    """One call of batch ``seq`` (a bisection part has its own seq): when it started (UTC,
+    ISO 8601), how long it took, Target's HTTP status (``None``: no answer — connection error,
+    timeout), what it came to, and the backoff chosen before the next call (``None``: none
+    followed from this one). Token calls are not batch calls: none is recorded."""
+
+    seq: int
+    attempt: int  # 1-based, per batch
+    at: str
+    seconds: float
+    http_status: int | None
+    outcome: CallOutcome
+    retry_delay: float | None = None
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> AttemptRecord:
+        outcome = _required(data, "outcome", str)
+        if outcome not in _CALL_OUTCOMES:
+            raise MalformedRecord("outcome")
+        seconds = _number(data, "seconds")
+        if seconds is None:
+            raise MalformedRecord("seconds")
+        return cls(
+            seq=_required(data, "seq", int),
+            attempt=_required(data, "attempt", int),
+            at=_required(data, "at", str),
+            seconds=seconds,
+            http_status=_optional(data, "http_status", int),
+            outcome=outcome,  # type: ignore[arg-type]  # checked against CallOutcome above
+            retry_delay=_number(data, "retry_delay"),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "type": "attempt",
+            "seq": self.seq,
+            "attempt": self.attempt,
+            "at": self.at,
+            "seconds": self.seconds,
+            "http_status": self.http_status,
+            "outcome": self.outcome,
+            "retry_delay": self.retry_delay,
+        }
+
+
 # -- status --------------------------------------------------------------------------------------
 
 
@@ -657,7 +723,7 @@ class SummaryRecord:
 
 # -- any record ----------------------------------------------------------------------------------
 
-LedgerRecord = RunRecord | BatchRecord | StatusRecord | VerifyRecord | SummaryRecord
+LedgerRecord = RunRecord | BatchRecord | AttemptRecord | StatusRecord | VerifyRecord | SummaryRecord
 
 
 def parse_record(data: object) -> LedgerRecord:
@@ -671,6 +737,8 @@ def parse_record(data: object) -> LedgerRecord:
         return RunRecord.from_json(data)
     if kind == "batch":
         return BatchRecord.from_json(data)
+    if kind == "attempt":
+        return AttemptRecord.from_json(data)
     if kind == "status":
         return StatusRecord.from_json(data)
     if kind == "summary":

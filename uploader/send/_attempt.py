@@ -21,13 +21,16 @@ endpoint; ``status`` and ``verify`` record an error for the item, and end on a r
 stop: waiting for the limiter or a backoff gives up at once (``Unanswered("stopped")``).
 
 Counters (calls, retries, throttled, token_refreshes) go to a ``Counters`` — the engine's
-``RunSummary`` itself, so the progress line sees them at once.
+``RunSummary`` itself, so the progress line sees them at once. A caller that records every
+call (the engine: the ledger's ``attempt`` records) passes ``on_call``: it is told of each
+call once its fate is known (a ``Call``: start, duration, HTTP status, outcome, backoff).
 """
 
 from __future__ import annotations
 
 import asyncio
 import random
+import time
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Generic, Literal, Protocol, TypeVar
@@ -36,6 +39,7 @@ from uploader._log import get_logger
 from uploader.auth._secret import Secret
 from uploader.auth._static import TokenProvider
 from uploader.errors import EndpointError, RemoteError, Throttled, TransportError
+from uploader.ledger._records import CallOutcome
 from uploader.send._breaker import ConnectionBreaker
 from uploader.send._ratelimit import Limiter, RateLimit, RateLimiter
 from uploader.send._retry import RetryPolicy, classify, retry_delay
@@ -44,6 +48,7 @@ __all__ = [
     "READ_RETRY",
     "Answered",
     "AttemptLoop",
+    "Call",
     "CallCounts",
     "Counters",
     "TokenRefresher",
@@ -82,6 +87,18 @@ class Answered(Generic[T]):
     value: T  # what the caller's call returned
     attempts: int
     sent_at: float  # when the answered call started (the loop's clock)
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """One call the loop made, told to ``on_call`` once what follows it is decided."""
+
+    attempt: int  # 1-based, per item
+    started: float  # wall clock (unix seconds): when the request went out
+    seconds: float  # how long it took (the loop's clock)
+    status: int | None  # the HTTP status of an error; None: no answer, or an answered call
+    outcome: CallOutcome
+    retry_delay: float | None = None  # the backoff before the next call; None: no next call
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,17 +165,29 @@ class AttemptLoop:
     counts: Counters = field(default_factory=CallCounts)
     stop: asyncio.Event | None = None
     breaker: ConnectionBreaker | None = None
+    wall: Callable[[], float] = time.time  # the start time ``Call`` records
     refresher: TokenRefresher = field(init=False)
 
     def __post_init__(self) -> None:
         self.refresher = TokenRefresher(self.tokens, self.counts)
 
     async def run(
-        self, call: Callable[[Secret | None], Awaitable[T]], what: str
+        self,
+        call: Callable[[Secret | None], Awaitable[T]],
+        what: str,
+        on_call: Callable[[Call, T | None], None] | None = None,
     ) -> Answered[T] | Unanswered:
         """Call ``call(token)`` until it returns or the item must give up. ``call`` makes
         one request and reads its answer, raising the uploader's errors for what is not
-        one (``uploader.send._transport``); ``what`` names the item in log messages."""
+        one (``uploader.send._transport``); ``what`` names the item in log messages;
+        ``on_call(call, answer)`` is told of every call (``answer``: what an answered call
+        returned, else None)."""
+
+        def told(outcome: CallOutcome, error: Exception | None, delay: float | None) -> None:
+            if on_call is not None:
+                status = error.status if isinstance(error, RemoteError) else None
+                on_call(Call(attempts, started, took, status, outcome, delay), None)
+
         attempts = 0
         retries = 0  # the retry budget counts backoffs; a call a refresh cost is no retry
         replaced = False  # this item already got a fresh token
@@ -174,19 +203,26 @@ class AttemptLoop:
             token = await self.tokens.get()
             attempts += 1
             self.counts.calls += 1
-            sent_at = self.clock()
+            sent_at, started = self.clock(), self.wall()
             try:
                 value = await call(token)
             except (TransportError, RemoteError, EndpointError) as error:
+                took = self.clock() - sent_at
                 decision = classify(error)
+                outcome: CallOutcome = (
+                    "throttled" if isinstance(error, Throttled) else decision.action
+                )
                 if decision.action == "halt":
+                    told(outcome, error, None)
                     return Unanswered("halted", attempts, error)
                 if isinstance(error, TransportError):
                     if self.breaker is not None and self.breaker.failed(self.clock()):
+                        told(outcome, error, None)
                         return Unanswered("unreachable", attempts, error)
                 elif self.breaker is not None:
                     self.breaker.answered()  # an answer of any kind: the endpoint is there
                 if decision.action == "stop":
+                    told(outcome, error, None)
                     if replaced or not await self.refresher.replace(token):
                         return Unanswered("refused", attempts, error, had_token=token is not None)
                     replaced = True
@@ -203,6 +239,7 @@ class AttemptLoop:
                     if self.limiter:
                         self.limiter.throttled(error.retry_after)
                 delay = retry_delay(error, retries, self.retry, self.rng)
+                told(outcome, error, delay)
                 if delay is None:
                     return Unanswered("failed", attempts, error)
                 retries += 1
@@ -220,6 +257,8 @@ class AttemptLoop:
                 continue
             if self.breaker is not None:
                 self.breaker.answered()
+            if on_call is not None:
+                on_call(Call(attempts, started, self.clock() - sent_at, None, "ok"), value)
             return Answered(value, attempts, sent_at)
 
     async def unless_stopped(self, waiting: Awaitable[None]) -> bool:

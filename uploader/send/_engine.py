@@ -48,7 +48,9 @@ from uploader.errors import (
 from uploader.ledger import _lock as lock
 from uploader.ledger._ledger import Ledger, LedgerState, check_resumable, read_ledger
 from uploader.ledger._records import (
+    ATTEMPT_SCHEMA,
     LEDGER_SCHEMA,
+    AttemptRecord,
     BatchRecord,
     InputFingerprint,
     LedgerRecord,
@@ -67,7 +69,7 @@ from uploader.produce._rejects import RejectLimit
 from uploader.produce._source import HASH_ALGORITHM, changed_sources
 from uploader.reconcile._reasons import top_reasons
 from uploader.reconcile._status import Acknowledged
-from uploader.send._attempt import Answered, AttemptLoop
+from uploader.send._attempt import Answered, AttemptLoop, Call
 from uploader.send._bisect import (
     DEFAULT_BISECT_CALLS,
     BisectBudget,
@@ -266,6 +268,9 @@ class _Run:
         self.summary.shard = shard if isinstance(shard, str) else None
         self.latencies: list[float] = []
         self.previous: LedgerState | None = None  # the ledger as --resume found it
+        #: the schema this run writes: a resumed ledger keeps its own (schema 2: no attempt
+        #: records, so the uploader that started it can still read it)
+        self.schema = LEDGER_SCHEMA
         self.next_child = next_child_seq(None)  # seq of the next bisection part
         self.split_seqs: set[int] = set()
         self.rows_refused = 0  # rows Target refused alone (bisection), in the rejects file
@@ -311,6 +316,7 @@ class _Run:
             _check_same_input(state.first_run.fingerprint, self.fingerprint, path)
             _check_same_target(state.first_run.send_settings, self.config.ledger_settings(), path)
             self.previous = state
+            self.schema = state.schema
             self.next_child = next_child_seq(state)
         elif path.exists() and path.stat().st_size:
             raise LedgerError(
@@ -327,7 +333,7 @@ class _Run:
             self.ledger = Ledger(self.config.ledger)
             self.ledger.write(
                 RunRecord(
-                    schema=LEDGER_SCHEMA,
+                    schema=self.schema,
                     version=__version__,
                     started=_now(),
                     resumed=self.config.resume,
@@ -482,7 +488,11 @@ class _Run:
             )
             return answer.status, submit_outcome(answer, self.config.submit_url)
 
-        outcome = await self.attempts.run(post, f"batch {batch.seq}")
+        def write_call(call: Call, answer: tuple[int, SubmitResult] | None) -> None:
+            self.write_attempt(batch.seq, call, call.status if answer is None else answer[0])
+
+        on_call = write_call if self.schema >= ATTEMPT_SCHEMA else None
+        outcome = await self.attempts.run(post, f"batch {batch.seq}", on_call)
         attempts = outcome.attempts
         if reservation is not None and attempts == 0:
             await self.give_back_rows(reservation)  # the run stopped before its first call
@@ -711,11 +721,25 @@ class _Run:
         if self.progress:
             self.progress.update(summary, self.producer.total_rows)
 
-    def write(self, record: LedgerRecord) -> None:
+    def write_attempt(self, seq: int, call: Call, status: int | None) -> None:
+        """One call of batch ``seq``: not fsync'd alone (the batch's outcome record, written
+        after it, syncs it), so a run of thousands of calls costs no more fsyncs."""
+        record = AttemptRecord(
+            seq=seq,
+            attempt=call.attempt,
+            at=dt.datetime.fromtimestamp(call.started, dt.UTC).isoformat(timespec="milliseconds"),
+            seconds=round(call.seconds, 4),
+            http_status=status,
+            outcome=call.outcome,
+            retry_delay=None if call.retry_delay is None else round(call.retry_delay, 4),
+        )
+        self.write(record, durable=False)
+
+    def write(self, record: LedgerRecord, *, durable: bool = True) -> None:
         """Append ``record``; when the ledger cannot be written any more (disk full, read-only)
         the run stops: nothing more may be sent whose outcome could not be recorded."""
         try:
-            self.open_ledger().write(record)
+            self.open_ledger().write(record, durable=durable)
         except RecordError as error:
             self.record_failed(error)
 
