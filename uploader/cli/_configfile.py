@@ -56,6 +56,8 @@ KNOWN_KEYS = frozenset(
         "retry_max_wait",
         "timeout",
         "ledger",
+        # monitoring
+        "metrics_file",
         # sync
         "state",
         "refresh_after",
