@@ -447,7 +447,7 @@ async def _wait_for_target(
     statuses within hours): the ledger's, so a resumed run's earlier batches are in it."""
     from uploader.reconcile._status import poll_statuses
 
-    log.info("waiting for Target to process the batches")
+    log.info("waiting for Target to process the batches", extra={"event": "waiting"})
     return await poll_statuses(
         config.ledger,
         tokens,

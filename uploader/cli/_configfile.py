@@ -58,6 +58,7 @@ KNOWN_KEYS = frozenset(
         "ledger",
         # monitoring
         "metrics_file",
+        "log_format",
         # sync
         "state",
         "refresh_after",

@@ -129,7 +129,11 @@ class TokenRefresher:
             if fresh is None or fresh == refused:
                 return False
             self._counts.token_refreshes += 1
-            log.info("the profile token was refused; a new one came from %s", self.tokens.source)
+            log.info(
+                "the profile token was refused; a new one came from %s",
+                self.tokens.source,
+                extra={"event": "token_refreshed"},
+            )
             return True
 
 
@@ -154,11 +158,12 @@ class AttemptLoop:
         self.refresher = TokenRefresher(self.tokens, self.counts)
 
     async def run(
-        self, call: Callable[[Secret | None], Awaitable[T]], what: str
+        self, call: Callable[[Secret | None], Awaitable[T]], what: str, batch: int | None = None
     ) -> Answered[T] | Unanswered:
         """Call ``call(token)`` until it returns or the item must give up. ``call`` makes
         one request and reads its answer, raising the uploader's errors for what is not
-        one (``uploader.send._transport``); ``what`` names the item in log messages."""
+        one (``uploader.send._transport``); ``what`` names the item in log messages, and
+        ``batch`` (its batch's number) is in their ``extra``."""
         attempts = 0
         retries = 0  # the retry budget counts backoffs; a call a refresh cost is no retry
         replaced = False  # this item already got a fresh token
@@ -198,7 +203,13 @@ class AttemptLoop:
                         what,
                         error.status,
                         "none" if error.retry_after is None else f"{error.retry_after:g} s",
-                        extra={"retry_after": error.retry_after},
+                        extra={
+                            "event": "throttled",
+                            "batch": batch,
+                            "attempt": attempts,
+                            "status": error.status,
+                            "retry_after": error.retry_after,
+                        },
                     )
                     if self.limiter:
                         self.limiter.throttled(error.retry_after)
@@ -213,7 +224,14 @@ class AttemptLoop:
                     delay,
                     attempts,
                     error,
-                    extra={"delay": delay, "attempts": attempts},
+                    extra={
+                        "event": "retry",
+                        "batch": batch,
+                        "attempt": attempts,
+                        "status": getattr(error, "status", None),
+                        "delay": delay,
+                        "attempts": attempts,
+                    },
                 )
                 if not await self.unless_stopped(self.sleep(delay)):
                     return Unanswered("stopped", attempts, error)

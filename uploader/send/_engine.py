@@ -500,7 +500,7 @@ class _Run:
             )
             return answer.status, submit_outcome(answer, self.config.submit_url)
 
-        outcome = await self.attempts.run(post, f"batch {batch.seq}")
+        outcome = await self.attempts.run(post, f"batch {batch.seq}", batch.seq)
         attempts = outcome.attempts
         if reservation is not None and attempts == 0:
             await self.give_back_rows(reservation)  # the run stopped before its first call
@@ -631,7 +631,9 @@ class _Run:
         self.summary.stop_reason = reason
         self.summary.message = message
         self.stopping.set()
-        log.warning("run stopping (%s): %s", reason, message)
+        log.warning(
+            "run stopping (%s): %s", reason, message, extra={"event": "stopping", "reason": reason}
+        )
         if reason == "interrupted":
             self.abandon_timer = asyncio.create_task(self.abandon_after_grace())
 
@@ -719,6 +721,7 @@ class _Run:
             status,
             f": {message}" if message and outcome != "acknowledged" else "",
             extra={
+                "event": f"batch_{outcome}",
                 "seq": batch.seq,
                 "rows": batch.rows,
                 "outcome": outcome,
