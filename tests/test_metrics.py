@@ -244,3 +244,28 @@ def test_upload_files_takes_metrics_file(tmp_path: Path) -> None:
     found = samples(path)
     assert found["uploader_rows_total", "acknowledged"] == 3
     assert found["uploader_exit_code", ""] == 0
+
+
+def test_a_sync_writes_its_unselected_rows(tmp_path: Path) -> None:
+    import uploader
+
+    source = write_csv(tmp_path / "in.csv", [f"id{n}" for n in range(4)])
+    path = tmp_path / "uploader.prom"
+    config = MockConfig(client_code="demo", rate_limit=None)
+    with run_mock_in_thread(config) as mock:
+        for night in ("1", "2"):
+            summary = uploader.sync_files(
+                source,
+                client_code="demo",
+                state=tmp_path / "state",
+                endpoint=mock.base_url,
+                ledger=tmp_path / night / "ledger.jsonl",
+                rate=None,
+                tokens=StaticToken(Secret(mock.token), "mock"),
+                metrics_file=path,
+            )
+            assert summary.exit_code == 0, summary.lines()
+    found = samples(path)  # the second night: nothing changed
+    assert found["uploader_rows_total", "unselected"] == 4
+    assert found["uploader_rows_total", "acknowledged"] == 0
+    assert found["uploader_exit_code", ""] == 0
