@@ -12,7 +12,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Coroutine,
+    Iterable,
+    Mapping,
+    Sequence,
+)
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict, TypeVar, Unpack
 
@@ -124,10 +132,11 @@ async def upload(
             if after_send is not None:
                 await after_send(summary)
             if summary.stop_reason is None:  # a stopped run's exit code says what to do
-                if wait:
-                    summary.target = await _wait_for_target(config, tokens, wait_timeout)
-                if verify is not None:
-                    summary.verification = await _verify(config, tokens, verify)
+                async with _still_running(metrics, summary):
+                    if wait:
+                        summary.target = await _wait_for_target(config, tokens, wait_timeout)
+                    if verify is not None:
+                        summary.verification = await _verify(config, tokens, verify)
     except UploaderError as error:  # nothing sent: the file still says how the run ended
         if metrics is not None:
             metrics.write(RunSummary(), exit_code=exit_code_for(error))
@@ -141,6 +150,25 @@ async def upload(
         extra={"event": "run_ended", "exit_code": summary.exit_code},
     )
     return summary
+
+
+@contextlib.asynccontextmanager
+async def _still_running(metrics: MetricsFile | None, summary: RunSummary) -> AsyncIterator[None]:
+    """While the run waits for Target (or reads a sample back) after sending: the metrics
+    file rewritten as often as while sending, so a stalled run shows (its mtime)."""
+    from uploader.send._metrics import METRICS_EVERY
+
+    async def keep_writing(metrics: MetricsFile) -> None:
+        while True:
+            await asyncio.sleep(METRICS_EVERY)
+            metrics.write(summary)
+
+    writing = None if metrics is None else asyncio.create_task(keep_writing(metrics))
+    try:
+        yield
+    finally:
+        if writing is not None:
+            writing.cancel()
 
 
 def _open_metrics(config: UploadConfig) -> MetricsFile | None:
