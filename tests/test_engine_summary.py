@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 
 import orjson
 from rich.console import Console
@@ -57,7 +58,11 @@ def test_plain_progress_lines_for_logs() -> None:
     progress.start()
     progress.update(RunSummary(rows_acknowledged=1500, batches_acknowledged=3), 4000)
     progress.stop()
-    assert stream.getvalue().startswith("uploader: 1,500 of 4,000 rows acknowledged, 3 batches")
+    # each line stamped with its UTC time; a last one when sending ends
+    heartbeat, done = stream.getvalue().splitlines()
+    stamp = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ "
+    assert re.match(stamp + "uploader: 1,500 of 4,000 rows acknowledged, 3 batches", heartbeat)
+    assert re.match(stamp + "uploader: done: 1,500 of 4,000 rows acknowledged", done)
 
 
 def test_terminal_progress_draws_without_error() -> None:

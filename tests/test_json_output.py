@@ -3,6 +3,7 @@ error), while progress, errors and warnings stay on stderr, where the job's log 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -64,7 +65,8 @@ def test_upload_json_keeps_progress_lines_on_stderr(
     assert parsed(result)["rows_acknowledged"] > 0
     progress = [line for line in result.stderr.splitlines() if "rows acknowledged" in line]
     assert progress, result.stderr
-    assert all(line.startswith("uploader: ") for line in progress)  # plain lines, no bar
+    # plain lines, no bar, each stamped with its UTC time
+    assert all(re.match(r"\d{4}-\d\d-\d\dT\S+Z uploader: ", line) for line in progress)
 
 
 def test_upload_json_stopped_by_the_token_says_why_on_stderr(

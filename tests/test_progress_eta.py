@@ -147,6 +147,8 @@ def test_progress_line_says_the_run_waits_on_the_rate_limit() -> None:
     clock.now = 10.0
     progress.update(_paused_summary(), 100_000)
     line = stream.getvalue()
+    stamp, _, line = line.partition(" ")  # each line starts with its UTC time
+    assert stamp.endswith("Z")
     assert line.startswith("uploader: 50,000 of 100,000 rows acknowledged, 50 batches")
     assert "5,000 rows/s" in line
     assert line.rstrip().endswith(

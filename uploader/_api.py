@@ -12,7 +12,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Coroutine,
+    Iterable,
+    Mapping,
+    Sequence,
+)
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict, TypeVar, Unpack
 
@@ -32,6 +40,7 @@ if TYPE_CHECKING:
     from uploader.reconcile._status import Acknowledged, StatusReport
     from uploader.reconcile._verify import VerifySummary
     from uploader.send._engine import ApiVersion, Progress, UploadConfig
+    from uploader.send._metrics import MetricsFile
     from uploader.send._ratelimit import RateLimit
 
 __all__ = [
@@ -88,8 +97,10 @@ async def upload(
     anything is sent; what happened to the batches is in the summary.
     """
     from uploader.auth._static import token_from_env
-    from uploader.errors import ConfigError
+    from uploader.errors import ConfigError, UploaderError
+    from uploader.exits import exit_code_for
     from uploader.ledger import _lock as lock
+    from uploader.ledger._summary import RunSummary
     from uploader.produce._rejects import RejectsWriter
 
     # checked now: after sending, a bad setting would lose the wait or the verification
@@ -104,27 +115,71 @@ async def upload(
             "with the files, or without verify"
         )
     tokens = tokens if tokens is not None else token_from_env()
+    metrics = _open_metrics(config)
     # The ledger's lock first: another run's rejects file must not be truncated. A resumed
     # run re-reads the input: its rejects file is rewritten identically.
-    with lock.hold(config.ledger), contextlib.ExitStack() as stack:
-        if source.rejects is None:
-            # an existing ledger's rejects are that run's: kept if this run is refused
-            keep = config.ledger.exists()
-            source.rejects = stack.enter_context(
-                RejectsWriter(config.ledger.with_name("rejects.csv"), keep=keep)
-            )
-        early = poll_every if wait else None
-        summary = await _send(source, config, tokens, progress, early, handle_signals)
-        write_summary_file(summary, config.ledger.with_name("summary.json"))
-        if after_send is not None:
-            await after_send(summary)
-        if summary.stop_reason is None:  # a stopped run's exit code says what to do
-            if wait:
-                summary.target = await _wait_for_target(config, tokens, wait_timeout)
-            if verify is not None:
-                summary.verification = await _verify(config, tokens, verify)
-    log.info("run ended with exit code %d (ledger %s)", summary.exit_code, config.ledger)
+    try:
+        with lock.hold(config.ledger), contextlib.ExitStack() as stack:
+            if source.rejects is None:
+                # an existing ledger's rejects are that run's: kept if this run is refused
+                keep = config.ledger.exists()
+                source.rejects = stack.enter_context(
+                    RejectsWriter(config.ledger.with_name("rejects.csv"), keep=keep)
+                )
+            early = poll_every if wait else None
+            summary = await _send(source, config, tokens, progress, early, handle_signals, metrics)
+            write_summary_file(summary, config.ledger.with_name("summary.json"))
+            if after_send is not None:
+                await after_send(summary)
+            if summary.stop_reason is None:  # a stopped run's exit code says what to do
+                async with _still_running(metrics, summary):
+                    if wait:
+                        summary.target = await _wait_for_target(config, tokens, wait_timeout)
+                    if verify is not None:
+                        summary.verification = await _verify(config, tokens, verify)
+    except UploaderError as error:  # nothing sent: the file still says how the run ended
+        if metrics is not None:
+            metrics.write(RunSummary(), exit_code=exit_code_for(error))
+        raise
+    if metrics is not None:
+        metrics.write(summary, exit_code=summary.exit_code)
+    log.info(
+        "run ended with exit code %d (ledger %s)",
+        summary.exit_code,
+        config.ledger,
+        extra={"event": "run_ended", "exit_code": summary.exit_code},
+    )
     return summary
+
+
+@contextlib.asynccontextmanager
+async def _still_running(metrics: MetricsFile | None, summary: RunSummary) -> AsyncIterator[None]:
+    """While the run waits for Target (or reads a sample back) after sending: the metrics
+    file rewritten as often as while sending, so a stalled run shows (its mtime)."""
+    from uploader.send._metrics import METRICS_EVERY
+
+    async def keep_writing(metrics: MetricsFile) -> None:
+        while True:
+            await asyncio.sleep(METRICS_EVERY)
+            metrics.write(summary)
+
+    writing = None if metrics is None else asyncio.create_task(keep_writing(metrics))
+    try:
+        yield
+    finally:
+        if writing is not None:
+            writing.cancel()
+
+
+def _open_metrics(config: UploadConfig) -> MetricsFile | None:
+    """``config.metrics_file``, checked before anything is sent."""
+    from uploader.send._metrics import MetricsFile
+
+    if config.metrics_file is None:
+        return None
+    metrics = MetricsFile(config.metrics_file, config.client_code)
+    metrics.open()
+    return metrics
 
 
 def run_upload(
@@ -189,8 +244,9 @@ class FileOptions(TypedDict, total=False):
     client code. ``daily_rows``: never more rows than this for the client code in any rolling
     24 h (a batch that would exceed it stops the run, the rest pending; ``resume`` later),
     counted in ``rate_store``'s Redis or else in ``daily_rows_file``. ``shard``: ``(I, N)`` or
-    ``"I/N"``, only the rows of shard I of N (see ``--shard``). ``tokens``: default
-    ``$TARGET_PROFILE_TOKEN``."""
+    ``"I/N"``, only the rows of shard I of N (see ``--shard``). ``metrics_file``: write
+    the run's numbers there as a Prometheus textfile, every 10 s and at the end (see
+    ``--metrics-file``). ``tokens``: default ``$TARGET_PROFILE_TOKEN``."""
 
     endpoint: str | None
     ledger: str | Path | None
@@ -221,6 +277,7 @@ class FileOptions(TypedDict, total=False):
     bisect_calls: int
     max_rejects: str | None
     ca_bundle: str | None
+    metrics_file: str | Path | None
     progress: Progress | None
 
 
@@ -318,6 +375,7 @@ def files_run(
     budget_file = options.get("daily_rows_file")
     shard = options.get("shard")
     max_rejects = options.get("max_rejects")
+    metrics_file = options.get("metrics_file")
     spec = InputSpec(
         sources=tuple(paths),
         id_column=options.get("id_column"),
@@ -355,6 +413,7 @@ def files_run(
         max_rejects=RejectLimit(max_rejects) if max_rejects is not None else None,
         daily_rows=options.get("daily_rows"),
         daily_rows_file=Path(budget_file) if budget_file is not None else None,
+        metrics_file=Path(metrics_file) if metrics_file is not None else None,
     )
     check_batch_fits(config.daily_rows, spec.limits.rows)
     return spec, config
@@ -367,6 +426,7 @@ async def _send(
     progress: Progress | None,
     poll_every: float | None,
     handle_signals: bool,
+    metrics: MetricsFile | None = None,
 ) -> RunSummary:
     """The engine's run; with ``poll_every``, meanwhile a status round over the batches it
     has acknowledged so far (as it tells them, in memory) every so many seconds, appended
@@ -385,6 +445,7 @@ async def _send(
             progress=progress,
             handle_signals=handle_signals,
             on_acknowledged=acknowledged.append,
+            metrics=metrics,
         )
     )
     if poll_every is None:
@@ -414,7 +475,7 @@ async def _wait_for_target(
     statuses within hours): the ledger's, so a resumed run's earlier batches are in it."""
     from uploader.reconcile._status import poll_statuses
 
-    log.info("waiting for Target to process the batches")
+    log.info("waiting for Target to process the batches", extra={"event": "waiting"})
     return await poll_statuses(
         config.ledger,
         tokens,

@@ -56,6 +56,9 @@ KNOWN_KEYS = frozenset(
         "retry_max_wait",
         "timeout",
         "ledger",
+        # monitoring
+        "metrics_file",
+        "log_format",
         # sync
         "state",
         "refresh_after",

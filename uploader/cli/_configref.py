@@ -38,7 +38,8 @@ def reference() -> str:
     parts = [_HEADER]
     ctx = click.Context(main, info_name="uploader")
     for name in sorted(COMMANDS):
-        command = COMMANDS[name].load()
+        command = main.get_command(ctx, name)  # with the options every command takes
+        assert command is not None
         if isinstance(command, click.Group):
             for sub in sorted(command.list_commands(ctx)):
                 subcommand = command.get_command(ctx, sub)

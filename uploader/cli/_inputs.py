@@ -10,6 +10,7 @@ import click
 from click.core import ParameterSource
 
 from uploader.cli._configfile import load_config_file
+from uploader.cli._logformat import log_format_from_config
 from uploader.errors import ConfigError
 from uploader.produce._limits import DEFAULT_BATCH_BYTES, DEFAULT_BATCH_ROWS
 from uploader.produce._modes import (
@@ -40,6 +41,11 @@ def config_option() -> Callable[[F], F]:
             settings = load_config_file(value)
         except ConfigError as exc:
             raise click.BadParameter(str(exc), ctx=ctx, param=param) from exc
+        if "log_format" in settings:  # not a command's option: stderr's, from now on
+            try:
+                log_format_from_config(settings.pop("log_format"))
+            except ConfigError as exc:
+                raise click.BadParameter(f"--config {value}: {exc}", ctx=ctx, param=param) from exc
         ctx.default_map = {**(ctx.default_map or {}), **settings}
 
     return click.option(

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import importlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,16 +30,31 @@ class LazyCommand:
 
 
 class LazyGroup(click.Group):
-    def __init__(self, *args: Any, lazy_commands: Mapping[str, LazyCommand], **kwargs: Any):
+    """``shared``: options every command takes too (added to each as it loads), beside the
+    group's own copy: ``uploader --log-format json upload …`` and ``uploader upload …
+    --log-format json`` alike."""
+
+    def __init__(
+        self,
+        *args: Any,
+        lazy_commands: Mapping[str, LazyCommand],
+        shared: Sequence[click.Parameter] = (),
+        **kwargs: Any,
+    ):
         super().__init__(*args, **kwargs)
         self.lazy_commands = dict(lazy_commands)
+        self.shared = tuple(shared)
+        self.params.extend(self.shared)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted({*super().list_commands(ctx), *self.lazy_commands})
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name not in self.commands and cmd_name in self.lazy_commands:
-            self.add_command(self.lazy_commands[cmd_name].load(), cmd_name)
+            command = self.lazy_commands[cmd_name].load()
+            names = {param.name for param in command.params}
+            command.params.extend(param for param in self.shared if param.name not in names)
+            self.add_command(command, cmd_name)
         return super().get_command(ctx, cmd_name)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from uploader.cli._lazygroup import LazyCommand, LazyGroup
+from uploader.cli._logformat import log_format_option
 from uploader.exits import EXIT_HELP
 
 # Each command is imported when it runs; its line here is what `uploader --help` lists.
@@ -69,6 +70,7 @@ COMMANDS = {
 @click.group(
     cls=LazyGroup,
     lazy_commands=COMMANDS,
+    shared=[log_format_option()],
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
     epilog=EXIT_HELP,
 )

@@ -1,12 +1,16 @@
-"""Progress on long runs: a rich bar on a terminal, plain periodic lines in logs."""
+"""Progress on long runs: a rich bar on a terminal, plain periodic lines in logs (each with
+its UTC time, and a last one when sending ends), or heartbeat events with
+``--log-format json``."""
 
 from __future__ import annotations
 
+import datetime as dt
 import sys
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TextIO
 
+from uploader._log import json_line
 from uploader._plural import plural
 from uploader.cli._eta import eta_seconds, format_eta, rate_wait_note
 
@@ -130,18 +134,25 @@ class TerminalProgress:
 
 
 class LineProgress:
-    """One line every ``every`` seconds (cron and Airflow logs have no terminal)."""
+    """One line every ``every`` seconds (cron and Airflow logs have no terminal), stamped with
+    its UTC time, and a last ``done`` line; ``json``: each a JSON event (``heartbeat``,
+    ``done``) as ``--log-format json`` writes them."""
 
     def __init__(
         self,
         stream: TextIO | None = None,
         every: float = DEFAULT_PROGRESS_EVERY,
         clock: Callable[[], float] = time.monotonic,
+        *,
+        json: bool = False,
     ) -> None:
         self._stream = stream  # None: sys.stderr when writing (click's test runner swaps it)
         self._every = every
+        self._json = json
         self._last = 0.0
         self._watch = _Watch(clock)
+        self._summary: RunSummary | None = None  # the run's, as last told (it fills in)
+        self._total_rows: int | None = None
 
     def watch(self, pace: Callable[[], Pace]) -> None:
         self._watch.watch(pace)
@@ -150,38 +161,66 @@ class LineProgress:
         self._last = self._watch.started = self._watch.clock()
 
     def update(self, summary: RunSummary, total_rows: int | None) -> None:
+        self._summary, self._total_rows = summary, total_rows
         now = self._watch.clock()
         if now - self._last < self._every:
             return
         self._last = now
-        of = f" of {total_rows:,}" if total_rows is not None else ""
+        self._write("heartbeat", "", summary, now)
+
+    def stop(self) -> None:
+        if self._summary is not None:
+            self._write("done", "done: ", self._summary, self._watch.clock())
+
+    def _write(self, event: str, lead: str, summary: RunSummary, now: float) -> None:
+        total_rows = self._total_rows
         rate = (summary.rows_acknowledged - summary.rows_skipped) / max(
             now - self._watch.started, 1e-9
         )
-        total = (
-            None if total_rows is None else total_rows - summary.rows_rejected - summary.rows_merged
-        )
-        self._watch.count(summary, total)
-        eta, note = self._watch.now(total is not None)
-        print(
-            f"uploader: {summary.rows_acknowledged:,}{of} rows acknowledged, "
+        of = f" of {total_rows:,}" if total_rows is not None else ""
+        text = (
+            f"{lead}{summary.rows_acknowledged:,}{of} rows acknowledged, "
             f"{plural(summary.batches_acknowledged, 'batch', 'batches')}, "
             f"{plural(summary.retries, 'retry', 'retries')}, "
-            f"{summary.throttled:,} throttled, {rate:,.0f} rows/s, {eta}"
-            + (f"; {note}" if note else ""),
-            file=self._stream or sys.stderr,
-            flush=True,
+            f"{summary.throttled:,} throttled, {rate:,.0f} rows/s"
         )
-
-    def stop(self) -> None:
-        pass
+        if event == "heartbeat":  # the last line has nothing left to wait for
+            total = (
+                None
+                if total_rows is None
+                else total_rows - summary.rows_rejected - summary.rows_merged
+            )
+            self._watch.count(summary, total)
+            eta, note = self._watch.now(total is not None)
+            text += f", {eta}" + (f"; {note}" if note else "")
+        if self._json:
+            line = json_line(
+                "info",
+                event,
+                text,
+                rows_acknowledged=summary.rows_acknowledged,
+                total_rows=total_rows,
+                batches_acknowledged=summary.batches_acknowledged,
+                batches_failed=summary.batches_failed,
+                retries=summary.retries,
+                throttled=summary.throttled,
+                rows_per_second=round(rate, 1),
+            )
+        else:
+            stamp = dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+            line = f"{stamp} uploader: {text}"
+        print(line, file=self._stream or sys.stderr, flush=True)
 
 
 def make_progress(
     quiet: bool, every: float = DEFAULT_PROGRESS_EVERY
 ) -> NoProgress | TerminalProgress | LineProgress:
     """Progress always goes to stderr (stdout may hold --json): a bar on a terminal, else
-    one plain line every ``every`` seconds."""
+    one plain line every ``every`` seconds; JSON heartbeats with ``--log-format json``."""
+    from uploader.cli._logformat import is_json
+
     if quiet:
         return NoProgress()
+    if is_json():
+        return LineProgress(every=every, json=True)
     return TerminalProgress() if sys.stderr.isatty() else LineProgress(every=every)

@@ -89,6 +89,16 @@ def send_options(*, wait: bool) -> Callable[[F], F]:
             help="Without --rate-store: count --daily-rows in this local file (JSON, locked while "
             "written), shared by every run on this machine that names it.",
         ),
+        click.option(
+            "--metrics-file",
+            type=click.Path(path_type=Path, dir_okay=False),
+            envvar="UPLOADER_METRICS_FILE",
+            metavar="PATH",
+            help="Write the run's numbers (rows and batches by outcome, calls, retries, "
+            "throttles, duration, rows/s, exit code, last success) to PATH in Prometheus' text "
+            "format, every 10 s and when the run ends, replaced atomically: for node_exporter's "
+            "textfile collector (name it *.prom in its directory).",
+        ),
         static_token_options,
         token_source_options,
         click.option(
@@ -338,6 +348,7 @@ def send_config(options: dict[str, Any], run: RunOptions) -> tuple[UploadConfig,
         max_rejects=run.max_rejects,
         daily_rows=options["daily_rows"],
         daily_rows_file=options["daily_rows_file"],
+        metrics_file=options["metrics_file"],
     )
     check_batch_fits(config.daily_rows, run.spec.limits.rows)
     return config, tokens

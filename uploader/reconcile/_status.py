@@ -379,11 +379,16 @@ class _Poller:
             )
             return classify_answer(answer)
 
-        outcome = await self.attempts.run(ask, f"status of batch {target.seq}")
+        outcome = await self.attempts.run(ask, f"status of batch {target.seq}", batch=target.seq)
         if not isinstance(outcome, Answered):
             outcome.raise_if_final()
             self.errors.append(f"batch {target.seq}: {outcome.error}")
-            log.info("status of batch %d: not polled: %s", target.seq, outcome.error)
+            log.info(
+                "status of batch %d: not polled: %s",
+                target.seq,
+                outcome.error,
+                extra={"event": "status_not_polled", "batch": target.seq},
+            )
             return False
         kind, value = outcome.value
         if kind == "gone":
@@ -399,7 +404,12 @@ class _Poller:
                 )
         self.ledger.write(replace(status, at=_now()))
         self.answers[target.seq] = status
-        log.info("status of batch %d: %s", target.seq, status.status)
+        log.info(
+            "status of batch %d: %s",
+            target.seq,
+            status.status,
+            extra={"event": "batch_status", "batch": target.seq, "target_status": status.status},
+        )
         return kind == "gone" or status.status in ("complete", "stuck")
 
 

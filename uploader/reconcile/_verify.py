@@ -444,7 +444,7 @@ async def verify(
             answer = await transport.request("GET", url, headers=auth_headers(token))
             return _answer(answer, producer_mode)
 
-        outcome = await attempts.run(get, f"profile of batch {item.seq}")
+        outcome = await attempts.run(get, f"profile of batch {item.seq}", batch=item.seq)
         if not isinstance(outcome, Answered):
             outcome.raise_if_final()
             return ProfileCheck(

@@ -146,7 +146,11 @@ class TokenRefresher:
             if fresh is None or fresh == refused:
                 return False
             self._counts.token_refreshes += 1
-            log.info("the profile token was refused; a new one came from %s", self.tokens.source)
+            log.info(
+                "the profile token was refused; a new one came from %s",
+                self.tokens.source,
+                extra={"event": "token_refreshed"},
+            )
             return True
 
 
@@ -176,12 +180,13 @@ class AttemptLoop:
         call: Callable[[Secret | None], Awaitable[T]],
         what: str,
         on_call: Callable[[Call, T | None], None] | None = None,
+        batch: int | None = None,
     ) -> Answered[T] | Unanswered:
         """Call ``call(token)`` until it returns or the item must give up. ``call`` makes
         one request and reads its answer, raising the uploader's errors for what is not
-        one (``uploader.send._transport``); ``what`` names the item in log messages;
-        ``on_call(call, answer)`` is told of every call (``answer``: what an answered call
-        returned, else None)."""
+        one (``uploader.send._transport``); ``what`` names the item in log messages, and
+        ``batch`` (its batch's number) is in their ``extra``; ``on_call(call, answer)`` is
+        told of every call (``answer``: what an answered call returned, else None)."""
 
         def told(outcome: CallOutcome, error: Exception | None, delay: float | None) -> None:
             if on_call is not None:
@@ -234,7 +239,13 @@ class AttemptLoop:
                         what,
                         error.status,
                         "none" if error.retry_after is None else f"{error.retry_after:g} s",
-                        extra={"retry_after": error.retry_after},
+                        extra={
+                            "event": "throttled",
+                            "batch": batch,
+                            "attempt": attempts,
+                            "status": error.status,
+                            "retry_after": error.retry_after,
+                        },
                     )
                     if self.limiter:
                         self.limiter.throttled(error.retry_after)
@@ -250,7 +261,14 @@ class AttemptLoop:
                     delay,
                     attempts,
                     error,
-                    extra={"delay": delay, "attempts": attempts},
+                    extra={
+                        "event": "retry",
+                        "batch": batch,
+                        "attempt": attempts,
+                        "status": getattr(error, "status", None),
+                        "delay": delay,
+                        "attempts": attempts,
+                    },
                 )
                 if not await self.unless_stopped(self.sleep(delay)):
                     return Unanswered("stopped", attempts, error)

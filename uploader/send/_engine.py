@@ -24,7 +24,7 @@ import random
 import signal
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal, Protocol, runtime_checkable
 from urllib.parse import unquote
@@ -80,6 +80,7 @@ from uploader.send._bisect import (
 )
 from uploader.send._breaker import ConnectionBreaker
 from uploader.send._defaults import DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT
+from uploader.send._metrics import METRICS_EVERY, MetricsFile
 from uploader.send._pool import run_pool
 from uploader.send._ratelimit import DEFAULT_RATE, Limiter, Pace, RateLimit, RateLimiter
 from uploader.send._response import SubmitResult
@@ -154,6 +155,8 @@ class UploadConfig:
     #: (``uploader.send._row_budget``), counted in ``rate_store`` or else ``daily_rows_file``
     daily_rows: int | None = None
     daily_rows_file: Path | None = None
+    #: ``--metrics-file``: the run's numbers as a Prometheus textfile (``uploader.send._metrics``)
+    metrics_file: Path | None = None
 
     def __post_init__(self) -> None:
         if not self.client_code or "/" in self.client_code:
@@ -251,8 +254,11 @@ class _Run:
         fingerprint: InputFingerprint,
         on_acknowledged: Callable[[Acknowledged], None] | None = None,
         row_budget: RowBudget | None = None,
+        metrics: MetricsFile | None = None,
     ) -> None:
         self.config = config
+        self.metrics = metrics
+        self.started = clock()
         self.producer = producer
         self.transport = transport
         self.clock = clock
@@ -347,10 +353,11 @@ class _Run:
 
     # -- the pipeline ---------------------------------------------------------------------
     async def run(self) -> RunSummary:
-        started = self.clock()
+        self.started = self.clock()
         if self.progress:
             self.progress.start()
         error: BaseException | None = None
+        metrics = None if self.metrics is None else asyncio.create_task(self.write_metrics())
         try:
             # One batch waiting is enough to keep the senders busy; every extra one is up to
             # --batch-bytes of memory.
@@ -364,13 +371,32 @@ class _Run:
         finally:
             if self.abandon_timer is not None:
                 self.abandon_timer.cancel()
-            self.summary.seconds = self.clock() - started
+            if metrics is not None:
+                metrics.cancel()
+            self.summary.seconds = self.clock() - self.started
             # An input error before the first send ends the run without a trace.
             if not (isinstance(error, InputError) and self.ledger is None):
                 self.finish()
+            if self.metrics is not None:  # sent: the caller writes the exit code once known
+                self.metrics.write(self.summary)
             if self.progress:
                 self.progress.stop()
         return self.summary
+
+    async def write_metrics(self) -> None:
+        """The metrics file now and every ``METRICS_EVERY`` seconds (the injected sleep)."""
+        assert self.metrics is not None
+        while True:
+            self.metrics.write(self.counts_now())
+            await self.sleep(METRICS_EVERY)
+
+    def counts_now(self) -> RunSummary:
+        """The summary as it stands while sending: the producer's counts so far, the rows of
+        the batches recorded pending (the rows not yet batched are counted at the end)."""
+        summary = replace(self.summary, seconds=self.clock() - self.started)
+        self.take_counts(summary)
+        summary.rows_pending = self.pending_rows_in_batches
+        return summary
 
     async def batches(self) -> AsyncIterator[Batch]:
         """The batches to send, one thread hop each (polars releases the GIL, so reading and
@@ -492,7 +518,7 @@ class _Run:
             self.write_attempt(batch.seq, call, call.status if answer is None else answer[0])
 
         on_call = write_call if self.schema >= ATTEMPT_SCHEMA else None
-        outcome = await self.attempts.run(post, f"batch {batch.seq}", on_call)
+        outcome = await self.attempts.run(post, f"batch {batch.seq}", on_call, batch=batch.seq)
         attempts = outcome.attempts
         if reservation is not None and attempts == 0:
             await self.give_back_rows(reservation)  # the run stopped before its first call
@@ -623,7 +649,9 @@ class _Run:
         self.summary.stop_reason = reason
         self.summary.message = message
         self.stopping.set()
-        log.warning("run stopping (%s): %s", reason, message)
+        log.warning(
+            "run stopping (%s): %s", reason, message, extra={"event": "stopping", "reason": reason}
+        )
         if reason == "interrupted":
             self.abandon_timer = asyncio.create_task(self.abandon_after_grace())
 
@@ -711,6 +739,7 @@ class _Run:
             status,
             f": {message}" if message and outcome != "acknowledged" else "",
             extra={
+                "event": f"batch_{outcome}",
                 "seq": batch.seq,
                 "rows": batch.rows,
                 "outcome": outcome,
@@ -756,20 +785,26 @@ class _Run:
                 ),
             )
 
-    def finish(self) -> None:
-        summary, stats = self.summary, self.producer.stats
-        if summary.stop_reason is None and self.budget_spent is not None:
-            summary.stop_reason, summary.message = "budget", self.budget_spent
+    def take_counts(self, summary: RunSummary) -> None:
+        """The producer's counts (and the rows Target refused alone) into ``summary``."""
+        stats = self.producer.stats
         summary.rows_read = stats.rows_read
         summary.rows_rejected = stats.rows_rejected + self.rows_refused
         summary.rows_refused = self.rows_refused
         summary.rows_merged = stats.rows_merged
         summary.rows_unselected = stats.rows_unselected
         summary.rows_other_shards = stats.rows_other_shards
+
+    def finish(self) -> None:
+        summary, stats = self.summary, self.producer.stats
+        if summary.stop_reason is None and self.budget_spent is not None:
+            summary.stop_reason, summary.message = "budget", self.budget_spent
+        self.take_counts(summary)
         limit = self.config.max_rejects
         if limit is not None and limit.exceeded(summary.rows_rejected, summary.rows_of_run):
             summary.rejects_over_limit = limit.message(summary.rows_rejected, summary.rejects)
-        summary.warnings = list(stats.warnings)
+        # the producer's first; a metrics file that could not be written said so meanwhile
+        summary.warnings = [*stats.warnings, *summary.warnings]
         summary.reasons = top_reasons(self.not_landed_messages)
         summary.latency_p50 = percentile(self.latencies, 0.50)
         summary.latency_p95 = percentile(self.latencies, 0.95)
@@ -810,9 +845,12 @@ async def upload(
     progress: Progress | None = None,
     handle_signals: bool = False,
     on_acknowledged: Callable[[Acknowledged], None] | None = None,
+    metrics: MetricsFile | None = None,
 ) -> RunSummary:
     """Send every batch of ``producer``; returns the run's summary (also in the ledger).
     ``on_acknowledged`` is told of each batch Target acknowledges, as it is recorded.
+    ``metrics``: written at the start, every ``METRICS_EVERY`` seconds of ``clock`` while
+    sending, and once sent (the caller, knowing the exit code, writes it last).
 
     Raises only for what prevents a run: input/config/ledger errors, before anything is sent.
     Holds the ledger's lock (``uploader.ledger._lock``) from before the check pass to the end.
@@ -841,6 +879,7 @@ async def upload(
                 limiter,
                 fingerprint,
                 row_budget,
+                metrics,
             )
 
 
@@ -906,6 +945,7 @@ async def _send_all(
     limiter: Limiter | None,
     fingerprint: InputFingerprint,
     row_budget: RowBudget | None,
+    metrics: MetricsFile | None,
 ) -> RunSummary:
     check_endpoint(config.base_url, await tokens.get())
     own_transport = transport is None
@@ -926,6 +966,7 @@ async def _send_all(
         fingerprint,
         on_acknowledged,
         row_budget,
+        metrics,
     )
     loop = asyncio.get_running_loop()
     signals = (signal.SIGINT, signal.SIGTERM) if handle_signals else ()
