@@ -10,7 +10,8 @@ import orjson
 import pytest
 from click.testing import Result
 
-from uploader.cli._capacity import capacity_dict, capacity_lines, format_seconds
+from uploader._plural import duration
+from uploader.cli._capacity import capacity_dict, capacity_lines
 from uploader.send._ratelimit import RateLimit
 
 RATE = RateLimit(50, 60)
@@ -74,7 +75,7 @@ def test_days_of_the_daily_row_budget() -> None:
 
 
 def test_seconds_are_rounded_up_as_a_lower_bound_should_be() -> None:
-    assert [format_seconds(s) for s in (0, 0.2, 59.5, 60, 3599.5, 3600, 86_400 * 3)] == [
+    assert [duration(s) for s in (0, 0.2, 59.5, 60, 3599.5, 3600, 86_400 * 3)] == [
         "0 s",
         "1 s",
         "1 min 0 s",

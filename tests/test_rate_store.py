@@ -130,45 +130,13 @@ async def test_two_runs_at_once_share_one_budget(
     assert stats["throttled"] == 0 and stats["calls"] == 12
 
 
-async def test_a_store_lost_mid_run_stops_it_with_the_rest_pending(
+async def test_a_store_lost_mid_run_stops_it_and_resume_sends_exactly_the_rest(
     redis_server: RedisServer,
     small_producer: Callable[..., Producer],
     tmp_path: Path,
 ) -> None:
-    """The virtual clock lets the limiter wait out its ``lost_after`` at once."""
-    clock = FakeClock()
-    async with MockTarget(MockConfig(client_code="demo", rate_limit=None)) as mock:
-        config = UploadConfig(
-            client_code="demo",
-            endpoint=mock.base_url,
-            ledger=tmp_path / "ledger.jsonl",
-            rate=RateLimit(1000, 60),
-            rate_store=redis_server.url,
-            concurrency=1,
-        )
-        summary = await upload(
-            config,
-            small_producer(tmp_path, rows=50, batch_rows=10),
-            StaticToken(Secret(mock.token), "mock"),
-            clock=clock,
-            sleep=clock.sleep,
-            on_acknowledged=lambda _: redis_server.kill(),
-        )
-        calls = mock.stats["calls"]
-    assert summary.exit_code == 6
-    assert summary.batches_acknowledged == calls == 1
-    assert summary.stop_reason == "endpoint" and summary.batches_failed == 0
-    assert (summary.rows_acknowledged, summary.rows_pending) == (10, 40)
-    assert summary.invariant_holds
-    assert sum(clock.sleeps) >= _redis_limit.DEFAULT_LOST_AFTER
-
-
-async def test_after_the_store_is_back_resume_sends_exactly_the_rest(
-    redis_server: RedisServer,
-    small_producer: Callable[..., Producer],
-    tmp_path: Path,
-) -> None:
-    """Redis killed after the first acknowledgement stops the run (as above); restarted (empty:
+    """Redis killed after the first acknowledgement: the run stops with the rest pending (the
+    virtual clock lets the limiter wait out its ``lost_after`` at once). Restarted (empty:
     persistence is off), ``--resume`` sends the 40 pending rows once each, nothing twice."""
     clock = FakeClock()
     async with MockTarget(MockConfig(client_code="demo", rate_limit=None)) as mock:
@@ -189,13 +157,19 @@ async def test_after_the_store_is_back_resume_sends_exactly_the_rest(
             sleep=clock.sleep,
             on_acknowledged=lambda _: redis_server.kill(),
         )
-        assert (stopped.exit_code, stopped.rows_pending) == (6, 40)
+        calls_before = mock.stats["calls"]
         redis_server.restart()
         resumed = await upload(
             replace(config, resume=True), small_producer(tmp_path, rows=50, batch_rows=10), tokens
         )
         received = mock.received_frame()
         calls = mock.stats["calls"]
+    assert stopped.exit_code == 6
+    assert stopped.batches_acknowledged == calls_before == 1
+    assert stopped.stop_reason == "endpoint" and stopped.batches_failed == 0
+    assert (stopped.rows_acknowledged, stopped.rows_pending) == (10, 40)
+    assert stopped.invariant_holds
+    assert sum(clock.sleeps) >= _redis_limit.DEFAULT_LOST_AFTER
     assert resumed.exit_code == 0 and resumed.invariant_holds
     assert (resumed.batches_skipped, resumed.rows_acknowledged) == (1, 50)
     assert calls == 5 and await calls_in_window(redis_server.url) == 4

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from uploader._plural import plural
+from uploader._plural import duration, plural
 from uploader.bench._harness import MB, MockServer, dataset, machine_info
 from uploader.bench._measure import ceiling, upload
 from uploader.produce._limits import DEFAULT_BATCH_BYTES, MAX_BATCH_ROWS
@@ -121,14 +121,14 @@ def describe(result: dict[str, Any]) -> list[str]:
     for backfill in target["backfills"]:
         at_limit = backfill["min_seconds_at_limit"]
         window = (
-            f"at least {_duration(at_limit)} at the limit"
+            f"at least {duration(at_limit)} at the limit"
             if at_limit
             else f"within one window's {target['rate_calls']} calls"
         )
         lines.append(
             f"  a {_rows(backfill['rows'])}-row backfill: {backfill['calls']:,} calls, {window}; "
-            f"{_duration(backfill['seconds_at_this_speed'])} at this machine's speed → at "
-            f"least {_duration(backfill['min_seconds'])}"
+            f"{duration(backfill['seconds_at_this_speed'])} at this machine's speed → at "
+            f"least {duration(backfill['min_seconds'])}"
         )
     if result["rows"] < DEFAULT_ROWS:
         lines.append(
@@ -140,11 +140,3 @@ def describe(result: dict[str, Any]) -> list[str]:
 
 def _rows(rows: int) -> str:
     return f"{rows // 1_000_000}M" if rows % 1_000_000 == 0 else f"{rows:,}"
-
-
-def _duration(seconds: float) -> str:
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    if seconds < 5400:
-        return f"{seconds / 60:.1f} min"
-    return f"{seconds / 3600:.1f} h"

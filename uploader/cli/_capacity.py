@@ -14,14 +14,13 @@ import math
 
 import click
 
-from uploader._plural import plural
+from uploader._plural import duration, plural
 from uploader.send._ratelimit import DEFAULT_RATE, RateLimit, min_send_seconds
 
 __all__ = [
     "capacity_dict",
     "capacity_lines",
     "daily_rows_option",
-    "format_seconds",
     "rate_option",
 ]
 
@@ -46,16 +45,6 @@ daily_rows_option = click.option(
     "the run stops with the rest pending (exit 6) and says when --resume can go on. Counted "
     "in the --rate-store Redis, else in --daily-rows-file. Default: no budget.",
 )
-
-
-def format_seconds(seconds: float) -> str:
-    """``46 s``, ``2 min 3 s``, ``1 h 05 min`` (rounded up: a lower bound stays one)."""
-    whole = math.ceil(seconds - 1e-9)
-    if whole < 60:
-        return f"{whole} s"
-    if whole < 3600:
-        return f"{whole // 60} min {whole % 60} s"
-    return f"{whole // 3600:,} h {whole // 60 % 60:02d} min"
 
 
 def _per(rate: RateLimit) -> str:
@@ -106,7 +95,7 @@ def capacity_lines(
     elif rate is None:
         line = f"{calls} → no rate limit (--rate none)"
     else:
-        sustained = format_seconds(_sustained(batches, rate))
+        sustained = duration(_sustained(batches, rate))
         if batches <= rate.calls:
             fresh = (
                 f"all {batches:,} start at once (up to {rate.calls:,} do)"
@@ -115,7 +104,7 @@ def capacity_lines(
             )
         else:
             fresh = (
-                f"at least {format_seconds(min_send_seconds(batches, rate))} ({rate.calls:,} "
+                f"at least {duration(min_send_seconds(batches, rate))} ({rate.calls:,} "
                 f"start at once, then {rate.calls:,} more each {rate.window:g} s window)"
             )
         line = f"{calls} → {sustained} at {_per(rate)} sustained; from a fresh window {fresh}"
