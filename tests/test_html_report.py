@@ -127,6 +127,8 @@ def test_the_report_of_a_real_run_renders_every_chart_offline_without_errors(
     # offline by construction: nothing is fetched from anywhere
     assert not re.search(r"""(?:src|href)\s*=\s*["']?\s*(?:https?:|//)""", html, re.I)
     assert "<b>&" not in html and "crm &lt;b&gt;&amp;.csv" in html  # escaped
+    # the page's verdict says what did not land (it has no lines "above" to point at)
+    assert re.search(r"NOT LANDED: [\d,]+ rows? in 1 failed batch", html)
 
     dom = browser.dump_dom(page)
     for chart in ("acknowledged", "calls", "latency", "outcomes", "rejects", "statuses", "verify"):

@@ -107,7 +107,8 @@ def test_exit_codes_not_polled_incomplete_stuck_unknown(
         unknown = report(cli, ledgers["b"])
     assert incomplete.exit_code == 4 and "6 incomplete" in incomplete.stdout
     assert "not yet" in incomplete.stdout
-    assert stuck.exit_code == 1 and "1 stuck" in stuck.stdout and "NOT LANDED" in stuck.stdout
+    assert stuck.exit_code == 1 and "1 stuck" in stuck.stdout
+    assert "NOT LANDED: 1 batch stuck at Target" in stuck.stdout  # the verdict says what
     assert unknown.exit_code == 5 and "4 unknown" in unknown.stdout
     assert "unconfirmed" in unknown.stdout and "uploader verify" in unknown.stdout
     assert "Batch not found" in unknown.stdout
@@ -250,7 +251,7 @@ def test_row_level_failures_exit_1_and_their_rows_are_written_verbatim(
     with ledger.open("ab") as handle:
         handle.write(orjson.dumps(record.to_json()) + b"\n")
     text = report(cli, ledger)
-    assert text.exit_code == 1 and "NOT LANDED" in text.stdout
+    assert text.exit_code == 1 and "NOT LANDED: 2 rows failed at Target" in text.stdout
     assert "rows failed" in text.stdout and "2 (listed by Target, row level)" in text.stdout
     out = tmp_path / "fix.csv"
     written = report(cli, ledger, "--failed-rows", str(out), "--json")

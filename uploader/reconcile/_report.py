@@ -158,7 +158,26 @@ class RunReport:
             return f"stopped early: {why} " + spell(
                 "(`${upload_files(…, resume=True)}` continues)", "upload_files(…, resume=True)"
             )
-        return "NOT LANDED: see above (`uploader report --failed-rows OUT.csv` to re-send)"
+        return (
+            f"NOT LANDED: {self._not_landed()} (`uploader report --failed-rows OUT.csv` to re-send)"
+        )
+
+    def _not_landed(self) -> str:
+        """What did not land, for the verdict (a page or a log line shows it alone)."""
+        what = []
+        if self.batches_failed:
+            failed = plural(self.batches_failed, "failed batch", "failed batches")
+            what.append(f"{plural(self.rows_failed, 'row')} in {failed}")
+        if self.status.rows_failed:
+            what.append(f"{plural(self.status.rows_failed, 'row')} failed at Target")
+        stuck = self.status.counts["stuck"]
+        if stuck:
+            what.append(f"{plural(stuck, 'batch', 'batches')} stuck at Target")
+        if self.status.exit_code == EXIT_FAILED and not (self.status.rows_failed or stuck):
+            what.append("Target reports failed updates (batchStatus)")
+        if not what and self.rows_rejected:
+            what.append(f"{plural(self.rows_rejected, 'row')} rejected")
+        return ", ".join(what) or "see the report"
 
     def to_dict(self, *, fail_on_rejects: bool = False) -> dict[str, Any]:
         data = self._to_dict(fail_on_rejects)
