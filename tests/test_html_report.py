@@ -223,4 +223,4 @@ def test_a_shards_page_shows_each_shards_verification(mock_run: tuple[Path, Path
     assert "each shard&#x27;s is in its own ledger" not in html
     assert html.count('data-chart="verify"') == 1
     assert f"Run {verified.verification.run} (" in html
-    assert "uploader verify --ledger shard1/ledger.jsonl" in html
+    assert "No verification of shard1/ledger.jsonl: run `uploader verify` on it." in html

@@ -371,7 +371,7 @@ def _verification(report: RunReport) -> str:
 def _verified(report: RunReport) -> str:
     verification = report.verification
     if verification is None:
-        return _note(f"No verification: run `uploader verify --ledger {report.ledger}`.")
+        return _note(f"No verification of {report.ledger}: run `uploader verify` on it.")
     chart = bar_list("verify", "Verification", list(verification.counts.items()), unit="profiles")
     state = "finished" if verification.finished else "did not finish"
     note = _note(
