@@ -95,7 +95,7 @@ def test_no_secret_is_ever_printed() -> None:
     token = settings(TARGET_PROFILE_TOKEN="s3cret-token")["token"]
     assert token["value"] == "set (from $TARGET_PROFILE_TOKEN)" and token["source"] == "env"
     unset = settings()["token"]["value"]
-    assert unset == "not set (unauthenticated calls) (from $TARGET_PROFILE_TOKEN)"
+    assert unset == "not set: calls go unauthenticated ($TARGET_PROFILE_TOKEN is unset)"
     adobe = settings("check", "--auth", "adobe-io", ADOBE_CLIENT_SECRET="s3cret-client")
     assert adobe["token"]["value"] == "minted through Adobe I/O ($ADOBE_CLIENT_SECRET set)"
     assert adobe["token"]["source"] == "flag"
@@ -132,3 +132,74 @@ def test_the_reference_lists_every_option_of_every_command_and_every_file_key() 
                 assert f"`{param.opts[0]}`" in page, param.opts
     for key in KNOWN_KEYS:
         assert f"| `{key}` |" in page, key
+
+
+def test_the_log_format_shows_its_value_and_where_it_came_from(tmp_path: Path) -> None:
+    """--log-format is every command's (added by the group): its effective value and source,
+    whether given on the command, on ``uploader`` itself, by the variable or by the file."""
+    default = settings("upload")["log_format"]
+    assert default == {"flag": "--log-format", "value": "text", "source": "default"}
+    flagged = settings("upload", "--log-format", "json")["log_format"]
+    assert flagged == {"flag": "--log-format", "value": "json", "source": "flag"}
+    from_env = settings("upload", UPLOADER_LOG_FORMAT="json")["log_format"]
+    assert from_env["value"] == "json" and from_env["env"] == "$UPLOADER_LOG_FORMAT"
+    path = tmp_path / "c.toml"
+    path.write_text('log_format = "json"\n')
+    from_file = settings("upload", "--config", str(path))["log_format"]
+    assert from_file == {
+        "flag": "--log-format",
+        "value": "json",
+        "source": "config file",
+        "file": str(path),
+    }
+    on_the_group = CliRunner().invoke(
+        main, ["--log-format", "json", "config", "show", "--json", "upload"], env=CLEAN
+    )
+    assert on_the_group.exit_code == 0, on_the_group.output
+    shown = orjson.loads(on_the_group.stdout)["settings"]["log_format"]
+    assert shown["value"] == "json" and shown["source"] == "flag"
+
+
+def test_the_token_command_is_never_shown_only_that_it_is_set(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text('token_command = "echo supersecret"\n')
+    for args in (("--token-command", "echo supersecret"), ("--config", str(path))):
+        for as_json in (("--json",), ()):
+            result = show(*as_json, "upload", *args)
+            assert result.exit_code == 0, result.output
+            assert "supersecret" not in result.output
+    shown = settings("upload", "--config", str(path))["token_command"]
+    assert shown["value"] == "set" and shown["source"] == "config file"
+    assert settings("upload")["token_command"]["value"] is None
+
+
+def test_an_unset_token_says_so_and_claims_no_variable() -> None:
+    token = settings()["token"]
+    assert token == {
+        "flag": "token",
+        "value": "not set: calls go unauthenticated ($TARGET_PROFILE_TOKEN is unset)",
+        "source": "default",
+    }
+    lines = show().stdout.splitlines()
+    (row,) = [line for line in lines if line.split()[0] == "token"]
+    assert row.endswith("(default)") and "(env" not in row
+
+
+@pytest.mark.parametrize(
+    ("args", "error"),
+    [
+        (("upload", "--rate", "x"), "--rate 'x': expected CALLS/SECONDS"),
+        (("sync", "--rate", "0/60"), "--rate needs a positive number"),
+        (("upload", "--shard", "3/2"), "--shard"),
+        (("upload", "--max-rejects", "lots"), "--max-rejects"),
+        (("upload", "--progress-every", "-1"), "--progress-every must not be negative"),
+        (("status", "--rate", "x"), "--rate 'x'"),
+    ],
+)
+def test_a_value_the_command_would_refuse_is_refused_here_too(
+    args: tuple[str, ...], error: str
+) -> None:
+    result = show(*args)
+    assert result.exit_code == 2, result.output
+    (line,) = result.stderr.splitlines()
+    assert line.startswith("uploader: error: ") and error in line, line

@@ -13,7 +13,7 @@ import re
 import shutil
 import subprocess
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
@@ -23,6 +23,7 @@ from uploader.ledger._ledger import read_ledger
 from uploader.mock import FaultConfig, MockConfig, run_mock_in_thread
 from uploader.reconcile._html import CHARTS, html_report
 from uploader.reconcile._report import build_report
+from uploader.reconcile._shards import merge_reports
 
 ROWS = 600
 POISON = "c-77"  # refuses its batch whole: bisected, and cut short (--bisect-calls) → failed
@@ -208,3 +209,18 @@ def test_a_page_that_cannot_be_written_is_one_line_and_exit_2(
         and "r.html: cannot write (No such file or directory)" in result.output
     )
     assert "Traceback" not in result.output and not (tmp_path / "no").exists()
+
+
+def test_a_shards_page_shows_each_shards_verification(mock_run: tuple[Path, Path]) -> None:
+    """The merged report has no verification of its own: the page shows each shard's, and
+    names the command for a shard not verified yet."""
+    ledger, _ = mock_run
+    state = read_ledger(ledger)
+    verified = build_report(ledger, state)
+    assert verified.verification is not None
+    unverified = replace(verified, ledger="shard1/ledger.jsonl", verification=None)
+    html = html_report(merge_reports([verified, unverified], []), [state, state])
+    assert "each shard&#x27;s is in its own ledger" not in html
+    assert html.count('data-chart="verify"') == 1
+    assert f"Run {verified.verification.run} (" in html
+    assert "No verification of shard1/ledger.jsonl: run `uploader verify` on it." in html

@@ -20,10 +20,11 @@ from uploader.cli._eta import eta_seconds, format_eta, rate_wait_note
 from uploader.cli._progress import LineProgress, TerminalProgress
 from uploader.ledger._summary import RunSummary
 from uploader.mock import MockConfig, MockTarget
-from uploader.produce._producer import Producer
+from uploader.produce._batcher import BatchLimits
+from uploader.produce._producer import InputSpec, Producer
 from uploader.send._engine import UploadConfig, upload
 from uploader.send._ratelimit import Pace, RateLimit, RateLimiter, min_send_seconds
-from uploader.testing import FakeClock
+from uploader.testing import FakeClock, HttpAnswer, Request, ScriptedTransport, accepted
 
 RATE = RateLimit(50, 60)
 W = RATE.window
@@ -224,3 +225,65 @@ async def test_the_engine_lets_a_progress_display_watch_the_limiter(
     assert summary.exit_code == 0 and len(progress.paces) == 5
     assert all(pace.rate == RateLimit(2, 60) for pace in progress.paces)
     assert [len(pace.recent) for pace in progress.paces] == [1, 2, 1, 2, 1]
+
+
+async def test_lines_keep_coming_while_a_call_is_held(tmp_path: Path) -> None:
+    """A log must not look hung during a long wait (the rate limit, Redis, a slow Target): a
+    heartbeat every ``every`` seconds of the engine's clock, not only at a batch's outcome."""
+    source = tmp_path / "in.csv"
+    source.write_text("thirdPartyId,name\n" + "".join(f"id{n},n\n" for n in range(10)))
+    clock, stream = FakeClock(start=1000.0), io.StringIO()
+    progress = LineProgress(stream, every=3.0, clock=clock)
+    release = asyncio.Event()
+
+    async def held(request: Request) -> HttpAnswer:
+        await release.wait()
+        return accepted(request)
+
+    async def watch() -> None:
+        for _ in range(100_000):  # passes of the event loop, not time: then fail, not hang
+            if stream.getvalue().count("rows acknowledged") >= 3:
+                break
+            await asyncio.sleep(0)
+        release.set()
+
+    watcher = asyncio.create_task(watch())
+    summary = await upload(
+        UploadConfig(client_code="demo", ledger=tmp_path / "ledger.jsonl", rate=None),
+        Producer(InputSpec(sources=(source,), limits=BatchLimits(rows=10))),
+        StaticToken(Secret("t"), "test"),
+        transport=ScriptedTransport(held),
+        clock=clock,
+        sleep=clock.sleep,
+        progress=progress,
+    )
+    await watcher
+    assert summary.exit_code == 0
+    lines = stream.getvalue().splitlines()
+    assert len(lines) >= 4, lines
+    assert all("uploader: 0 " in line for line in lines[:3]), lines  # while held
+    assert lines[-1].split(" ", 1)[1].startswith("uploader: done: 10 of 10 rows")
+
+
+def test_a_line_every_zero_seconds_is_one_per_batch_not_a_timer() -> None:
+    """``--progress-every 0``: a line at each batch's outcome; the engine ticks no heartbeat."""
+    from uploader.send._engine import Heartbeat
+
+    assert isinstance(LineProgress(io.StringIO(), every=3.0), Heartbeat)
+    assert LineProgress(io.StringIO(), every=0.0).every == 0.0
+
+
+@pytest.mark.parametrize(
+    ("rate", "next_call_in", "shown"),
+    [
+        (RateLimit(2, 3), RateLimit(2, 3).window, 3),  # the safety margin is not the user's
+        (RateLimit(2, 3), 0.0, 1),  # woken late: still waiting, never "in 0 s"
+        (RateLimit(2, 3), 2.2, 3),  # rounded up
+        (RateLimit(2, 3), 30.0, 30),  # a throttle hold (Retry-After) may exceed the window
+    ],
+)
+def test_the_wait_note_is_never_zero_nor_longer_than_the_window(
+    rate: RateLimit, next_call_in: float, shown: int
+) -> None:
+    note = rate_wait_note(Pace(rate, (), next_call_in))
+    assert note == f"waiting for rate limit, next call in {shown} s"

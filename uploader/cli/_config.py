@@ -31,6 +31,8 @@ _SOURCES = {
     ParameterSource.DEFAULT: "default",
 }
 _NOT_SHOWN = {"sources", "help"}  # the input files are not a setting; --help is not one
+#: settings that may hold a secret (a command line may carry one): shown as set or not only
+_SECRET = {"token_command", "ims_client_secret"}
 
 
 @click.group("config", short_help="Show the settings a command would run with, and their sources.")
@@ -87,6 +89,7 @@ def effective_settings(command: str, args: list[str]) -> dict[str, dict[str, Any
     probe = click.Command(command, params=params, add_help_option=False)
     # no parent: a usage error then reads "Usage: uploader config show upload [OPTIONS]"
     parsed = probe.make_context(f"{ctx.command_path} {command}", args)
+    _check_values(command, parsed.params)
     config_file = parsed.params.get("config")
     settings: dict[str, dict[str, Any]] = {}
     for param in params:
@@ -94,9 +97,10 @@ def effective_settings(command: str, args: list[str]) -> dict[str, dict[str, Any
         if name is None or name in _NOT_SHOWN or not isinstance(param, click.Option):
             continue
         source = _SOURCES.get(parsed.get_parameter_source(name) or ParameterSource.DEFAULT)
+        value = parsed.params.get(name)
         entry: dict[str, Any] = {
             "flag": next((o for o in param.opts if o.startswith("--")), param.opts[0]),
-            "value": _plain(parsed.params.get(name)),
+            "value": ("set" if value else None) if name in _SECRET else _plain(value),
             "source": source,
         }
         if source == "env":
@@ -104,17 +108,51 @@ def effective_settings(command: str, args: list[str]) -> dict[str, dict[str, Any
         elif source == "config file":
             entry["file"] = str(config_file)
         settings[name] = entry
+    if "log_format" in settings and settings["log_format"]["source"] == "default":
+        settings["log_format"] = _log_format_entry(settings["log_format"], config_file)
     if "token_env" in settings:
         settings["token"] = _token_entry(settings)
     return settings
 
 
+def _check_values(command: str, params: dict[str, Any]) -> None:
+    """Check each value as COMMAND would, with its own conversions (``ConfigError``: its
+    one-line error, exit 2): a value the command would refuse is not shown as a setting."""
+    from uploader.cli._upload import run_options
+    from uploader.send._ratelimit import parse_rate
+
+    if isinstance(params.get("rate"), str):
+        parse_rate(params["rate"])
+    if command in ("upload", "sync"):  # a copy: run_options takes what it reads; no file
+        run_options({**params, "sources": params.get("sources") or (Path("SOURCE"),)})
+
+
+def _log_format_entry(entry: dict[str, Any], config_file: Path | None) -> dict[str, Any]:
+    """--log-format when the command's own flag and the variable did not give it: given on
+    ``uploader`` itself (the group applied it: stderr is JSON lines or not), or by the
+    config file's ``log_format`` (which the file's loader applies, not as a default)."""
+    from uploader.cli._configfile import load_config_file
+    from uploader.cli._logformat import is_json
+
+    root = click.get_current_context().find_root()
+    if root.get_parameter_source("log_format") == ParameterSource.COMMANDLINE:
+        return {**entry, "value": "json" if is_json() else "text", "source": "flag"}
+    if config_file is not None and "log_format" in (file := load_config_file(config_file)):
+        return {
+            **entry,
+            "value": file["log_format"],
+            "source": "config file",
+            "file": str(config_file),
+        }
+    return {**entry, "value": "text"}
+
+
 def _optional(param: click.Parameter) -> click.Parameter:
     """A copy of ``param`` that may be missing (``show`` needs no SOURCE) and, for
-    ``--config``, whose path is kept (the command itself only applies the file)."""
+    ``--config`` and ``--log-format``, whose value is kept (the command only applies it)."""
     clone = copy.copy(param)
     clone.required = False
-    if clone.name == "config":
+    if not clone.expose_value:
         apply = clone.callback
 
         def keep(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
@@ -152,10 +190,12 @@ def _token_entry(settings: dict[str, dict[str, Any]]) -> dict[str, Any]:
     if value("token_file") is not None:
         return chosen_by("token_file", f"read from {value('token_file')}")
     variable = value("token_env") or DEFAULT_TOKEN_ENV
-    state = "set" if os.environ.get(variable, "").strip() else "not set (unauthenticated calls)"
+    if not os.environ.get(variable, "").strip():
+        said = f"not set: calls go unauthenticated (${variable} is unset)"
+        return {"flag": "token", "value": said, "source": "default"}
     return {
         "flag": "token",
-        "value": f"{state} (from ${variable})",
+        "value": f"set (from ${variable})",
         "source": "env",
         "env": f"${variable}",
     }

@@ -41,10 +41,15 @@ def eta_seconds(
 
 def rate_wait_note(pace: Pace | None) -> str | None:
     """ "waiting for rate limit, next call in 8 s" while a sender waits on the limiter (never
-    while the senders wait on Target's answers); None otherwise."""
+    while the senders wait on Target's answers); None otherwise. Rounded up, and never 0 s
+    (a sender woken late still waits); a wait on the window is at most the window the user
+    set (the limiter's safety margin is its own), a throttle hold may be longer."""
     if pace is None or pace.next_call_in is None:
         return None
-    return f"waiting for rate limit, next call in {math.ceil(pace.next_call_in):,} s"
+    seconds = math.ceil(pace.next_call_in)
+    if pace.next_call_in <= pace.rate.window:
+        seconds = min(seconds, math.ceil(pace.rate.period))
+    return f"waiting for rate limit, next call in {max(seconds, 1):,} s"
 
 
 def format_eta(seconds: float | None) -> str:

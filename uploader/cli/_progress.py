@@ -135,7 +135,8 @@ class TerminalProgress:
 
 class LineProgress:
     """One line every ``every`` seconds (cron and Airflow logs have no terminal), stamped with
-    its UTC time, and a last ``done`` line; ``json``: each a JSON event (``heartbeat``,
+    its UTC time, also while the run waits (the engine updates it every ``every`` seconds,
+    not only at each batch's outcome), and a last ``done`` line; ``json``: each a JSON event (``heartbeat``,
     ``done``) as ``--log-format json`` writes them."""
 
     def __init__(
@@ -147,7 +148,7 @@ class LineProgress:
         json: bool = False,
     ) -> None:
         self._stream = stream  # None: sys.stderr when writing (click's test runner swaps it)
-        self._every = every
+        self.every = every  # the engine's heartbeat (``Heartbeat``); 0: at each batch only
         self._json = json
         self._last = 0.0
         self._watch = _Watch(clock)
@@ -163,7 +164,7 @@ class LineProgress:
     def update(self, summary: RunSummary, total_rows: int | None) -> None:
         self._summary, self._total_rows = summary, total_rows
         now = self._watch.clock()
-        if now - self._last < self._every:
+        if now - self._last < self.every:
             return
         self._last = now
         self._write("heartbeat", "", summary, now)

@@ -16,7 +16,15 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from html import escape
 
-__all__ = ["COLOURS", "bar_list", "histogram", "line_chart", "nice_step", "stacked_bars"]
+__all__ = [
+    "COLOURS",
+    "bar_list",
+    "histogram",
+    "line_chart",
+    "nice_step",
+    "stacked_bars",
+    "time_axis",
+]
 
 #: one colour per kind of thing, the same in every chart
 COLOURS = {
@@ -33,6 +41,7 @@ COLOURS = {
 _WIDTH, _HEIGHT = 560, 260
 _LEFT, _RIGHT, _TOP, _BOTTOM = 64, 16, 28, 44
 _FONT = 'font-family="system-ui,sans-serif" font-size="11"'
+_CHAR = 7  # px: wider than a character of _FONT, for room a label needs
 
 
 def nice_step(span: float, count: int = 5) -> float:
@@ -49,6 +58,18 @@ def _ticks(high: float, count: int = 5) -> list[float]:
     return [i * step for i in range(int(high / step + 1e-9) + 1)]
 
 
+def _significant(value: float, digits: int = 3) -> str:
+    """``value`` to ``digits`` significant digits, never in exponent form (9.18667 → 9.19)."""
+    return f"{float(f'{value:.{digits}g}'):g}"
+
+
+def time_axis(span: float) -> tuple[float, Callable[[float], str]]:
+    """A time axis of ``span`` seconds: its unit (seconds, minutes or hours, as seconds per
+    unit: the ticks are round numbers of it) and the text of a time in that unit ("9.19 min")."""
+    scale, unit = (1.0, "s") if span < 120 else (60.0, "min") if span < 7200 else (3600.0, "h")
+    return scale, lambda seconds: f"{_significant(seconds / scale)} {unit}"
+
+
 def _number(value: float) -> str:
     if value >= 10_000:
         return f"{value / 1000:,.0f}k"
@@ -61,6 +82,7 @@ class _Plot:
 
     x_high: float
     y_high: float
+    x_scale: float = 1.0  # x ticks are round numbers of this (seconds per minute: 60)
 
     def x(self, value: float) -> float:
         return _LEFT + value / (self.x_high or 1) * (_WIDTH - _LEFT - _RIGHT)
@@ -81,11 +103,14 @@ class _Plot:
                 f'stroke="#ddd"/><text x="{_LEFT - 6}" y="{y + 4:.1f}" '
                 f'text-anchor="end">{_number(tick)}</text>'
             )
-        for tick in _ticks(self.x_high, 6):
-            x = self.x(tick)
+        for tick in _ticks(self.x_high / self.x_scale, 6):
+            x, text = self.x(tick * self.x_scale), x_text(tick * self.x_scale)
+            anchor = "middle"
+            if x + _CHAR * len(text) / 2 > _WIDTH:  # would be cut off: ends at the edge
+                x, anchor = _WIDTH - 2, "end"
             out.append(
-                f'<text x="{x:.1f}" y="{self.y(0) + 16:.1f}" text-anchor="middle">'
-                f"{escape(x_text(tick))}</text>"
+                f'<text x="{x:.1f}" y="{self.y(0) + 16:.1f}" text-anchor="{anchor}">'
+                f"{escape(text)}</text>"
             )
         out.append(
             f'<text x="{(_LEFT + _WIDTH - _RIGHT) / 2}" y="{_HEIGHT - 6}" '
@@ -123,10 +148,14 @@ def line_chart(
     x_label: str,
     y_label: str,
     x_text: Callable[[float], str],
+    x_scale: float = 1.0,
 ) -> str:
-    """A step line through ``points`` (x ascending, from x = 0): a running total."""
+    """A step line through ``points`` (x ascending, from x = 0): a running total.
+    ``x_scale``: the x axis's unit (``time_axis``), its ticks round numbers of it."""
     plot = _Plot(
-        max((x for x, _ in points), default=0) or 1, max((y for _, y in points), default=0) or 1
+        max((x for x, _ in points), default=0) or 1,
+        max((y for _, y in points), default=0) or 1,
+        x_scale,
     )
     path, previous = [f"M{plot.x(0):.1f},{plot.y(0):.1f}"], 0.0
     for x, y in points:
@@ -179,11 +208,15 @@ def stacked_bars(
     limit_label: str,
     x_label: str,
     x_text: Callable[[float], str],
+    x_scale: float = 1.0,
 ) -> str:
     """One bar per time bucket (``bucket_seconds`` wide, from 0), stacked by ``series``
-    (key, label); ``limit``: a horizontal line (the most a bucket may hold)."""
+    (key, label); ``limit``: a horizontal line (the most a bucket may hold); ``x_scale``:
+    the x axis's unit (``time_axis``)."""
     heights = [sum(bucket.get(key, 0) for key, _ in series) for bucket in buckets]
-    plot = _Plot(len(buckets) * bucket_seconds or 1, max([*heights, limit or 0]) * 1.1 or 1)
+    plot = _Plot(
+        len(buckets) * bucket_seconds or 1, max([*heights, limit or 0]) * 1.1 or 1, x_scale
+    )
     out = [*plot.axes(x_label, "calls", x_text)]
     for i, bucket in enumerate(buckets):
         x0, x1 = plot.x(i * bucket_seconds), plot.x((i + 1) * bucket_seconds)

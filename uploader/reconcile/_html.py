@@ -19,9 +19,16 @@ from uploader._version import __version__
 from uploader._writable import replace_durably
 from uploader.errors import InputError
 from uploader.ledger._ledger import LedgerState
-from uploader.ledger._records import ATTEMPT_SCHEMA, RunRecord
+from uploader.ledger._records import ATTEMPT_SCHEMA, AttemptRecord, RunRecord
 from uploader.ledger._summary import percentile
-from uploader.reconcile._charts import bar_list, histogram, line_chart, nice_step, stacked_bars
+from uploader.reconcile._charts import (
+    bar_list,
+    histogram,
+    line_chart,
+    nice_step,
+    stacked_bars,
+    time_axis,
+)
 from uploader.reconcile._report import RunReport
 from uploader.send._ratelimit import RateLimit, parse_rate
 
@@ -39,12 +46,12 @@ CHARTS = (
     "sync",
 )
 _MAX_BUCKETS = 60
-#: calls by outcome, as stacked in the calls chart (stop/halt calls end a run: with errors)
+#: calls by what they came to, as stacked in the calls chart and counted in its caption
 _CALL_SERIES = (
     ("ok", "answered"),
     ("throttled", "throttled"),
     ("retry", "retried"),
-    ("fail", "refused"),
+    ("fail", "failed"),
 )
 
 _STYLE = """
@@ -144,11 +151,8 @@ def _clock(moment: dt.datetime) -> str:
 
 
 def _elapsed(seconds: float) -> str:
-    if seconds < 120:
-        return f"{seconds:g} s"
-    if seconds < 7200:
-        return f"{seconds / 60:g} min"
-    return f"{seconds / 3600:.3g} h"
+    """A duration in the unit of its size, to 3 significant digits ("9.19 min")."""
+    return time_axis(seconds)[1](seconds)
 
 
 def _since(zero: dt.datetime, text: str | None) -> float | None:
@@ -197,19 +201,21 @@ def _acknowledged(states: Sequence[LedgerState], zero: dt.datetime) -> str:
     for when, rows in landed:
         total += rows
         points.append((when, float(total)))
+    scale, x_text = time_axis(points[-1][0])
     chart = line_chart(
         "acknowledged",
         "Rows acknowledged over time",
         points,
         x_label="time since start",
         y_label="rows",
-        x_text=_elapsed,
+        x_text=x_text,
+        x_scale=scale,
     )
     return _section(
         "Rows acknowledged over time",
         chart
         + _note(
-            f"{total:,} rows in {len(landed):,} batches, the last after {_elapsed(round(points[-1][0], 1))}."
+            f"{total:,} rows in {len(landed):,} batches, the last after {_elapsed(points[-1][0])}."
         ),
     )
 
@@ -247,10 +253,13 @@ def _calls(states: Sequence[LedgerState], zero: dt.datetime) -> list[str]:
     else:
         bucket, limit, limit_label = nice_step(span, 40), None, ""
     counts: list[dict[str, int]] = [{} for _ in range(int(span // bucket) + 1)]
+    by_kind: dict[str, int] = {}
     for attempt, start in zip(attempts, starts, strict=True):
-        key = attempt.outcome if attempt.outcome in ("ok", "throttled", "retry") else "fail"
+        key = _call_kind(attempt)
         slot = counts[int(start // bucket)]
         slot[key] = slot.get(key, 0) + 1
+        by_kind[key] = by_kind.get(key, 0) + 1
+    scale, x_text = time_axis(len(counts) * bucket)
     calls_chart = stacked_bars(
         "calls",
         f"Calls per {_elapsed(bucket)}",
@@ -260,13 +269,13 @@ def _calls(states: Sequence[LedgerState], zero: dt.datetime) -> list[str]:
         limit=limit,
         limit_label=limit_label,
         x_label="time since start",
-        x_text=_elapsed,
+        x_text=x_text,
+        x_scale=scale,
     )
-    by_outcome: dict[str, int] = {}
-    for attempt in attempts:
-        by_outcome[attempt.outcome] = by_outcome.get(attempt.outcome, 0) + 1
     retried = sum(1 for a in attempts if a.retry_delay is not None)
-    summary = ", ".join(f"{n:,} {k}" for k, n in sorted(by_outcome.items()))
+    summary = ", ".join(
+        f"{by_kind[key]:,} {label}" for key, label in _CALL_SERIES if by_kind.get(key)
+    )
     seconds = [a.seconds for a in attempts]
     p50, p95 = percentile(seconds, 0.5), percentile(seconds, 0.95)
     latency = histogram("latency", "Call latency", seconds, x_label="seconds per call", unit="s")
@@ -284,6 +293,15 @@ def _calls(states: Sequence[LedgerState], zero: dt.datetime) -> list[str]:
             ),
         ),
     ]
+
+
+def _call_kind(attempt: AttemptRecord) -> str:
+    """What a call came to, as the run's summary counts it: a throttled call is throttled;
+    any other call followed by a backoff was retried; the last call of a batch that gave up
+    (no backoff after it), a refusal, a stop: failed."""
+    if attempt.outcome in ("ok", "throttled"):
+        return attempt.outcome
+    return "retry" if attempt.retry_delay is not None else "fail"
 
 
 def _outcomes(report: RunReport) -> str:
@@ -343,10 +361,17 @@ def _statuses(report: RunReport) -> str:
 
 
 def _verification(report: RunReport) -> str:
+    """The run's verification; for shards (each verified on its own ledger), each shard's."""
+    if report.parts:
+        body = "".join(f"<h3>{escape(part.ledger)}</h3>{_verified(part)}" for part in report.parts)
+        return _section("Verification", body)
+    return _section("Verification", _verified(report))
+
+
+def _verified(report: RunReport) -> str:
     verification = report.verification
     if verification is None:
-        why = "each shard's is in its own ledger" if report.parts else "run `uploader verify`"
-        return _section("Verification", _note(f"No verification: {why}."))
+        return _note(f"No verification of {report.ledger}: run `uploader verify` on it.")
     chart = bar_list("verify", "Verification", list(verification.counts.items()), unit="profiles")
     state = "finished" if verification.finished else "did not finish"
     note = _note(
@@ -354,7 +379,7 @@ def _verification(report: RunReport) -> str:
         f"{verification.sample:,} from {verification.population:,} acknowledged rows "
         f"(seed {verification.seed})."
     )
-    return _section("Verification", chart + note)
+    return chart + note
 
 
 def _sync(report: RunReport) -> str:

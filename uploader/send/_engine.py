@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import math
 import random
 import signal
 import time
@@ -230,6 +231,15 @@ class Progress(Protocol):
 
 
 @runtime_checkable
+class Heartbeat(Protocol):
+    """A progress display that also wants the counts every ``every`` seconds while the run
+    sends, not only at each batch's outcome: a log must not look hung while the senders wait
+    on the rate limit, Redis or Target (``every`` 0: at each outcome only)."""
+
+    every: float
+
+
+@runtime_checkable
 class WatchesPace(Protocol):
     """A progress display that can also show the rate limit's hold on the run: given the
     limiter's ``pace`` to read whenever it redraws (the limiter knows nothing of it)."""
@@ -357,7 +367,11 @@ class _Run:
         if self.progress:
             self.progress.start()
         error: BaseException | None = None
-        metrics = None if self.metrics is None else asyncio.create_task(self.write_metrics())
+        periodic = (
+            asyncio.create_task(self.tick())
+            if self.metrics is not None or self.heartbeat_every() > 0
+            else None
+        )
         try:
             # One batch waiting is enough to keep the senders busy; every extra one is up to
             # --batch-bytes of memory.
@@ -371,8 +385,8 @@ class _Run:
         finally:
             if self.abandon_timer is not None:
                 self.abandon_timer.cancel()
-            if metrics is not None:
-                metrics.cancel()
+            if periodic is not None:
+                periodic.cancel()
             self.summary.seconds = self.clock() - self.started
             # An input error before the first send ends the run without a trace.
             if not (isinstance(error, InputError) and self.ledger is None):
@@ -383,12 +397,26 @@ class _Run:
                 self.progress.stop()
         return self.summary
 
-    async def write_metrics(self) -> None:
-        """The metrics file now and every ``METRICS_EVERY`` seconds (the injected sleep)."""
-        assert self.metrics is not None
+    def heartbeat_every(self) -> float:
+        """Seconds between two updates of a ``Heartbeat`` progress (0: none)."""
+        return self.progress.every if isinstance(self.progress, Heartbeat) else 0.0
+
+    async def tick(self) -> None:
+        """The run's one periodic task, on the injected clock and sleep (tests never wait):
+        the metrics file now and every ``METRICS_EVERY`` seconds, the counts to a
+        ``Heartbeat`` progress every ``every`` seconds (math.inf: not due, ever)."""
+        heartbeat = self.heartbeat_every()
+        metrics_due = self.clock() if self.metrics is not None else math.inf
+        progress_due = self.clock() if heartbeat > 0 else math.inf
         while True:
-            self.metrics.write(self.counts_now())
-            await self.sleep(METRICS_EVERY)
+            now = self.clock()
+            if self.metrics is not None and now >= metrics_due:
+                self.metrics.write(self.counts_now())
+                metrics_due = now + METRICS_EVERY
+            if self.progress is not None and now >= progress_due:
+                self.progress.update(self.counts_now(), self.producer.total_rows)
+                progress_due = now + heartbeat
+            await self.sleep(max(0.0, min(metrics_due, progress_due) - self.clock()))
 
     def counts_now(self) -> RunSummary:
         """The summary as it stands while sending: the producer's counts so far, the rows of
