@@ -299,7 +299,29 @@ def test_the_shards_ledgers_report_as_one_run(
     assert "1 shard missing (1/3)" in missing.stdout
 
 
+def test_status_of_the_shards_says_a_missing_one(
+    tmp_path: Path,
+    tricky_csv: Callable[..., Path],
+    upload_to: Callable[..., Result],
+    cli: Callable[..., Result],
+) -> None:
+    source = tricky_csv(tmp_path / "in.csv", 60)
+    ledgers = shard_ledgers(tmp_path, upload_to, source, 3)
+    every = cli("status", *map(str, ledgers))
+    missing = cli("status", str(ledgers[0]), str(ledgers[2]))
+    as_json = cli("status", str(ledgers[0]), str(ledgers[2]), "--json")
+    assert every.exit_code == 0, every.output
+    assert "missing" not in every.stdout
+    assert missing.exit_code == 6, missing.output
+    assert "1 shard missing (1/3)" in missing.stdout
+    assert as_json.exit_code == 6, as_json.output
+    data = json_summary(as_json)
+    assert data["missing_shards"] == ["1/3"] and data["exit_code"] == 6
+
+
+@pytest.mark.parametrize("command", ["report", "status"])
 def test_ledgers_that_are_not_shards_of_one_input_are_refused(
+    command: str,
     tmp_path: Path,
     tricky_csv: Callable[..., Path],
     upload_to: Callable[..., Result],
@@ -320,7 +342,7 @@ def test_ledgers_that_are_not_shards_of_one_input_are_refused(
         "other files": (halves[0], others[1]),
     }
     for words, (first, second) in cases.items():
-        result = cli("report", str(first), str(second))
+        result = cli(command, str(first), str(second))
         assert result.exit_code == 2, (words, result.output)
         assert words in result.stderr and "Traceback" not in result.output, result.stderr
         assert len(result.stderr.strip().splitlines()) == 1
