@@ -387,7 +387,9 @@ def _dry_run(
 ) -> None:
     from uploader.produce._producer import clear_dry_run_dir, write_dry_run
     from uploader.produce._rejects import RejectsWriter
+    from uploader.send._row_budget import check_batch_fits
 
+    check_batch_fits(daily_rows, producer.spec.limits.rows)  # as the upload would
     rejects_path = out / "rejects.csv"
     clear_dry_run_dir(out)
     with RejectsWriter(rejects_path) as rejects:
@@ -396,12 +398,12 @@ def _dry_run(
         plan = write_dry_run(producer, out)
     stats = plan.stats
     if as_json:
-        capacity = capacity_dict(stats.batches, stats.rows_batched, rate, daily_rows)
+        capacity = capacity_dict(plan.batch_rows, rate, daily_rows)
         echo_json({"out": str(out), "files": len(plan.files), **capacity})
     else:
         for line in plan_lines(stats, rejects_path):
             click.echo(line)
-        for line in capacity_lines(stats.batches, stats.rows_batched, rate, daily_rows):
+        for line in capacity_lines(plan.batch_rows, rate, daily_rows):
             click.echo(line)
         echo_warnings(stats.warnings)
         files = plural(len(plan.files), "file")
