@@ -116,16 +116,27 @@ def test_the_api_takes_a_pair_or_text(tmp_path: Path) -> None:
     assert "shard" not in config.ledger.parent.name  # the same run as no --shard
 
 
-def test_a_shards_run_directory_says_the_shard_and_is_pruned_like_any(tmp_path: Path) -> None:
+def test_a_shards_run_directory_says_the_shard_and_prunes_its_own_shard_only(
+    tmp_path: Path,
+) -> None:
+    """One night of three shards is three directories: shard 0's --keep-runs 1 removes only
+    shard 0's older nights, never another shard's nor an unsharded run's."""
     runs = tmp_path / "runs"
     ledgers = [new_run_ledger(runs, shard=(i, 3)) for i in range(3)]
     assert len({ledger.parent for ledger in ledgers}) == 3
     assert ledgers[1].parent.name.endswith("-shard-1of3")
-    for ledger in ledgers:
+    names = [
+        *(f"20260101T000000Z-7-shard-{i}of3" for i in range(3)),  # last night's shards
+        "20260101T000000Z-8",  # an unsharded run
+        "demo-20260101T000000Z",
+    ]
+    for ledger in [*ledgers, *(runs / name / "ledger.jsonl" for name in names)]:
         ledger.parent.mkdir(parents=True)
         ledger.write_text("{}\n")
     pruned = prune_runs(1, ledgers[0].parent, runs)
-    assert sorted(pruned.removed) == sorted(ledger.parent for ledger in ledgers[1:])
+    assert pruned.removed == [runs / "20260101T000000Z-7-shard-0of3"]
+    unsharded = prune_runs(1, runs / "20260101T000000Z-8", runs)
+    assert unsharded.removed == [runs / "demo-20260101T000000Z"]
 
 
 def test_the_cli_names_the_flag(

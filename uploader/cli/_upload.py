@@ -113,7 +113,9 @@ def send_options(*, wait: bool) -> Callable[[F], F]:
             metavar="N",
             help="After the run, remove the older run directories under runs/ that the uploader made "
             "(runs/<UTC time>-<pid>/ and runs/demo-<UTC time>/ holding a ledger), keeping the N "
-            "newest, this run's included. Nothing else is touched, nor a run another process is "
+            "newest, this run's included. With --shard I/N only shard I/N's directories "
+            "(runs/<UTC time>-<pid>-shard-IofN/) are counted and removed, and an unsharded run "
+            "never removes a shard's. Nothing else is touched, nor a run another process is "
             "using (its ledger.lock is held). Default: keep all.",
         ),
         click.option(
