@@ -46,25 +46,28 @@ SAMPLE = Path(__file__).parent.parent / "samples" / "crm.csv"  # 996 rows in bat
     ],
 )
 def test_capacity_line_at_the_strict_window(batches: int, expected: str) -> None:
-    assert capacity_lines(batches, batches * 10, RATE, None) == [f"capacity       {expected}"]
+    assert capacity_lines([10] * batches, RATE, None) == [f"capacity       {expected}"]
 
 
 def test_capacity_without_a_rate_and_with_another_period() -> None:
-    assert capacity_lines(38, 380, None, None) == [
+    assert capacity_lines([10] * 38, None, None) == [
         "capacity       38 batches → no rate limit (--rate none)"
     ]
-    assert "at 10 calls/30 s sustained" in capacity_lines(5, 50, RateLimit(10, 30), None)[0]
+    assert "at 10 calls/30 s sustained" in capacity_lines([10] * 5, RateLimit(10, 30), None)[0]
+
+
+THREE_BATCHES = [1_000_000, 1_000_000, 500_000]
 
 
 def test_days_of_the_daily_row_budget() -> None:
-    assert capacity_lines(2, 1_000_000, RATE, 1_000_000)[1] == (
+    assert capacity_lines([500_000] * 2, RATE, 1_000_000)[1] == (
         "daily budget   1,000,000 rows → within one day's --daily-rows 1,000,000"
     )
-    assert capacity_lines(3, 2_500_000, RATE, 1_000_000)[1] == (
+    assert capacity_lines(THREE_BATCHES, RATE, 1_000_000)[1] == (
         "daily budget   2,500,000 rows → at least 3 days of --daily-rows 1,000,000 (a rolling "
         "24 h each: the last batches go 2 days or more after the first)"
     )
-    assert capacity_dict(3, 2_500_000, None, 1_000_000) == {
+    assert capacity_dict(THREE_BATCHES, None, 1_000_000) == {
         "calls_needed": 3,
         "rate": None,
         "min_seconds_at_rate": None,
@@ -72,6 +75,32 @@ def test_days_of_the_daily_row_budget() -> None:
         "daily_rows": 1_000_000,
         "days_needed": 3,
     }
+
+
+def test_the_days_pack_whole_batches_in_order() -> None:
+    """7,000-row batches and 10,000 rows a day: one batch a day (two would be 14,000), so
+    100,000 rows need 14 days, not 10; the last 2,000 rows share the 14th."""
+    batches = [7_000] * 14 + [2_000]
+    assert capacity_dict(batches, None, 10_000)["days_needed"] == 14
+    assert "at least 14 days of --daily-rows 10,000" in capacity_lines(batches, RATE, 10_000)[1]
+    assert capacity_dict([6_000, 4_000, 6_000], None, 10_000)["days_needed"] == 2
+
+
+def test_a_batch_bigger_than_the_daily_budget_is_refused_by_the_plans_too(
+    cli: Callable[..., Result], tmp_path: Path
+) -> None:
+    """``upload`` refuses it at the start: ``validate`` and the dry runs must not plan it."""
+    plans = [
+        ("validate", str(SAMPLE)),
+        ("upload", str(SAMPLE), "--client-code", "acme", "--dry-run", "--out", str(tmp_path / "a")),
+        ("sync", str(SAMPLE), "--client-code", "acme", "--state", str(tmp_path / "state"),
+         "--dry-run", "--out", str(tmp_path / "b")),
+    ]  # fmt: skip
+    for plan in plans:
+        result = cli(*plan, "--batch-rows", "600", "--daily-rows", "500")
+        assert result.exit_code == 2, (plan[0], result.output)
+        assert "--batch-rows 600 is more than --daily-rows 500" in result.stderr, result.stderr
+        assert "Traceback" not in result.output
 
 
 def test_seconds_are_rounded_up_as_a_lower_bound_should_be() -> None:

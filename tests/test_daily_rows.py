@@ -384,6 +384,7 @@ def test_a_dry_run_ignores_the_budget_and_says_so(
     result = cli(
         "upload", str(SAMPLE), "--client-code", "demo", "--dry-run", "--out",
         str(tmp_path / "out"), "--daily-rows", "10", "--daily-rows-file", str(budget),
+        "--batch-rows", "10",
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "a dry run sends nothing: --daily-rows is not counted" in result.stderr

@@ -20,6 +20,7 @@ from uploader.auth._secret import Secret
 from uploader.auth._static import StaticToken
 from uploader.cli._main import main
 from uploader.errors import ConfigError
+from uploader.ledger._ledger import read_ledger
 from uploader.ledger._summary import RunSummary
 from uploader.mock import MockConfig, MockTarget, run_mock_in_thread
 from uploader.produce._producer import Producer
@@ -130,14 +131,18 @@ async def test_two_runs_at_once_share_one_budget(
     assert stats["throttled"] == 0 and stats["calls"] == 12
 
 
+@pytest.mark.parametrize("daily_rows", [None, 1000])
 async def test_a_store_lost_mid_run_stops_it_and_resume_sends_exactly_the_rest(
+    daily_rows: int | None,
     redis_server: RedisServer,
     small_producer: Callable[..., Producer],
     tmp_path: Path,
 ) -> None:
     """Redis killed after the first acknowledgement: the run stops with the rest pending (the
     virtual clock lets the limiter wait out its ``lost_after`` at once). Restarted (empty:
-    persistence is off), ``--resume`` sends the 40 pending rows once each, nothing twice."""
+    persistence is off), ``--resume`` sends the 40 pending rows once each, nothing twice.
+    The stop is the rate store's, not the endpoint's, whether the call window or the daily
+    row budget (reserved first) finds Redis gone."""
     clock = FakeClock()
     async with MockTarget(MockConfig(client_code="demo", rate_limit=None)) as mock:
         tokens = StaticToken(Secret(mock.token), "mock")
@@ -148,6 +153,7 @@ async def test_a_store_lost_mid_run_stops_it_and_resume_sends_exactly_the_rest(
             rate=RateLimit(1000, 60),
             rate_store=redis_server.url,
             concurrency=1,
+            daily_rows=daily_rows,
         )
         stopped = await upload(
             config,
@@ -158,6 +164,8 @@ async def test_a_store_lost_mid_run_stops_it_and_resume_sends_exactly_the_rest(
             on_acknowledged=lambda _: redis_server.kill(),
         )
         calls_before = mock.stats["calls"]
+        left = read_ledger(config.ledger).batches.values()
+        notes = {record.message for record in left if record.outcome == "pending"}
         redis_server.restart()
         resumed = await upload(
             replace(config, resume=True), small_producer(tmp_path, rows=50, batch_rows=10), tokens
@@ -166,7 +174,9 @@ async def test_a_store_lost_mid_run_stops_it_and_resume_sends_exactly_the_rest(
         calls = mock.stats["calls"]
     assert stopped.exit_code == 6
     assert stopped.batches_acknowledged == calls_before == 1
-    assert stopped.stop_reason == "endpoint" and stopped.batches_failed == 0
+    assert stopped.stop_reason == "rate_store" and stopped.batches_failed == 0
+    assert "rate store" in stopped.message and "(Redis)" in stopped.message
+    assert "not sent: the rate store (Redis) did not answer" in notes
     assert (stopped.rows_acknowledged, stopped.rows_pending) == (10, 40)
     assert stopped.invariant_holds
     assert sum(clock.sleeps) >= _redis_limit.DEFAULT_LOST_AFTER

@@ -15,7 +15,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from uploader.auth._static import StaticToken
-from uploader.errors import ConfigError, EndpointError
+from uploader.errors import ConfigError, EndpointError, RateStoreLost
 from uploader.send._attempt import AttemptLoop, Unanswered
 from uploader.send._ratelimit import RateLimit
 from uploader.send._redis_limit import RedisRateLimiter, rate_key
@@ -187,7 +187,7 @@ async def test_redis_lost_mid_run_waits_a_bounded_time_then_stops(
     await limiter.connect()
     await limiter.acquire()
     redis_server.kill()
-    with pytest.raises(EndpointError, match=r"rate store redis://127\.0\.0\.1:\d+/0 \(Redis\)"):
+    with pytest.raises(RateStoreLost, match=r"rate store redis://127\.0\.0\.1:\d+/0 \(Redis\)"):
         await asyncio.wait_for(limiter.acquire(), timeout=30)
     await limiter.close()
 
@@ -195,7 +195,7 @@ async def test_redis_lost_mid_run_waits_a_bounded_time_then_stops(
 async def test_the_attempt_loop_halts_when_the_shared_limiter_is_lost(
     redis_server: RedisServer,
 ) -> None:
-    """What the engine stops the run on (``halted`` → stop "endpoint", the rest pending)."""
+    """What the engine stops the run on (``halted`` → stop "rate_store", the rest pending)."""
     limiter = RedisRateLimiter(redis_server.url, "demo", LIMIT, lost_after=0.2, socket_timeout=1)
     await limiter.connect()
     redis_server.kill()
@@ -216,5 +216,5 @@ async def test_the_attempt_loop_halts_when_the_shared_limiter_is_lost(
     await limiter.close()
     assert isinstance(outcome, Unanswered)
     assert outcome.why == "halted"
-    assert isinstance(outcome.error, EndpointError)
+    assert isinstance(outcome.error, RateStoreLost)
     assert calls == []

@@ -116,16 +116,27 @@ def test_the_api_takes_a_pair_or_text(tmp_path: Path) -> None:
     assert "shard" not in config.ledger.parent.name  # the same run as no --shard
 
 
-def test_a_shards_run_directory_says_the_shard_and_is_pruned_like_any(tmp_path: Path) -> None:
+def test_a_shards_run_directory_says_the_shard_and_prunes_its_own_shard_only(
+    tmp_path: Path,
+) -> None:
+    """One night of three shards is three directories: shard 0's --keep-runs 1 removes only
+    shard 0's older nights, never another shard's nor an unsharded run's."""
     runs = tmp_path / "runs"
     ledgers = [new_run_ledger(runs, shard=(i, 3)) for i in range(3)]
     assert len({ledger.parent for ledger in ledgers}) == 3
     assert ledgers[1].parent.name.endswith("-shard-1of3")
-    for ledger in ledgers:
+    names = [
+        *(f"20260101T000000Z-7-shard-{i}of3" for i in range(3)),  # last night's shards
+        "20260101T000000Z-8",  # an unsharded run
+        "demo-20260101T000000Z",
+    ]
+    for ledger in [*ledgers, *(runs / name / "ledger.jsonl" for name in names)]:
         ledger.parent.mkdir(parents=True)
         ledger.write_text("{}\n")
     pruned = prune_runs(1, ledgers[0].parent, runs)
-    assert sorted(pruned.removed) == sorted(ledger.parent for ledger in ledgers[1:])
+    assert pruned.removed == [runs / "20260101T000000Z-7-shard-0of3"]
+    unsharded = prune_runs(1, runs / "20260101T000000Z-8", runs)
+    assert unsharded.removed == [runs / "demo-20260101T000000Z"]
 
 
 def test_the_cli_names_the_flag(
@@ -299,7 +310,29 @@ def test_the_shards_ledgers_report_as_one_run(
     assert "1 shard missing (1/3)" in missing.stdout
 
 
+def test_status_of_the_shards_says_a_missing_one(
+    tmp_path: Path,
+    tricky_csv: Callable[..., Path],
+    upload_to: Callable[..., Result],
+    cli: Callable[..., Result],
+) -> None:
+    source = tricky_csv(tmp_path / "in.csv", 60)
+    ledgers = shard_ledgers(tmp_path, upload_to, source, 3)
+    every = cli("status", *map(str, ledgers))
+    missing = cli("status", str(ledgers[0]), str(ledgers[2]))
+    as_json = cli("status", str(ledgers[0]), str(ledgers[2]), "--json")
+    assert every.exit_code == 0, every.output
+    assert "missing" not in every.stdout
+    assert missing.exit_code == 6, missing.output
+    assert "1 shard missing (1/3)" in missing.stdout
+    assert as_json.exit_code == 6, as_json.output
+    data = json_summary(as_json)
+    assert data["missing_shards"] == ["1/3"] and data["exit_code"] == 6
+
+
+@pytest.mark.parametrize("command", ["report", "status"])
 def test_ledgers_that_are_not_shards_of_one_input_are_refused(
+    command: str,
     tmp_path: Path,
     tricky_csv: Callable[..., Path],
     upload_to: Callable[..., Result],
@@ -320,7 +353,7 @@ def test_ledgers_that_are_not_shards_of_one_input_are_refused(
         "other files": (halves[0], others[1]),
     }
     for words, (first, second) in cases.items():
-        result = cli("report", str(first), str(second))
+        result = cli(command, str(first), str(second))
         assert result.exit_code == 2, (words, result.output)
         assert words in result.stderr and "Traceback" not in result.output, result.stderr
         assert len(result.stderr.strip().splitlines()) == 1

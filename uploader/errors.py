@@ -11,8 +11,10 @@ Per-batch results are values (ledger ``BatchRecord``s); only conditions that end
     │   └── RecordError      a record or side file cannot be written mid-run (disk full,
     │                        read-only): the run stops, resumable (exit 6)
     ├── EndpointError        no call can succeed: TLS certificate refused, unknown client code
-    │                        (404 on the submit URL), unreachable for a whole retry budget;
-    │                        stops the run, unsent batches stay pending (exit 6)
+    │   │                    (404 on the submit URL), unreachable for a whole retry budget;
+    │   │                    stops the run, unsent batches stay pending (exit 6)
+    │   └── RateStoreLost    the rate store (--rate-store's Redis) stopped answering mid-run:
+    │                        not Target's fault (stop reason ``rate_store``, exit 6)
     ├── TransportError       timeout, connection refused / reset (transient)
     └── RemoteError(status)  the server answered, and not with success
         ├── Throttled(retry_after)   503 throttle / 429 (transient)
@@ -48,6 +50,7 @@ __all__ = [
     "EndpointError",
     "InputError",
     "LedgerError",
+    "RateStoreLost",
     "RecordError",
     "RemoteError",
     "ServerError",
@@ -140,6 +143,12 @@ class LedgerError(UploaderError):
 class EndpointError(UploaderError):
     """The endpoint cannot take any call, whatever the batch: retrying would only burn the
     retry budget of every batch. The run stops; unsent batches stay pending (resumable)."""
+
+
+class RateStoreLost(EndpointError):
+    """The shared rate store (Redis) has not answered for its ``lost_after`` seconds: no call
+    may be counted in the shared window, so none may go. An ``EndpointError`` (the run stops
+    the same way) that says whose fault it is: the run's stop reason is ``rate_store``."""
 
 
 class RecordError(LedgerError):

@@ -10,7 +10,7 @@ limiter's window is 2 % longer than Target's 60 s, so both figures are what it r
 
 from __future__ import annotations
 
-import math
+from collections.abc import Sequence
 
 import click
 
@@ -60,24 +60,33 @@ def _sustained(batches: int, rate: RateLimit) -> float:
     return batches * rate.window / rate.calls
 
 
-def days_needed(rows: int, daily_rows: int) -> int:
-    """Rolling 24-hour budgets the rows need at the least (batches that do not pack exactly
-    into a day's budget can need more)."""
-    return max(1, math.ceil(rows / daily_rows)) if rows else 0
+def days_needed(batch_rows: Sequence[int], daily_rows: int) -> int:
+    """Rolling 24-hour budgets the batches need at the least: whole batches, in the order
+    they are sent, packed into each day's budget (a batch is counted whole or not sent, so
+    7,000-row batches take one day each of a 10,000 budget). ``check_batch_fits`` has refused
+    a batch bigger than the budget before."""
+    days, used = 0, daily_rows  # no day opened yet
+    for rows in batch_rows:
+        if used + rows > daily_rows:
+            days, used = days + 1, 0
+        used += rows
+    return days
 
 
 def capacity_dict(
-    batches: int, rows: int, rate: RateLimit | None, daily_rows: int | None
+    batch_rows: Sequence[int], rate: RateLimit | None, daily_rows: int | None
 ) -> dict[str, object]:
     """The ``--json`` fields: calls, the shortest time from a fresh window, the sustained
-    time at the rate (both ``None`` without a rate), and the days of ``--daily-rows``."""
+    time at the rate (both ``None`` without a rate), and the days of ``--daily-rows``;
+    ``batch_rows``: the rows of each batch the plan made, in order."""
+    batches = len(batch_rows)
     return {
         "calls_needed": batches,
         "rate": str(rate) if rate is not None else None,
         "min_seconds_at_rate": round(min_send_seconds(batches, rate), 3) if rate else None,
         "sustained_seconds_at_rate": round(_sustained(batches, rate), 3) if rate else None,
         **(
-            {"daily_rows": daily_rows, "days_needed": days_needed(rows, daily_rows)}
+            {"daily_rows": daily_rows, "days_needed": days_needed(batch_rows, daily_rows)}
             if daily_rows and daily_rows > 0
             else {}
         ),
@@ -85,10 +94,11 @@ def capacity_dict(
 
 
 def capacity_lines(
-    batches: int, rows: int, rate: RateLimit | None, daily_rows: int | None
+    batch_rows: Sequence[int], rate: RateLimit | None, daily_rows: int | None
 ) -> list[str]:
     """E.g. "38 batches → 47 s at 50 calls/min sustained; from a fresh window all 38 start
     at once (up to 50 do)"; and the days ``--daily-rows`` needs."""
+    batches, rows = len(batch_rows), sum(batch_rows)
     calls = plural(batches, "batch", "batches")
     if not batches:
         line = f"{calls} → nothing to send"
@@ -110,7 +120,7 @@ def capacity_lines(
         line = f"{calls} → {sustained} at {_per(rate)} sustained; from a fresh window {fresh}"
     lines = [f"capacity       {line}"]
     if daily_rows and daily_rows > 0:
-        days = days_needed(rows, daily_rows)
+        days = days_needed(batch_rows, daily_rows)
         budget = f"--daily-rows {daily_rows:,}"
         lines.append(
             f"daily budget   {rows:,} rows → "

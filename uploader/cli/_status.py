@@ -124,7 +124,8 @@ def status(**options: Any) -> None:
     a day: poll soon after the upload (or use `uploader upload --wait`).
 
     Several ledgers (the shards of one input, --shard I/N) are polled in turn and shown as
-    one table.
+    one table; as with `uploader report`, they must be distinct shards of one input (exit 2),
+    and a shard no ledger is given for makes the run incomplete (exit 6).
 
     \b
     Examples:
@@ -132,10 +133,14 @@ def status(**options: Any) -> None:
       uploader status --ledger runs/nightly/ledger.jsonl --watch --timeout 7200
       uploader status runs/*-shard-*of3/ledger.jsonl
     """
-    from uploader.reconcile._shards import merge_statuses
+    from uploader.ledger._ledger import read_ledger
+    from uploader.reconcile._shards import check_shards, merge_statuses
     from uploader.reconcile._status import poll_statuses
 
     ledgers = ledgers_of(options)
+    missing: list[str] = []
+    if len(ledgers) > 1:  # before any call: the same checks as `uploader report`
+        _, missing = check_shards([(path, read_ledger(path)) for path in ledgers])
     tokens = tokens_from_options(options)  # checks --ca-bundle too
 
     async def poll_each() -> list[StatusReport]:
@@ -153,7 +158,7 @@ def status(**options: Any) -> None:
         ]
 
     parts = asyncio.run(poll_each())
-    report = parts[0] if len(parts) == 1 else merge_statuses(parts)
+    report = parts[0] if len(parts) == 1 else merge_statuses(parts, missing)
     if options["as_json"]:
         data = {**report.to_dict(), "exit_code": report.exit_code}
         if len(parts) > 1:

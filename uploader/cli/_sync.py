@@ -132,13 +132,15 @@ def _dry_run(
     rate: RateLimit | None,
     daily_rows: int | None,
 ) -> None:
+    from uploader.send._row_budget import check_batch_fits
     from uploader.sync._run import sync_dry_run
 
+    check_batch_fits(daily_rows, spec.limits.rows)  # as the sync would
     rows, missing, written = sync_dry_run(
         spec, client_code, state, out, refresh_after_days=refresh, full=full
     )
     stats = written.stats
-    capacity = capacity_dict(stats.batches, stats.rows_batched, rate, daily_rows)
+    capacity = capacity_dict(written.batch_rows, rate, daily_rows)
     if as_json:
         echo_json(
             {"out": str(out), "files": len(written.files), "rows": rows, "missing": missing}
@@ -150,7 +152,7 @@ def _dry_run(
     click.echo(f"missing ids    {missing:>12,}  (in the state, not in the input; never sent)")
     for line in plan_lines(stats, out / "rejects.csv"):
         click.echo(line)
-    for line in capacity_lines(stats.batches, stats.rows_batched, rate, daily_rows):
+    for line in capacity_lines(written.batch_rows, rate, daily_rows):
         click.echo(line)
     echo_warnings(stats.warnings)
     click.echo(f"bodies         {out}/batch-000001.txt … ({plural(len(written.files), 'file')})")

@@ -113,7 +113,9 @@ def send_options(*, wait: bool) -> Callable[[F], F]:
             metavar="N",
             help="After the run, remove the older run directories under runs/ that the uploader made "
             "(runs/<UTC time>-<pid>/ and runs/demo-<UTC time>/ holding a ledger), keeping the N "
-            "newest, this run's included. Nothing else is touched, nor a run another process is "
+            "newest, this run's included. With --shard I/N only shard I/N's directories "
+            "(runs/<UTC time>-<pid>-shard-IofN/) are counted and removed, and an unsharded run "
+            "never removes a shard's. Nothing else is touched, nor a run another process is "
             "using (its ledger.lock is held). Default: keep all.",
         ),
         click.option(
@@ -387,7 +389,9 @@ def _dry_run(
 ) -> None:
     from uploader.produce._producer import clear_dry_run_dir, write_dry_run
     from uploader.produce._rejects import RejectsWriter
+    from uploader.send._row_budget import check_batch_fits
 
+    check_batch_fits(daily_rows, producer.spec.limits.rows)  # as the upload would
     rejects_path = out / "rejects.csv"
     clear_dry_run_dir(out)
     with RejectsWriter(rejects_path) as rejects:
@@ -396,12 +400,12 @@ def _dry_run(
         plan = write_dry_run(producer, out)
     stats = plan.stats
     if as_json:
-        capacity = capacity_dict(stats.batches, stats.rows_batched, rate, daily_rows)
+        capacity = capacity_dict(plan.batch_rows, rate, daily_rows)
         echo_json({"out": str(out), "files": len(plan.files), **capacity})
     else:
         for line in plan_lines(stats, rejects_path):
             click.echo(line)
-        for line in capacity_lines(stats.batches, stats.rows_batched, rate, daily_rows):
+        for line in capacity_lines(plan.batch_rows, rate, daily_rows):
             click.echo(line)
         echo_warnings(stats.warnings)
         files = plural(len(plan.files), "file")

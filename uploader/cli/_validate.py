@@ -62,11 +62,13 @@ def validate(
     """
     from uploader.produce._producer import Producer
     from uploader.produce._rejects import RejectsWriter
+    from uploader.send._row_budget import check_batch_fits
 
     spec = spec_from_options(options)
     limit = parse_rate(rate)  # checked before the input is read
     if daily_rows is not None and daily_rows < 1:
         raise ConfigError("$daily_rows must be at least 1", settings=("daily_rows",))
+    check_batch_fits(daily_rows, spec.limits.rows)  # as the upload would
     temporary: Path | None = None
     if rejects is None:
         temporary = Path(tempfile.mkdtemp(prefix="uploader-"))
@@ -78,20 +80,19 @@ def validate(
         with RejectsWriter(path) as writer:
             producer.rejects = writer
             producer.check()
-            for _ in producer:
-                pass
+            batch_rows = [batch.rows for batch in producer]
     finally:
         # A temporary rejects file is kept only when it holds rows (its path is printed)
         if temporary is not None and not producer.stats.rows_rejected:
             shutil.rmtree(temporary, ignore_errors=True)
     stats = producer.stats
     if as_json:
-        capacity = capacity_dict(stats.batches, stats.rows_batched, limit, daily_rows)
+        capacity = capacity_dict(batch_rows, limit, daily_rows)
         echo_json(plan_dict(stats, path) | capacity, warnings=stats.warnings)
     else:
         for line in plan_lines(stats, path):
             click.echo(line)
-        for line in capacity_lines(stats.batches, stats.rows_batched, limit, daily_rows):
+        for line in capacity_lines(batch_rows, limit, daily_rows):
             click.echo(line)
         echo_warnings(stats.warnings)
     raise SystemExit(EXIT_FAILED if fail_on_rejects and stats.rows_rejected else EXIT_OK)

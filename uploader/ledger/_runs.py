@@ -30,7 +30,7 @@ __all__ = [
 RUNS_DIR = Path("runs")
 LEDGER_NAME = "ledger.jsonl"
 # upload: <stamp>-<pid>[-shard-IofN]; demo: demo-<stamp>. The stamp sorts in time order.
-_RUN_NAME = re.compile(r"(?:demo-)?(?P<stamp>\d{8}T\d{6}Z)(?:-\d+(?:-shard-\d+of\d+)?)?")
+_RUN_NAME = re.compile(r"(?:demo-)?(?P<stamp>\d{8}T\d{6}Z)(?:-\d+(?P<shard>-shard-\d+of\d+)?)?")
 _STAMP = "%Y%m%dT%H%M%SZ"
 
 
@@ -55,14 +55,17 @@ class Pruned:
 
 
 def prune_runs(keep: int, current: Path, root: Path = RUNS_DIR) -> Pruned:
-    """Remove the run directories under ``root`` the uploader made, but the ``keep`` newest
-    (``current``, this run's directory, counts as one and is never removed), and any whose
-    ledger lock another run holds (it is in use: a resume, a status poll)."""
+    """Remove the run directories under ``root`` the uploader made for the same shard as
+    ``current`` (``-shard-IofN``; or unsharded, ``demo-`` runs included), but the ``keep``
+    newest (``current``, this run's directory, counts as one and is never removed), and any
+    whose ledger lock another run holds (it is in use: a resume, a status poll). A night of N
+    shards is N directories: each shard prunes its own, never another's."""
     if keep < 1:
         raise ValueError("keep must be at least 1")
     mine = current.resolve()
+    kind = _shard_of(current.name)
     runs = sorted(_uploader_runs(root), reverse=True)  # newest first
-    older = [path for _, path in runs if path.resolve() != mine]
+    older = [path for _, path in runs if path.resolve() != mine and _shard_of(path.name) == kind]
     pruned = Pruned()
     for path in older[keep - 1 :]:
         ledger = path / LEDGER_NAME
@@ -76,6 +79,13 @@ def prune_runs(keep: int, current: Path, root: Path = RUNS_DIR) -> Pruned:
             else:
                 pruned.removed.append(path)
     return pruned
+
+
+def _shard_of(name: str) -> str | None:
+    """A run directory's shard suffix (``-shard-1of3``); None: unsharded, or not the
+    uploader's name (a --ledger directory of one's own prunes the unsharded runs)."""
+    match = _RUN_NAME.fullmatch(name)
+    return match["shard"] if match is not None else None
 
 
 def _uploader_runs(root: Path) -> list[tuple[tuple[str, float], Path]]:

@@ -82,7 +82,7 @@ class RunSummary:
     latency_p50: float | None = None
     latency_p95: float | None = None
     input_complete: bool = True  # False when a stop came before the whole input was read
-    #: None | "auth" | "interrupted" | "endpoint", "record", "budget" (exit 6)
+    #: None | "auth" | "interrupted" | "endpoint", "rate_store", "record", "budget" (exit 6)
     stop_reason: str | None = None
     message: str = ""
     ledger: str = ""

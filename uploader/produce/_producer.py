@@ -454,6 +454,7 @@ class DryRunPlan:
     out_dir: Path
     stats: ProduceStats
     files: tuple[Path, ...]
+    batch_rows: tuple[int, ...] = ()  # each batch's rows, in order (the days a budget needs)
 
 
 #: what a dry run writes into its --out directory
@@ -487,6 +488,7 @@ def clear_dry_run_dir(out_dir: Path) -> None:
 def write_dry_run(producer: Producer, out_dir: Path) -> DryRunPlan:
     """Write every batch body to ``out_dir/batch-000001.txt`` …; nothing is sent."""
     files: list[Path] = []
+    batch_rows: list[int] = []
     path = out_dir
     try:  # nothing is sent on a dry run: an unwritable --out is a usage error (exit 2)
         make_dirs(out_dir)
@@ -494,6 +496,7 @@ def write_dry_run(producer: Producer, out_dir: Path) -> DryRunPlan:
             path = out_dir / f"batch-{batch.seq:06d}.txt"
             path.write_bytes(batch.body)
             files.append(path)
+            batch_rows.append(batch.rows)
     except OSError as exc:
         raise ConfigError(f"{path}: cannot write ({exc.strerror})") from None
-    return DryRunPlan(out_dir, producer.stats, tuple(files))
+    return DryRunPlan(out_dir, producer.stats, tuple(files), tuple(batch_rows))

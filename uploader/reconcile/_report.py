@@ -41,7 +41,12 @@ from uploader.ledger._summary import missing_text, selected_text
 from uploader.produce._rejects import read_rejects
 from uploader.produce._shard import Shard, parse_shard, shard_text
 from uploader.reconcile._reasons import reason_lines, top_reasons
-from uploader.reconcile._status import StatusReport, status_notes, status_report
+from uploader.reconcile._status import (
+    StatusReport,
+    missing_shards_text,
+    status_notes,
+    status_report,
+)
 from uploader.reconcile._verify import VerifySummary, verification_summary
 
 __all__ = ["RunReport", "SyncCounts", "build_report", "ledger_shard", "rejects_by_reason"]
@@ -148,11 +153,7 @@ class RunReport:
                 "`uploader verify` reads a sample back"
             )
         if code == EXIT_STOPPED and self.missing_shards:
-            return (
-                f"incomplete: {plural(len(self.missing_shards), 'shard')} missing "
-                f"({', '.join(self.missing_shards)}): no ledger given for "
-                + ("it" if len(self.missing_shards) == 1 else "them")
-            )
+            return missing_shards_text(self.missing_shards)
         if code == EXIT_STOPPED:
             why = "rows are pending" if self.finished else "the last run did not finish"
             return f"stopped early: {why} " + spell(

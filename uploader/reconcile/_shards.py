@@ -90,15 +90,17 @@ def merge_reports(parts: Sequence[RunReport], missing: Sequence[str]) -> RunRepo
     )
 
 
-def merge_statuses(reports: Sequence[StatusReport]) -> StatusReport:
+def merge_statuses(reports: Sequence[StatusReport], missing: Sequence[str] = ()) -> StatusReport:
     """Target's statuses of several ledgers' batches as one report (the batches keep their
-    own ledger's seq: the per-ledger reports tell them apart)."""
+    own ledger's seq: the per-ledger reports tell them apart); ``missing``: the shards no
+    ledger was given for (``check_shards``)."""
     return StatusReport(
         statuses=tuple(s for report in reports for s in report.statuses),
         unpolled=tuple(seq for report in reports for seq in report.unpolled),
         errors=tuple(error for report in reports for error in report.errors),
         timed_out=any(report.timed_out for report in reports),
         calls=sum(report.calls for report in reports),
+        missing_shards=tuple(missing),
     )
 
 

@@ -34,10 +34,11 @@ from typing import Any
 from urllib.parse import SplitResult, parse_qsl, urlencode, urlsplit, urlunsplit
 
 from uploader._log import get_logger
+from uploader._plural import plural
 from uploader.auth._secret import Secret
 from uploader.auth._static import TokenProvider
 from uploader.errors import ConfigError, RemoteError
-from uploader.exits import EXIT_FAILED, EXIT_NOT_YET, EXIT_OK, EXIT_UNCONFIRMED
+from uploader.exits import EXIT_FAILED, EXIT_NOT_YET, EXIT_OK, EXIT_STOPPED, EXIT_UNCONFIRMED
 from uploader.ledger._ledger import Ledger, LedgerState, read_ledger
 from uploader.ledger._records import StatusRecord
 from uploader.reconcile._defaults import (
@@ -127,6 +128,9 @@ class StatusReport:
     errors: tuple[str, ...] = ()  # polls that failed after their retries (this run)
     timed_out: bool = False
     calls: int = 0
+    #: several shards' ledgers polled as one run: the shards of the input no ledger was
+    #: given for ("1/3"): the run is incomplete (``uploader.reconcile._shards``)
+    missing_shards: tuple[str, ...] = ()
 
     @property
     def counts(self) -> dict[str, int]:
@@ -158,10 +162,13 @@ class StatusReport:
     def exit_code(self) -> int:
         """What Target's answers say, in the product's exit codes: 1 a batch is stuck or rows
         failed; 4 still processing (or not polled, or a status this client does not know);
-        5 Target forgot a status (``uploader verify`` can confirm); else 0."""
+        5 Target forgot a status (``uploader verify`` can confirm); 6 a shard is missing;
+        else 0."""
         counts = self.counts
         if counts["stuck"] or self.rows_failed or self.cut_lists:
             return EXIT_FAILED
+        if self.missing_shards:
+            return EXIT_STOPPED
         if self.unpolled or any(s.status not in ("complete", "unknown") for s in self.statuses):
             return EXIT_NOT_YET
         return EXIT_UNCONFIRMED if counts["unknown"] else EXIT_OK
@@ -184,6 +191,7 @@ class StatusReport:
             "errors": list(self.errors),
             "batches": [asdict(s) for s in self.statuses],
             "unpolled": list(self.unpolled),
+            **({"missing_shards": list(self.missing_shards)} if self.missing_shards else {}),
         }
 
     def lines(self) -> list[str]:
@@ -197,10 +205,21 @@ class StatusReport:
             *status_notes(self),
         ]  # fmt: skip
         out = [f"{label:<19}  {value}" for label, value in rows]
+        if self.missing_shards:
+            out.append(missing_shards_text(self.missing_shards))
         if self.timed_out:
             out.append("note: stopped waiting (timeout) while batches were still incomplete")
         out += [f"warning: {error}" for error in self.errors]
         return out
+
+
+def missing_shards_text(missing: Sequence[str]) -> str:
+    """What a run of several shards' ledgers lacks, said in ``status`` and ``report``."""
+    them = "it" if len(missing) == 1 else "them"
+    return (
+        f"incomplete: {plural(len(missing), 'shard')} missing ({', '.join(missing)}): "
+        f"no ledger given for {them}"
+    )
 
 
 def status_notes(report: StatusReport) -> list[tuple[str, str]]:

@@ -42,6 +42,7 @@ from uploader.errors import (
     EndpointError,
     InputError,
     LedgerError,
+    RateStoreLost,
     RecordError,
     RemoteError,
     spell,
@@ -122,10 +123,17 @@ def no_token(source: str) -> str:
 _STOP_NOTES = {
     "auth": "not sent: the token was rejected",
     "endpoint": "not sent: the endpoint cannot take calls",
+    "rate_store": "not sent: the rate store (Redis) did not answer",
     "record": "not sent: the ledger or rejects file cannot be written",
     "budget": "not sent: the daily row budget is used up",
 }
 ApiVersion = Literal["v1", "v2"]
+
+
+def stop_reason_of(error: Exception | None) -> str:
+    """Whose fault a halt is: Target's endpoint, or the shared rate store (Redis), so that
+    whoever branches on ``stop_reason`` does not blame Target for a lost Redis."""
+    return "rate_store" if isinstance(error, RateStoreLost) else "endpoint"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -569,7 +577,9 @@ class _Run:
         if outcome.why == "stopped":
             self.record(batch, "pending", attempts, status=status, message=self.stop_note())
         elif outcome.why == "halted":
-            self.stop("endpoint", f"stopped: {error}; {spell(RESUME_HINT, 'resume=True')}")
+            self.stop(
+                stop_reason_of(error), f"stopped: {error}; {spell(RESUME_HINT, 'resume=True')}"
+            )
             self.record(batch, "pending", attempts, status=status, message=str(error))
         elif outcome.why == "unreachable":
             streak = self.breaker.describe(self.clock())
@@ -634,7 +644,9 @@ class _Run:
             try:
                 reservation = await self.row_budget.reserve(batch.rows)
             except EndpointError as error:  # the rate store's Redis is lost
-                self.stop("endpoint", f"stopped: {error}; {spell(RESUME_HINT, 'resume=True')}")
+                self.stop(
+                    stop_reason_of(error), f"stopped: {error}; {spell(RESUME_HINT, 'resume=True')}"
+                )
                 return None
             except RecordError as error:  # the budget file cannot be written
                 self.record_failed(error)

@@ -32,7 +32,7 @@ script trims what is 24 h old, sums the rest and admits or refuses in one step, 
 limiter's connection (and with its handling of a lost Redis).
 
 Redis unreachable at the start: ``connect()`` raises ``ConfigError`` (nothing was sent).
-Lost mid-run: ``acquire`` retries for ``lost_after`` seconds, then raises ``EndpointError``;
+Lost mid-run: ``acquire`` retries for ``lost_after`` seconds, then raises ``RateStoreLost``;
 the attempt loop turns that into a stop of the run with the rest pending (exit 6) — never a
 silent fall-back to a per-process limit.
 """
@@ -53,7 +53,7 @@ from redis.exceptions import RedisError
 
 from uploader._log import get_logger
 from uploader.auth._secret import redacted_url
-from uploader.errors import ConfigError, EndpointError
+from uploader.errors import ConfigError, EndpointError, RateStoreLost
 from uploader.send._ratelimit import Pace, RateLimit, pace_of
 from uploader.send._row_budget import DAY, Reservation
 
@@ -253,7 +253,7 @@ class RedisRateLimiter:
         await self._redis.aclose()
 
     async def acquire(self) -> None:
-        """Wait until one more call fits in the shared window, then count it; ``EndpointError``
+        """Wait until one more call fits in the shared window, then count it; ``RateStoreLost``
         when Redis stays unreachable for ``lost_after`` seconds."""
         async with self._lock:
             if self._holds:  # this process's own throttle goes first
@@ -283,7 +283,7 @@ class RedisRateLimiter:
 
     async def call(self, script: AsyncScript, keys: list[str], args: list[Any]) -> Any:
         """Run ``script``; while Redis does not answer, try again every second, and raise
-        ``EndpointError`` once it has not answered for ``lost_after`` seconds."""
+        ``RateStoreLost`` once it has not answered for ``lost_after`` seconds."""
         lost_since: float | None = None
         while True:
             try:
@@ -295,7 +295,7 @@ class RedisRateLimiter:
                     log.warning("rate store %s lost: %s", self.url, _one_line(error))
                 left = lost_since + self._lost_after - now
                 if left <= 0:
-                    raise EndpointError(
+                    raise RateStoreLost(
                         f"the rate store {self.url} (Redis) has not answered for "
                         f"{self._lost_after:g} s ({_one_line(error)})"
                     ) from None
