@@ -11,6 +11,7 @@ from click.core import ParameterSource
 
 from uploader.cli._configfile import load_config_file
 from uploader.cli._logformat import log_format_from_config
+from uploader.cli._paths import PathType
 from uploader.errors import ConfigError
 from uploader.produce._limits import DEFAULT_BATCH_BYTES, DEFAULT_BATCH_ROWS
 from uploader.produce._modes import (
@@ -50,7 +51,7 @@ def config_option() -> Callable[[F], F]:
 
     return click.option(
         "--config",
-        type=click.Path(path_type=Path, dir_okay=False),
+        type=PathType(dir_okay=False),
         is_eager=True,
         expose_value=False,
         callback=load,

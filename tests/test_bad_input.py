@@ -1,0 +1,114 @@
+"""Bad input on the command line or to the library (new-user trial of issues 17-18): one
+line that names the option, the right exit code, never a traceback."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from click.testing import Result
+
+from uploader.exits import EXIT_USAGE
+
+
+def one_line_error(result: Result) -> str:
+    """The one stderr line of a run refused up front (exit 2, no traceback)."""
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    lines = result.stderr.splitlines()
+    assert result.exit_code == EXIT_USAGE, result.output
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("uploader: error: "), lines
+    return lines[0]
+
+
+@pytest.fixture
+def src(tmp_path: Path) -> Path:
+    path = tmp_path / "a.csv"
+    path.write_text("thirdPartyId,v\nc1,x\n")
+    return path
+
+
+# -- 1. an empty path ---------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("command", "option"),
+    [
+        ("upload", "--ledger"),
+        ("upload", "--metrics-file"),
+        ("upload", "--daily-rows-file"),
+        ("upload", "--out"),
+        ("upload", "--token-file"),
+        ("sync", "--state"),
+        ("sync", "--missing"),
+        ("upload", "--config"),
+        ("demo", "--source"),
+        ("validate", "--rejects"),
+        ("report", "--html"),
+        ("report", "--failed-rows"),
+        ("report", "--ledger"),
+        ("status", "--ledger"),
+        ("bench", "--data"),
+    ],
+)
+def test_an_empty_path_is_refused_naming_its_option(
+    cli: Callable[..., Result], src: Path, tmp_path: Path, command: str, option: str
+) -> None:
+    ledger = tmp_path / "l.jsonl"
+    ledger.write_text("")
+    base = {
+        "upload": [str(src), "--client-code", "demo", "--daily-rows", "5", "--dry-run"],
+        "sync": [str(src), "--client-code", "demo"],
+        "validate": [str(src)],
+        "report": ["--ledger", str(ledger)],
+        "status": [],
+        "bench": [],
+        "demo": [],
+    }[command]
+    line = one_line_error(cli(command, *base, option, ""))
+    assert f"uploader: error: {option}: an empty path (see " in line
+
+
+@pytest.mark.parametrize(
+    "setting", ["ledger", "daily_rows_file", "metrics_file", "state", "missing"]
+)
+def test_the_library_refuses_an_empty_path_naming_its_parameter(src: Path, setting: str) -> None:
+    import uploader
+
+    options: dict[str, Any] = {"daily_rows": 5} if setting == "daily_rows_file" else {}
+    options[setting] = ""
+    run = uploader.sync_files if setting in ("state", "missing") else uploader.upload_files
+    if run is uploader.sync_files and setting != "state":
+        options["state"] = str(src.with_name("state"))
+    with pytest.raises(uploader.ConfigError, match=f"^{setting}: an empty path$"):
+        run(src, client_code="demo", **options)
+
+
+# -- 2. click's usage errors --------------------------------------------------------------------
+def test_a_usage_error_is_one_line_naming_the_flag(cli: Callable[..., Result], src: Path) -> None:
+    line = one_line_error(cli("upload", str(src), "--client-code", "demo", "--batch-rows", "abc"))
+    assert line == (
+        "uploader: error: --batch-rows: 'abc' is not a valid integer (see main upload --help)"
+    )
+    assert one_line_error(cli("upload", "--no-such-flag")).startswith(
+        "uploader: error: No such option '--no-such-flag'"
+    )
+    assert one_line_error(cli("upload")) == (
+        "uploader: error: Missing argument 'SOURCE...' (see main upload --help)"
+    )
+
+
+def test_a_usage_error_gives_the_json_error_object_and_one_json_event(
+    cli: Callable[..., Result], src: Path
+) -> None:
+    result = cli("upload", str(src), "--client-code", "demo", "--json", "--batch-rows", "abc")
+    assert result.exit_code == EXIT_USAGE
+    assert orjson.loads(result.stdout) == {
+        "error": "--batch-rows: 'abc' is not a valid integer (see main upload --help)",
+        "exit_code": EXIT_USAGE,
+    }
+    logged = cli("--log-format", "json", "upload", str(src), "--batch-rows", "abc")
+    (event,) = [orjson.loads(line) for line in logged.stderr.splitlines()]
+    assert event["event"] == "usage_error" and event["level"] == "error"
+    assert event["message"].startswith("--batch-rows: 'abc' is not a valid integer")
