@@ -3,6 +3,9 @@ line that names the option, the right exit code, never a traceback."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -12,6 +15,8 @@ import pytest
 from click.testing import Result
 
 from uploader.exits import EXIT_USAGE
+
+ROOT = Path(__file__).parent.parent
 
 
 def one_line_error(result: Result) -> str:
@@ -112,3 +117,23 @@ def test_a_usage_error_gives_the_json_error_object_and_one_json_event(
     (event,) = [orjson.loads(line) for line in logged.stderr.splitlines()]
     assert event["event"] == "usage_error" and event["level"] == "error"
     assert event["message"].startswith("--batch-rows: 'abc' is not a valid integer")
+
+
+# -- 4. a reader that closes stdout early -------------------------------------------------------
+def test_a_closed_stdout_keeps_the_commands_own_exit_code_quietly(src: Path) -> None:
+    """``uploader validate … | head -1``: the reader is gone before the first line (its end
+    of the pipe closed before the command starts), so every write meets a broken pipe."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "uploader", "validate", str(src)],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            timeout=120,
+            check=False,
+        )
+    finally:
+        os.close(write_end)
+    assert (done.returncode, done.stderr.decode()) == (0, "")
