@@ -137,3 +137,35 @@ def test_a_closed_stdout_keeps_the_commands_own_exit_code_quietly(src: Path) -> 
     finally:
         os.close(write_end)
     assert (done.returncode, done.stderr.decode()) == (0, "")
+
+
+# -- 3. the endpoint and the client code, before anything is sent --------------------------------
+@pytest.mark.parametrize(
+    ("option", "value", "says"),
+    [
+        ("--endpoint", "http://127.0.0.1:1/some/path?x=1", "--endpoint"),
+        ("--endpoint", "http://127.0.0.1:1/#top", "--endpoint"),
+        ("--endpoint", "127.0.0.1:18080", "--endpoint"),
+        ("--client-code", "de mo", "--client-code"),
+        ("--client-code", "demo?x", "--client-code"),
+    ],
+)
+def test_a_bad_endpoint_or_client_code_is_refused_up_front(
+    cli: Callable[..., Result], src: Path, tmp_path: Path, option: str, value: str, says: str
+) -> None:
+    options = {"--client-code": "demo", "--endpoint": "http://127.0.0.1:1", option: value}
+    args = [x for pair in options.items() for x in pair]
+    result = cli("upload", str(src), *args, "--ledger", str(tmp_path / "l.jsonl"), token="t")
+    assert says in one_line_error(result)
+    assert not (tmp_path / "l.jsonl").exists()
+
+
+def test_the_library_refuses_a_bad_endpoint_and_client_code() -> None:
+    from uploader.errors import ConfigError
+    from uploader.send._engine import UploadConfig
+
+    with pytest.raises(ConfigError, match="endpoint"):
+        UploadConfig(client_code="demo", ledger=Path("l"), endpoint="https://x.example/a?b=1")
+    with pytest.raises(ConfigError, match="client_code"):
+        UploadConfig(client_code="de mo", ledger=Path("l"))
+    assert UploadConfig(client_code="acme-1.eu_2", ledger=Path("l")).client_code == "acme-1.eu_2"

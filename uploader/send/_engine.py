@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import random
+import re
 import signal
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -92,6 +93,7 @@ from uploader.send._transport import (
     Transport,
     auth_headers,
     check_endpoint,
+    check_endpoint_url,
     submit_outcome,
 )
 
@@ -125,6 +127,8 @@ _STOP_NOTES = {
     "budget": "not sent: the daily row budget is used up",
 }
 ApiVersion = Literal["v1", "v2"]
+#: a client code is one path segment and one host label of Target's URLs
+_CLIENT_CODE = re.compile(r"[A-Za-z0-9_.-]+")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -159,10 +163,18 @@ class UploadConfig:
     metrics_file: Path | None = None
 
     def __post_init__(self) -> None:
-        if not self.client_code or "/" in self.client_code:
+        if not self.client_code:
             raise ConfigError(
                 "$client_code is required (your Target client code)", settings=("client_code",)
             )
+        if not _CLIENT_CODE.fullmatch(self.client_code):
+            raise ConfigError(
+                f"$client_code {self.client_code!r}: a client code is letters, digits, _, - and "
+                ". only (your Target client code, as in https://CLIENT.tt.omtrdc.net)",
+                settings=("client_code",),
+            )
+        if self.endpoint is not None:
+            check_endpoint_url(self.endpoint)
         if self.api_version not in ("v1", "v2"):
             raise ConfigError("$api_version must be v1 or v2", settings=("api_version",))
         if not 1 <= self.concurrency <= 64:
