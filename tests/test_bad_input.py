@@ -169,3 +169,64 @@ def test_the_library_refuses_a_bad_endpoint_and_client_code() -> None:
     with pytest.raises(ConfigError, match="client_code"):
         UploadConfig(client_code="de mo", ledger=Path("l"))
     assert UploadConfig(client_code="acme-1.eu_2", ledger=Path("l")).client_code == "acme-1.eu_2"
+
+
+# -- 5. messages that name the flag and the real cause -------------------------------------------
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["--retry-max-wait", "-1"], "--retry-max-wait must be positive"),
+        (["--wait", "--wait-timeout", "-5"], "--wait-timeout must be 0 or more"),
+        (["--rate-store", "redis://127.0.0.1:1/abc"], "the path must be a DB number"),
+    ],
+)
+def test_a_bad_value_names_its_flag(
+    cli: Callable[..., Result], src: Path, tmp_path: Path, args: list[str], says: str
+) -> None:
+    base = ["upload", str(src), "--client-code", "demo", "--endpoint", "http://127.0.0.1:1"]
+    line = one_line_error(cli(*base, "--ledger", str(tmp_path / "l.jsonl"), *args, token="t"))
+    assert says in line, line
+
+
+def test_a_bad_value_in_the_config_file_names_the_file_and_the_key(
+    cli: Callable[..., Result], src: Path, tmp_path: Path
+) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text('daily_rows = "1e6"\n')
+    line = one_line_error(cli("validate", str(src), "--config", str(config)))
+    assert line.startswith(f"uploader: error: config file {config}: daily_rows: '1e6' is not"), line
+
+
+def test_a_redis_db_out_of_range_says_so(
+    cli: Callable[..., Result], src: Path, tmp_path: Path, redis_server: Any
+) -> None:
+    store = redis_server.url.rsplit("/", 1)[0] + "/99"
+    base = ["upload", str(src), "--client-code", "demo", "--endpoint", "http://127.0.0.1:1"]
+    line = one_line_error(
+        cli(*base, "--ledger", str(tmp_path / "l.jsonl"), "--rate-store", store, token="t")
+    )
+    assert "DB 99" in line and "out of range" in line and "does not answer" not in line, line
+
+
+def test_an_unsupported_url_scheme_says_which_are(cli: Callable[..., Result]) -> None:
+    line = one_line_error(cli("validate", "ftp://x/y.csv"))
+    assert "ftp://x/y.csv: ftp:// is not supported" in line and "s3://" in line, line
+
+
+def test_every_send_and_run_option_of_upload_and_sync_has_a_config_key() -> None:
+    """README: config-file keys are the long option names with ``_``."""
+    import click
+
+    from uploader.cli._configfile import KNOWN_KEYS
+    from uploader.cli._main import main
+
+    # not settings of a run but of this command line: what to do now, and where to print it
+    # (docs/config.md lists them)
+    exceptions = {"config", "as_json", "quiet", "dry_run", "out", "resume", "wait", "full",
+                  "missing", "forget_missing", "allow_insecure_token_file"}  # fmt: skip
+    ctx = click.Context(main)
+    for name in ("upload", "sync"):
+        command = main.get_command(ctx, name)
+        assert command is not None
+        names = {p.name for p in command.params if isinstance(p, click.Option)}
+        assert sorted(n for n in names - KNOWN_KEYS - exceptions if n) == [], name

@@ -104,8 +104,10 @@ async def upload(
     from uploader.produce._rejects import RejectsWriter
 
     # checked now: after sending, a bad setting would lose the wait or the verification
-    if wait_timeout < 0 or (poll_every is not None and poll_every <= 0):
-        raise ConfigError("the wait timeout and the poll interval must be positive")
+    if wait_timeout < 0:
+        raise ConfigError("$wait_timeout must be 0 or more", settings=("wait_timeout",))
+    if poll_every is not None and poll_every <= 0:
+        raise ConfigError("$poll_every must be positive", settings=("poll_every",))
     if verify is not None and verify < 1:
         raise ConfigError("verify: the sample must be at least 1 profile")
     if verify is not None and not _can_read_again(source):

@@ -16,6 +16,7 @@ import click
 import orjson
 
 from uploader._log import json_line
+from uploader.cli._configfile import CONFIG_FILE
 from uploader.cli._logformat import is_json
 from uploader.errors import UploaderError, spelt
 from uploader.exits import EXIT_INTERRUPTED, exit_code_for
@@ -120,7 +121,10 @@ def _one_line(error: click.ClickException) -> str:
         hint = error.param_hint
         if hint is None and error.param is not None:
             hint = error.param.get_error_hint(error.ctx)
-        if isinstance(hint, str):
+        config = _config_file(error)
+        if config is not None and error.param is not None:
+            message = f"config file {config}: {error.param.name}: {error.message}"
+        elif isinstance(hint, str):
             message = f"{hint.replace(chr(39), '')}: {error.message}"
         else:
             message = error.format_message()
@@ -131,6 +135,18 @@ def _one_line(error: click.ClickException) -> str:
     if ctx is not None:
         message += f" (see {ctx.command_path} --help)"
     return message
+
+
+def _config_file(error: click.BadParameter) -> object:
+    """The --config file a bad value came from, if it came from one."""
+    from click.core import ParameterSource
+
+    ctx, param = error.ctx, error.param
+    if ctx is None or param is None or param.name is None:
+        return None
+    if ctx.get_parameter_source(param.name) is not ParameterSource.DEFAULT_MAP:
+        return None
+    return ctx.meta.get(CONFIG_FILE)
 
 
 class _ReaderMayLeave(io.TextIOBase):

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 from click.core import ParameterSource
 
-from uploader.cli._configfile import load_config_file
+from uploader.cli._configfile import CONFIG_FILE, load_config_file
 from uploader.cli._logformat import log_format_from_config
 from uploader.cli._paths import PathType
 from uploader.errors import ConfigError
@@ -48,6 +48,7 @@ def config_option() -> Callable[[F], F]:
             except ConfigError as exc:
                 raise click.BadParameter(f"--config {value}: {exc}", ctx=ctx, param=param) from exc
         ctx.default_map = {**(ctx.default_map or {}), **settings}
+        ctx.meta[CONFIG_FILE] = value
 
     return click.option(
         "--config",

@@ -28,13 +28,13 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal, Protocol, runtime_checkable
-from urllib.parse import unquote
+from urllib.parse import unquote, urlsplit
 
 import polars as pl
 
 from uploader._log import get_logger
 from uploader._version import __version__
-from uploader.auth._secret import Secret
+from uploader.auth._secret import Secret, redacted_url
 from uploader.auth._static import SharesRateLimit, TokenProvider
 from uploader.errors import (
     BatchRejected,
@@ -185,6 +185,8 @@ class UploadConfig:
             raise ConfigError("$bisect_calls must be 0 or more", settings=("bisect_calls",))
         if self.rate_store is not None and self.rate is None:
             raise ConfigError("$rate_store needs a rate", settings=("rate_store", "rate"))
+        if self.rate_store is not None:
+            check_store_url(self.rate_store)
         self._check_daily_rows()
 
     def _check_daily_rows(self) -> None:
@@ -1035,6 +1037,18 @@ def _check_same_target(before: SendSettings, now: SendSettings, path: Path) -> N
             "resume with the same $client_code, $endpoint and $api_version, or start a "
             "new ledger",
             settings=("client_code", "endpoint", "api_version"),
+        )
+
+
+def check_store_url(url: str) -> None:
+    """A rate store's path is its Redis DB number (``redis://HOST:PORT/0``) or nothing:
+    anything else would silently use DB 0."""
+    db = urlsplit(url).path.strip("/")
+    if db and not db.isdigit():
+        raise ConfigError(
+            f"$rate_store {redacted_url(url)}: the path must be a DB number "
+            f"(redis://HOST:PORT/0), not {db!r}",
+            settings=("rate_store",),
         )
 
 
