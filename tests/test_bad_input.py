@@ -230,3 +230,36 @@ def test_every_send_and_run_option_of_upload_and_sync_has_a_config_key() -> None
         assert command is not None
         names = {p.name for p in command.params if isinstance(p, click.Option)}
         assert sorted(n for n in names - KNOWN_KEYS - exceptions if n) == [], name
+
+
+# -- 6. one row, one call -----------------------------------------------------------------------
+def test_the_report_and_status_say_one_row(
+    cli: Callable[..., Result],
+    upload_to: Callable[..., Result],
+    mock_config: Callable[..., Any],
+    tmp_path: Path,
+) -> None:
+    from uploader.ledger._records import StatusRecord
+    from uploader.mock import run_mock_in_thread
+    from uploader.reconcile._status import StatusReport, status_notes
+
+    source = tmp_path / "in.csv"
+    source.write_text("thirdPartyId,v\nc1,x\n,rejected for its empty id\n")
+    ledger = tmp_path / "l.jsonl"
+    with run_mock_in_thread(mock_config()) as mock:
+        assert upload_to(mock, source, ledger).exit_code == 0
+    report = cli("report", "--ledger", str(ledger)).stdout
+    for line in ("sent", "rejected"):
+        (said,) = [x for x in report.splitlines() if x.strip().startswith(line + " ")]
+        assert " 1 row" in said and "1 rows" not in said, said
+    failed = StatusRecord(seq=1, batch_id="b", status="complete", failed_ids=("c1",))
+    notes = dict(status_notes(StatusReport(statuses=(failed,))))
+    assert notes["  batch 1"] == "complete (b), 1 row failed"
+
+
+def test_capacity_says_one_call_and_one_start() -> None:
+    from uploader.cli._capacity import capacity_lines
+    from uploader.send._ratelimit import RateLimit
+
+    (line,) = capacity_lines(2, 20, RateLimit(1, 3600), None)
+    assert "at 1 call/3600 s sustained" in line and "(1 starts at once, then 1 more" in line, line
