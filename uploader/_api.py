@@ -104,8 +104,10 @@ async def upload(
     from uploader.produce._rejects import RejectsWriter
 
     # checked now: after sending, a bad setting would lose the wait or the verification
-    if wait_timeout < 0 or (poll_every is not None and poll_every <= 0):
-        raise ConfigError("the wait timeout and the poll interval must be positive")
+    if wait_timeout < 0:
+        raise ConfigError("$wait_timeout must be 0 or more", settings=("wait_timeout",))
+    if poll_every is not None and poll_every <= 0:
+        raise ConfigError("$poll_every must be positive", settings=("poll_every",))
     if verify is not None and verify < 1:
         raise ConfigError("verify: the sample must be at least 1 profile")
     if verify is not None and not _can_read_again(source):
@@ -332,16 +334,19 @@ def sync_files(
     from uploader.sync._run import sync
 
     spec, config = files_run(paths, client_code, options)
+    state_dir = given_path("state", state)
+    missing_file = given_path("missing", missing)
+    assert state_dir is not None  # given, not None
     return in_own_loop(
         lambda: sync(
             spec,
             config,
-            state,
+            state_dir,
             options.get("tokens"),
             refresh_after_days=refresh_after_days,
             full=full,
             forget_missing=forget_missing,
-            missing=missing,
+            missing=missing_file,
             wait_timeout=wait_timeout,
             progress=options.get("progress"),
         )
@@ -371,11 +376,11 @@ def files_run(
     max_retries = options.get("max_retries", DEFAULT_MAX_RETRIES)
     if max_retries < 0:
         raise ConfigError("$max_retries must be 0 or more", settings=("max_retries",))
-    columns, ledger = options.get("columns"), options.get("ledger")
-    budget_file = options.get("daily_rows_file")
+    columns, ledger = options.get("columns"), given_path("ledger", options.get("ledger"))
+    budget_file = given_path("daily_rows_file", options.get("daily_rows_file"))
     shard = options.get("shard")
     max_rejects = options.get("max_rejects")
-    metrics_file = options.get("metrics_file")
+    metrics_file = given_path("metrics_file", options.get("metrics_file"))
     spec = InputSpec(
         sources=tuple(paths),
         id_column=options.get("id_column"),
@@ -396,7 +401,7 @@ def files_run(
     )
     config = UploadConfig(
         client_code=client_code,
-        ledger=Path(ledger) if ledger is not None else new_run_ledger(shard=spec.shard),
+        ledger=ledger if ledger is not None else new_run_ledger(shard=spec.shard),
         endpoint=options.get("endpoint"),
         api_version=options.get("api_version", "v2"),
         concurrency=options.get("concurrency", DEFAULT_CONCURRENCY),
@@ -412,11 +417,21 @@ def files_run(
         bisect_calls=options.get("bisect_calls", DEFAULT_BISECT_CALLS),
         max_rejects=RejectLimit(max_rejects) if max_rejects is not None else None,
         daily_rows=options.get("daily_rows"),
-        daily_rows_file=Path(budget_file) if budget_file is not None else None,
-        metrics_file=Path(metrics_file) if metrics_file is not None else None,
+        daily_rows_file=budget_file,
+        metrics_file=metrics_file,
     )
     check_batch_fits(config.daily_rows, spec.limits.rows)
     return spec, config
+
+
+def given_path(setting: str, value: str | Path | None) -> Path | None:
+    """A path parameter as a ``Path``; an empty one is refused (``Path("")`` is the current
+    directory, which no caller means)."""
+    from uploader.errors import ConfigError
+
+    if value is not None and not str(value).strip():
+        raise ConfigError(f"${setting}: an empty path", settings=(setting,))
+    return Path(value) if value is not None else None
 
 
 async def _send(

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
@@ -13,6 +12,7 @@ import click
 from uploader.auth._defaults import DEFAULT_ADMIN_URL, DEFAULT_IMS_URL, DEFAULT_SCOPES
 from uploader.auth._secret import Secret
 from uploader.auth._static import DEFAULT_TOKEN_ENV, TokenProvider, token_from_env, token_from_file
+from uploader.cli._paths import PathType
 from uploader.errors import ConfigError
 from uploader.send._tls import tls_context
 
@@ -102,7 +102,7 @@ def static_token_options(func: F) -> F:
             ),
             click.option(
                 "--token-file",
-                type=click.Path(path_type=Path, dir_okay=False),
+                type=PathType(dir_okay=False),
                 help="File holding the profile token (must not be readable by other users).",
             ),
             click.option(

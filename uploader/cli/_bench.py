@@ -14,6 +14,7 @@ import orjson
 
 from uploader._writable import make_dirs
 from uploader.cli._errors import handle_errors
+from uploader.cli._paths import PathType
 from uploader.errors import ConfigError, first_line
 from uploader.exits import EXIT_FAILED, EXIT_HELP
 
@@ -37,7 +38,7 @@ __all__ = ["bench"]
 )
 @click.option(
     "--data",
-    type=click.Path(path_type=Path, file_okay=False),
+    type=PathType(file_okay=False),
     metavar="DIR",
     help="Keep the generated datasets in DIR and reuse them on the next run. Default: a "
     "temporary directory, removed at the end.",

@@ -49,9 +49,9 @@ daily_rows_option = click.option(
 
 def _per(rate: RateLimit) -> str:
     return (
-        f"{rate.calls:,} calls/min"
+        f"{plural(rate.calls, 'call')}/min"
         if rate.period == 60
-        else f"{rate.calls:,} calls/{rate.period:g} s"
+        else f"{plural(rate.calls, 'call')}/{rate.period:g} s"
     )
 
 
@@ -115,7 +115,7 @@ def capacity_lines(
         else:
             fresh = (
                 f"at least {duration(min_send_seconds(batches, rate))} ({rate.calls:,} "
-                f"start at once, then {rate.calls:,} more each {rate.window:g} s window)"
+                f"start{'s' if rate.calls == 1 else ''} at once, then {rate.calls:,} more each {rate.window:g} s window)"
             )
         line = f"{calls} → {sustained} at {_per(rate)} sustained; from a fresh window {fresh}"
     lines = [f"capacity       {line}"]

@@ -13,7 +13,12 @@ from typing import Any
 
 from uploader.errors import ConfigError
 
-__all__ = ["KNOWN_KEYS", "load_config_file"]
+__all__ = ["CONFIG_FILE", "KNOWN_KEYS", "load_config_file"]
+
+#: ``ctx.meta`` key: the --config file the command's defaults came from (a bad value in it
+#: is named by the file and its key: ``uploader.cli._errors``)
+CONFIG_FILE = "uploader.config_file"
+
 
 # Every setting any command takes from the file (a command ignores the ones it has no flag
 # for, so one file serves validate, upload and status).
@@ -55,7 +60,14 @@ KNOWN_KEYS = frozenset(
         "max_retries",
         "retry_max_wait",
         "timeout",
+        "bisect_calls",
+        "ca_bundle",
+        "max_rejects",
         "ledger",
+        "keep_runs",
+        # waiting for Target's statuses, progress
+        "wait_timeout",
+        "progress_every",
         # monitoring
         "metrics_file",
         "log_format",

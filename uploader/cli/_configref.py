@@ -25,6 +25,9 @@ from.
 The config file's keys are the long option names with `_` for `-` (e.g. `batch_rows = 100`),
 plus a `[rename]` table (`old = "new"`); a command ignores the keys it has no option for, so
 one file serves `validate`, `upload`, `sync`, `status` and the rest. Unknown keys are an error.
+What a command line asks for this once has no key: `--config` itself, `--json`, `--quiet`,
+`--dry-run`, `--out`, `--resume`, `--wait`, `--full`, `--missing`, `--forget-missing` and
+`--allow-insecure-token-file`.
 Secrets are never settings: the profile token comes from `$TARGET_PROFILE_TOKEN` (or the
 variable `--token-env` names), `--token-file` or `--token-command`, the Adobe I/O client
 secret only from `$ADOBE_CLIENT_SECRET`.

@@ -14,6 +14,7 @@ from uploader.auth._secret import Secret
 from uploader.auth._static import StaticToken
 from uploader.cli._errors import handle_errors
 from uploader.cli._output import report
+from uploader.cli._paths import PathType
 from uploader.cli._progress import make_progress
 from uploader.errors import ConfigError
 from uploader.exits import EXIT_HELP
@@ -47,7 +48,7 @@ WAIT_TIMEOUT = 40.0
 @click.command(epilog=EXIT_HELP)
 @click.option(
     "--source",
-    type=click.Path(path_type=Path, dir_okay=False),
+    type=PathType(dir_okay=False),
     help="File to upload. Default: the sample CRM export shipped with the uploader (the same "
     "as samples/crm.csv).",
 )

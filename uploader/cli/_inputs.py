@@ -9,8 +9,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 from click.core import ParameterSource
 
-from uploader.cli._configfile import load_config_file
+from uploader.cli._configfile import CONFIG_FILE, load_config_file
 from uploader.cli._logformat import log_format_from_config
+from uploader.cli._paths import PathType
 from uploader.errors import ConfigError
 from uploader.produce._limits import DEFAULT_BATCH_BYTES, DEFAULT_BATCH_ROWS
 from uploader.produce._modes import (
@@ -47,10 +48,11 @@ def config_option() -> Callable[[F], F]:
             except ConfigError as exc:
                 raise click.BadParameter(f"--config {value}: {exc}", ctx=ctx, param=param) from exc
         ctx.default_map = {**(ctx.default_map or {}), **settings}
+        ctx.meta[CONFIG_FILE] = value
 
     return click.option(
         "--config",
-        type=click.Path(path_type=Path, dir_okay=False),
+        type=PathType(dir_okay=False),
         is_eager=True,
         expose_value=False,
         callback=load,

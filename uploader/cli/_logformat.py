@@ -3,7 +3,7 @@
 Two sources, one shape (``uploader._log.json_line``): the library's log records (batch
 outcomes, retries, throttles, stops, statuses), through a ``JsonFormatter`` handler on the
 ``uploader`` logger; and every line a command writes on stderr itself (errors, warnings,
-notes, heartbeats, click's usage errors), through ``JsonLines`` in place of ``sys.stderr``,
+notes, heartbeats), through ``JsonLines`` in place of ``sys.stderr``,
 which wraps a plain line into an event and passes a JSON one through. stdout is untouched
 (``--json`` keeps its one document there).
 
@@ -41,9 +41,6 @@ _PREFIXES = (
     ("uploader: warning: ", "warning", "warning"),
     ("uploader: note: ", "info", "note"),
     ("uploader: interrupted", "error", "interrupted"),
-    ("Error: ", "error", "usage_error"),
-    ("Usage: ", "error", "usage_error"),
-    ("Try '", "error", "usage_error"),
     ("uploader: ", "info", "message"),
 )
 

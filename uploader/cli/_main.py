@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Sequence
+from typing import Any, NoReturn
+
 import click
 
+from uploader.cli._errors import run_standalone
 from uploader.cli._lazygroup import LazyCommand, LazyGroup
 from uploader.cli._logformat import log_format_option
 from uploader.exits import EXIT_HELP
@@ -67,8 +72,18 @@ COMMANDS = {
 }
 
 
+class UploaderGroup(LazyGroup):
+    """The ``uploader`` group: click's parsing, our way of ending on an error
+    (``run_standalone``: one line, the exit code, the JSON error object with --json)."""
+
+    def main(self, args: Sequence[str] | None = None, *rest: Any, **kwargs: Any) -> NoReturn:
+        given = list(sys.argv[1:] if args is None else args)
+        kwargs["standalone_mode"] = False
+        run_standalone(lambda: super(UploaderGroup, self).main(given, *rest, **kwargs), given)
+
+
 @click.group(
-    cls=LazyGroup,
+    cls=UploaderGroup,
     lazy_commands=COMMANDS,
     shared=[log_format_option()],
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},

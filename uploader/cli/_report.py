@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import click
@@ -10,6 +9,7 @@ import click
 from uploader._plural import plural
 from uploader.cli._errors import handle_errors
 from uploader.cli._output import echo_json
+from uploader.cli._paths import PathType
 from uploader.cli._status import ledgers_of, ledgers_option
 from uploader.exits import EXIT_HELP
 
@@ -21,7 +21,7 @@ __all__ = ["report_command"]
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
 @click.option(
     "--failed-rows",
-    type=click.Path(path_type=Path, dir_okay=False),
+    type=PathType(dir_okay=False),
     metavar="OUT.csv",
     help="Write the source rows of failed, pending and stuck batches and the rejected rows "
     "(all columns, text as in the source) to OUT.csv, to fix and upload again.",
@@ -29,7 +29,7 @@ __all__ = ["report_command"]
 @click.option(
     "--html",
     "html_file",
-    type=click.Path(path_type=Path, dir_okay=False),
+    type=PathType(dir_okay=False),
     metavar="FILE",
     help="Also write the report as one self-contained HTML page (charts of rows acknowledged "
     "over time, calls against the rate limit, latency, outcomes, statuses, verification; "

@@ -16,6 +16,7 @@ from uploader.cli._auth_options import (
 )
 from uploader.cli._errors import handle_errors
 from uploader.cli._output import echo_json
+from uploader.cli._paths import PathType
 from uploader.errors import ConfigError
 from uploader.exits import EXIT_HELP
 from uploader.ledger._runs import LEDGER_NAME, RUNS_DIR, latest_ledger
@@ -35,7 +36,7 @@ __all__ = ["ledger_of", "ledger_option", "ledgers_of", "ledgers_option", "status
 def ledger_option(func: Any) -> Any:
     return click.option(
         "--ledger",
-        type=click.Path(path_type=Path, dir_okay=False, exists=True),
+        type=PathType(dir_okay=False, exists=True),
         help="The run's ledger (ledger.jsonl written by `uploader upload`). Default: the most "
         "recently written runs/*/ledger.jsonl in this directory (named on stderr).",
     )(func)
@@ -59,7 +60,7 @@ def ledgers_option(func: Any) -> Any:
         "--ledger",
         "ledger_options",
         multiple=True,
-        type=click.Path(path_type=Path, dir_okay=False, exists=True),
+        type=PathType(dir_okay=False, exists=True),
         help="The run's ledger (ledger.jsonl written by `uploader upload`); repeat it (or name "
         "the ledgers as arguments) for the shards of one input (--shard), reported as one run. "
         "Default: the most recently written runs/*/ledger.jsonl in this directory (named on "
@@ -69,7 +70,7 @@ def ledgers_option(func: Any) -> Any:
         "ledger_arguments",
         nargs=-1,
         metavar="[LEDGER]...",
-        type=click.Path(path_type=Path, dir_okay=False, exists=True),
+        type=PathType(dir_okay=False, exists=True),
     )
     return argument(ledger(func))
 

@@ -12,6 +12,7 @@ from uploader._plural import plural
 from uploader.cli._capacity import capacity_dict, capacity_lines
 from uploader.cli._errors import handle_errors, terminate_as_interrupt
 from uploader.cli._output import echo_json, echo_warnings, report
+from uploader.cli._paths import PathType
 from uploader.cli._progress import make_progress
 from uploader.cli._upload import prune, run_options, send_config, send_options
 from uploader.cli._validate import plan_lines
@@ -27,7 +28,7 @@ __all__ = ["sync_command"]
 @send_options(wait=False)
 @click.option(
     "--state",
-    type=click.Path(path_type=Path, file_okay=False),
+    type=PathType(file_okay=False),
     help="The sync's state directory (what was sent, and when; also TOML `state`). Made on "
     "the first run; two syncs on one state never run at once.",
 )
@@ -44,7 +45,7 @@ __all__ = ["sync_command"]
 @click.option("--full", is_flag=True, help="Send every row, whatever the state says.")
 @click.option(
     "--missing",
-    type=click.Path(path_type=Path, dir_okay=False),
+    type=PathType(dir_okay=False),
     help="Write the ids in the state but not in today's input to this CSV (they are never "
     "sent: the API cannot delete).",
 )

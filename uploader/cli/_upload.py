@@ -20,6 +20,7 @@ from uploader.cli._capacity import capacity_dict, capacity_lines, daily_rows_opt
 from uploader.cli._errors import handle_errors, terminate_as_interrupt
 from uploader.cli._inputs import config_option, input_options, spec_from_options
 from uploader.cli._output import echo_json, echo_warnings, report
+from uploader.cli._paths import PathType
 from uploader.cli._progress import DEFAULT_PROGRESS_EVERY, make_progress
 from uploader.cli._validate import plan_lines
 from uploader.errors import ConfigError
@@ -83,7 +84,7 @@ def send_options(*, wait: bool) -> Callable[[F], F]:
         daily_rows_option,
         click.option(
             "--daily-rows-file",
-            type=click.Path(path_type=Path, dir_okay=False),
+            type=PathType(dir_okay=False),
             envvar="UPLOADER_DAILY_ROWS_FILE",
             metavar="PATH",
             help="Without --rate-store: count --daily-rows in this local file (JSON, locked while "
@@ -91,7 +92,7 @@ def send_options(*, wait: bool) -> Callable[[F], F]:
         ),
         click.option(
             "--metrics-file",
-            type=click.Path(path_type=Path, dir_okay=False),
+            type=PathType(dir_okay=False),
             envvar="UPLOADER_METRICS_FILE",
             metavar="PATH",
             help="Write the run's numbers (rows and batches by outcome, calls, retries, "
@@ -103,7 +104,7 @@ def send_options(*, wait: bool) -> Callable[[F], F]:
         token_source_options,
         click.option(
             "--ledger",
-            type=click.Path(path_type=Path, dir_okay=False),
+            type=PathType(dir_okay=False),
             help="Ledger file (JSON lines). Default: runs/<UTC time>-<pid>/ledger.jsonl, with "
             "rejects.csv, summary.json and ledger.lock beside it (one ledger per directory).",
         ),
@@ -128,7 +129,7 @@ def send_options(*, wait: bool) -> Callable[[F], F]:
         ),
         click.option(
             "--out",
-            type=click.Path(path_type=Path, file_okay=False),
+            type=PathType(file_okay=False),
             help="Directory for --dry-run bodies (batch-000001.txt …) and rejects.csv: new, empty, or "
             "holding only an earlier dry run's files, which are replaced; anything else is refused.",
         ),

@@ -13,6 +13,7 @@ from uploader.cli._capacity import capacity_dict, capacity_lines, daily_rows_opt
 from uploader.cli._errors import handle_errors
 from uploader.cli._inputs import config_option, input_options, spec_from_options
 from uploader.cli._output import echo_json, echo_warnings
+from uploader.cli._paths import PathType
 from uploader.errors import ConfigError
 from uploader.exits import EXIT_FAILED, EXIT_HELP, EXIT_OK
 from uploader.send._ratelimit import parse_rate
@@ -31,7 +32,7 @@ __all__ = ["plan_lines", "validate"]
 @input_options
 @click.option(
     "--rejects",
-    type=click.Path(path_type=Path, dir_okay=False),
+    type=PathType(dir_okay=False),
     help="Write rejected rows (source,row,id,reason) to this CSV. Default: a temporary file, "
     "kept and its path printed only when rows were rejected.",
 )

@@ -31,7 +31,13 @@ import xxhash
 
 from uploader.errors import ConfigError, InputError, first_line
 from uploader.ledger._records import SourceRecord
-from uploader.produce._objectstore import ObjectPath, expand_objects, is_object_url, storage_options
+from uploader.produce._objectstore import (
+    SCHEMES,
+    ObjectPath,
+    expand_objects,
+    is_object_url,
+    storage_options,
+)
 from uploader.produce._textstream import INPUT_ENCODING, UTF8, ByteReader, is_gzip, open_utf8
 
 __all__ = [
@@ -215,6 +221,12 @@ def expand_sources(
             raise InputError(_NO_STDIN, settings=("resume",))
         if is_object_url(text):
             paths.extend(expand_objects(text))
+        elif "://" in text:
+            scheme = text.partition("://")[0]
+            raise InputError(
+                f"{text}: {scheme}:// is not supported (a local path, or "
+                f"{', '.join(f'{s}://' for s in SCHEMES)})"
+            )
         elif glob.has_magic(text):
             matched = sorted(Path(p) for p in glob.glob(text, recursive=True))
             if not matched:

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Sequence
 from html import escape
 from pathlib import Path
 
+from uploader._plural import plural
 from uploader._version import __version__
 from uploader._writable import replace_durably
 from uploader.errors import InputError
@@ -215,7 +216,7 @@ def _acknowledged(states: Sequence[LedgerState], zero: dt.datetime) -> str:
         "Rows acknowledged over time",
         chart
         + _note(
-            f"{total:,} rows in {len(landed):,} batches, the last after {_elapsed(points[-1][0])}."
+            f"{plural(total, 'row')} in {plural(len(landed), 'batch', 'batches')}, the last after {_elapsed(points[-1][0])}."
         ),
     )
 

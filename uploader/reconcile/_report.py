@@ -228,12 +228,12 @@ class RunReport:
             ("rows read", read),
             *self._shard_lines(),
             *(self.sync.lines() if self.sync is not None else []),
-            ("sent", f"{self.rows_sent:,} rows"),
+            ("sent", plural(self.rows_sent, "row")),
             ("acknowledged", f"{plural(self.rows_acknowledged, 'row')} in {plural(self.batches_acknowledged, 'batch', 'batches')}"),
             ("failed", f"{plural(self.rows_failed, 'row')} in {plural(self.batches_failed, 'batch', 'batches')}"),
-            ("pending", f"{self.rows_pending:,} rows" + (spell("  (upload ${resume=True} sends them)", "resume=True") if self.rows_pending else "")),
+            ("pending", plural(self.rows_pending, "row") + (spell("  (upload ${resume=True} sends them)", "resume=True") if self.rows_pending else "")),
             *reason_lines(self.reasons),
-            ("rejected", f"{self.rows_rejected:,} rows" + (f"  → {self.rejects_file}" if self.rows_rejected else "")),
+            ("rejected", plural(self.rows_rejected, "row") + (f"  → {self.rejects_file}" if self.rows_rejected else "")),
             *(
                 (f"  {count:,}", reason)
                 for reason, count in sorted(self.rejects.items(), key=lambda item: (-item[1], item[0]))

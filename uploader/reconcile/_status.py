@@ -233,7 +233,7 @@ def status_notes(report: StatusReport) -> list[tuple[str, str]]:
     for s in report.statuses:
         if s.status not in ("complete", "incomplete") or s.failed_ids:
             said = f": {s.message}" if s.message else ""
-            failed = f", {len(s.failed_ids):,} rows failed" if s.failed_ids else ""
+            failed = f", {plural(len(s.failed_ids), 'row')} failed" if s.failed_ids else ""
             cut = " (list cut at the answer cap)" if not s.failed_ids_complete else ""
             notes.append((f"  batch {s.seq}", f"{s.status} ({s.batch_id}){failed}{cut}{said}"))
     return notes

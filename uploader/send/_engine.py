@@ -22,19 +22,20 @@ import contextlib
 import datetime as dt
 import math
 import random
+import re
 import signal
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal, Protocol, runtime_checkable
-from urllib.parse import unquote
+from urllib.parse import unquote, urlsplit
 
 import polars as pl
 
 from uploader._log import get_logger
 from uploader._version import __version__
-from uploader.auth._secret import Secret
+from uploader.auth._secret import Secret, redacted_url
 from uploader.auth._static import SharesRateLimit, TokenProvider
 from uploader.errors import (
     BatchRejected,
@@ -94,6 +95,7 @@ from uploader.send._transport import (
     Transport,
     auth_headers,
     check_endpoint,
+    check_endpoint_url,
     submit_outcome,
 )
 
@@ -128,6 +130,8 @@ _STOP_NOTES = {
     "budget": "not sent: the daily row budget is used up",
 }
 ApiVersion = Literal["v1", "v2"]
+#: a client code is one path segment and one host label of Target's URLs
+_CLIENT_CODE = re.compile(r"[A-Za-z0-9_.-]+")
 
 
 def stop_reason_of(error: Exception | None) -> str:
@@ -168,10 +172,18 @@ class UploadConfig:
     metrics_file: Path | None = None
 
     def __post_init__(self) -> None:
-        if not self.client_code or "/" in self.client_code:
+        if not self.client_code:
             raise ConfigError(
                 "$client_code is required (your Target client code)", settings=("client_code",)
             )
+        if not _CLIENT_CODE.fullmatch(self.client_code):
+            raise ConfigError(
+                f"$client_code {self.client_code!r}: a client code is letters, digits, _, - and "
+                ". only (your Target client code, as in https://CLIENT.tt.omtrdc.net)",
+                settings=("client_code",),
+            )
+        if self.endpoint is not None:
+            check_endpoint_url(self.endpoint)
         if self.api_version not in ("v1", "v2"):
             raise ConfigError("$api_version must be v1 or v2", settings=("api_version",))
         if not 1 <= self.concurrency <= 64:
@@ -182,6 +194,8 @@ class UploadConfig:
             raise ConfigError("$bisect_calls must be 0 or more", settings=("bisect_calls",))
         if self.rate_store is not None and self.rate is None:
             raise ConfigError("$rate_store needs a rate", settings=("rate_store", "rate"))
+        if self.rate_store is not None:
+            check_store_url(self.rate_store)
         self._check_daily_rows()
 
     def _check_daily_rows(self) -> None:
@@ -1063,6 +1077,18 @@ def _check_same_target(before: SendSettings, now: SendSettings, path: Path) -> N
             "resume with the same $client_code, $endpoint and $api_version, or start a "
             "new ledger",
             settings=("client_code", "endpoint", "api_version"),
+        )
+
+
+def check_store_url(url: str) -> None:
+    """A rate store's path is its Redis DB number (``redis://HOST:PORT/0``) or nothing:
+    anything else would silently use DB 0."""
+    db = urlsplit(url).path.strip("/")
+    if db and not db.isdigit():
+        raise ConfigError(
+            f"$rate_store {redacted_url(url)}: the path must be a DB number "
+            f"(redis://HOST:PORT/0), not {db!r}",
+            settings=("rate_store",),
         )
 
 

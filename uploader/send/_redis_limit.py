@@ -233,6 +233,13 @@ class RedisRateLimiter:
                 keys=self._keys[3:], args=[self._claimed, round(self._window_us / 1000) + 1000]
             )
         except (RedisError, OSError) as error:
+            if "DB index is out of range" in str(error):  # Redis answered: no such DB
+                db = self.url.rsplit("/", 1)[-1]
+                raise ConfigError(
+                    f"$rate_store {self.url}: this Redis has no DB {db} (DB index is out of "
+                    "range: its `databases` setting, 16 by default, numbered from 0)",
+                    settings=("rate_store",),
+                ) from None
             raise ConfigError(
                 f"$rate_store {self.url}: Redis does not answer ({_one_line(error)})",
                 settings=("rate_store",),

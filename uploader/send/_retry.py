@@ -46,8 +46,10 @@ class RetryPolicy:
     def __post_init__(self) -> None:
         if self.max_retries < 0:
             raise ConfigError("$max_retries must be 0 or more", settings=("max_retries",))
-        if self.base <= 0 or self.max_wait <= 0:
-            raise ConfigError("retry waits must be positive")
+        if self.max_wait <= 0:
+            raise ConfigError("$retry_max_wait must be positive", settings=("retry_max_wait",))
+        if self.base <= 0:
+            raise ConfigError("the first retry's wait (base) must be positive")
 
 
 @dataclass(frozen=True, slots=True)

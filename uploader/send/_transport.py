@@ -35,6 +35,7 @@ __all__ = [
     "Transport",
     "auth_headers",
     "check_endpoint",
+    "check_endpoint_url",
     "is_loopback_host",
     "raise_for_refusal",
     "refuse_cleartext",
@@ -202,6 +203,18 @@ def check_endpoint(url: str, token: Secret | None) -> None:
         refuse_cleartext(url, setting="endpoint", secret="the profile token")
     else:
         _require_http_url(url, "endpoint")
+
+
+def check_endpoint_url(url: str) -> None:
+    """An endpoint is a base URL the API's paths are appended to: http(s), a host, no query
+    and no fragment (``…?x=1`` + ``/m2/…`` would send every call to a wrong path)."""
+    _require_http_url(url, "endpoint")
+    parts = urlsplit(url)
+    if parts.query or parts.fragment or url.rstrip("/").endswith(("?", "#")):
+        raise ConfigError(
+            f"$endpoint {url!r}: a base URL takes no query or fragment (?…, #…)",
+            settings=("endpoint",),
+        )
 
 
 def refuse_cleartext(url: str, *, setting: str, secret: str) -> None:
