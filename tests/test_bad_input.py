@@ -261,5 +261,5 @@ def test_capacity_says_one_call_and_one_start() -> None:
     from uploader.cli._capacity import capacity_lines
     from uploader.send._ratelimit import RateLimit
 
-    (line,) = capacity_lines(2, 20, RateLimit(1, 3600), None)
+    (line,) = capacity_lines([10, 10], RateLimit(1, 3600), None)
     assert "at 1 call/3600 s sustained" in line and "(1 starts at once, then 1 more" in line, line
