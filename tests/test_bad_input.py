@@ -55,6 +55,7 @@ def src(tmp_path: Path) -> Path:
         ("report", "--ledger"),
         ("status", "--ledger"),
         ("bench", "--data"),
+        ("mock-server", "--receipts"),
     ],
 )
 def test_an_empty_path_is_refused_naming_its_option(
@@ -70,6 +71,7 @@ def test_an_empty_path_is_refused_naming_its_option(
         "status": [],
         "bench": [],
         "demo": [],
+        "mock-server": [],
     }[command]
     line = one_line_error(cli(command, *base, option, ""))
     assert f"uploader: error: {option}: an empty path (see " in line

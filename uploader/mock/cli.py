@@ -12,6 +12,7 @@ import click
 
 from uploader._writable import make_dirs
 from uploader.cli._errors import handle_errors
+from uploader.cli._paths import PathType
 from uploader.errors import ConfigError
 from uploader.mock._config import FaultConfig, MockConfig, StatusUrlStyle
 
@@ -201,7 +202,7 @@ def _dump_receipts(mock: MockTarget, path: Path) -> None:
 )
 @click.option(
     "--receipts",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=PathType(dir_okay=False),
     default=None,
     help="Write the receipts (every row taken) as JSON to this file on exit.",
 )
