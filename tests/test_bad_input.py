@@ -173,6 +173,77 @@ def test_the_library_refuses_a_bad_endpoint_and_client_code() -> None:
     assert UploadConfig(client_code="acme-1.eu_2", ledger=Path("l")).client_code == "acme-1.eu_2"
 
 
+BAD_ENDPOINTS = ["http://127.0.0.1:1/x?y=1", "http://127.0.0.1:1/#top", "127.0.0.1:18080"]
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [("--endpoint", value) for value in BAD_ENDPOINTS]
+    + [("--client-code", "de mo"), ("--client-code", "demo?x"), ("--client-code", "a/b")],
+)
+def test_check_refuses_a_bad_endpoint_or_client_code_as_upload_does(
+    cli: Callable[..., Result], option: str, value: str
+) -> None:
+    """``uploader check`` builds its URL itself: the same checks, before any call (an
+    unreachable endpoint would otherwise be exit 6, "unreachable")."""
+    options = {"--client-code": "demo", "--endpoint": "http://127.0.0.1:1", option: value}
+    args = [x for pair in options.items() for x in pair]
+    assert option in one_line_error(cli("check", *args, token="t"))
+
+
+def test_the_preflight_refuses_a_bad_endpoint_and_client_code() -> None:
+    import asyncio
+
+    from uploader.auth._static import StaticToken
+    from uploader.errors import ConfigError
+    from uploader.reconcile._preflight import preflight
+
+    tokens = StaticToken(None, "none")
+    with pytest.raises(ConfigError, match=r"^endpoint .*no query"):
+        asyncio.run(preflight("demo", tokens, endpoint="http://127.0.0.1:1/?q"))
+    with pytest.raises(ConfigError, match=r"^client_code 'de mo'"):
+        asyncio.run(preflight("de mo", tokens, endpoint="http://127.0.0.1:1"))
+
+
+def test_verify_refuses_a_ledger_whose_endpoint_is_not_a_base_url(
+    cli: Callable[..., Result], upload_to: Callable[..., Result], src: Path, tmp_path: Path
+) -> None:
+    """``uploader verify`` builds its URLs from the run record (an older uploader wrote any
+    endpoint there): the same check, naming the ledger, before any call."""
+    from uploader.mock import MockConfig, run_mock_in_thread
+
+    ledger = tmp_path / "run" / "ledger.jsonl"
+    with run_mock_in_thread(MockConfig(client_code="demo", rate_limit=None)) as mock:
+        assert upload_to(mock, src, ledger, "--quiet").exit_code == 0
+        records = [orjson.loads(line) for line in ledger.read_bytes().splitlines()]
+        for record in records:
+            if record.get("settings"):
+                record["settings"]["endpoint"] = mock.base_url + "/?q=1"
+        ledger.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in records))
+        written = ledger.read_bytes()
+        line = one_line_error(cli("verify", "--ledger", str(ledger), token=mock.token))
+    assert ledger.read_bytes() == written  # no verification started
+    assert f"ledger {ledger}: " in line and "no query or fragment" in line, line
+
+
+def test_status_refuses_a_bad_endpoint_given_to_the_library(tmp_path: Path) -> None:
+    import asyncio
+
+    from uploader.auth._static import StaticToken
+    from uploader.errors import ConfigError
+    from uploader.reconcile._status import poll_statuses
+
+    with pytest.raises(ConfigError, match=r"^endpoint .*no query"):
+        asyncio.run(
+            poll_statuses(
+                tmp_path / "l.jsonl",
+                StaticToken(None, "none"),
+                acknowledged=[],
+                endpoint="http://h/?q",
+            )
+        )
+
+
 # -- 5. messages that name the flag and the real cause -------------------------------------------
 @pytest.mark.parametrize(
     ("args", "says"),

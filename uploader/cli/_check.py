@@ -61,7 +61,7 @@ def check(**options: Any) -> None:
     from uploader.reconcile._preflight import preflight
 
     client_code = options["client_code"]
-    if not client_code or "/" in client_code:
+    if not client_code:  # the rest of the checks: preflight's, as the library's
         raise ConfigError("--client-code is required (or set $TARGET_CLIENT_CODE)")
     tokens = _tokens(options)
     result = asyncio.run(

@@ -24,6 +24,7 @@ from uploader.send._transport import (
     AiohttpTransport,
     HttpAnswer,
     Transport,
+    api_base_url,
     auth_headers,
     check_endpoint,
 )
@@ -95,14 +96,10 @@ async def preflight(
     ``https://CLIENT.tt.omtrdc.net``. The verdict is in the result's ``exit_code`` (0: ready;
     2 a wrong setting; 3 the token; 6 unreachable); raises only ``ConfigError`` (a setting
     that cannot work)."""
-    if not client_code or "/" in client_code:
-        raise ConfigError(
-            "$client_code is required (your Target client code)", settings=("client_code",)
-        )
+    base_url = api_base_url(client_code, endpoint)  # checks both, before any call
     if timeout <= 0:
         raise ConfigError("$timeout must be positive", settings=("timeout",))
     tokens = tokens if tokens is not None else token_from_env()
-    base_url = (endpoint or f"https://{client_code}.tt.omtrdc.net").rstrip("/")
     found = _Findings(endpoint=base_url, token_source=tokens.source)
     try:
         token: Secret | None = await tokens.get()

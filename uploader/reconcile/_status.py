@@ -56,6 +56,7 @@ from uploader.send._transport import (
     HttpAnswer,
     Transport,
     auth_headers,
+    check_endpoint_url,
     is_loopback_host,
     raise_for_refusal,
 )
@@ -469,6 +470,8 @@ async def poll_statuses(
         raise ConfigError("$concurrency must be between 1 and 64", settings=("concurrency",))
     if timeout < 0 or interval <= 0 or max_interval <= 0:
         raise ConfigError("timeouts and poll intervals must be positive")
+    if endpoint is not None:  # the base URL whose host the token may go to: as upload's
+        check_endpoint_url(endpoint)
     state: LedgerState | None = None
     if acknowledged is None:
         state = read_ledger(ledger_path)

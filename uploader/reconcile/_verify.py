@@ -73,6 +73,7 @@ from uploader.send._transport import (
     AiohttpTransport,
     HttpAnswer,
     Transport,
+    api_base_url,
     auth_headers,
     raise_for_refusal,
 )
@@ -397,6 +398,14 @@ async def verify(
         raise ConfigError("$concurrency must be between 1 and 64", settings=("concurrency",))
     state = read_ledger(ledger_path)
     settings = state.last_run.send_settings
+    client = settings.client_code or ""
+    if not settings.endpoint or not client:
+        raise LedgerError(f"ledger {ledger_path}: no endpoint or client code in its run record")
+    try:  # an older uploader recorded any endpoint and client code: checked as upload's are
+        base = api_base_url(client, settings.endpoint)
+    except ConfigError as error:
+        named = error.naming(str)  # the run record's key, not a flag of this command
+        raise LedgerError(f"ledger {ledger_path}: its run record's {named}") from None
     previous = verification_summary(state)
     done: set[str] = set()
     if resume:
@@ -421,10 +430,6 @@ async def verify(
     expected, population = await asyncio.to_thread(
         sample_expected, state, ledger_path, sample, seed
     )
-    base = (settings.endpoint or "").rstrip("/")
-    client = settings.client_code or ""
-    if not base or not client:
-        raise LedgerError(f"ledger {ledger_path}: no endpoint or client code in its run record")
     ledger = Ledger(ledger_path, state=state)  # what it writes is folded into ``state``
     if not resume:
         ledger.write(

@@ -22,7 +22,6 @@ import contextlib
 import datetime as dt
 import math
 import random
-import re
 import signal
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -93,9 +92,9 @@ from uploader.send._transport import (
     FORM,
     AiohttpTransport,
     Transport,
+    api_base_url,
     auth_headers,
     check_endpoint,
-    check_endpoint_url,
     submit_outcome,
 )
 
@@ -130,8 +129,6 @@ _STOP_NOTES = {
     "budget": "not sent: the daily row budget is used up",
 }
 ApiVersion = Literal["v1", "v2"]
-#: a client code is one path segment and one host label of Target's URLs
-_CLIENT_CODE = re.compile(r"[A-Za-z0-9_.-]+")
 
 
 def stop_reason_of(error: Exception | None) -> str:
@@ -172,18 +169,7 @@ class UploadConfig:
     metrics_file: Path | None = None
 
     def __post_init__(self) -> None:
-        if not self.client_code:
-            raise ConfigError(
-                "$client_code is required (your Target client code)", settings=("client_code",)
-            )
-        if not _CLIENT_CODE.fullmatch(self.client_code):
-            raise ConfigError(
-                f"$client_code {self.client_code!r}: a client code is letters, digits, _, - and "
-                ". only (your Target client code, as in https://CLIENT.tt.omtrdc.net)",
-                settings=("client_code",),
-            )
-        if self.endpoint is not None:
-            check_endpoint_url(self.endpoint)
+        api_base_url(self.client_code, self.endpoint)  # checks both (ConfigError)
         if self.api_version not in ("v1", "v2"):
             raise ConfigError("$api_version must be v1 or v2", settings=("api_version",))
         if not 1 <= self.concurrency <= 64:
@@ -223,7 +209,7 @@ class UploadConfig:
 
     @property
     def base_url(self) -> str:
-        return (self.endpoint or f"https://{self.client_code}.tt.omtrdc.net").rstrip("/")
+        return api_base_url(self.client_code, self.endpoint)
 
     @property
     def submit_url(self) -> str:

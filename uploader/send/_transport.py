@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+import re
 import ssl
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
@@ -33,7 +34,9 @@ __all__ = [
     "AiohttpTransport",
     "HttpAnswer",
     "Transport",
+    "api_base_url",
     "auth_headers",
+    "check_client_code",
     "check_endpoint",
     "check_endpoint_url",
     "is_loopback_host",
@@ -45,6 +48,8 @@ __all__ = [
 USER_AGENT = f"uploader/{__version__}"
 FORM = "application/x-www-form-urlencoded"
 _TOKEN_WORDS = ("token", "unauthori", "authenticat", "expired")
+#: a client code is one path segment and one host label of Target's URLs
+_CLIENT_CODE = re.compile(r"[A-Za-z0-9_.-]+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,6 +208,31 @@ def check_endpoint(url: str, token: Secret | None) -> None:
         refuse_cleartext(url, setting="endpoint", secret="the profile token")
     else:
         _require_http_url(url, "endpoint")
+
+
+def api_base_url(client_code: str, endpoint: str | None) -> str:
+    """The base URL Target's API paths are appended to: ``endpoint`` (default
+    ``https://CLIENT.tt.omtrdc.net``), without a trailing slash. Every URL built from a user's
+    client code and endpoint starts here, so both are checked here (``ConfigError``)."""
+    check_client_code(client_code)
+    if endpoint is None:
+        return f"https://{client_code}.tt.omtrdc.net"
+    check_endpoint_url(endpoint)
+    return endpoint.rstrip("/")
+
+
+def check_client_code(client_code: str) -> None:
+    """A client code goes into a host name and a path segment: letters, digits, _, - and ."""
+    if not client_code:
+        raise ConfigError(
+            "$client_code is required (your Target client code)", settings=("client_code",)
+        )
+    if not _CLIENT_CODE.fullmatch(client_code):
+        raise ConfigError(
+            f"$client_code {client_code!r}: a client code is letters, digits, _, - and "
+            ". only (your Target client code, as in https://CLIENT.tt.omtrdc.net)",
+            settings=("client_code",),
+        )
 
 
 def check_endpoint_url(url: str) -> None:
