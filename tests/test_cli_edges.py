@@ -60,6 +60,35 @@ def test_a_dry_run_refuses_an_out_dir_holding_other_files(
     assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]
 
 
+def test_a_dry_run_names_the_sending_options_it_ignores_in_one_note(
+    cli: Callable[..., Result], tmp_path: Path
+) -> None:
+    """--wait, --metrics-file, --rate-store… do nothing in a dry run: one note names those
+    given (an unreachable store is not even tried, no metrics file is written), for upload
+    and sync alike; a dry run without them prints no note."""
+    src, metrics = small_csv(tmp_path / "in.csv"), tmp_path / "m.prom"
+    given = ("--metrics-file", str(metrics), "--rate-store", "redis://127.0.0.1:9")
+    upload = cli(
+        "upload", str(src), "--client-code", "demo", "--dry-run", "--out", str(tmp_path / "a"),
+        "--wait", *given,
+    )  # fmt: skip
+    sync = cli(
+        "sync", str(src), "--client-code", "demo", "--state", str(tmp_path / "state"),
+        "--dry-run", "--out", str(tmp_path / "b"), *given, "--daily-rows", "100", "--batch-rows", "10",
+    )  # fmt: skip
+    plain = cli("upload", str(src), "--dry-run", "--out", str(tmp_path / "c"))
+    assert [upload.exit_code, sync.exit_code, plain.exit_code] == [0, 0, 0], upload.output
+    assert upload.stderr == (
+        "uploader: note: --dry-run sends nothing: --rate-store, --metrics-file, --wait are "
+        "ignored\n"
+    )
+    assert sync.stderr == (
+        "uploader: note: --dry-run sends nothing: --rate-store, --metrics-file are ignored; "
+        "--daily-rows is not counted\n"
+    )
+    assert plain.stderr == "" and not metrics.exists()
+
+
 # -- validate's temporary rejects file -------------------------------------------------------
 @pytest.mark.parametrize(("rows", "kept"), [("c1,x\n", 0), ("c1,x\n,y\n", 1)])
 def test_validate_without_rejects_leaves_no_temporary_directory_behind(

@@ -387,7 +387,10 @@ def test_a_dry_run_ignores_the_budget_and_says_so(
         "--batch-rows", "10",
     )  # fmt: skip
     assert result.exit_code == 0, result.output
-    assert "a dry run sends nothing: --daily-rows is not counted" in result.stderr
+    assert result.stderr == (
+        "uploader: note: --dry-run sends nothing: --daily-rows-file is ignored; --daily-rows "
+        "is not counted\n"
+    )
     assert not budget.exists()
 
 

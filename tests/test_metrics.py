@@ -105,13 +105,28 @@ def test_an_unwritable_metrics_file_is_refused_before_anything_is_sent(
     result = cli(
         "upload", str(source), "--client-code", "demo", "--endpoint", "http://127.0.0.1:9",
         "--ledger", str(tmp_path / "run" / "ledger.jsonl"),
-        "--metrics-file", str(tmp_path / "no" / "such" / "dir" / "uploader.prom"),
+        "--metrics-file", str(write_csv(tmp_path / "file", ["id1"]) / "uploader.prom"),
         token="t",
     )  # fmt: skip
     assert result.exit_code == 2
     assert result.stderr.startswith("uploader: error: --metrics-file ")
     assert "cannot write" in result.stderr and len(result.stderr.splitlines()) == 1
     assert not (tmp_path / "run" / "ledger.jsonl").exists()
+
+
+def test_a_metrics_file_in_a_missing_directory_gets_it_made_as_a_ledger_does(
+    tmp_path: Path, cli: Callable[..., Result]
+) -> None:
+    source = write_csv(tmp_path / "in.csv", ["id1"])
+    metrics = tmp_path / "textfiles" / "new" / "uploader.prom"
+    with run_mock_in_thread(MockConfig(client_code="demo", require_auth=False)) as mock:
+        result = cli(
+            "upload", str(source), "--client-code", "demo", "--endpoint", mock.base_url,
+            "--rate", "none", "--ledger", str(tmp_path / "run" / "ledger.jsonl"),
+            "--metrics-file", str(metrics),
+        )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "uploader_rows_total" in metrics.read_text()
 
 
 def test_a_failed_write_mid_run_is_a_warning_and_the_run_goes_on(tmp_path: Path) -> None:

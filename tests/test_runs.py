@@ -104,3 +104,60 @@ def test_report_without_ledger_and_no_runs_is_one_line(
     assert result.exit_code == 2
     assert result.stderr.startswith("uploader: error: ") and "--ledger" in result.stderr
     assert len(result.stderr.splitlines()) == 1
+
+
+# -- a run that ends before its ledger exists leaves nothing behind ------------------------------
+
+
+def test_a_run_refused_before_its_ledger_removes_its_run_directory(
+    cli: Callable[..., Result], mock: MockTarget, here: Path
+) -> None:
+    """No input file: exit 2, and neither the run directory nor runs/ (both made by this run)
+    is left behind: a directory with no ledger is one --keep-runs would never remove."""
+    result = cli(
+        "upload", "nofile.csv", "--client-code", "demo", "--endpoint", mock.base_url,
+        "--quiet", token=mock.token,
+    )  # fmt: skip
+    assert result.exit_code == 2, result.output
+    assert not Path("runs").exists()
+
+
+def test_a_refused_run_keeps_what_it_did_not_make(
+    cli: Callable[..., Result], mock: MockTarget, here: Path
+) -> None:
+    """runs/ existed (with an earlier run in it) and the --ledger directory existed with a
+    file of the user's: only the run's own lock and rejects file go; the directories stay."""
+    earlier = old_run("20240101T000000Z-11")
+    named = Path("runs") / "nightly"
+    named.mkdir()
+    (named / "notes.txt").write_text("mine\n")
+    empty = Path("bad.csv")
+    empty.write_text("")  # an input error found by the check pass
+    for ledger in (named / "ledger.jsonl", None):
+        extra = ("--ledger", str(ledger)) if ledger is not None else ()
+        result = upload_file(cli, mock, empty, *extra)
+        assert result.exit_code == 2, result.output
+    assert sorted(p.name for p in named.iterdir()) == ["notes.txt"]
+    assert sorted(p.name for p in Path("runs").iterdir()) == [earlier.name, "nightly"]
+
+
+def test_a_refused_resume_keeps_the_earlier_runs_files(
+    cli: Callable[..., Result], mock: MockTarget, here: Path
+) -> None:
+    """A --resume refused (the input changed) leaves the ledger, its lock and rejects file."""
+    ledger = Path("runs") / "nightly" / "ledger.jsonl"
+    assert upload(cli, mock, "--ledger", str(ledger)).exit_code == 0
+    before = sorted(p.name for p in ledger.parent.iterdir())
+    assert {"ledger.lock", "rejects.csv", "ledger.jsonl"} <= set(before)
+    changed = Path("changed.csv")
+    changed.write_text(SAMPLE.read_text() + SAMPLE.read_text().splitlines()[1] + "\n")
+    result = upload_file(cli, mock, changed, "--ledger", str(ledger), "--resume")
+    assert result.exit_code == 2, result.output
+    assert sorted(p.name for p in ledger.parent.iterdir()) == before
+
+
+def upload_file(cli: Callable[..., Result], mock: MockTarget, path: Path, *extra: str) -> Result:
+    return cli(
+        "upload", str(path), "--client-code", "demo", "--endpoint", mock.base_url,
+        "--rate", "none", "--quiet", *extra, token=mock.token,
+    )  # fmt: skip

@@ -228,13 +228,13 @@ def test_kept_rejects_survive_a_refused_run_and_are_replaced_by_one_that_ran(
     path = tmp_path / "rejects.csv"
     earlier = b"source,row,id,reason\nin.csv,3,,empty id\n"
     path.write_bytes(earlier)
-    with pytest.raises(LedgerError), RejectsWriter(path, keep=True):
+    with pytest.raises(LedgerError), RejectsWriter(path):
         raise LedgerError("refused before the run began")
     assert path.read_bytes() == earlier
-    with RejectsWriter(path, keep=True):
+    with RejectsWriter(path):
         pass
     assert path.read_bytes() == b"source,row,id,reason\n"
     missing = tmp_path / "new" / "rejects.csv"
-    with pytest.raises(LedgerError), RejectsWriter(missing, keep=True):
+    with pytest.raises(LedgerError), RejectsWriter(missing):
         raise LedgerError("refused")
     assert not missing.exists()

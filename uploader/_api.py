@@ -123,13 +123,12 @@ async def upload(
     try:
         with lock.hold(config.ledger), contextlib.ExitStack() as stack:
             if source.rejects is None:
-                # an existing ledger's rejects are that run's: kept if this run is refused
-                keep = config.ledger.exists()
                 source.rejects = stack.enter_context(
-                    RejectsWriter(config.ledger.with_name("rejects.csv"), keep=keep)
+                    RejectsWriter(config.ledger.with_name("rejects.csv"))
                 )
             early = poll_every if wait else None
             summary = await _send(source, config, tokens, progress, early, handle_signals, metrics)
+            stack.close()  # the rejects file is whole once sent: kept if waiting fails later
             write_summary_file(summary, config.ledger.with_name("summary.json"))
             if after_send is not None:
                 await after_send(summary)

@@ -52,22 +52,27 @@ def acquire(path: Path) -> None:
             _held[path] = (fd, holds + 1)
             return
         make_dirs(path.parent)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = _holder(fd)
-            os.close(fd)
-            raise LockBusy(holder) from None
-        except OSError:  # no locks on this file system: the caller's "cannot create" message
-            os.close(fd)
-            raise
+        while True:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = _holder(fd)
+                os.close(fd)
+                raise LockBusy(holder) from None
+            except OSError:  # no locks on this file system: the caller's "cannot create" message
+                os.close(fd)
+                raise
+            if _still_named(fd, path):
+                break
+            os.close(fd)  # its holder removed it while we waited: lock the file now named
         _describe_self(fd)
         _held[path] = (fd, 1)
 
 
-def release(path: Path) -> None:
-    """Give one hold of ``path`` back; the last one unlocks."""
+def release(path: Path, *, remove: bool = False) -> None:
+    """Give one hold of ``path`` back; the last one unlocks. ``remove``: the last one removes
+    the file too, before it unlocks (``acquire`` then never keeps a lock on a removed file)."""
     with _guard:
         if path not in _held:
             return
@@ -76,6 +81,9 @@ def release(path: Path) -> None:
             _held[path] = (fd, holds - 1)
             return
         del _held[path]
+        if remove:
+            with contextlib.suppress(OSError):
+                path.unlink()
         with contextlib.suppress(OSError):
             os.ftruncate(fd, 0)  # the holder's note goes with the hold
         os.close(fd)  # closing releases the flock
@@ -118,6 +126,17 @@ def held(path: Path) -> Iterator[None]:
         yield
     finally:
         os.close(fd)  # closing releases the flock
+
+
+def _still_named(fd: int, path: Path) -> bool:
+    """Whether ``path`` still names the file open as ``fd``: a holder that removed it (see
+    ``release``) may have done so between our open and our lock."""
+    try:
+        named = path.stat()
+    except FileNotFoundError:
+        return False
+    opened = os.fstat(fd)
+    return (named.st_dev, named.st_ino) == (opened.st_dev, opened.st_ino)
 
 
 def _describe_self(fd: int) -> None:

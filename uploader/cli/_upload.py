@@ -309,8 +309,8 @@ def run_options(options: dict[str, Any]) -> RunOptions:
         raise ConfigError("--dry-run needs --out DIR for the bodies")
     if out is not None and not dry_run:
         raise ConfigError("--out goes with --dry-run")
-    if dry_run and options["daily_rows"] is not None:
-        click.echo("uploader: note: a dry run sends nothing: --daily-rows is not counted", err=True)
+    if dry_run:
+        _note_ignored_by_dry_run(options)
     text = options.pop("max_rejects")
     return RunOptions(
         as_json=options.pop("as_json"),
@@ -322,6 +322,47 @@ def run_options(options: dict[str, Any]) -> RunOptions:
         max_rejects=RejectLimit(text) if text is not None else None,
         spec=spec_from_options(options),
     )
+
+
+#: the options of ``send_options`` (and ``sync``'s) that only matter when sending, in --help's
+#: order: a dry run given any of them says it ignores them
+_SENDING_ONLY = (
+    "concurrency",
+    "rate_store",
+    "daily_rows_file",
+    "metrics_file",
+    "ledger",
+    "keep_runs",
+    "resume",
+    "max_retries",
+    "bisect_calls",
+    "retry_max_wait",
+    "timeout",
+    "wait",
+    "wait_timeout",
+    "missing",
+    "forget_missing",
+)
+
+
+def _note_ignored_by_dry_run(options: dict[str, Any]) -> None:
+    """One note naming the sending-only options given (flag, environment or config file) to
+    a dry run, and that --daily-rows, which the capacity plan uses, is not counted."""
+    from click.core import ParameterSource
+
+    context = click.get_current_context()
+    given = [
+        "--" + name.replace("_", "-")
+        for name in _SENDING_ONLY
+        if context.get_parameter_source(name) not in (None, ParameterSource.DEFAULT)
+    ]
+    parts = []
+    if given:
+        parts.append(f"{', '.join(given)} {'is' if len(given) == 1 else 'are'} ignored")
+    if options["daily_rows"] is not None:
+        parts.append("--daily-rows is not counted")
+    if parts:
+        click.echo(f"uploader: note: --dry-run sends nothing: {'; '.join(parts)}", err=True)
 
 
 def send_config(options: dict[str, Any], run: RunOptions) -> tuple[UploadConfig, TokenProvider]:

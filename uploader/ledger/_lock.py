@@ -6,6 +6,11 @@ while the first attempt still runs as a zombie. So every command that writes a l
 ``ledger.lock`` in the ledger's directory from before its check pass to its last record; a
 second one stops at once with "another run (pid N, started …) is using this ledger".
 
+A hold that ends with no ledger written (the input was refused, the rate store unreachable…)
+removes what it made: the lock file, and the directories it created for it once they are
+empty, so a refused run leaves no run directory behind that ``--keep-runs`` would never
+remove (it holds no ledger).
+
 The lock itself (released by the kernel when the holder dies, re-entrant within a process) is
 ``uploader._flock``'s; this module names the file and words the errors.
 """
@@ -51,12 +56,32 @@ def release(ledger: Path) -> None:
 
 @contextlib.contextmanager
 def hold(ledger: Path) -> Iterator[None]:
-    """``with hold(ledger):`` the lock for the block."""
+    """``with hold(ledger):`` the lock for the block; when the block leaves no ledger, the
+    lock file and the directories this hold made are removed (those still empty)."""
+    path = _lock_path(ledger)
+    made_lock = not path.exists()
+    made_dirs = _missing_dirs(path.parent)
     acquire(ledger)
     try:
         yield
     finally:
-        release(ledger)
+        unused = made_lock and not ledger.exists()
+        _flock.release(path, remove=unused)
+        if unused:
+            for directory in made_dirs:  # deepest first; one holding anything stays
+                try:
+                    directory.rmdir()
+                except OSError:
+                    break
+
+
+def _missing_dirs(directory: Path) -> list[Path]:
+    """``directory`` and its parents that do not exist yet, deepest first."""
+    missing = []
+    while not directory.exists() and directory != directory.parent:
+        missing.append(directory)
+        directory = directory.parent
+    return missing
 
 
 @contextlib.contextmanager

@@ -67,29 +67,28 @@ class RejectsWriter:
     """Appends rejected rows to a CSV file (``source,row,id,reason``), header written once.
 
     Used as a context manager; entering checks the file can be written, before anything is
-    sent, and writes the header, so a clean run leaves only the header (which says "nothing
-    was rejected" explicitly). With ``keep`` (the file belongs to an earlier run of the same
-    ledger) what it holds stays until this run's first reject or clean end: a run refused
-    before it began — the ledger exists without resume, or the input changed on resume —
-    leaves the earlier run's rejects as they were. The header and every write are flushed and
-    fsync'd, as the ledger is: after a crash the file is readable and holds every reject
-    counted so far.
+    sent; a new file gets its header at once, and a clean run leaves only the header (which
+    says "nothing was rejected" explicitly). What an existing file held (an earlier run of the
+    same ledger) stays until this run's first reject or clean end: a run refused before it
+    began — the ledger exists without resume, the input changed on resume, the input is
+    missing — leaves the earlier run's rejects as they were, and removes a file it made that
+    holds no reject. The header and every write are flushed and fsync'd, as the ledger is:
+    after a crash the file is readable and holds every reject counted so far.
     """
 
-    def __init__(self, path: Path, *, keep: bool = False) -> None:
+    def __init__(self, path: Path) -> None:
         self.path = path
-        self.keep = keep
         self.count = 0
         self._handle: IO[bytes] | None = None
         self._started = False  # the header of this run is written (what was there is gone)
-        self._created = False  # entering made the file: an unstarted run removes it again
+        self._created = False  # entering made the file: a refused run without rejects removes it
 
     def __enter__(self) -> RejectsWriter:
         try:
             make_dirs(self.path.parent)
             self._created = not self.path.exists()
             self._handle = self.path.open("ab")  # writable? without truncating it yet
-            if not self.keep:
+            if self._created:
                 self._start()
         except OSError as exc:
             self.close()
@@ -110,9 +109,9 @@ class RejectsWriter:
                 raise LedgerError(
                     f"rejects file {self.path}: cannot write ({error.strerror})"
                 ) from None
-        unstarted_new = self._created and not self._started
+        refused_new = exc_type is not None and self._created and not self.count
         self.close()
-        if unstarted_new:
+        if refused_new:
             with contextlib.suppress(OSError):
                 self.path.unlink()
 

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from uploader._log import get_logger
+from uploader._writable import make_dirs
 from uploader.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -52,14 +53,15 @@ class MetricsFile:
         self.failed_write: str | None = None  # the last write's error, once warned about
 
     def open(self) -> None:
-        """Read the previous last success back, and check that the file can be written (a
-        file of the run's own in its directory, made and removed): a path that cannot be is
+        """Read the previous last success back, and check that the file can be written (its
+        directory made if missing; a file of the run's own in it, made and removed): a path that cannot be is
         refused now, before anything is sent, not by a warning every 10 s."""
         self.last_success = _read_last_success(self.path)
         probe = self.path.with_name(f"{self.path.name}.{os.getpid()}.probe")
         try:
             if self.path.is_dir():
                 raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR))
+            make_dirs(self.path.parent)  # as a --ledger's and a --daily-rows-file's is
             probe.write_bytes(b"")
             probe.unlink()
         except OSError as error:
