@@ -38,6 +38,7 @@ from click.testing import CliRunner, Result
 from uploader.auth._adobe_io import AdobeIOCredentials
 from uploader.auth._secret import Secret
 from uploader.auth._static import StaticToken
+from uploader.bench._harness import RedisServer
 from uploader.cli._main import main
 from uploader.ledger._records import ATTEMPT_SCHEMA
 from uploader.mock import MockConfig, MockTarget
@@ -404,64 +405,22 @@ def token_printer() -> Callable[[Path], str]:
 # -- a real Redis on loopback (the shared rate limit) -----------------------------------------
 
 
-@dataclass
-class RedisServer:
-    """A ``redis-server`` of one test: persistence off, on a free loopback port."""
-
-    process: subprocess.Popen[bytes]
-    url: str
-    command: list[str]
-    port: int
-
-    def kill(self) -> None:
-        """Gone at once, as a crashed server (SIGKILL)."""
-        self.process.kill()
-        self.process.wait()
-
-    def restart(self) -> None:
-        """A new, empty server on the same port (persistence is off: the window is gone too),
-        as after a crash and a restart by its supervisor."""
-        self.process = _start_redis(self.command, self.port)
-
-
-def _answers_ping(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5) as sock:
-            sock.sendall(b"PING\r\n")
-            return sock.recv(16).startswith(b"+PONG")
-    except OSError:
-        return False
-
-
 @pytest.fixture
 def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
     """A ``redis-server`` for this test (the Debian package ``redis-server``; CI installs it),
-    stopped after it."""
-    binary = shutil.which("redis-server")
-    if binary is None:
+    on a free loopback port, persistence off, stopped after it; ``kill()`` and ``restart()``
+    (a new, empty server on the same port) for the tests of a lost store."""
+    if shutil.which("redis-server") is None:
         pytest.skip("redis-server is not installed (apt-get install redis-server)")
-    port = _free_port()
-    command = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-               "--appendonly", "no", "--dir", str(tmp_path)]  # fmt: skip
-    server = RedisServer(_start_redis(command, port), f"redis://127.0.0.1:{port}/0", command, port)
+    server = RedisServer(tmp_path)
+    try:
+        server.start()
+    except RuntimeError as error:
+        pytest.fail(str(error))
     try:
         yield server
     finally:
-        if server.process.poll() is None:
-            server.process.terminate()
-            server.process.wait(timeout=10)
-
-
-def _start_redis(command: list[str], port: int) -> subprocess.Popen[bytes]:
-    """``redis-server`` started and answering PING (``pytest.fail`` after 10 s)."""
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 10
-    while not _answers_ping(port):
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            pytest.fail(f"redis-server on port {port} did not start")
-        time.sleep(0.02)
-    return process
+        server.__exit__()
 
 
 # -- a real S3-compatible server on loopback (object-store inputs) ----------------------------

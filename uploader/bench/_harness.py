@@ -229,9 +229,12 @@ class MockServer:
 
 
 class RedisServer:
-    """``redis-server`` in a child process on a free 127.0.0.1 port, persistence off."""
+    """``redis-server`` in a child process on a free 127.0.0.1 port, persistence off (its
+    working files in ``directory``, default the current one): the benchmarks' and the tests'
+    (``tests/conftest.py``: ``redis_server``). ``RuntimeError`` when it is not installed or
+    does not answer PING within 10 s."""
 
-    def __init__(self) -> None:
+    def __init__(self, directory: Path | None = None) -> None:
         binary = shutil.which("redis-server")
         if binary is None:
             raise RuntimeError("redis-server is not installed (apt-get install redis-server)")
@@ -240,20 +243,35 @@ class RedisServer:
             self.port = sock.getsockname()[1]
         self.command = [binary, "--port", str(self.port), "--bind", "127.0.0.1",
                         "--save", "", "--appendonly", "no"]  # fmt: skip
+        if directory is not None:
+            self.command += ["--dir", str(directory)]
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.process: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> RedisServer:
+        self.start()
+        return self
+
+    def start(self) -> None:
+        """Start the server (again, after ``kill``: a new, empty one on the same port, as
+        after a crash and a restart by its supervisor) and wait until it answers."""
         self.process = subprocess.Popen(
             self.command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
         deadline = time.monotonic() + 10
         while not self._answers():
             if self.process.poll() is not None or time.monotonic() > deadline:
-                self.__exit__()
+                self.kill()
                 raise RuntimeError(f"redis-server on port {self.port} did not start")
             time.sleep(0.02)
-        return self
+
+    restart = start
+
+    def kill(self) -> None:
+        """Gone at once, as a crashed server (SIGKILL)."""
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait()
 
     def _answers(self) -> bool:
         try:
