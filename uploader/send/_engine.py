@@ -167,9 +167,12 @@ class UploadConfig:
     daily_rows_file: Path | None = None
     #: ``--metrics-file``: the run's numbers as a Prometheus textfile (``uploader.send._metrics``)
     metrics_file: Path | None = None
+    #: the checked base URL the API's paths go after (``api_base_url``), made once here
+    base_url: str = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        api_base_url(self.client_code, self.endpoint)  # checks both (ConfigError)
+        # checks both (ConfigError); once, not at every call's URL
+        object.__setattr__(self, "base_url", api_base_url(self.client_code, self.endpoint))
         if self.api_version not in ("v1", "v2"):
             raise ConfigError("$api_version must be v1 or v2", settings=("api_version",))
         if not 1 <= self.concurrency <= 64:
@@ -206,10 +209,6 @@ class UploadConfig:
                 "are counted in its Redis",
                 settings=("daily_rows_file", "rate_store"),
             )
-
-    @property
-    def base_url(self) -> str:
-        return api_base_url(self.client_code, self.endpoint)
 
     @property
     def submit_url(self) -> str:
