@@ -38,7 +38,7 @@ import orjson
 import polars as pl
 
 from uploader import _flock
-from uploader._writable import fsync_dir, fsync_file, make_dirs
+from uploader._writable import fsync_dir, fsync_file, make_dirs, replace_durably
 from uploader.errors import LedgerError, RecordError
 from uploader.sync._keys import (
     DEFAULT_PARTITIONS,
@@ -241,13 +241,9 @@ class StateWriter:
             committed=now,
         )
         path = store.directory / MANIFEST_NAME
-        tmp = path.with_name(MANIFEST_NAME + ".tmp")
         try:
             fsync_dir(self._dir)  # the partitions' names are durable before the switch
-            tmp.write_bytes(manifest.to_json())
-            fsync_file(tmp)
-            tmp.rename(path)  # the switch
-            fsync_dir(store.directory)
+            replace_durably(path, manifest.to_json())  # the switch: manifest.json.tmp renamed
         except OSError as exc:
             raise self._cannot_write(path, exc) from exc
         store.manifest = manifest
